@@ -1,0 +1,69 @@
+"""Wiring: config → database, fetcher, pipeline. One small place, shared by every command."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from daemon import __version__
+from daemon.config import Config
+from daemon.fetcher import Fetcher, Limits
+from daemon.pipeline import PipelineSettings
+from daemon.schedule import ScheduleSettings
+from storage import Database, open_database
+
+USER_AGENT = f"wiredesk/{__version__} (+https://github.com/wiredesk/wiredesk)"
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level, logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+    # one line per event from us; the libraries' chatter only when debugging
+    for noisy in ("httpx", "httpcore", "alembic", "trafilatura", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING if level != "DEBUG" else logging.DEBUG)
+
+
+def database(config: Config) -> Database:
+    return open_database(config.database_url)
+
+
+def fetch_limits(config: Config) -> Limits:
+    f = config["fetch"]
+    return Limits(
+        timeout=f["timeout"],
+        connect_timeout=f["connect_timeout"],
+        max_bytes=f["max_bytes"],
+        max_redirects=f["max_redirects"],
+        max_connections=f["max_connections"],
+        max_per_host=f["max_per_host"],
+    )
+
+
+def make_fetcher(config: Config, transport=None) -> Fetcher:
+    f = config["fetch"]
+    return Fetcher(
+        fetch_limits(config),
+        user_agent=f["user_agent"] or USER_AGENT,
+        transport=transport,
+        allow_networks=tuple(f["allow_networks"]),
+    )
+
+
+def pipeline_settings(config: Config) -> PipelineSettings:
+    s = config["schedule"]
+    return PipelineSettings(
+        fetch_articles=config["fetch"]["fetch_articles"],
+        max_entries_per_feed=config["fetch"]["max_entries_per_feed"],
+        max_article_chars=config["fetch"]["max_article_chars"],
+        schedule=ScheduleSettings(
+            interval=s["interval_minutes"] * 60.0,
+            min_interval=s["min_interval_minutes"] * 60.0,
+            max_interval=s["max_interval_minutes"] * 60.0,
+            backoff_base=s["backoff_minutes"] * 60.0,
+            backoff_max=s["max_backoff_minutes"] * 60.0,
+        ),
+    )

@@ -1,0 +1,297 @@
+"""The `wiredesk` command line. Its command names and outputs are a public interface (see README.md)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from daemon import __version__
+from daemon.errors import InputError, WiredeskError
+
+log = logging.getLogger("wiredesk")
+
+DEFAULT_SEEDS = Path("seeds")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line that says where to look."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="wiredesk", description="Self-hosted news feed aggregator that groups wire copies and same-event coverage into stories.")
+    p.add_argument("--version", action="version", version=f"wiredesk {__version__}")
+    p.add_argument("--config", metavar="PATH", help="config file (default ./wiredesk.toml, then the user config dir)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    sub.add_parser("init", help="create or migrate the database and print where it is")
+    run = sub.add_parser("run", help="the service: scheduler + HTTP server, until SIGTERM/SIGINT")
+    run.add_argument("--host", help="listen address (default server.host)")
+    run.add_argument("--port", type=int, help="listen port (default server.port)")
+    poll = sub.add_parser("poll", help="poll feeds")
+    poll.add_argument("--once", action="store_true", required=True, help="poll every due feed once, process everything, exit")
+    poll.add_argument("--all", action="store_true", help="poll every feed, due or not")
+
+    feeds = sub.add_parser("feeds", help="feed management")
+    fsub = feeds.add_subparsers(dest="feeds_command", metavar="ACTION", parser_class=_Parser)
+    fsub.required = True
+    add = fsub.add_parser("add", help="add a feed by URL")
+    add.add_argument("url")
+    add.add_argument("--title")
+    add.add_argument("--folder")
+    rm = fsub.add_parser("remove", help="remove a feed (its stories stay)")
+    rm.add_argument("url")
+    fl = fsub.add_parser("list", help="feeds with status, last success, last error, next poll")
+    fl.add_argument("--json", action="store_true", help="machine-readable output")
+    imp = fsub.add_parser("import", help="import feeds from an OPML file (folders kept)")
+    imp.add_argument("file")
+    exp = fsub.add_parser("export", help="export feeds as OPML 2.0 with folders")
+    exp.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+
+    rp = sub.add_parser("replay", help="replay a fixture corpus offline through the full pipeline (default seeds/)")
+    rp.add_argument("dir", nargs="?", default=None, help="fixture folder with a manifest.json (default seeds/)")
+    rp.add_argument("--json", action="store_true", help='print {"stories": [{"id", "title", "articles": [{"id", "copy_of"}]}]}')
+
+    cl = sub.add_parser("cluster", help="batch mode over a JSONL corpus: one JSON line per article")
+    cl.add_argument("file", help="JSONL, one article a line: id (required), title, text, url, source, published")
+
+    st = sub.add_parser("stories", help="list stories")
+    st.add_argument("--limit", type=int, default=50)
+    st.add_argument("--json", action="store_true")
+    one = sub.add_parser("story", help="show one story with its members and why each joined")
+    one.add_argument("id", help="story id (or a unique prefix), its urn:uuid, or an article key")
+    one.add_argument("--json", action="store_true")
+
+    dg = sub.add_parser("digest", help="render the digest")
+    dg.add_argument("--format", choices=["atom", "rss", "json", "html"], default="atom")
+    dg.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    dg.add_argument("--min-outlets", type=int, help="only stories covered by at least this many outlets")
+    dg.add_argument("--days", type=float, help="only stories updated in the last DAYS days")
+    dg.add_argument("--folder", action="append", help="only stories with a source in this OPML folder (repeatable)")
+    dg.add_argument("--limit", type=int, help="at most this many entries")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "cluster":
+            # no config, no database: the same engine and defaults as the daemon, nothing else
+            from daemon.engine.cli_cluster import cluster_jsonl
+
+            return cluster_jsonl(args.file, out=sys.stdout)
+        from daemon import config as config_mod
+        from daemon.app import setup_logging
+
+        config = config_mod.load(args.config)
+        setup_logging(config["log"]["level"])
+        handler = COMMANDS[args.command]
+        return handler(args, config) or 0
+    except WiredeskError as exc:
+        print(f"wiredesk: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("wiredesk: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+# ---- commands -----------------------------------------------------------------------------------------------
+
+
+def cmd_init(args, config) -> int:
+    from daemon.app import database
+
+    db = database(config)
+    print(f"database ready: {db.describe()}")
+    return 0
+
+
+def cmd_replay(args, config) -> int:
+    from daemon.app import database, make_fetcher, pipeline_settings
+    from daemon.fetcher import FixtureTransport
+    from daemon.pipeline import Pipeline, register_feeds
+    from daemon.progress import console_progress
+    from daemon.replay import load_corpus
+    from daemon.views import load_stories
+
+    folder = Path(args.dir) if args.dir else _default_seeds()
+    corpus = load_corpus(folder)
+    db = database(config)
+    register_feeds(db, ((f.url, f.outlet, f.folder) for f in corpus.feeds))
+    routes = corpus.routes()
+    feeds = [f for f in _feeds_by_url(db, [f.url for f in corpus.feeds])]
+    # replay always reads every fixture feed, whatever the schedule says: the corpus is the point
+    settings = pipeline_settings(config)
+
+    async def go():
+        fetcher = make_fetcher(config, transport=FixtureTransport({u: str(p) for u, p in routes.items()}))
+        try:
+            with console_progress() as progress:
+                pipeline = Pipeline(db, fetcher, settings, progress=progress, external_ids=corpus.ids_by_url())
+                return await pipeline.poll(feeds)
+        finally:
+            await fetcher.aclose()
+
+    report = asyncio.run(go())
+    for failure in report.failed_feeds:
+        print(f"wiredesk: skipped feed {corpus.name_of(failure.feed_url)}: {failure.error}", file=sys.stderr)
+    for failure in report.failed_articles:
+        name = corpus.name_of(failure.url) if failure.url else "?"
+        print(f"wiredesk: skipped article {name}: {failure.error}", file=sys.stderr)
+    keys = {a.id for a in corpus.articles}
+    stories = [s for s in load_stories(db) if any(m.key in keys for m in s.members)]
+    stories.sort(key=lambda s: (-len(s.members), s.created_at, s.id))
+    if args.json:
+        out = {
+            "stories": [
+                {"id": s.id, "title": s.title, "articles": [{"id": m.key, "copy_of": m.copy_of_key} for m in s.members]}
+                for s in stories
+            ]
+        }
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+    else:
+        from daemon.tables import stories_table
+
+        stories_table(stories, title=f"{len(stories)} stories from {folder}", show_members=True)
+    return 0
+
+
+def _default_seeds() -> Path:
+    if DEFAULT_SEEDS.is_dir():
+        return DEFAULT_SEEDS
+    # installed elsewhere than the checkout: the seeds beside the package
+    here = Path(__file__).resolve().parent.parent / "seeds"
+    if here.is_dir():
+        return here
+    raise InputError("replay: no seeds/ folder here; give the fixture folder (wiredesk replay PATH)")
+
+
+def _feeds_by_url(db, urls):
+    from sqlalchemy import select
+
+    from storage.models import Feed
+
+    with db.session() as s:
+        rows = {f.url: f for f in s.scalars(select(Feed).where(Feed.url.in_(urls)))}
+    return [rows[u] for u in urls if u in rows]
+
+
+def cmd_stories(args, config) -> int:
+    from daemon.app import database
+    from daemon.tables import stories_table
+    from daemon.views import load_stories
+
+    stories = load_stories(database(config), limit=args.limit)
+    if args.json:
+        print(json.dumps([_story_json(s) for s in stories], indent=2, ensure_ascii=False))
+    else:
+        stories_table(stories, title=f"{len(stories)} most recent stories")
+    return 0
+
+
+def cmd_story(args, config) -> int:
+    from daemon.app import database
+    from daemon.tables import story_detail
+    from daemon.views import find_story
+
+    story = find_story(database(config), args.id)
+    if story is None:
+        raise InputError(f"story {args.id!r} not found (wiredesk stories lists them)")
+    if args.json:
+        print(json.dumps(_story_json(story, evidence=True), indent=2, ensure_ascii=False))
+    else:
+        story_detail(story)
+    return 0
+
+
+def _story_json(s, evidence: bool = False) -> dict:
+    return {
+        "id": s.id,
+        "uuid": s.uuid,
+        "title": s.title,
+        "updated": s.updated_at.isoformat(),
+        "outlets": s.outlets,
+        "articles": [
+            {
+                "id": m.key,
+                "title": m.title,
+                "url": m.url,
+                "source": m.source,
+                "published": m.published.isoformat() if m.published else None,
+                "copy_of": m.copy_of_key,
+                "score": round(m.score, 4),
+                **({"evidence": m.evidence} if evidence else {}),
+            }
+            for m in s.members
+        ],
+    }
+
+
+def cmd_digest(args, config) -> int:
+    from daemon.app import database
+    from daemon.publish import DigestQuery, render_digest
+
+    d = config["digest"]
+    query = DigestQuery(
+        min_outlets=args.min_outlets if args.min_outlets is not None else d["min_outlets"],
+        window_days=args.days if args.days is not None else d["window_days"],
+        folders=tuple(args.folder or d["folders"]),
+        limit=args.limit if args.limit is not None else d["max_entries"],
+    )
+    body, _ctype = render_digest(database(config), config, args.format, query)
+    _write_output(body, args.output)
+    return 0
+
+
+def _write_output(body: bytes, output: str | None) -> None:
+    if output:
+        path = Path(output)
+        try:
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_bytes(body)
+            tmp.replace(path)
+        except OSError as exc:
+            raise InputError(f"cannot write {output}: {exc.strerror}") from exc
+    else:
+        sys.stdout.buffer.write(body)
+        sys.stdout.flush()
+
+
+def cmd_feeds(args, config) -> int:
+    from daemon import feeds as feeds_mod
+
+    return feeds_mod.command(args, config)
+
+
+def cmd_poll(args, config) -> int:
+    from daemon.service import poll_once
+
+    return poll_once(config, all_feeds=args.all)
+
+
+def cmd_run(args, config) -> int:
+    from daemon.service import run
+
+    return run(config, host=args.host, port=args.port)
+
+
+COMMANDS = {
+    "init": cmd_init,
+    "run": cmd_run,
+    "poll": cmd_poll,
+    "feeds": cmd_feeds,
+    "replay": cmd_replay,
+    "stories": cmd_stories,
+    "story": cmd_story,
+    "digest": cmd_digest,
+}

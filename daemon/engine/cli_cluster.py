@@ -1,0 +1,96 @@
+"""`wiredesk cluster FILE.jsonl`: run the engine over a JSONL corpus and print one decision per line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from typing import TextIO
+
+from . import Document, Engine
+
+
+class CorpusError(ValueError):
+    """A line of the input corpus that cannot be read as an article."""
+
+
+def _optional_str(obj: dict, key: str) -> str | None:
+    v = obj.get(key)
+    if v is None or isinstance(v, str):
+        return v
+    raise CorpusError(f"'{key}' must be a string or null")
+
+
+def _parse_published(value) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise CorpusError("'published' must be an ISO 8601 string or null")
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise CorpusError(f"'published' is not ISO 8601: {value!r}") from None
+    if dt.tzinfo is None:
+        # A date without an offset is read as UTC rather than rejected: corpora often omit it.
+        from datetime import timezone
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt
+
+
+def _document(line: str, seen: set[str]) -> Document:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise CorpusError(f"invalid JSON ({exc.msg})") from None
+    if not isinstance(obj, dict):
+        raise CorpusError("expected a JSON object")
+    art_id = obj.get("id")
+    if isinstance(art_id, int) and not isinstance(art_id, bool):
+        art_id = str(art_id)
+    if not isinstance(art_id, str) or not art_id:
+        raise CorpusError("missing or empty 'id'")
+    if art_id in seen:
+        raise CorpusError(f"duplicate id {art_id!r}")
+    seen.add(art_id)
+    return Document(id=art_id, title=_optional_str(obj, "title") or "", text=_optional_str(obj, "text") or "",
+                    published=_parse_published(obj.get("published")), source=_optional_str(obj, "source"),
+                    url=_optional_str(obj, "url"))
+
+
+def read_corpus(path) -> list[Document]:
+    """Every article of the file, or CorpusError naming the file and line of the first bad one."""
+    docs: list[Document] = []
+    seen: set[str] = set()
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    docs.append(_document(line, seen))
+                except CorpusError as exc:
+                    raise CorpusError(f"{path}:{lineno}: {exc}") from None
+    except OSError as exc:
+        raise CorpusError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise CorpusError(f"{path}: not UTF-8 text") from None
+    return docs
+
+
+def cluster_jsonl(path, out: TextIO = sys.stdout, err: TextIO | None = None) -> int:
+    """Validate the whole file, then assign every article in input order; 0 on success, 2 on bad input."""
+    err = err if err is not None else sys.stderr
+    try:
+        docs = read_corpus(path)
+    except CorpusError as exc:
+        print(f"wiredesk cluster: {exc}", file=err)
+        return 2
+    engine = Engine()
+    for doc in docs:
+        a = engine.add(doc)
+        out.write(json.dumps({"id": a.article_id, "story": a.story_id, "copy_of": a.copy_of},
+                             ensure_ascii=False) + "\n")
+    return 0

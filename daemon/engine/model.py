@@ -1,0 +1,48 @@
+"""Data passed into and out of the engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Document:
+    id: str
+    title: str
+    text: str                            # body, paragraphs separated by blank lines
+    published: datetime | None = None    # tz-aware when known
+    source: str | None = None            # outlet name or feed URL
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Assignment:
+    article_id: str
+    story_id: str
+    copy_of: str | None      # id of the earliest article of its copy group, or None
+    score: float             # similarity that decided the story membership (1.0 for a story's founder)
+    evidence: dict           # JSON-serialisable explanation of the decision
+    fingerprint: bytes       # serialised Fingerprint: restore() rebuilds state from it without the text
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Every threshold of the engine. These defaults are the defaults used everywhere."""
+
+    # Copy tier
+    shingle_size: int = 3              # words per shingle
+    lsh_rows: int = 2                  # MinHash slots per LSH band (128 / rows bands)
+    copy_min_jaccard: float = 0.25     # estimated Jaccard of the body shingle sets ...
+    copy_min_containment: float = 0.6  # ... and containment of the smaller set (truncated copies)
+    copy_min_shingles: int = 5         # shorter bodies are never called copies
+    # Story tier
+    story_threshold: float = 0.25      # cosine to the story centroid needed to join it
+    max_terms: int = 60                # salient terms kept per article
+    title_weight: float = 2.0          # extra term count for each title occurrence
+    lead_paragraphs: int = 2
+    lead_weight: float = 1.0           # extra term count for each occurrence in the lead
+    name_weight: float = 1.0           # count for a multiword capitalised name
+    candidate_terms: int = 15          # an article's heaviest terms used to look up candidate stories
+    max_candidates: int = 40           # candidate stories verified against their centroid
+    time_window_hours: float = 96.0    # a story only takes articles published this close to its span

@@ -1,0 +1,683 @@
+"""Fetch feeds and article pages over HTTP(S), within limits, without reaching private networks.
+
+One fetcher serves the whole daemon (connection reuse, concurrency caps). ``fetch`` never raises for network or
+HTTP problems: it returns a FetchResult whose ``error_kind`` says what went wrong, so the scheduler can decide
+(back off, retire a gone feed, honour Retry-After) without parsing exception text.
+
+Requests only reach public addresses unless ``allow_networks`` opens more. The check is made on the address the
+socket actually connects to, after the one DNS resolution that connection uses, and again for every redirect hop:
+a hostname that resolves to 127.0.0.1, or that re-resolves differently between a check and the connection (DNS
+rebinding), cannot get through.
+
+Offline replay hands the same fetcher a FixtureTransport instead of the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import mimetypes
+import os
+import socket
+import ssl
+import time
+import zlib
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from http import HTTPStatus
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Protocol
+
+import brotli
+import httpcore
+import httpx
+
+from daemon.errors import ConfigError
+from daemon.schedule import parse_retry_after
+
+__all__ = [
+    "ERROR_KINDS",
+    "AddressPolicy",
+    "FetchResult",
+    "Fetcher",
+    "FixtureTransport",
+    "Limits",
+    "Validators",
+    "default_user_agent",
+]
+
+# What went wrong, for the scheduler; "protocol" covers a server that breaks HTTP or sends a corrupt compressed body.
+ERROR_KINDS = frozenset(
+    {
+        "timeout",
+        "too_large",
+        "connect",
+        "refused_address",
+        "gone",
+        "rate_limited",
+        "unavailable",
+        "http_error",
+        "too_many_redirects",
+        "bad_url",
+        "tls",
+        "protocol",
+    }
+)
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_PERMANENT_REDIRECTS = frozenset({301, 308})
+# Decoded bytes produced per decompression step: keeps a compression bomb from expanding beyond the cap in one go.
+_PIECE = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout: float = 30.0  # whole exchange, redirects and slow-drip body included
+    connect_timeout: float = 10.0
+    max_bytes: int = 10 * 1024 * 1024  # cap on the decoded body
+    max_redirects: int = 5
+    max_connections: int = 20  # requests in flight overall
+    max_per_host: int = 2  # requests in flight to one host: politeness
+
+    def __post_init__(self) -> None:
+        for name in ("timeout", "connect_timeout", "max_bytes", "max_connections", "max_per_host"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"fetch.{name} must be positive")
+        if self.max_redirects < 0:
+            raise ConfigError("fetch.max_redirects must not be negative")
+
+
+@dataclass(frozen=True)
+class Validators:
+    """What the previous fetch returned, for a conditional GET."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    url: str  # the URL asked for
+    final_url: str  # after redirects
+    status: int | None  # last HTTP status, None when no response
+    content: bytes | None  # decoded body; None on 304 and on errors
+    headers: Mapping[str, str]  # lower-cased headers of the final response
+    etag: str | None
+    last_modified: str | None
+    permanent_url: str | None  # where the resource moved when every redirect was 301/308 and the fetch worked
+    not_modified: bool  # 304
+    retry_after: float | None  # seconds, from Retry-After on 429/503
+    error_kind: str | None  # None on success and 304; else one of ERROR_KINDS
+    error: str | None  # one line naming the URL and the reason
+    elapsed: float  # seconds spent on the exchange (waiting for a free slot not included)
+
+    @property
+    def ok(self) -> bool:
+        return self.error_kind is None
+
+
+def default_user_agent() -> str:
+    return f"wiredesk/{_version()} (+https://github.com/wiredesk/wiredesk)"
+
+
+def _version() -> str:
+    try:
+        from daemon import __version__
+
+        return str(__version__)
+    except ImportError:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("wiredesk")
+        except PackageNotFoundError:
+            return "0"
+
+
+# --- which addresses may be reached -------------------------------------------------------------------------------
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _effective(ip: IPAddress) -> IPAddress:
+    """The IPv4 address an IPv6 address stands for, when it embeds one (::ffff:127.0.0.1 is 127.0.0.1)."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is not None:
+            return embedded
+    return ip
+
+
+def _forbidden_kind(ip: IPAddress) -> str | None:
+    if ip.is_loopback:
+        return "a loopback"
+    if ip.is_link_local:
+        return "a link-local"
+    if ip.is_multicast:
+        return "a multicast"
+    if ip.is_unspecified:
+        return "an unspecified"
+    if ip.is_reserved:
+        return "a reserved"
+    if ip.is_private:
+        return "a private"
+    if not ip.is_global:  # e.g. 100.64.0.0/10, carrier-grade NAT
+        return "a non-public"
+    return None
+
+
+class AddressPolicy:
+    """Which IP addresses the fetcher may connect to: public ones, plus the networks the config allows."""
+
+    def __init__(self, allow_networks: Iterable[str] = ()):
+        allowed = []
+        for text in allow_networks:
+            try:
+                allowed.append(ipaddress.ip_network(str(text).strip(), strict=False))
+            except ValueError as exc:
+                raise ConfigError(
+                    f"fetch.allow_networks: {text!r} is not an IP network (write e.g. '192.168.1.0/24' or '::1/128')"
+                ) from exc
+        self.allowed = tuple(allowed)
+
+    def refusal(self, address: str) -> str | None:
+        """Why connecting to ``address`` is refused, or None when it is allowed."""
+        ip = _effective(ipaddress.ip_address(address.split("%", 1)[0]))  # drop an IPv6 zone (fe80::1%eth0)
+        if any(ip.version == net.version and ip in net for net in self.allowed):
+            return None
+        kind = _forbidden_kind(ip)
+        shown = address if ip == ipaddress.ip_address(address.split("%", 1)[0]) else f"{address} ({ip})"
+        return None if kind is None else f"{shown} is {kind} address"
+
+
+class RefusedAddress(Exception):
+    """Raised from the socket layer when a host only resolves to addresses the policy refuses."""
+
+    def __init__(self, host: str, reason: str):
+        super().__init__(reason)
+        self.host = host
+        self.reason = reason
+
+
+class _GuardedBackend(httpcore.AsyncNetworkBackend):
+    """Resolves once, checks every address, and connects to a checked address: nothing else reaches a socket."""
+
+    def __init__(self, policy: AddressPolicy):
+        self._policy = policy
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        addresses = await self._resolve(host, port, timeout)
+        allowed = [address for address in addresses if self._policy.refusal(address) is None]
+        if not allowed:
+            raise RefusedAddress(host, self._policy.refusal(addresses[0]) or "")
+        failure: Exception | None = None
+        for address in allowed:
+            try:
+                return await self._inner.connect_tcp(
+                    address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+        assert failure is not None
+        raise failure
+
+    @staticmethod
+    async def _resolve(host: str, port: int, timeout: float | None) -> list[str]:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(timeout):
+                infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except TimeoutError as exc:
+            raise httpcore.ConnectTimeout(f"resolving {host} timed out") from exc
+        except (OSError, UnicodeError) as exc:
+            raise httpcore.ConnectError(f"cannot resolve host {host}") from exc
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        if not addresses:
+            raise httpcore.ConnectError(f"cannot resolve host {host}")
+        return addresses
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class _GuardedTransport(httpx.AsyncHTTPTransport):
+    """httpx's own transport (request/response conversion, exception mapping) on a pool whose sockets are guarded."""
+
+    def __init__(self, policy: AddressPolicy, limits: Limits):
+        super().__init__(trust_env=False)
+        if not hasattr(self, "_pool"):  # pragma: no cover - would mean an httpx release changed its internals
+            raise RuntimeError("unsupported httpx version: AsyncHTTPTransport has no connection pool to guard")
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_connections,
+            keepalive_expiry=5.0,
+            network_backend=_GuardedBackend(policy),
+        )
+
+
+# --- bounded decoding of Content-Encoding ---------------------------------------------------------------------------
+
+
+class _BadBody(Exception):
+    pass
+
+
+class _Decoder(Protocol):
+    def feed(self, data: bytes) -> Iterator[bytes]: ...
+
+
+class _Identity:
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        if data:
+            yield data
+
+
+class _Zlib:
+    """gzip or deflate, producing at most _PIECE bytes per step so the size cap is checked before memory grows."""
+
+    def __init__(self, wbits: int):
+        self._wbits = wbits
+        self._z = zlib.decompressobj(wbits)
+        self._started = False
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        while data and not self._z.eof:
+            try:
+                out = self._z.decompress(data, _PIECE)
+            except zlib.error as exc:
+                if self._started or self._wbits != zlib.MAX_WBITS:
+                    raise _BadBody(f"corrupt compressed body ({exc})") from exc
+                # "deflate" should be zlib-wrapped, but many servers send a raw deflate stream.
+                self._wbits, self._z = -zlib.MAX_WBITS, zlib.decompressobj(-zlib.MAX_WBITS)
+                continue
+            self._started = True
+            if out:
+                yield out
+            data = self._z.unconsumed_tail
+            # A full piece may leave output pending inside zlib even when all input was consumed.
+            while not data and len(out) == _PIECE and not self._z.eof:
+                out = self._z.decompress(b"", _PIECE)
+                if out:
+                    yield out
+
+
+class _Brotli:
+    def __init__(self) -> None:
+        self._d = brotli.Decompressor()
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        try:
+            out = self._d.process(data, output_buffer_limit=_PIECE)
+            while True:
+                if out:
+                    yield out
+                if self._d.is_finished() or (not out and self._d.can_accept_more_data()):
+                    return
+                out = self._d.process(b"", output_buffer_limit=_PIECE)
+        except brotli.error as exc:
+            raise _BadBody(f"corrupt brotli body ({exc})") from exc
+
+
+class _Chain:
+    """Content-Encoding lists codings in the order they were applied; undo them in reverse."""
+
+    def __init__(self, decoders: list[_Decoder]):
+        self._decoders = decoders
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        pieces: Iterator[bytes] = iter((data,))
+        for decoder in self._decoders:
+            pieces = _through(decoder, pieces)
+        yield from pieces
+
+
+def _through(decoder: _Decoder, pieces: Iterator[bytes]) -> Iterator[bytes]:
+    for piece in pieces:
+        yield from decoder.feed(piece)
+
+
+def _decoder_for(content_encoding: str) -> _Decoder:
+    decoders: list[_Decoder] = []
+    for coding in reversed([c.strip().lower() for c in content_encoding.split(",") if c.strip()]):
+        if coding in ("gzip", "x-gzip"):
+            decoders.append(_Zlib(zlib.MAX_WBITS | 16))
+        elif coding == "deflate":
+            decoders.append(_Zlib(zlib.MAX_WBITS))
+        elif coding == "br":
+            decoders.append(_Brotli())
+        # Anything else ("identity", or nonsense such as "utf-8" that some servers send) is passed through.
+    if not decoders:
+        return _Identity()
+    return decoders[0] if len(decoders) == 1 else _Chain(decoders)
+
+
+# --- the fetcher ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Exchange:
+    """One request/response: a redirect to follow, or a final response (body read only on 2xx)."""
+
+    status: int
+    headers: Mapping[str, str]
+    location: str | None = None
+    content: bytes | None = None
+
+
+@dataclass
+class _HostSlot:
+    semaphore: asyncio.Semaphore
+    users: int = 0
+
+
+@dataclass
+class _Failure(Exception):
+    kind: str
+    reason: str
+    status: int | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    retry_after: float | None = None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _header_value(value: str) -> bytes:
+    try:
+        return value.encode("ascii")
+    except UnicodeEncodeError:
+        return value.encode("utf-8")
+
+
+class Fetcher:
+    """The one HTTP client of the daemon. Use as ``async with Fetcher(...) as fetcher:``."""
+
+    def __init__(
+        self,
+        limits: Limits = Limits(),
+        *,
+        user_agent: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        allow_networks: Sequence[str] = (),
+    ):
+        self.limits = limits
+        self.user_agent = user_agent or default_user_agent()
+        # A transport handed in (fixtures, tests) decides itself where bytes come from; the network one is guarded.
+        self.policy = AddressPolicy(allow_networks)
+        if transport is None:
+            transport = _GuardedTransport(self.policy, limits)
+        self._client = httpx.AsyncClient(
+            transport=transport,
+            follow_redirects=False,  # each hop is checked and classified here
+            trust_env=False,  # an environment proxy would bypass the address check
+            timeout=httpx.Timeout(limits.timeout, connect=limits.connect_timeout),
+            headers={"User-Agent": self.user_agent, "Accept-Encoding": "gzip, deflate, br", "Accept": "*/*"},
+        )
+        self._slots = asyncio.Semaphore(limits.max_connections)
+        self._hosts: dict[str, _HostSlot] = {}
+
+    async def __aenter__(self) -> Fetcher:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    @contextlib.asynccontextmanager
+    async def _host_slot(self, host: str) -> AsyncIterator[None]:
+        # Slots are dropped when unused so that thousands of one-off article hosts do not pile up.
+        slot = self._hosts.get(host)
+        if slot is None:
+            slot = self._hosts[host] = _HostSlot(asyncio.Semaphore(self.limits.max_per_host))
+        slot.users += 1
+        try:
+            async with slot.semaphore:
+                yield
+        finally:
+            slot.users -= 1
+            if slot.users == 0:
+                del self._hosts[host]
+
+    async def fetch(self, url: str, validators: Validators | None = None) -> FetchResult:
+        """GET ``url`` (conditionally, given validators), following redirects. Never raises for network or HTTP
+        problems: they come back as ``error_kind`` and a one-line ``error``."""
+        validators = validators or Validators()
+        headers: dict[str, bytes] = {}
+        if validators.etag:
+            headers["If-None-Match"] = _header_value(validators.etag)
+        if validators.last_modified:
+            headers["If-Modified-Since"] = _header_value(validators.last_modified)
+        async with self._slots:
+            return await self._follow(url, headers, validators)
+
+    async def _follow(self, url: str, headers: dict[str, bytes], validators: Validators) -> FetchResult:
+        budget = self.limits.timeout  # shared by all hops; time spent waiting for a host slot is not charged
+        spent = 0.0
+        current_text = url
+        permanent = True
+        redirects = 0
+        try:
+            current = _http_url(url)
+            while True:
+                async with self._host_slot(current.host):
+                    started = time.monotonic()
+                    try:
+                        async with asyncio.timeout(budget - spent):
+                            exchange = await self._exchange(current, headers)
+                    finally:
+                        spent += time.monotonic() - started
+                if exchange.location is None:
+                    break
+                if redirects >= self.limits.max_redirects:
+                    raise _Failure("too_many_redirects", f"more than {self.limits.max_redirects} redirects")
+                redirects += 1
+                permanent = permanent and exchange.status in _PERMANENT_REDIRECTS
+                try:
+                    current_text = str(current.join(exchange.location))
+                except httpx.InvalidURL as exc:
+                    raise _Failure("bad_url", f"it redirects to an invalid URL ({_one_line(exc)})") from exc
+                current = _http_url(current_text, redirected=True)
+        except _Failure as failure:
+            return self._failed(url, current_text, failure, spent)
+        except RefusedAddress as exc:
+            via = f"it redirects to {current_text}, and " if current_text != url else ""
+            reason = f"{via}{exc.reason} (allow it with fetch.allow_networks in the config)"
+            return self._failed(url, current_text, _Failure("refused_address", reason), spent, verb="refused to fetch")
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            if isinstance(exc, httpx.ConnectTimeout):
+                reason = f"could not connect to {current.host} within {self.limits.connect_timeout:g} s"
+            else:
+                reason = f"no complete response within {self.limits.timeout:g} s"
+            return self._failed(url, current_text, _Failure("timeout", reason), spent)
+        except httpx.ConnectError as exc:
+            tls = _caused_by(exc, ssl.SSLError)
+            if tls is not None:
+                failure = _Failure("tls", f"TLS error with {current.host}: {_one_line(tls)}")
+            else:
+                failure = _Failure("connect", f"cannot connect to {current.host}: {_one_line(exc)}")
+            return self._failed(url, current_text, failure, spent)
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            return self._failed(url, current_text, _Failure("bad_url", _one_line(exc)), spent)
+        except (httpx.ProtocolError, httpx.DecodingError) as exc:
+            return self._failed(url, current_text, _Failure("protocol", f"broken HTTP response: {_one_line(exc)}"), spent)
+        except httpx.TransportError as exc:  # read/write errors: the connection dropped mid-exchange
+            failure = _Failure("connect", f"connection to {current.host} failed: {_one_line(exc)}")
+            return self._failed(url, current_text, failure, spent)
+        return self._finish(url, current_text, exchange, permanent and redirects > 0, validators, spent)
+
+    async def _exchange(self, url: httpx.URL, headers: dict[str, bytes]) -> _Exchange:
+        request = self._client.build_request("GET", url, headers=headers)
+        response = await self._client.send(request, stream=True)
+        try:
+            received = MappingProxyType({key.lower(): value for key, value in response.headers.items()})
+            status = response.status_code
+            if status in _REDIRECTS and response.headers.get("location"):
+                return _Exchange(status, received, location=response.headers["location"])
+            if not 200 <= status < 300:
+                return _Exchange(status, received)
+            return _Exchange(status, received, content=await self._read_body(response, received))
+        finally:
+            await response.aclose()  # a body left unread closes the connection rather than draining it
+
+    async def _read_body(self, response: httpx.Response, headers: Mapping[str, str]) -> bytes:
+        cap = self.limits.max_bytes
+        declared = headers.get("content-length", "").strip()
+        if declared.isdigit() and int(declared) > cap:
+            raise _Failure("too_large", f"the body is {int(declared)} bytes, over the {cap} byte limit")
+        decoder = _decoder_for(headers.get("content-encoding", ""))
+        body = bytearray()
+        try:
+            # Raw bytes decoded here rather than by httpx: its decoders inflate a whole network read at once, so a
+            # compression bomb would expand to many times the cap before the cap could be checked.
+            async for raw in response.aiter_raw():
+                for piece in decoder.feed(raw):
+                    body += piece
+                    if len(body) > cap:
+                        raise _Failure("too_large", f"the decoded body is over the {cap} byte limit")
+        except _BadBody as exc:
+            raise _Failure("protocol", str(exc)) from exc
+        return bytes(body)
+
+    def _finish(
+        self, url: str, final_url: str, exchange: _Exchange, permanent: bool, validators: Validators, spent: float
+    ) -> FetchResult:
+        status, headers = exchange.status, exchange.headers
+        not_modified = status == 304
+        if 200 <= status < 300 or not_modified:
+            # A 304 may omit the validators; the stored ones stay valid then.
+            etag = headers.get("etag") or (validators.etag if not_modified else None)
+            last_modified = headers.get("last-modified") or (validators.last_modified if not_modified else None)
+            return FetchResult(
+                url=url,
+                final_url=final_url,
+                status=status,
+                content=exchange.content,
+                headers=headers,
+                etag=etag,
+                last_modified=last_modified,
+                permanent_url=final_url if permanent and final_url != url else None,
+                not_modified=not_modified,
+                retry_after=None,
+                error_kind=None,
+                error=None,
+                elapsed=spent,
+            )
+        retry_after = None
+        if status in (429, 503):
+            retry_after = parse_retry_after(headers.get("retry-after"), datetime.now(timezone.utc))
+        kind = {410: "gone", 429: "rate_limited", 503: "unavailable"}.get(status, "http_error")
+        reason = f"HTTP {status} {_reason_phrase(status)}".rstrip()
+        if kind == "gone":
+            reason += " (the resource was removed for good)"
+        elif retry_after is not None:
+            reason += f" (retry after {retry_after:g} s)"
+        elif status in _REDIRECTS:
+            reason += " without a Location header"
+        failure = _Failure(kind, reason, status=status, headers=headers, retry_after=retry_after)
+        return self._failed(url, final_url, failure, spent)
+
+    @staticmethod
+    def _failed(url: str, final_url: str, failure: _Failure, spent: float, verb: str = "cannot fetch") -> FetchResult:
+        return FetchResult(
+            url=url,
+            final_url=final_url,
+            status=failure.status,
+            content=None,
+            headers=MappingProxyType(dict(failure.headers)),
+            etag=None,
+            last_modified=None,
+            permanent_url=None,
+            not_modified=False,
+            retry_after=failure.retry_after,
+            error_kind=failure.kind,
+            error=f"{verb} {url}: {failure.reason}",
+            elapsed=spent,
+        )
+
+
+def _reason_phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def _http_url(text: str, *, redirected: bool = False) -> httpx.URL:
+    where = f"it redirects to {text!r}, which is " if redirected else ""
+    try:
+        url = httpx.URL(text)
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        raise _Failure("bad_url", f"{where}not a valid URL ({_one_line(exc)})") from exc
+    if url.scheme not in ("http", "https"):
+        raise _Failure("bad_url", f"{where}not an http(s) URL")
+    if not url.host:
+        raise _Failure("bad_url", f"{where}a URL without a host")
+    return url
+
+
+# --- offline fixtures -------------------------------------------------------------------------------------------------
+
+_CONTENT_TYPES = {
+    ".xml": "application/xml",
+    ".rss": "application/rss+xml",
+    ".atom": "application/atom+xml",
+    ".html": "text/html; charset=utf-8",
+    ".htm": "text/html; charset=utf-8",
+    ".json": "application/json",
+    ".txt": "text/plain; charset=utf-8",
+}
+
+
+def _route_key(url: str | httpx.URL) -> str:
+    return str(httpx.URL(str(url)).copy_with(fragment=None))
+
+
+class FixtureTransport(httpx.AsyncBaseTransport):
+    """Serves a mapping {url: filesystem path} as 200 responses, 404 for anything else.
+
+    Used by ``wiredesk replay`` so that fixtures go through the same fetcher code path with no network.
+    """
+
+    def __init__(self, routes: Mapping[str, str | os.PathLike[str]]):
+        self._routes = {_route_key(url): Path(path) for url, path in routes.items()}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        path = self._routes.get(_route_key(request.url))
+        if path is None:
+            return httpx.Response(404, headers={"content-type": "text/plain"}, content=b"no fixture for this URL")
+        try:
+            body = await asyncio.to_thread(path.read_bytes)
+        except OSError as exc:
+            message = f"fixture {path} cannot be read: {exc.strerror or exc}".encode()
+            return httpx.Response(404, headers={"content-type": "text/plain"}, content=message)
+        content_type = _CONTENT_TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0]
+        return httpx.Response(
+            200, headers={"content-type": content_type or "application/octet-stream"}, content=body
+        )

@@ -1,0 +1,77 @@
+"""Tables for people at a terminal (rich); the --json options give the same data to scripts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.console import Console
+from rich.table import Table
+
+from daemon.views import StoryView
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+def stories_table(stories: list[StoryView], title: str, show_members: bool = False) -> None:
+    console = Console()
+    table = Table(title=title, show_lines=show_members)
+    table.add_column("story", style="cyan", no_wrap=True)
+    table.add_column("headline")
+    table.add_column("articles", justify="right")
+    table.add_column("copies", justify="right")
+    table.add_column("outlets")
+    if show_members:
+        table.add_column("members (copy of)")
+    table.add_column("updated", no_wrap=True)
+    for s in stories:
+        row = [s.id[:12], s.title, str(len(s.members)), str(s.copies), ", ".join(s.outlets)]
+        if show_members:
+            row.append("\n".join(f"{m.key}" + (f" (copy of {m.copy_of_key})" if m.copy_of_key else "") for m in s.members))
+        row.append(_when(s.updated_at))
+        table.add_row(*row)
+    console.print(table)
+
+
+def story_detail(story: StoryView) -> None:
+    console = Console()
+    console.print(f"[bold]{story.title}[/bold]")
+    console.print(f"story {story.id}  ({story.uuid})  updated {_when(story.updated_at)}  outlets: {', '.join(story.outlets)}")
+    table = Table(show_lines=True)
+    table.add_column("article", style="cyan")
+    table.add_column("outlet / headline")
+    table.add_column("published", no_wrap=True)
+    table.add_column("score", justify="right")
+    table.add_column("why it joined")
+    for m in story.members:
+        table.add_row(m.key, f"{m.source or '-'}\n{m.title}", _when(m.published), f"{m.score:.3f}", explain(m.evidence, m.copy_of_key))
+    console.print(table)
+
+
+def explain(evidence: dict, copy_of: str | None) -> str:
+    """A person-readable line or two from the stored evidence (whatever keys the engine recorded)."""
+    parts: list[str] = []
+    if copy_of:
+        copy = evidence.get("copy") or {}
+        j = copy.get("jaccard")
+        c = copy.get("containment")
+        bits = [f"copy of {copy_of}"]
+        if j is not None:
+            bits.append(f"Jaccard {j:.2f}")
+        if c is not None:
+            bits.append(f"containment {c:.2f}")
+        parts.append(", ".join(bits))
+    reason = evidence.get("reason")
+    if reason:
+        parts.append(str(reason))
+    terms = evidence.get("shared_terms") or evidence.get("terms")
+    if terms:
+        if isinstance(terms, dict):
+            terms = sorted(terms, key=lambda t: -float(terms[t]))
+        names = [t[0] if isinstance(t, (list, tuple)) else str(t) for t in terms][:10]
+        parts.append("shared: " + ", ".join(names))
+    for key in ("similarity", "centroid_similarity", "title_similarity", "entity_overlap"):
+        if key in evidence and isinstance(evidence[key], (int, float)):
+            parts.append(f"{key.replace('_', ' ')} {evidence[key]:.2f}")
+    return "\n".join(parts) or "founded the story"

@@ -1,0 +1,118 @@
+"""Read-side queries shared by the CLI, the HTTP server and the digest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import aliased
+
+from storage import Database
+from storage.models import Article, Feed, Entry, Membership, Story
+
+
+@dataclass(frozen=True)
+class Member:
+    article_id: int
+    key: str  # external id when the article came from a corpus, else the database id
+    title: str
+    url: str | None
+    source: str | None
+    folder: str | None
+    feed_url: str | None
+    published: datetime | None
+    copy_of: int | None
+    copy_of_key: str | None
+    score: float
+    evidence: dict
+    joined_at: datetime
+    summary: str
+
+
+@dataclass(frozen=True)
+class StoryView:
+    id: str
+    uuid: str
+    title: str
+    created_at: datetime
+    updated_at: datetime
+    members: tuple[Member, ...]
+
+    @property
+    def outlets(self) -> list[str]:
+        seen: list[str] = []
+        for m in self.members:
+            if m.source and m.source not in seen:
+                seen.append(m.source)
+        return seen
+
+    @property
+    def copies(self) -> int:
+        return sum(1 for m in self.members if m.copy_of is not None)
+
+
+def _key(article: Article) -> str:
+    return article.external_id or str(article.id)
+
+
+def load_stories(db: Database, story_ids: list[str] | None = None, limit: int | None = None) -> list[StoryView]:
+    """Stories, most recently updated first, with members in the order they joined."""
+    with db.session() as s:
+        q = select(Story).order_by(Story.updated_at.desc(), Story.id)
+        if story_ids is not None:
+            q = q.where(Story.id.in_(story_ids))
+        if limit:
+            q = q.limit(limit)
+        stories = list(s.scalars(q))
+        if not stories:
+            return []
+        original = aliased(Article)
+        rows = s.execute(
+            select(Membership, Article, original, Feed)
+            .join(Article, Article.id == Membership.article_id)
+            .outerjoin(original, original.id == Membership.copy_of)
+            .outerjoin(Entry, Entry.id == Article.entry_id)
+            .outerjoin(Feed, Feed.id == Entry.feed_id)
+            .where(Membership.story_id.in_([st.id for st in stories]))
+            .order_by(Membership.seq)
+        ).tuples()
+        members: dict[str, list[Member]] = {st.id: [] for st in stories}
+        for m, a, o, feed in rows:
+            first_para = a.text.split("\n\n", 1)[0]
+            members[m.story_id].append(
+                Member(
+                    article_id=a.id,
+                    key=_key(a),
+                    title=a.title,
+                    url=a.url,
+                    source=a.source,
+                    folder=feed.folder if feed else None,
+                    feed_url=feed.url if feed else None,
+                    published=a.published,
+                    copy_of=m.copy_of,
+                    copy_of_key=_key(o) if o is not None else None,
+                    score=m.score,
+                    evidence=m.evidence or {},
+                    joined_at=m.created_at,
+                    summary=first_para[:600],
+                )
+            )
+        return [StoryView(st.id, st.uuid, st.title, st.created_at, st.updated_at, tuple(members[st.id])) for st in stories]
+
+
+def find_story(db: Database, ident: str) -> StoryView | None:
+    """A story by its id, a unique id prefix, its urn:uuid, or the key of one of its articles."""
+    with db.session() as s:
+        sid = s.scalar(select(Story.id).where((Story.id == ident) | (Story.uuid == ident)))
+        if sid is None and len(ident) >= 4:
+            found = list(s.scalars(select(Story.id).where(Story.id.like(f"{ident}%")).limit(2)))
+            sid = found[0] if len(found) == 1 else None
+        if sid is None:
+            sid = s.scalar(
+                select(Membership.story_id).join(Article, Article.id == Membership.article_id).where(Article.external_id == ident)
+            )
+    if sid is None:
+        return None
+    found = load_stories(db, [sid])
+    return found[0] if found else None
