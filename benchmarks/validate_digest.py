@@ -156,7 +156,8 @@ def hostile_story():
         t0,
         None,
         '<p onclick="steal()">First <a href="javascript:alert(1)">paragraph</a> <img src=x onerror=alert(2)>'
-        '<style>body{display:none}</style><a href="/more">more</a> ]]> <iframe src="https://evil.example"></iframe></p>',
+        '<style>body{display:none}</style><a href="/more">more</a> ]]> '
+        '<iframe src="https://evil.example"></iframe></p>',
         "News & <i>Politics</i>",
     )
     copy = DigestSource(

@@ -23,9 +23,9 @@ from email.utils import format_datetime
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import lxml.html
-from lxml.html import builder as E
 import nh3
 from lxml import etree
+from lxml.html import builder as E
 
 from daemon.errors import InputError
 
@@ -316,12 +316,12 @@ def _render_json(stories: Sequence[DigestStory], meta: DigestMeta) -> bytes:
             "copies": story.copies,
             "sources": [
                 {
-                    "id": _plain(s.article_id),
+                    "id": s.article_id,
                     "title": _plain(s.title),
                     "url": _safe_url(s.url),
                     "outlet": _plain(s.outlet),
                     "published": _rfc3339(s.published) if s.published else None,
-                    "copy_of": _plain(s.copy_of) if s.copy_of is not None else None,
+                    "copy_of": s.copy_of,
                 }
                 for s in story.sources
             ],
@@ -448,10 +448,8 @@ def _entry_html(story: DigestStory) -> str:
 def _clean_summary(summary: str | None, base_url: str | None) -> str:
     if not summary:
         return ""
-    text = _strip_illegal(summary)
-    if "<" not in text and "&" not in text:
-        text = html.escape(text)
-    return _sanitise(text, _SUMMARY_TAGS, _safe_url(base_url)).strip()
+    # Plain text needs no separate path: as HTML it only has "<" and "&" to escape, which the sanitiser does.
+    return _sanitise(summary, _SUMMARY_TAGS, _safe_url(base_url)).strip()
 
 
 def _sanitise(markup: str, tags: set[str], base_url: str | None) -> str:
@@ -520,10 +518,11 @@ def _safe_url(url: str | None) -> str | None:
         return None
     if parts.scheme.lower() not in _URL_SCHEMES or not host:
         return None
-    try:
-        host = host.encode("idna").decode("ascii")
-    except UnicodeError:
-        return None
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None
     netloc = host if ":" not in host else f"[{host}]"
     if port is not None:
         netloc = f"{netloc}:{port}"

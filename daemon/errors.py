@@ -29,4 +29,9 @@ class FeedError(WiredeskError):
     def __init__(self, url: str, message: str, kind: str = "error"):
         super().__init__(f"{url}: {message}")
         self.url = url
+        self.message = message
         self.kind = kind
+
+    def __reduce__(self):
+        # parsed in worker processes: must survive pickling with its fields
+        return (FeedError, (self.url, self.message, self.kind))

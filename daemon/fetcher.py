@@ -551,6 +551,10 @@ class Fetcher:
         declared = headers.get("content-length", "").strip()
         if declared.isdigit() and int(declared) > cap:
             raise _Failure("too_large", f"the body is {int(declared)} bytes, over the {cap} byte limit")
+        if response.is_stream_consumed:  # a transport that built its response from bytes: httpx already decoded it
+            if len(response.content) > cap:
+                raise _Failure("too_large", f"the decoded body is over the {cap} byte limit")
+            return response.content
         decoder = _decoder_for(headers.get("content-encoding", ""))
         body = bytearray()
         try:
@@ -678,6 +682,15 @@ class FixtureTransport(httpx.AsyncBaseTransport):
             message = f"fixture {path} cannot be read: {exc.strerror or exc}".encode()
             return httpx.Response(404, headers={"content-type": "text/plain"}, content=message)
         content_type = _CONTENT_TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0]
-        return httpx.Response(
-            200, headers={"content-type": content_type or "application/octet-stream"}, content=body
-        )
+        headers = {"content-type": content_type or "application/octet-stream", "content-length": str(len(body))}
+        return httpx.Response(200, headers=headers, stream=_BodyStream(body))
+
+
+class _BodyStream(httpx.AsyncByteStream):
+    """Streamed like a network body, so fixtures take the same size-capped read path as HTTP responses."""
+
+    def __init__(self, body: bytes):
+        self._body = body
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self._body

@@ -72,8 +72,9 @@ def _entry(raw) -> ParsedEntry:
         author=(raw.get("author") or None),
         summary=summary,
         content=content,
-        published=_time(raw.get("published_parsed")) or _time(raw.get("updated_parsed")),
-        updated=_time(raw.get("updated_parsed")),
+        # dict.get: feedparser's own get() maps a missing updated_parsed to published_parsed with a warning
+        published=_time(dict.get(raw, "published_parsed")) or _time(dict.get(raw, "updated_parsed")),
+        updated=_time(dict.get(raw, "updated_parsed")),
     )
 
 

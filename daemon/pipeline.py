@@ -307,7 +307,7 @@ class Pipeline:
     def pending_entries(self) -> list[tuple[Entry, Feed]]:
         with self.db.session() as s:
             rows = s.execute(select(Entry, Feed).join(Feed, Feed.id == Entry.feed_id).where(Entry.state == "pending"))
-            return list(rows.tuples())
+            return [tuple(r) for r in rows]
 
     async def process_pending(self) -> list[ArticleOutcome]:
         pending = self.pending_entries()

@@ -1,16 +1,34 @@
-"""The long-running service and its cron-style sibling `poll --once`."""
+"""The long-running service (`wiredesk run`) and its cron-style sibling (`wiredesk poll --once`).
+
+Wiring in one place: APScheduler ticks the poller on the asyncio loop, the HTTP server answers from its own threads,
+signals stop both. Each feed update and each article is one transaction, so stopping between awaits never leaves a
+half-written update; an in-flight poll gets a grace period and is then cancelled.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import os
+import signal
+import socket
 import sys
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
 
 from daemon.app import database, make_fetcher, pipeline_settings
+from daemon.errors import StorageError, WiredeskError
 from daemon.feeds import sync_config_feeds
-from daemon.pipeline import Pipeline
+from daemon.pipeline import Pipeline, Progress
 
 log = logging.getLogger("wiredesk")
+
+TICK_SECONDS = float(os.environ.get("WIREDESK_TICK_SECONDS", "30"))  # how often due feeds are looked for
+STOP_GRACE_SECONDS = 7.0  # an in-flight poll may finish within this; SIGTERM must end the process within 10 s
 
 
 def poll_once(config, all_feeds: bool = False) -> int:
@@ -23,7 +41,8 @@ def poll_once(config, all_feeds: bool = False) -> int:
         fetcher = make_fetcher(config)
         try:
             with console_progress() as progress:
-                pipeline = Pipeline(db, fetcher, pipeline_settings(config), progress=progress)
+                pipeline = Pipeline(db, fetcher, pipeline_settings(config), progress=progress,
+                                    parse_executor=_parse_pool(config))
                 feeds = pipeline.due_feeds(all_feeds=all_feeds)
                 return await pipeline.poll(feeds)
         finally:
@@ -42,7 +61,191 @@ def poll_once(config, all_feeds: bool = False) -> int:
     return 0
 
 
-def run(config, host: str | None = None, port: int | None = None) -> int:
-    from daemon.errors import WiredeskError
+def _parse_pool(config):
+    """Processes for feedparser, which is pure Python and the bulk of a cold poll; None parses in a thread."""
+    workers = config["schedule"]["parse_workers"] or (os.cpu_count() or 1)
+    if workers <= 1:
+        return None
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing
 
-    raise WiredeskError("wiredesk run is not available in this version yet; use wiredesk poll --once from cron")
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"))
+
+
+# ---- single instance -------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def instance_lock(db) -> Iterator[None]:
+    """One `wiredesk run` per database: a file lock beside an SQLite file, an advisory lock on PostgreSQL.
+
+    Both are released by the operating system or the server when the process dies, so a crash never leaves a stale
+    lock behind.
+    """
+    if db.dialect == "sqlite":
+        target = db.url.database or ":memory:"
+        if target == ":memory:":
+            yield
+            return
+        path = Path(target).expanduser()
+        lock_path = path.with_name(path.name + ".run.lock")
+        fh = open(lock_path, "a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            fh.close()
+            raise WiredeskError(
+                f"another wiredesk run ({holder}) is already using {path}; stop it first or point this one at another database"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} on {socket.gethostname()}")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            fh.close()
+    else:
+        from sqlalchemy import text
+
+        conn = db.engine.connect()
+        got = conn.execute(text("SELECT pg_try_advisory_lock(7320511)")).scalar()
+        if not got:
+            conn.close()
+            raise WiredeskError(f"another wiredesk run is already using {db.describe()}; stop it first")
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(7320511)"))
+            conn.close()
+
+
+# ---- systemd notify protocol -------------------------------------------------------------------------------------
+
+
+class Notifier:
+    """sd_notify(3) in a few lines: READY, WATCHDOG and STOPPING for a Type=notify unit; silent elsewhere."""
+
+    def __init__(self):
+        self.address = os.environ.get("NOTIFY_SOCKET")
+        self.sock = None
+        if self.address:
+            if self.address.startswith("@"):
+                self.address = "\0" + self.address[1:]
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        usec = os.environ.get("WATCHDOG_USEC")
+        self.watchdog_interval = int(usec) / 2e6 if usec and usec.isdigit() else None
+
+    def send(self, message: str) -> None:
+        if self.sock is None:
+            return
+        try:
+            self.sock.sendto(message.encode(), self.address)
+        except OSError as exc:
+            log.debug("notify socket: %s", exc)
+
+
+class _LogOnly(Progress):
+    pass
+
+
+# ---- the service ----------------------------------------------------------------------------------------------
+
+
+def run(config, host: str | None = None, port: int | None = None) -> int:
+    from daemon.metrics import Metrics
+    from daemon.server import Server
+
+    db = database(config)
+    host = host or config["server"]["host"]
+    port = config["server"]["port"] if port is None else port
+    with instance_lock(db):
+        added = sync_config_feeds(db, config)
+        if added:
+            log.info("added %d feeds from the config file", added)
+        metrics = Metrics(db)
+        state: dict = {}
+        try:
+            server = Server(host, port, db, config, metrics, state)
+        except OSError as exc:
+            raise WiredeskError(f"cannot listen on {host}:{port}: {exc.strerror} (set server.port or --port)") from exc
+        server.start()
+        log.info("serving the digest on http://%s:%d/ (database %s)", *server.address, db.describe())
+        try:
+            asyncio.run(_serve(config, db, metrics, state))
+        finally:
+            server.stop()
+    log.info("stopped")
+    return 0
+
+
+async def _serve(config, db, metrics, state) -> None:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    notifier = Notifier()
+    fetcher = make_fetcher(config)
+    pool = _parse_pool(config)
+    pipeline = Pipeline(db, fetcher, pipeline_settings(config), progress=_LogOnly(), parse_executor=pool)
+    current: dict[str, asyncio.Task | None] = {"poll": None}
+
+    async def tick() -> None:
+        if current["poll"] is not None or stop.is_set():
+            return
+        started = time.monotonic()
+        task = asyncio.ensure_future(pipeline.poll())
+        current["poll"] = task
+        try:
+            report = await task
+        except asyncio.CancelledError:
+            return
+        except StorageError as exc:
+            log.error("poll failed: %s", exc)
+            return
+        except Exception as exc:  # a bad day for one poll must not end the service
+            log.exception("poll failed: %s", exc)
+            return
+        finally:
+            current["poll"] = None
+        elapsed = time.monotonic() - started
+        metrics.record(report, elapsed)
+        state["last_poll"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        if report.feeds or report.articles:
+            log.info(
+                "poll: %d feeds (%d failed, %d not modified), %d new articles in %.1f s",
+                len(report.feeds), len(report.failed_feeds), sum(f.not_modified for f in report.feeds),
+                sum(1 for a in report.articles if a.article_id), elapsed,
+            )
+
+    scheduler = AsyncIOScheduler(event_loop=loop)
+    scheduler.add_job(tick, "interval", seconds=TICK_SECONDS, next_run_time=datetime.now(timezone.utc),
+                      max_instances=1, coalesce=True, id="poll")
+    if notifier.watchdog_interval:
+        scheduler.add_job(lambda: notifier.send("WATCHDOG=1"), "interval", seconds=notifier.watchdog_interval, id="watchdog")
+    scheduler.start()
+    notifier.send("READY=1")
+    notifier.send("STATUS=polling feeds")
+    await stop.wait()
+    log.info("stopping")
+    notifier.send("STOPPING=1")
+    scheduler.shutdown(wait=False)
+    task = current["poll"]
+    if task is not None and not task.done():
+        try:
+            await asyncio.wait_for(asyncio.shield(task), STOP_GRACE_SECONDS)
+        except (asyncio.TimeoutError, Exception):
+            task.cancel()
+            try:
+                await task
+            except BaseException:
+                pass
+            log.info("abandoned the poll in progress; its unfinished feeds are polled again next start")
+    await fetcher.aclose()
+    if pool is not None:
+        pool.shutdown(wait=False, cancel_futures=True)

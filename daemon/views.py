@@ -76,7 +76,7 @@ def load_stories(db: Database, story_ids: list[str] | None = None, limit: int | 
             .outerjoin(Feed, Feed.id == Entry.feed_id)
             .where(Membership.story_id.in_([st.id for st in stories]))
             .order_by(Membership.seq)
-        ).tuples()
+        )
         members: dict[str, list[Member]] = {st.id: [] for st in stories}
         for m, a, o, feed in rows:
             first_para = a.text.split("\n\n", 1)[0]

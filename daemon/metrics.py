@@ -1,0 +1,54 @@
+"""Prometheus metrics for /metrics: counts read from the database at scrape time, timings and errors as they happen."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from sqlalchemy import func, select
+
+from storage import Database
+from storage.models import Article, Entry, Feed, Story
+
+
+class StoreCollector:
+    """Counts of what is stored; computed per scrape so that several processes agree on one truth."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    def collect(self):
+        with self.db.session() as s:
+            by_status = {k: v for k, v in s.execute(select(Feed.status, func.count()).group_by(Feed.status))}
+            entries = s.scalar(select(func.count()).select_from(Entry)) or 0
+            articles = s.scalar(select(func.count()).select_from(Article)) or 0
+            stories = s.scalar(select(func.count()).select_from(Story)) or 0
+        feeds = GaugeMetricFamily("wiredesk_feeds", "Feeds by status", labels=["status"])
+        for status in ("active", "error", "gone"):
+            feeds.add_metric([status], by_status.get(status, 0))
+        yield feeds
+        yield GaugeMetricFamily("wiredesk_broken_feeds", "Feeds whose last poll failed or that are gone",
+                                value=by_status.get("error", 0) + by_status.get("gone", 0))
+        yield GaugeMetricFamily("wiredesk_entries", "Stored feed entries", value=entries)
+        yield GaugeMetricFamily("wiredesk_articles", "Stored articles", value=articles)
+        yield GaugeMetricFamily("wiredesk_stories", "Stored stories", value=stories)
+
+
+class Metrics:
+    def __init__(self, db: Database):
+        self.registry = CollectorRegistry()
+        self.registry.register(StoreCollector(db))
+        self.poll_seconds = Histogram(
+            "wiredesk_poll_duration_seconds", "Duration of one poll cycle", registry=self.registry,
+            buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600),
+        )
+        self.fetch_errors = Counter("wiredesk_fetch_errors", "Failed feed fetches by kind", ["kind"], registry=self.registry)
+        self.polled_feeds = Counter("wiredesk_polled_feeds", "Feed polls by outcome", ["outcome"], registry=self.registry)
+
+    def record(self, report, seconds: float) -> None:
+        self.poll_seconds.observe(seconds)
+        for f in report.feeds:
+            if f.ok:
+                self.polled_feeds.labels("not_modified" if f.not_modified else "ok").inc()
+            else:
+                self.polled_feeds.labels("error").inc()
+                self.fetch_errors.labels(f.error_kind or "unknown").inc()

@@ -1,0 +1,185 @@
+"""The service end to end over loopback: poll --once, run, stop, the instance lock, systemd notify."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+RSS = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>{title}</title><link>{base}/</link><description>test feed</description>
+{items}
+</channel></rss>"""
+ITEM = """<item><title>{title}</title><link>{link}</link><guid>{guid}</guid>
+<pubDate>{date}</pubDate><description>{summary}</description></item>"""
+PAGE = """<html><head><title>{title}</title></head><body><nav><a href="/">Home</a> <a href="/world">World</a></nav>
+<div id="cookie">We use cookies. Accept all cookies?</div>
+<article><h1>{title}</h1>{paras}</article>
+<footer>Copyright Example News. All rights reserved.</footer></body></html>"""
+
+
+def seed_paragraphs(stem: str) -> list[str]:
+    text = next((ROOT / "seeds").glob(f"{stem}_*.txt")).read_text()
+    return [p.strip() for p in text.split("\n\n") if len(p.strip()) > 80]
+
+
+def serve_farm(httpserver, feeds: dict[str, list[tuple[str, str]]]):
+    """feeds: name -> [(article slug, seed stem)]. Serves /<name>.xml and /<name>/<slug>.html."""
+    base = httpserver.url_for("").rstrip("/")
+    for name, items in feeds.items():
+        rendered = []
+        for i, (slug, stem) in enumerate(items):
+            paras = seed_paragraphs(stem)
+            title = f"{name} {slug}"
+            link = f"{base}/{name}/{slug}.html"
+            rendered.append(ITEM.format(title=title, link=link, guid=f"{name}-{slug}",
+                                        date=f"Sat, 13 Apr 2024 {10 + i:02d}:00:00 GMT", summary=paras[0][:150]))
+            httpserver.expect_request(f"/{name}/{slug}.html").respond_with_data(
+                PAGE.format(title=title, paras="".join(f"<p>{p}</p>" for p in paras)), content_type="text/html")
+        httpserver.expect_request(f"/{name}.xml").respond_with_data(
+            RSS.format(title=name, base=base, items="".join(rendered)), content_type="application/rss+xml")
+    return base
+
+
+def write_config(tmp_path, base, feeds, port=0):
+    lines = [
+        "[fetch]", 'allow_networks = ["127.0.0.0/8", "::1/128"]', "timeout = 5.0",
+        "[server]", f"port = {port}",
+        "[schedule]", "parse_workers = 1",
+    ]
+    for name in feeds:
+        lines += ["[[feeds]]", f'url = "{base}/{name}.xml"', f'folder = "News"']
+    cfg = tmp_path / "wiredesk.toml"
+    cfg.write_text("\n".join(lines) + "\n")
+    return cfg
+
+
+def test_poll_once_over_loopback(db_url, tmp_path, httpserver, wiredesk):
+    feeds = {"alpha": [("zhao", "000"), ("ap", "002")], "beta": [("herald", "001")]}
+    base = serve_farm(httpserver, feeds)
+    write_config(tmp_path, base, feeds)
+    code, out, err = wiredesk("poll", "--once")
+    assert code == 0, err
+    assert "polled 2 feeds: 2 ok" in out and "3 new articles" in out
+    code, out, _ = wiredesk("feeds", "list", "--json")
+    listed = json.loads(out)
+    assert {f["status"] for f in listed} == {"active"} and all(f["next_poll"] for f in listed)
+    assert sum(f["entries"] for f in listed) == 3
+    # nothing is due now: a second poll touches no feed
+    code, out, _ = wiredesk("poll", "--once")
+    assert "polled 0 feeds" in out
+    code, out, _ = wiredesk("stories", "--json")
+    stories = json.loads(out)
+    assert len(stories) == 1 and len(stories[0]["articles"]) == 3
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wiredesk_exe():
+    exe = ROOT / ".venv" / "bin" / "wiredesk"
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "daemon"]
+
+
+def start_run(tmp_path, env_extra=None):
+    env = dict(os.environ, **(env_extra or {}))
+    return subprocess.Popen([*wiredesk_exe(), "run"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def wait_http(url, proc, seconds=30):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"wiredesk run exited early: {proc.communicate()[1]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                return r.status, r.read()
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"{url} never answered")
+
+
+def test_run_serves_and_stops_cleanly(db_url, tmp_path, httpserver):
+    feeds = {"alpha": [("zhao", "000"), ("ap", "002")], "beta": [("herald", "001")]}
+    base = serve_farm(httpserver, feeds)
+    port = free_port()
+    write_config(tmp_path, base, feeds, port=port)
+    env = {"WIREDESK_DATABASE_URL": db_url, "XDG_DATA_HOME": str(tmp_path / "d"), "XDG_CONFIG_HOME": str(tmp_path / "c")}
+    proc = start_run(tmp_path, env)
+    try:
+        status, body = wait_http(f"http://127.0.0.1:{port}/healthz", proc)
+        assert status == 200 and body.startswith(b"ok")
+        # the first poll runs at start; wait until the story shows in the digest
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            _, body = wait_http(f"http://127.0.0.1:{port}/digest.json?days=100000", proc)
+            if json.loads(body)["items"]:
+                break
+            time.sleep(0.5)
+        assert json.loads(body)["items"], "the polled story reached the digest"
+        # a second instance on the same database is refused with one clear line
+        second = subprocess.run([*wiredesk_exe(), "run", "--port", str(free_port())], cwd=tmp_path,
+                                env=dict(os.environ, **env), capture_output=True, text=True, timeout=60)
+        assert second.returncode == 2
+        assert "already using" in second.stderr and len(second.stderr.strip().splitlines()) == 1
+    finally:
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err
+    assert time.monotonic() - started < 10
+    # the schedule carries on after a restart: next poll times were stored
+    import sqlite3
+
+    con = sqlite3.connect(tmp_path / "wiredesk.db")
+    assert all(row[0] for row in con.execute("select next_poll_at from feeds"))
+
+
+def test_systemd_unit_and_notify_protocol(db_url, tmp_path, httpserver):
+    unit = ROOT / "contrib" / "wiredesk.service"
+    text = unit.read_text()
+    assert "Type=notify" in text and "WatchdogSec=" in text
+    analyze = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True) if _has("systemd-analyze") else None
+    if analyze is not None:
+        problems = [l for l in analyze.stderr.splitlines() if "wiredesk.service" in l and "Command" not in l and "executable" not in l]
+        assert not problems, analyze.stderr
+    feeds = {"alpha": [("zhao", "000")]}
+    base = serve_farm(httpserver, feeds)
+    port = free_port()
+    write_config(tmp_path, base, feeds, port=port)
+    sock_path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    sock.settimeout(30)
+    env = {"WIREDESK_DATABASE_URL": db_url, "NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "2000000"}
+    proc = start_run(tmp_path, env)
+    try:
+        messages = []
+        while "READY=1" not in messages or "WATCHDOG=1" not in messages:
+            messages.append(sock.recv(1024).decode())
+        proc.send_signal(signal.SIGINT)
+        while "STOPPING=1" not in messages:
+            messages.append(sock.recv(1024).decode())
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=15)
+    assert proc.returncode == 0
+
+
+def _has(cmd):
+    from shutil import which
+
+    return which(cmd) is not None
