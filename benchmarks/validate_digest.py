@@ -11,9 +11,9 @@ Two commands:
                                 validator's Python. Exit status 1 when any error or warning is reported.
 
   sample --validator DIR --python PY [--out DIR]
-                                render the digest of the seed articles (one story, five outlets) and of a story
-                                built from hostile feed text in every format, then run `check` on the Atom and RSS
-                                files with PY. Run this with the project's Python.
+                                render in every format the digest of the seed articles (one story, five outlets),
+                                of a story built from hostile feed text, and an empty digest, then run `check` on
+                                the Atom and RSS files with PY. Run this with the project's Python.
 
 Example:
   .venv/bin/python benchmarks/validate_digest.py sample \\
@@ -195,7 +195,7 @@ def sample(validator: Path, python: str, out: Path) -> int:
                       home_url="http://localhost:8080/")
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, stories in (("seeds", [seeds]), ("hostile", [hostile_story()])):
+    for name, stories in (("seeds", [seeds]), ("hostile", [hostile_story()]), ("empty", [])):
         for fmt in FORMATS:
             path = out / f"{name}.{fmt}"
             path.write_bytes(render(stories, fmt, meta))

@@ -7,8 +7,9 @@ entry's HTML is sanitised once more as a whole, so no script, style, event handl
 a subscriber. XML is built with lxml, which escapes text and attributes; characters that XML 1.0 forbids are removed
 first because lxml refuses them.
 
-The Atom document lives at ``DigestMeta.self_url``; the other formats are its siblings with the format's extension
-(``digest.atom`` -> ``digest.rss``, ``digest.json``, ``digest.html``), see ``digest_url``.
+Each format is served next to the others: ``DigestMeta.self_url`` with the format's extension (``digest.atom``,
+``digest.rss``, ``digest.json``, ``digest.html``), see ``digest_url``. The Atom feed's id and self link are
+``self_url`` itself.
 """
 
 from __future__ import annotations
@@ -67,9 +68,9 @@ class DigestStory:
 @dataclass(frozen=True)
 class DigestMeta:
     title: str = "wiredesk digest"
-    self_url: str = "http://localhost:8080/digest.atom"  # the Atom document; other formats are its siblings
+    self_url: str = "http://localhost:8080/digest.atom"  # base for links/ids; see digest_url
     home_url: str = "http://localhost:8080/"
-    updated: datetime | None = None  # else the newest story's update time
+    updated: datetime | None = None  # else the newest story's update time, else now
 
 
 FORMATS = {
@@ -196,13 +197,19 @@ def filter_stories(
 
 
 def digest_url(meta: DigestMeta, fmt: str) -> str:
-    """Where the digest in ``fmt`` is served: the Atom URL with the format's extension."""
+    """Where the digest in ``fmt`` is served: ``self_url`` with the format's extension.
+
+    ``http://h/digest.atom`` (or ``.rss``, ``.json``, ``.html``, ``.xml``) gives ``http://h/digest.rss`` and so on;
+    a directory such as ``http://h/`` gives ``http://h/digest.rss``.
+    """
     _check_format(fmt)
     parts = urlsplit(meta.self_url)
     path = parts.path
     stem, dot, ext = path.rpartition(".")
     if dot and "/" not in ext and ext in {"atom", "rss", "json", "html", "xml"}:
         path = stem
+    elif path == "" or path.endswith("/"):
+        path = path.rstrip("/") + "/digest"
     return urlunsplit(parts._replace(path=path + _EXTENSIONS[fmt]))
 
 
@@ -222,8 +229,10 @@ def _check_format(fmt: str) -> None:
 def _feed_updated(stories: Sequence[DigestStory], meta: DigestMeta) -> datetime:
     if meta.updated is not None:
         return _utc(meta.updated)
-    # An empty digest gets a fixed date rather than "now", so the same input always renders the same bytes.
-    return max((_utc(s.updated) for s in stories), default=_EPOCH)
+    if stories:
+        return max(_utc(s.updated) for s in stories)
+    # Nothing has happened yet: the digest is as new as this rendering (a fixed old date reads as a broken clock).
+    return datetime.now(timezone.utc)
 
 
 def _render_atom(stories: Sequence[DigestStory], meta: DigestMeta) -> bytes:

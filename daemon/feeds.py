@@ -59,8 +59,15 @@ def parse_opml(path: str) -> list[tuple[str, str | None, str | None]]:
         data = p.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read OPML file {path}: {exc.strerror}") from exc
+    # listparser forgives a truncated file; a cut-off export must not be half-imported, so check the XML first
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError as exc:
+        raise InputError(f"{path} is not a valid OPML file (XML error: {exc}); export it again from your feed reader") from exc
+    if root.tag.rsplit("}", 1)[-1].lower() != "opml":
+        raise InputError(f"{path} is not an OPML file (its root element is <{root.tag}>, expected <opml>)")
     result = listparser.parse(data)
-    if result.get("bozo") and not result.feeds:
+    if result.get("bozo"):
         reason = str(result.get("bozo_exception") or "not OPML").splitlines()[0]
         raise InputError(f"{path} is not a valid OPML file ({reason}); export one from your feed reader and try again")
     feeds = []
@@ -162,7 +169,9 @@ def command(args, config) -> int:
         from rich.table import Table
 
         table = Table(title=f"{len(rows)} feeds")
-        for col in ("feed", "folder", "status", "entries", "last success", "last error", "next poll"):
+        # URLs are what people copy from this table: keep them on one line
+        table.add_column("feed", no_wrap=True, min_width=min(60, max((len(r["url"]) for r in rows), default=4)))
+        for col in ("folder", "status", "entries", "last success", "last error", "next poll"):
             table.add_column(col)
         for r in rows:
             status_style = {"active": "green", "error": "yellow", "gone": "red"}.get(r["status"], "")

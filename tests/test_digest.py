@@ -228,6 +228,9 @@ def test_empty_digest_renders_in_every_format():
     for fmt in ("atom", "rss"):
         parsed = feedparser.parse(render([], fmt, META))
         assert parsed.bozo == 0 and parsed.entries == []
+        assert parsed.feed.updated_parsed.tm_year >= 2024  # not a placeholder date
+    fixed = DigestMeta(updated=T0)
+    assert b"<updated>2024-04-13T12:00:00Z</updated>" in render([], "atom", fixed)
     assert json.loads(render([], "json", META))["items"] == []
     assert b"No stories yet." in render([], "html", META)
 
@@ -249,6 +252,12 @@ def test_digest_urls_are_siblings_of_the_atom_url():
     assert digest_url(META, "atom") == "http://digest.test/feeds/digest.atom"
     assert digest_url(META, "html") == "http://digest.test/feeds/digest.html"
     assert digest_url(DigestMeta(self_url="https://x.test/digest?key=1"), "rss") == "https://x.test/digest.rss?key=1"
+    # Any format's own URL, or the site root, names the same set of documents.
+    assert digest_url(DigestMeta(self_url="http://digest.test/feeds/digest.rss"), "json") == (
+        "http://digest.test/feeds/digest.json"
+    )
+    assert digest_url(DigestMeta(self_url="http://digest.test/"), "atom") == "http://digest.test/digest.atom"
+    assert digest_url(DigestMeta(self_url="http://digest.test"), "rss") == "http://digest.test/digest.rss"
 
 
 # --- untrusted text -----------------------------------------------------------------------------------------------
