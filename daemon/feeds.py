@@ -165,8 +165,9 @@ def command(args, config) -> int:
         if args.json:
             print(json.dumps(rows, indent=2, ensure_ascii=False))
             return 0
-        from rich.console import Console
         from rich.table import Table
+
+        from daemon.tables import console
 
         table = Table(title=f"{len(rows)} feeds")
         # URLs are what people copy from this table: keep them on one line
@@ -184,5 +185,5 @@ def command(args, config) -> int:
                 r["last_error"] or "",
                 (r["next_poll"] or "now")[:16].replace("T", " "),
             )
-        Console().print(table)
+        console().print(table)
     return 0

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import sys
+
 from rich.console import Console
 from rich.table import Table
 
 from daemon.views import StoryView
+
+
+def console() -> Console:
+    """The terminal's width on a terminal; wide enough not to squash columns when piped to a file or a pager."""
+    return Console() if sys.stdout.isatty() else Console(width=160)
 
 
 def _when(value: datetime | None) -> str:
@@ -15,7 +22,7 @@ def _when(value: datetime | None) -> str:
 
 
 def stories_table(stories: list[StoryView], title: str, show_members: bool = False) -> None:
-    console = Console()
+    out = console()
     table = Table(title=title, show_lines=show_members)
     table.add_column("story", style="cyan", no_wrap=True)
     table.add_column("headline")
@@ -31,13 +38,13 @@ def stories_table(stories: list[StoryView], title: str, show_members: bool = Fal
             row.append("\n".join(f"{m.key}" + (f" (copy of {m.copy_of_key})" if m.copy_of_key else "") for m in s.members))
         row.append(_when(s.updated_at))
         table.add_row(*row)
-    console.print(table)
+    out.print(table)
 
 
 def story_detail(story: StoryView) -> None:
-    console = Console()
-    console.print(f"[bold]{story.title}[/bold]")
-    console.print(f"story {story.id}  ({story.uuid})  updated {_when(story.updated_at)}  outlets: {', '.join(story.outlets)}")
+    out = console()
+    out.print(f"[bold]{story.title}[/bold]")
+    out.print(f"story {story.id}  ({story.uuid})  updated {_when(story.updated_at)}  outlets: {', '.join(story.outlets)}")
     table = Table(show_lines=True)
     table.add_column("article", style="cyan")
     table.add_column("outlet / headline")
@@ -46,7 +53,7 @@ def story_detail(story: StoryView) -> None:
     table.add_column("why it joined")
     for m in story.members:
         table.add_row(m.key, f"{m.source or '-'}\n{m.title}", _when(m.published), f"{m.score:.3f}", explain(m.evidence, m.copy_of_key))
-    console.print(table)
+    out.print(table)
 
 
 def explain(evidence: dict, copy_of: str | None) -> str:
