@@ -141,10 +141,12 @@ def test_run_serves_and_stops_cleanly(db_url, tmp_path, httpserver):
     assert proc.returncode == 0, err
     assert time.monotonic() - started < 10
     # the schedule carries on after a restart: next poll times were stored
-    import sqlite3
+    import sqlalchemy as sa
 
-    con = sqlite3.connect(tmp_path / "wiredesk.db")
-    assert all(row[0] for row in con.execute("select next_poll_at from feeds"))
+    engine = sa.create_engine(db_url)
+    with engine.connect() as conn:
+        assert all(row[0] for row in conn.execute(sa.text("select next_poll_at from feeds")))
+    engine.dispose()
 
 
 def test_systemd_unit_and_notify_protocol(db_url, tmp_path, httpserver):

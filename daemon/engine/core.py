@@ -78,10 +78,7 @@ class Engine:
     # ------------------------------------------------------------------ public
 
     def fingerprint(self, doc: Document) -> Fingerprint:
-        s = self.settings
-        return compute(doc.title or "", doc.text or "", shingle_size=s.shingle_size,
-                       title_weight=s.title_weight, lead_paragraphs=s.lead_paragraphs,
-                       lead_weight=s.lead_weight, name_weight=s.name_weight, max_terms=s.max_terms)
+        return compute(doc.title or "", doc.text or "", self.settings)
 
     def add(self, doc: Document) -> Assignment:
         if doc.id in self._index_of:

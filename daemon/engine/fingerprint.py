@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import math
 import struct
-from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import minhash
-from .terms import content_terms, names, prior_idf
+from .terms import NAME, NUMBER, WORD, extract, term_idf
 from .text import body_paragraphs, is_english, tokens
 
 _MAGIC = b"WDF1"
@@ -61,38 +60,37 @@ class Fingerprint:
         return cls(bool(flags & 1), shingles, sig, terms, weights)
 
 
-def compute(title: str, text: str, *, shingle_size: int, title_weight: float, lead_paragraphs: int,
-            lead_weight: float, name_weight: float, max_terms: int) -> Fingerprint:
+def compute(title: str, text: str, settings) -> Fingerprint:
+    s = settings
     paras = body_paragraphs(text)
-    body = "\n\n".join(paras)
-    body_tokens = tokens(body)
+    body_tokens = tokens("\n\n".join(paras))
     english = is_english(tokens(title) + body_tokens)
 
-    shingles = minhash.shingle_hashes(body_tokens, shingle_size)
+    shingles = minhash.shingle_hashes(body_tokens, s.shingle_size)
     sig = minhash.signature(shingles)
 
     if not english:
         # No salient terms: a language the story tier cannot read joins a story only as a copy.
         return Fingerprint(False, len(shingles), sig, (), np.zeros(0, dtype=np.float32))
 
-    tf: Counter[str] = Counter()
-    for t in content_terms(body):
-        tf[t] += 1.0
-    lead = " ".join(paras[:lead_paragraphs])
-    if lead_weight:
-        for t in content_terms(lead):
-            tf[t] += lead_weight
-    for t in content_terms(title):
-        tf[t] += title_weight
-    if name_weight:
-        for n in names(title + ".\n" + body):
-            tf[n] += name_weight
-
-    scored = [(t, (1.0 + math.log(c)) * prior_idf(t)) for t, c in tf.items() if c > 0]
-    scored.sort(key=lambda x: (-x[1], x[0]))
-    scored = scored[:max_terms]
+    tf = extract(title, paras, title_weight=s.title_weight, lead_paragraphs=s.lead_paragraphs,
+                 lead_weight=s.lead_weight, name_weight=s.phrase_weight)
+    groups = {WORD: (s.word_group, s.max_words), NAME: (s.name_group, s.max_names),
+              NUMBER: (s.number_group, s.max_numbers)}
+    by_kind: dict[str, list[tuple[str, float]]] = {WORD: [], NAME: [], NUMBER: []}
+    for t, c in tf.items():
+        by_kind[t[0]].append((t, (1.0 + math.log(c)) * term_idf(t, s.year_idf)))
+    scored: list[tuple[str, float]] = []
+    for kind, items in by_kind.items():
+        factor, cap = groups[kind]
+        if not items or factor <= 0:
+            continue
+        items.sort(key=lambda x: (-x[1], x[0]))
+        items = items[:cap]
+        scored.extend((t, factor * w) for t, w in items)
     if not scored:
         return Fingerprint(True, len(shingles), sig, (), np.zeros(0, dtype=np.float32))
-    w = np.array([s for _, s in scored], dtype=np.float32)
+    scored.sort(key=lambda x: (-x[1], x[0]))
+    w = np.array([x for _, x in scored], dtype=np.float32)
     w /= np.float32(np.linalg.norm(w)) or np.float32(1.0)
     return Fingerprint(True, len(shingles), sig, tuple(t for t, _ in scored), w)

@@ -37,12 +37,18 @@ class EngineSettings:
     copy_min_containment: float = 0.6  # ... and containment of the smaller set (truncated copies)
     copy_min_shingles: int = 5         # shorter bodies are never called copies
     # Story tier
-    story_threshold: float = 0.25      # cosine to the story centroid needed to join it
-    max_terms: int = 60                # salient terms kept per article
+    story_threshold: float = 0.4       # cosine to the story centroid needed to join it
     title_weight: float = 2.0          # extra term count for each title occurrence
     lead_paragraphs: int = 2
     lead_weight: float = 1.0           # extra term count for each occurrence in the lead
-    name_weight: float = 1.0           # count for a multiword capitalised name
+    phrase_weight: float = 1.0         # count for a multiword capitalised name ("Zhao Leji")
+    word_group: float = 1.0            # share of the similarity carried by content words ...
+    name_group: float = 1.0            # ... by proper names ...
+    number_group: float = 1.0          # ... and by numbers and years
+    max_words: int = 60                # salient terms kept per kind and article
+    max_names: int = 30
+    max_numbers: int = 15
+    year_idf: float = 12.0             # weight of a year: it pins an event in time like a rare name
     candidate_terms: int = 15          # an article's heaviest terms used to look up candidate stories
     max_candidates: int = 40           # candidate stories verified against their centroid
     time_window_hours: float = 96.0    # a story only takes articles published this close to its span

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 
 from wordfreq import zipf_frequency
 
@@ -64,7 +65,71 @@ _NAME_RE = re.compile(
 def _clean(tok: str) -> str:
     if tok.endswith("'s") or tok.endswith("’s"):
         tok = tok[:-2]
-    return tok.strip(".'’-")
+    return tok.strip(".,'’-")
+
+
+_WORD_RE = re.compile(r"[^\W_]+(?:['’.,\-][^\W_]+)*")
+_SENTENCE_END_RE = re.compile(r"[.!?:;\"“”'‘’()\[\]|\-–—]\s*$")
+_YEAR_RE = re.compile(r"^(?:1[89]|20)\d\d$")
+
+# Term kinds: a content word, a proper name (capitalised inside sentences), a number or date part.
+WORD, NAME, NUMBER = "w", "e", "n"
+
+
+def extract(title: str, paras: list[str], *, title_weight: float, lead_paragraphs: int, lead_weight: float,
+            name_weight: float) -> Counter:
+    """Weighted term counts keyed "kind:term"; title and lead occurrences count extra.
+
+    A word is a name when the article writes it capitalised inside sentences more often than in lower
+    case, so sentence-initial capitals and all-caps headlines do not turn common words into names.
+    """
+    segments = [(title, 1.0 + title_weight)]
+    segments += [(p, 1.0 + lead_weight if i < lead_paragraphs else 1.0) for i, p in enumerate(paras)]
+    occurrences: list[tuple[str, int, float]] = []   # term, case class (1 capital inside, 0 lower, -1 unknown)
+    votes: dict[str, int] = {}
+    for seg, weight in segments:
+        if not seg:
+            continue
+        caps_line = seg.upper() == seg
+        for m in _WORD_RE.finditer(seg):
+            tok = m.group(0)
+            low = _clean(tok.lower())
+            if len(low) < 2 or low in STOPWORDS:
+                continue
+            if low[0].isdigit():
+                occurrences.append((low, 2, weight))
+                continue
+            start = m.start()
+            if caps_line or start == 0 or _SENTENCE_END_RE.search(seg[max(0, start - 3):start]):
+                cls = -1
+            elif tok[0].isupper():
+                cls = 1
+            else:
+                cls = 0
+            if cls >= 0:
+                votes[low] = votes.get(low, 0) + (1 if cls else -1)
+            occurrences.append((low, cls, weight))
+    tf: Counter = Counter()
+    for low, cls, weight in occurrences:
+        if cls == 2:
+            tf[NUMBER + ":" + low] += weight
+        elif votes.get(low, 0) > 0:
+            tf[NAME + ":" + low] += weight
+        else:
+            tf[WORD + ":" + low] += weight
+    if name_weight:
+        for seg, weight in segments:
+            for n in names(seg):
+                tf[NAME + ":" + n] += name_weight * weight
+    return tf
+
+
+def term_idf(term: str, year_idf: float) -> float:
+    """IDF of a "kind:term" key; years get a fixed weight as they pin an event in time."""
+    body = term[2:]
+    if term[0] == NUMBER and _YEAR_RE.match(body):
+        return year_idf
+    return prior_idf(body)
 
 
 def content_terms(text: str) -> list[str]:
