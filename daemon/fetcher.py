@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import mimetypes
 import os
@@ -251,15 +252,22 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    # Loading the CA bundle takes tens of milliseconds; one verified context serves every fetcher.
+    return httpx.create_ssl_context(trust_env=False)
+
+
 class _GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx's own transport (request/response conversion, exception mapping) on a pool whose sockets are guarded."""
 
     def __init__(self, policy: AddressPolicy, limits: Limits):
-        super().__init__(trust_env=False)
+        context = _ssl_context()
+        super().__init__(verify=context, trust_env=False)
         if not hasattr(self, "_pool"):  # pragma: no cover - would mean an httpx release changed its internals
             raise RuntimeError("unsupported httpx version: AsyncHTTPTransport has no connection pool to guard")
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            ssl_context=context,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_connections,
             keepalive_expiry=5.0,
@@ -474,11 +482,10 @@ class Fetcher:
             headers["If-None-Match"] = _header_value(validators.etag)
         if validators.last_modified:
             headers["If-Modified-Since"] = _header_value(validators.last_modified)
-        async with self._slots:
-            return await self._follow(url, headers, validators)
+        return await self._follow(url, headers, validators)
 
     async def _follow(self, url: str, headers: dict[str, bytes], validators: Validators) -> FetchResult:
-        budget = self.limits.timeout  # shared by all hops; time spent waiting for a host slot is not charged
+        budget = self.limits.timeout  # shared by all hops; time spent waiting for a free slot is not charged
         spent = 0.0
         current_text = url
         permanent = True
@@ -486,7 +493,8 @@ class Fetcher:
         try:
             current = _http_url(url)
             while True:
-                async with self._host_slot(current.host):
+                # Host slot first: requests queued behind a busy host must not hold the overall slots others need.
+                async with self._host_slot(current.host), self._slots:
                     started = time.monotonic()
                     try:
                         async with asyncio.timeout(budget - spent):
@@ -520,6 +528,8 @@ class Fetcher:
             tls = _caused_by(exc, ssl.SSLError)
             if tls is not None:
                 failure = _Failure("tls", f"TLS error with {current.host}: {_one_line(tls)}")
+            elif str(exc).startswith("cannot resolve"):
+                failure = _Failure("connect", _one_line(exc))
             else:
                 failure = _Failure("connect", f"cannot connect to {current.host}: {_one_line(exc)}")
             return self._failed(url, current_text, failure, spent)

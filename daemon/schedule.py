@@ -117,7 +117,7 @@ def adaptive_interval(
 ) -> float:
     """Seconds between polls that follow how often the feed publishes, clamped to [min_interval, max_interval].
 
-    The estimate is the mean gap over the newest entries: the span they cover divided by their number. A mean and
+    The estimate is the mean gap over the newest entries: the span they cover divided by their gaps. A mean and
     not a median of gaps, because news feeds publish in bursts (several entries in the same minute), which would
     make the median gap nearly zero. With ``now`` the span runs up to now, so a feed that has fallen silent is
     polled less and less often instead of keeping the rate of its last burst. Fewer than two dates: the default.
@@ -129,10 +129,9 @@ def adaptive_interval(
     moments = moments[-RECENT_ENTRIES:]
     if len(moments) < 2:
         return _clamp(settings.interval, settings.min_interval, settings.max_interval)
-    if now is not None:
-        mean_gap = (now - moments[0]).total_seconds() / len(moments)
-    else:
-        mean_gap = (moments[-1] - moments[0]).total_seconds() / (len(moments) - 1)
+    # Gaps after the oldest entry; with ``now`` the open gap since the newest entry counts as part of the span.
+    end = now if now is not None else moments[-1]
+    mean_gap = (end - moments[0]).total_seconds() / (len(moments) - 1)
     return _clamp(mean_gap, settings.min_interval, settings.max_interval)
 
 

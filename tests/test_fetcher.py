@@ -497,6 +497,26 @@ def test_concurrency_caps(threaded_server, limits, expected):
     assert peak == expected  # the cap is reached (requests do overlap) and never passed
 
 
+def test_a_busy_host_does_not_hold_back_other_hosts(threaded_server):
+    # Host A answers only once host B has been reached. If requests queued for A held overall slots while waiting
+    # for A's own slot, B would never get one and A would give up.
+    reached_b = threading.Event()
+
+    def host_a(request):
+        return Response("b was reached" if reached_b.wait(5) else "b was starved")
+
+    def host_b(request):
+        reached_b.set()
+        return Response("b")
+
+    threaded_server.expect_request("/a").respond_with_handler(host_a)
+    threaded_server.expect_request("/b").respond_with_handler(host_b)
+    port = threaded_server.port
+    urls = [f"http://127.0.0.1:{port}/a"] * 3 + [f"http://localhost:{port}/b"]
+    results = fetch_many(urls, limits=Limits(max_connections=2, max_per_host=1))
+    assert [result.content for result in results] == [b"b was reached"] * 3 + [b"b"]
+
+
 # --- fixtures instead of the network ------------------------------------------------------------------------------
 
 

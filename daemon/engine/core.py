@@ -19,6 +19,7 @@ class _Story:
     centroid: dict[str, float] = field(default_factory=dict)   # sum of member term vectors
     norm2: float = 0.0
     members: int = 0
+    vectors: int = 0              # members that contributed to the centroid (copies do not)
     first: float | None = None     # publication span, POSIX seconds
     last: float | None = None
 
@@ -179,7 +180,12 @@ class Engine:
                 v = c.get(t)
                 if v is not None:
                     dot += w * v
-            cos = dot / (story.norm2 ** 0.5) if story.norm2 > 0 else 0.0
+            if story.norm2 <= 0:
+                cos = 0.0
+            elif s.linkage == "average":
+                cos = dot / story.vectors
+            else:
+                cos = dot / (story.norm2 ** 0.5) ** s.centroid_power / story.vectors ** (1 - s.centroid_power)
             if best is None or cos > best[0]:
                 best = (cos, st)
         if best is None or best[0] < s.story_threshold:
@@ -240,6 +246,7 @@ class Engine:
             old = c.get(t, 0.0)
             dot += old * w
             c[t] = old + w
+        st.vectors += 1
         st.norm2 += 2.0 * dot + float(np.dot(fp.weights, fp.weights))
         for t in fp.terms[: self.settings.candidate_terms]:
             p = self._postings.get(t)

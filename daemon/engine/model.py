@@ -37,6 +37,8 @@ class EngineSettings:
     copy_min_containment: float = 0.6  # ... and containment of the smaller set (truncated copies)
     copy_min_shingles: int = 5         # shorter bodies are never called copies
     # Story tier
+    linkage: str = "centroid"
+    centroid_power: float = 1.0
     story_threshold: float = 0.4       # cosine to the story centroid needed to join it
     title_weight: float = 2.0          # extra term count for each title occurrence
     lead_paragraphs: int = 2

@@ -70,7 +70,7 @@ def _clean(tok: str) -> str:
 
 _WORD_RE = re.compile(r"[^\W_]+(?:['’.,\-][^\W_]+)*")
 _SENTENCE_END_RE = re.compile(r"[.!?:;\"“”'‘’()\[\]|\-–—]\s*$")
-_YEAR_RE = re.compile(r"^(?:1[89]|20)\d\d$")
+_YEAR_RE = re.compile(r"^(?:1[89]\d|20[0-3])\d$")
 
 # Term kinds: a content word, a proper name (capitalised inside sentences), a number or date part.
 WORD, NAME, NUMBER = "w", "e", "n"

@@ -1,0 +1,142 @@
+"""A loopback feed farm: many RSS feeds with article pages, ETag and Last-Modified, for tests and benchmarks.
+
+Bodies are built once up front so that the farm is never the bottleneck of what it measures. Run it in-process
+(``Farm(...).start()``) or as its own process (``python tests/farm.py --feeds 1000``), which prints its base URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import random
+import sys
+import threading
+from email.utils import format_datetime
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from xml.sax.saxutils import escape
+
+WORDS = (
+    "government minister council report city market energy river harbour bridge railway school hospital court "
+    "election budget festival museum storm harvest factory union strike police mayor village port airline bank "
+    "science library trial treaty border summit drought flood vaccine theatre stadium league orchestra"
+).split()
+
+
+def paragraph(rng: random.Random, n: int) -> str:
+    words = [rng.choice(WORDS) for _ in range(n)]
+    words[0] = words[0].capitalize()
+    return " ".join(words) + "."
+
+
+class Farm:
+    def __init__(self, feeds: int = 10, entries: int = 20, seed: int = 1, with_pages: bool = True, entry_bytes: int = 1000):
+        self.n_feeds, self.n_entries = feeds, entries
+        self.rng = random.Random(seed)
+        self.with_pages = with_pages
+        self.entry_bytes = entry_bytes
+        self.hits = 0
+        self.not_modified = 0
+        self.httpd: ThreadingHTTPServer | None = None
+        self.base = ""
+        self.last_modified = format_datetime(datetime(2024, 4, 13, 12, 0, tzinfo=timezone.utc), usegmt=True)
+        self.feeds: dict[str, bytes] = {}
+        self.pages: dict[str, bytes] = {}
+        self.etags: dict[str, str] = {}
+
+    def _build(self) -> None:
+        start = datetime(2024, 4, 13, tzinfo=timezone.utc)
+        for f in range(self.n_feeds):
+            items = []
+            for e in range(self.n_entries):
+                words = max(10, self.entry_bytes // 7)
+                summary = paragraph(self.rng, words)
+                link = f"{self.base}/page/{f}/{e}.html"
+                when = format_datetime(start + timedelta(minutes=f * 7 + e * 13), usegmt=True)
+                items.append(
+                    f"<item><title>Feed {f} story {e}: {escape(paragraph(self.rng, 6))}</title><link>{link}</link>"
+                    f"<guid isPermaLink=\"false\">farm-{f}-{e}</guid><pubDate>{when}</pubDate>"
+                    f"<description>{escape(summary)}</description></item>"
+                )
+                if self.with_pages:
+                    body = "".join(f"<p>{escape(paragraph(self.rng, 40))}</p>" for _ in range(5))
+                    self.pages[f"/page/{f}/{e}.html"] = (
+                        f"<html><head><title>Story {f}-{e}</title></head><body><nav><a href='/'>Home</a></nav>"
+                        f"<article><h1>Story {f}-{e}</h1>{body}</article><footer>Farm news</footer></body></html>"
+                    ).encode()
+            xml = (
+                f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Farm feed {f}</title>'
+                f"<link>{self.base}/</link><description>loopback farm</description>{''.join(items)}</channel></rss>"
+            ).encode()
+            path = f"/feed/{f}.xml"
+            self.feeds[path] = xml
+            self.etags[path] = '"' + hashlib.sha1(xml).hexdigest() + '"'
+
+    def urls(self) -> list[str]:
+        return [f"{self.base}/feed/{f}.xml" for f in range(self.n_feeds)]
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> "Farm":
+        farm = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                farm.hits += 1
+                path = self.path.split("?", 1)[0]
+                if path in farm.feeds:
+                    etag = farm.etags[path]
+                    if self.headers.get("If-None-Match") == etag or self.headers.get("If-Modified-Since") == farm.last_modified:
+                        farm.not_modified += 1
+                        self.send_response(304)
+                        self.send_header("ETag", etag)
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                    self._send(farm.feeds[path], "application/rss+xml", {"ETag": etag, "Last-Modified": farm.last_modified})
+                elif path in farm.pages:
+                    self._send(farm.pages[path], "text/html; charset=utf-8", {})
+                else:
+                    self._send(b"not found", "text/plain", {}, status=404)
+
+            def _send(self, body, ctype, headers, status=200):
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(body)
+
+        ThreadingHTTPServer.request_queue_size = 1024
+        self.httpd = ThreadingHTTPServer((host, port), Handler)
+        self.httpd.daemon_threads = True
+        self.base = f"http://{host}:{self.httpd.server_address[1]}"
+        self._build()
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.httpd:
+            self.httpd.shutdown()
+            self.httpd.server_close()
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description="serve a loopback feed farm until killed")
+    p.add_argument("--feeds", type=int, default=1000)
+    p.add_argument("--entries", type=int, default=20)
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--no-pages", action="store_true")
+    args = p.parse_args()
+    farm = Farm(args.feeds, args.entries, with_pages=not args.no_pages).start(port=args.port)
+    print(farm.base, flush=True)
+    threading.Event().wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
