@@ -186,11 +186,12 @@ class AddressPolicy:
 
     def refusal(self, address: str) -> str | None:
         """Why connecting to ``address`` is refused, or None when it is allowed."""
-        ip = _effective(ipaddress.ip_address(address.split("%", 1)[0]))  # drop an IPv6 zone (fe80::1%eth0)
+        written = ipaddress.ip_address(address.split("%", 1)[0])  # without an IPv6 zone (fe80::1%eth0)
+        ip = _effective(written)
         if any(ip.version == net.version and ip in net for net in self.allowed):
             return None
         kind = _forbidden_kind(ip)
-        shown = address if ip == ipaddress.ip_address(address.split("%", 1)[0]) else f"{address} ({ip})"
+        shown = address if ip == written else f"{address} ({ip})"
         return None if kind is None else f"{shown} is {kind} address"
 
 
@@ -536,7 +537,8 @@ class Fetcher:
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
             return self._failed(url, current_text, _Failure("bad_url", _one_line(exc)), spent)
         except (httpx.ProtocolError, httpx.DecodingError) as exc:
-            return self._failed(url, current_text, _Failure("protocol", f"broken HTTP response: {_one_line(exc)}"), spent)
+            failure = _Failure("protocol", f"broken HTTP response: {_one_line(exc)}")
+            return self._failed(url, current_text, failure, spent)
         except httpx.TransportError as exc:  # read/write errors: the connection dropped mid-exchange
             failure = _Failure("connect", f"connection to {current.host} failed: {_one_line(exc)}")
             return self._failed(url, current_text, failure, spent)

@@ -229,6 +229,11 @@ class Pipeline:
                 else:
                     feed.last_error = None
                     feed.last_error_kind = None
+                    # 304: the feed has not changed, so its publishing rhythm is the one its stored entries show
+                    entry_times = list(s.scalars(
+                        select(Entry.published).where(Entry.feed_id == feed.id, Entry.published.is_not(None))
+                        .order_by(Entry.published.desc()).limit(20)
+                    ))
             when, interval = next_poll(
                 now,
                 self.settings.schedule,

@@ -135,6 +135,13 @@ def adaptive_interval(
     return _clamp(mean_gap, settings.min_interval, settings.max_interval)
 
 
+def _get(headers: Mapping[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value
+    return None
+
+
 def backoff_interval(error_count: int, settings: ScheduleSettings, rng: random.Random) -> float:
     """Exponential back-off with ±20% jitter, so that feeds that failed together do not retry together.
 
@@ -180,9 +187,3 @@ def next_poll(
             interval = max(interval, min(max(asked), settings.backoff_max))
     return now + timedelta(seconds=interval), interval
 
-
-def _get(headers: Mapping[str, str], name: str) -> str | None:
-    for key, value in headers.items():
-        if key.lower() == name:
-            return value
-    return None
