@@ -112,14 +112,15 @@ def instance_lock(db) -> Iterator[None]:
         from sqlalchemy import text
 
         conn = db.engine.connect()
-        got = conn.execute(text("SELECT pg_try_advisory_lock(7320511)")).scalar()
+        # keyed by schema too: two deployments in different schemas of one database do not block each other
+        got = conn.execute(text("SELECT pg_try_advisory_lock(7320511, hashtext(current_schema()))")).scalar()
         if not got:
             conn.close()
             raise WiredeskError(f"another wiredesk run is already using {db.describe()}; stop it first")
         try:
             yield
         finally:
-            conn.execute(text("SELECT pg_advisory_unlock(7320511)"))
+            conn.execute(text("SELECT pg_advisory_unlock(7320511, hashtext(current_schema()))"))
             conn.close()
 
 
