@@ -180,12 +180,7 @@ class Engine:
                 v = c.get(t)
                 if v is not None:
                     dot += w * v
-            if story.norm2 <= 0:
-                cos = 0.0
-            elif s.linkage == "average":
-                cos = dot / story.vectors
-            else:
-                cos = dot / (story.norm2 ** 0.5) ** s.centroid_power / story.vectors ** (1 - s.centroid_power)
+            cos = self._score(dot, story)
             if best is None or cos > best[0]:
                 best = (cos, st)
         if best is None or best[0] < s.story_threshold:
@@ -200,6 +195,23 @@ class Engine:
                     "shared_terms": [[t, round(v, 4)] for t, v in shared[:10]],
                     "story_size": story.members}
         return st, cos, evidence
+
+    def _score(self, dot: float, story: _Story) -> float:
+        """Average similarity to the members, relative to how tightly the members agree among themselves.
+
+        A tight story (one fight, one fire) demands more of a newcomer than a loose one (a long-running
+        dispute covered from many angles); a single global cut cannot serve both.
+        """
+        s = self.settings
+        n = story.vectors
+        if n == 0:
+            return 0.0
+        avg = dot / n
+        pairs = n * (n - 1) / 2.0
+        sum_pairs = (story.norm2 - n) / 2.0
+        cohesion = (sum_pairs + s.cohesion_prior_weight * s.cohesion_prior) / (pairs + s.cohesion_prior_weight)
+        cohesion = max(cohesion, 1e-3)
+        return avg / cohesion ** s.cohesion_power
 
     def _create_story(self, story_id: str) -> int:
         if story_id in self._story_index:

@@ -37,8 +37,9 @@ class EngineSettings:
     copy_min_containment: float = 0.6  # ... and containment of the smaller set (truncated copies)
     copy_min_shingles: int = 5         # shorter bodies are never called copies
     # Story tier
-    linkage: str = "centroid"
-    centroid_power: float = 1.0
+    cohesion_power: float = 0.5        # 0: average link; 0.5: centroid cosine; 1: relative to cohesion
+    cohesion_prior: float = 0.35       # assumed member-to-member similarity of a new story ...
+    cohesion_prior_weight: float = 1.0 # ... worth this many member pairs
     story_threshold: float = 0.4       # cosine to the story centroid needed to join it
     title_weight: float = 2.0          # extra term count for each title occurrence
     lead_paragraphs: int = 2
