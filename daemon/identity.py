@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
+from urllib.parse import urldefrag
+
 import courlan
 
 from daemon.parser import ParsedEntry
@@ -15,10 +17,13 @@ def canonical_url(url: str | None) -> str | None:
         return None
     url = url.strip()
     try:
-        cleaned = courlan.normalize_url(url, strict=True)
+        # not strict: strict mode also drops ordinary parameters (view.php?ud=...), which identify many articles
+        cleaned = courlan.normalize_url(url, strict=False)
     except Exception:  # courlan raises on some malformed URLs; keep the URL as given then
         return url
-    return cleaned or url
+    if not cleaned:
+        return url
+    return urldefrag(cleaned)[0]
 
 
 def entry_identity(entry: ParsedEntry) -> str:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime
 from pathlib import Path
+from urllib.parse import quote
 from xml.sax.saxutils import escape as xml_escape
 
 HERE = Path(__file__).resolve().parent
@@ -583,10 +584,14 @@ def when(article: Article) -> datetime:
     return datetime.fromisoformat(article.published)
 
 
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December")
+
+
 def display_date(article: Article) -> str:
     """The date as the outlet prints it (001 and 003 carry these exact forms in their texts)."""
     d = when(article)
-    month = d.strftime("%B")
+    month = MONTHS[d.month - 1]  # not strftime("%B"): the output must not depend on the locale
     key = article.outlet
     if key == "herald":
         return f"Published : {month} {d.day}, {d.year} - {d:%H:%M}"
@@ -598,24 +603,19 @@ def display_date(article: Article) -> str:
         return f"Updated {hour}:{d:%M} {'AM' if d.hour < 12 else 'PM'} {zone}, {month} {d.day}, {d.year}"
     if key == "scmp":
         hour = d.hour % 12 or 12
-        return f"Published: {hour}:{d:%M}{'am' if d.hour < 12 else 'pm'}, {d.day} {d:%b %Y}"
+        return f"Published: {hour}:{d:%M}{'am' if d.hour < 12 else 'pm'}, {d.day} {month[:3]} {d.year}"
     if key == "joongang":
-        return f"Published: {d.day:02d} {d:%b}. {d.year}, {d:%H:%M}"
+        return f"Published: {d.day:02d} {month[:3]}. {d.year}, {d:%H:%M}"
     if key == "koreatimes":
         return f"Posted : {d:%Y-%m-%d %H:%M}"
     return f"Published {d:%Y-%m-%d %H:%M} KST"
 
 
 def pick_comments(article: Article) -> list[tuple[str, str]]:
-    seed = int(hashlib.sha256(article.id.encode()).hexdigest(), 16)
-    start, step = seed % len(COMMENTS), 1 + (seed >> 8) % (len(COMMENTS) - 1)
-    picked: list[tuple[str, str]] = []
-    i = start
-    while len(picked) < 3:
-        if COMMENTS[i] not in picked:
-            picked.append(COMMENTS[i])
-        i = (i + step) % len(COMMENTS)
-    return picked
+    def rank(comment: tuple[str, str]) -> str:
+        return hashlib.sha256(f"{article.id}\n{comment[0]}".encode()).hexdigest()
+
+    return sorted(COMMENTS, key=rank)[:3]
 
 
 def slug(s: str) -> str:
@@ -632,12 +632,13 @@ def render_page(article: Article, outlet: Outlet, blocks: list[Block]) -> str:
     byline = article.byline or (f"By {article.author}" if article.author else "")
     summary = summarize(body_lines(blocks))
     nav = "\n".join(f'        <li><a href="{outlet.site}{slug(n)}">{e(n)}</a></li>' for n in sk.nav)
+    shared = quote(article.url, safe="")
     share = (
         '<div class="share-bar" data-region="share">\n'
-        f'  <a class="share facebook" href="https://www.facebook.com/sharer/sharer.php?u={e(article.url)}">Facebook</a>\n'
-        f'  <a class="share x" href="https://x.com/intent/post?url={e(article.url)}">X</a>\n'
-        f'  <a class="share linkedin" href="https://www.linkedin.com/sharing/share-offsite/?url={e(article.url)}">LinkedIn</a>\n'
-        f'  <a class="share email" href="mailto:?subject={e(article.title)}">Email</a>\n'
+        f'  <a class="share facebook" href="https://www.facebook.com/sharer/sharer.php?u={shared}">Facebook</a>\n'
+        f'  <a class="share x" href="https://x.com/intent/post?url={shared}">X</a>\n'
+        f'  <a class="share linkedin" href="https://www.linkedin.com/sharing/share-offsite/?url={shared}">LinkedIn</a>\n'
+        f'  <a class="share email" href="mailto:?subject={quote(article.title)}&amp;body={shared}">Email</a>\n'
         '  <button type="button" class="share copy-link">Copy link</button>\n'
         '  <span class="toast" hidden>• Link copied</span>\n'
         "</div>"
@@ -661,9 +662,10 @@ def render_page(article: Article, outlet: Outlet, blocks: list[Block]) -> str:
                 "</figure>"
             )
         elif block.role == "related":
+            target = slug(block.lines[0])[:60].rstrip("-")
             body_parts.append(
                 '<aside class="read-more">\n'
-                f'  <a href="{outlet.site}news/{slug(block.lines[0])[:60]}">{e(block.lines[0])}</a>\n'
+                f'  <a href="{outlet.site}news/{target}">{e(block.lines[0])}</a>\n'
                 "</aside>"
             )
         elif block.role == "video":

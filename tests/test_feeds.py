@@ -82,3 +82,5 @@ def test_entry_identity_rules():
     assert entry_identity(entry(title="one")) == entry_identity(entry(title="one"))
     assert entry_identity(entry(title="one")) != entry_identity(entry(title="two"))
     assert canonical_url("https://x.example/p?utm_campaign=a") == "https://x.example/p"
+    # ordinary parameters often are the article's identity and stay
+    assert canonical_url("https://www.koreaherald.com/view.php?ud=20240413050123#c") == "https://www.koreaherald.com/view.php?ud=20240413050123"

@@ -72,6 +72,7 @@ class Engine:
         self._group_first: dict[int, int] = {}
         self._lsh = minhash.BandIndex(self.settings.lsh_rows)
         self._postings: dict[str, set[int]] = {}     # salient term -> stories
+        self._df: dict[str, int] = {}                # salient term -> articles (copies excluded) using it
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -168,6 +169,14 @@ class Engine:
         window = s.time_window_hours * 3600.0
         ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: s.max_candidates]
         weights = fp.weights.tolist()
+        if s.known_terms_only:
+            # Terms no earlier article used cannot be evidence for any story; leaving them out of the
+            # article's norm stops idiosyncratic vocabulary from diluting the shared part.
+            df = self._df
+            known = sum(w * w for t, w in zip(fp.terms, weights) if t in df)
+            scale = 1.0 / known ** 0.5 if known > 0 else 1.0
+        else:
+            scale = 1.0
         best = None
         for st, _ in ranked:
             story = self._stories[st]
@@ -180,7 +189,7 @@ class Engine:
                 v = c.get(t)
                 if v is not None:
                     dot += w * v
-            cos = self._score(dot, story)
+            cos = self._score(dot * scale, story)
             if best is None or cos > best[0]:
                 best = (cos, st)
         if best is None or best[0] < s.story_threshold:
@@ -260,6 +269,9 @@ class Engine:
             c[t] = old + w
         st.vectors += 1
         st.norm2 += 2.0 * dot + float(np.dot(fp.weights, fp.weights))
+        df = self._df
+        for t in fp.terms:
+            df[t] = df.get(t, 0) + 1
         for t in fp.terms[: self.settings.candidate_terms]:
             p = self._postings.get(t)
             if p is None:
