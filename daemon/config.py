@@ -44,6 +44,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "backoff_minutes": ((int, float), 10),
         "max_backoff_minutes": ((int, float), 1440),
         "parse_workers": ((int,), 0),
+        "tick_seconds": ((int, float), 30),
     },
     "digest": {
         "title": ((str,), "wiredesk digest"),
@@ -157,6 +158,8 @@ def parse(text: str, path: Path | None = None) -> Config:
     for key in ("timeout", "connect_timeout", "max_bytes", "max_connections", "max_per_host"):
         if values["fetch"][key] <= 0:
             raise ConfigError(f"{name}: fetch.{key} must be positive")
+    if not 0.1 <= values["schedule"]["tick_seconds"] <= 3600:
+        raise ConfigError(f"{name}: schedule.tick_seconds must be between 0.1 and 3600")
     if values["schedule"]["min_interval_minutes"] < 1:
         raise ConfigError(f"{name}: schedule.min_interval_minutes must be at least 1")
     return Config(path, values, tuple(feeds))

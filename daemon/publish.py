@@ -1,22 +1,55 @@
-"""From stored stories to digest documents: the query, the primary source, the rendering."""
+"""From stored stories to digest documents: the query, the primary source, the rendering.
+
+Shared by `wiredesk digest` and the HTTP server, so that both publish the same documents for the same query.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from sqlalchemy import select
+
 from daemon.digest import FORMATS, DigestMeta, DigestSource, DigestStory, choose_primary, filter_stories, render
+from daemon.errors import InputError
 from daemon.views import StoryView, load_stories
 from storage import Database
+from storage.models import Story
+
+# Stories are read from the database in batches of this many (or twice the limit), newest first, until enough
+# pass the filters: a digest of 100 entries never loads the whole history.
+BATCH = 200
 
 
 @dataclass(frozen=True)
 class DigestQuery:
     min_outlets: int = 1
-    window_days: float | None = 7
-    folders: tuple[str, ...] = ()
-    feeds: tuple[str, ...] = ()
+    window_days: float | None = 7  # None or 0: no time window
+    folders: tuple[str, ...] = ()  # OPML folders; a story needs a source in one of them
+    feeds: tuple[str, ...] = ()  # feed titles (outlet names) or feed URLs; a story needs a source from one of them
     limit: int | None = 100
+
+
+def query_from_config(config, **given) -> DigestQuery:
+    """The configured digest ([digest] section), with the values in ``given`` that are not None taken instead.
+
+    ``limit`` never exceeds ``digest.max_entries``: the configured cap holds whatever a subscriber asks for.
+    """
+    d = config["digest"]
+    cap = d["max_entries"] if d["max_entries"] and d["max_entries"] > 0 else None
+    limit = given.get("limit")
+    if limit is None:
+        limit = cap
+    elif cap is not None:
+        limit = min(limit, cap)
+    pick = lambda name, default: default if given.get(name) is None else given[name]  # noqa: E731
+    return DigestQuery(
+        min_outlets=pick("min_outlets", d["min_outlets"]),
+        window_days=pick("window_days", d["window_days"]),
+        folders=tuple(pick("folders", ()) or d["folders"]),
+        feeds=tuple(pick("feeds", ())),
+        limit=limit,
+    )
 
 
 def to_digest_story(story: StoryView, preferred: tuple[str, ...]) -> DigestStory:
@@ -47,17 +80,62 @@ def to_digest_story(story: StoryView, preferred: tuple[str, ...]) -> DigestStory
     )
 
 
-def digest_stories(db: Database, config, query: DigestQuery) -> list[DigestStory]:
-    stories = [to_digest_story(s, tuple(config["digest"]["preferred_outlets"])) for s in load_stories(db)]
-    since = None
-    if query.window_days:
-        since = datetime.now(timezone.utc) - timedelta(days=query.window_days)
-    return list(
-        filter_stories(stories, min_outlets=query.min_outlets, since=since, folders=query.folders, feeds=query.feeds, limit=query.limit)
+def window_start(window_days: float | None, now: datetime | None = None) -> datetime | None:
+    """The oldest update time a story may have to be in the digest; None when there is no window."""
+    if not window_days:
+        return None
+    now = now or datetime.now(timezone.utc)
+    try:
+        return now - timedelta(days=window_days)
+    except OverflowError:  # a window reaching back before year 1 keeps everything
+        return None
+
+
+def _from_feed(story: StoryView, names: set[str], urls: set[str]) -> bool:
+    # A feed is named by its title (what the digest shows as the outlet) or by its URL (what the user subscribed to).
+    return any(
+        (m.source and " ".join(m.source.split()).casefold() in names) or (m.feed_url and m.feed_url.rstrip("/") in urls)
+        for m in story.members
     )
 
 
-def render_digest(db: Database, config, fmt: str, query: DigestQuery) -> tuple[bytes, str]:
+def digest_stories(db: Database, config, query: DigestQuery, now: datetime | None = None) -> list[DigestStory]:
+    """The stories of the digest for ``query``, newest update first."""
+    preferred = tuple(config["digest"]["preferred_outlets"])
+    since = window_start(query.window_days, now)
+    names = {" ".join(f.split()).casefold() for f in query.feeds}
+    urls = {f.rstrip("/") for f in query.feeds}
+    with db.session() as s:
+        q = select(Story.id).order_by(Story.updated_at.desc(), Story.id)
+        if since is not None:
+            q = q.where(Story.updated_at >= since)
+        ids = list(s.scalars(q))
+    batch = max(BATCH, 2 * (query.limit or 0))
+    kept: list[DigestStory] = []
+    for start in range(0, len(ids), batch):
+        views = load_stories(db, ids[start : start + batch])
+        if query.feeds:
+            views = [v for v in views if _from_feed(v, names, urls)]
+        kept += filter_stories(
+            (to_digest_story(v, preferred) for v in views), min_outlets=query.min_outlets, since=since,
+            folders=query.folders,
+        )
+        if query.limit is not None and len(kept) >= query.limit:
+            break
+    # filter_stories sorts each batch; sorting the whole again keeps the newest across batches (the sort is stable)
+    return filter_stories(kept, limit=query.limit)
+
+
+def render_digest(
+    db: Database, config, fmt: str, query: DigestQuery, *, empty_updated: datetime | None = None
+) -> tuple[bytes, str]:
+    """The digest for ``query`` in ``fmt`` and its Content-Type.
+
+    The document's update time is its newest story's; an empty digest takes ``empty_updated`` when given (the
+    server passes a fixed time so that an empty digest keeps one ETag), else the time of rendering.
+    """
+    if fmt not in FORMATS:
+        raise InputError(f"unknown digest format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     base = config["digest"]["base_url"].rstrip("/") + "/"
     stories = digest_stories(db, config, query)
     ext = {"atom": "digest.atom", "rss": "digest.rss", "json": "digest.json", "html": ""}[fmt]
@@ -65,6 +143,6 @@ def render_digest(db: Database, config, fmt: str, query: DigestQuery) -> tuple[b
         title=config["digest"]["title"],
         self_url=base + ext,
         home_url=base,
-        updated=max((s.updated for s in stories), default=None),
+        updated=max((s.updated for s in stories), default=empty_updated),
     )
     return render(stories, fmt, meta), FORMATS[fmt]

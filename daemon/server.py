@@ -1,104 +1,286 @@
 """The HTTP side of `wiredesk run`: digests, the HTML page, /healthz and /metrics.
 
 A small threaded server from the standard library: the load is a handful of feed readers polling a few documents,
-and every response is cached by its ETag until a story changes, so a heavier framework would buy nothing.
+and every document is rendered once and then served from memory until the stories change, so a heavier framework
+would buy nothing. Readers poll with If-None-Match / If-Modified-Since and mostly get a 304.
+
+Endpoints: /digest.atom, /digest.rss, /digest.json, / (also /index.html, /digest.html), /healthz, /metrics.
+Digest query parameters: min_outlets, days, folder (repeatable), feed (repeatable, a feed title or URL), limit.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import logging
+import math
+import re
+import sys
 import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime, parsedate_to_datetime
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import func, select, text
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.pool import NullPool
 
 from daemon.errors import InputError
-from daemon.publish import DigestQuery, render_digest
+from daemon.publish import DigestQuery, query_from_config, render_digest
 from storage import Database
 from storage.models import Membership, Story
 
 log = logging.getLogger("wiredesk.http")
 
-ROUTES = {"/digest.atom": "atom", "/digest.rss": "rss", "/digest.json": "json", "/": "html", "/index.html": "html"}
+ROUTES = {
+    "/digest.atom": "atom",
+    "/digest.rss": "rss",
+    "/digest.json": "json",
+    "/": "html",
+    "/index.html": "html",
+    "/digest.html": "html",
+}
+PARAMETERS = ("days", "feed", "folder", "limit", "min_outlets")
+PLAIN = "text/plain; charset=utf-8"
+# A rendered document is re-rendered after this many seconds even when no story changed: stories leave the time
+# window and headlines follow feed corrections without a new membership.
+MAX_AGE_SECONDS = 60.0
+CACHED_DOCUMENTS = 64
+GZIP_MIN_BYTES = 1024
+IDLE_CONNECTION_SECONDS = 60  # a keep-alive connection with no request for this long is closed
+_NUMBER = re.compile(r"[0-9]{1,9}")
+_DECIMAL = re.compile(r"[0-9]{1,9}(\.[0-9]{1,9})?")
+
+
+# ---- query parameters --------------------------------------------------------------------------------------------
+
+
+def _shown(value: str) -> str:
+    # Echo what the client sent on one line, short enough to read.
+    return repr(value if len(value) <= 40 else value[:40] + "…")
 
 
 def parse_query(qs: str, config) -> DigestQuery:
-    d = config["digest"]
-    params = parse_qs(qs)
+    """The digest a query string asks for, within the configured limits; InputError for anything malformed.
 
-    def number(name, default, cast):
-        if name not in params:
-            return default
-        try:
-            value = cast(params[name][-1])
-        except ValueError:
-            raise InputError(f"query parameter {name} must be a number") from None
-        if value < 0:
-            raise InputError(f"query parameter {name} must not be negative")
-        return value
+    Unknown parameters are refused rather than ignored, so that a misspelt filter never passes silently.
+    """
+    try:
+        pairs = parse_qsl(qs, keep_blank_values=True, max_num_fields=len(PARAMETERS) * 8)
+    except ValueError:
+        raise InputError("too many query parameters") from None
+    params: dict[str, list[str]] = {}
+    for name, value in pairs:
+        params.setdefault(name, []).append(value.strip())
+    for name in params:
+        if name not in PARAMETERS:
+            raise InputError(f"unknown query parameter {_shown(name)}; known: {', '.join(PARAMETERS)}")
 
-    return DigestQuery(
-        min_outlets=number("min_outlets", d["min_outlets"], int),
-        window_days=number("days", d["window_days"], float),
-        folders=tuple(params.get("folder", [])) or tuple(d["folders"]),
-        feeds=tuple(params.get("feed", [])),
-        limit=min(number("limit", d["max_entries"], int), d["max_entries"]) or d["max_entries"],
+    def single(name: str) -> str | None:
+        values = params.get(name)
+        if not values:
+            return None
+        if len(values) > 1:
+            raise InputError(f"query parameter {name} is given {len(values)} times; give it once")
+        return values[0]
+
+    def whole(name: str) -> int | None:
+        raw = single(name)
+        if raw is None:
+            return None
+        if not _NUMBER.fullmatch(raw) or int(raw) < 1:
+            raise InputError(f"query parameter {name} must be a whole number of 1 or more, not {_shown(raw)}")
+        return int(raw)
+
+    days = single("days")
+    if days is not None:
+        if not _DECIMAL.fullmatch(days) or not math.isfinite(float(days)) or float(days) <= 0:
+            raise InputError(f"query parameter days must be a number of days above 0 (e.g. 7 or 0.5), not {_shown(days)}")
+    names: dict[str, tuple[str, ...]] = {}
+    for name in ("folder", "feed"):
+        values = params.get(name, [])
+        if any(not v for v in values):
+            raise InputError(f"query parameter {name} must not be empty")
+        names[name] = tuple(dict.fromkeys(values))
+    return query_from_config(
+        config,
+        min_outlets=whole("min_outlets"),
+        window_days=float(days) if days is not None else None,
+        folders=names["folder"],
+        feeds=names["feed"],
+        limit=whole("limit"),
     )
 
 
-class DigestCache:
-    """Rendered documents, valid while the stories are unchanged (their count and last update)."""
+# ---- rendered documents ------------------------------------------------------------------------------------------
 
-    def __init__(self, db: Database, config):
+
+@dataclass(frozen=True)
+class Document:
+    body: bytes
+    gzipped: bytes | None  # the body gzip-compressed, for clients that accept it; None when too small to matter
+    content_type: str
+    etag: str  # strong ETag of the uncompressed body; the gzipped body's is the same with "-gzip" appended
+    last_modified: datetime  # whole seconds, UTC
+    version: tuple  # what the stored stories looked like when it was rendered
+    rendered_at: float  # time.monotonic()
+
+    @property
+    def gzip_etag(self) -> str:
+        return self.etag[:-1] + '-gzip"'
+
+
+def _whole_second(dt: datetime) -> datetime:
+    return dt.astimezone(timezone.utc).replace(microsecond=0)
+
+
+class DigestCache:
+    """Rendered documents by (format, query), valid while the stored stories are unchanged and for MAX_AGE_SECONDS.
+
+    Last-Modified is when the document last changed: the newest story update when a story changed it, the time of
+    rendering when something else did (a story leaving the time window), and never earlier than before.
+    """
+
+    def __init__(self, db: Database, config, max_age: float = MAX_AGE_SECONDS):
         self.db = db
         self.config = config
-        self.lock = threading.Lock()
-        self.items: dict[tuple, tuple[bytes, str, str, object]] = {}
+        self.max_age = max_age
+        # Until a first story exists, an empty digest is as old as the server; it keeps one ETag meanwhile.
+        self.started = _whole_second(datetime.now(timezone.utc))
+        self.items: OrderedDict[tuple, Document] = OrderedDict()
+        self.lock = threading.Lock()  # guards items
+        self.render_lock = threading.Lock()  # one rendering at a time: readers arriving together wait for it
 
     def version(self) -> tuple:
+        # Index lookups only: this runs for every request, also for the ones answered from memory.
         with self.db.session() as s:
-            return tuple(s.execute(select(func.count(Membership.article_id), func.max(Story.updated_at)).select_from(Story).outerjoin(Membership)).one())
+            return tuple(
+                s.execute(
+                    select(
+                        select(func.max(Membership.seq)).scalar_subquery(),
+                        select(func.max(Story.updated_at)).scalar_subquery(),
+                    )
+                ).one()
+            )
 
-    def get(self, fmt: str, query: DigestQuery):
-        version = self.version()
+    def _fresh(self, key: tuple, version: tuple) -> Document | None:
+        with self.lock:
+            doc = self.items.get(key)
+            if doc is not None and doc.version == version and time.monotonic() - doc.rendered_at < self.max_age:
+                self.items.move_to_end(key)
+                return doc
+        return None
+
+    def get(self, fmt: str, query: DigestQuery) -> Document:
         key = (fmt, query)
-        with self.lock:
-            hit = self.items.get(key)
-            if hit and hit[3] == version:
-                return hit[:3]
-        body, ctype = render_digest(self.db, self.config, fmt, query)
-        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-        with self.lock:
-            if len(self.items) > 256:
-                self.items.clear()
-            self.items[key] = (body, ctype, etag, version)
-        return body, ctype, etag
+        version = self.version()
+        doc = self._fresh(key, version)
+        if doc is not None:
+            return doc
+        with self.render_lock:
+            version = self.version()
+            doc = self._fresh(key, version)
+            if doc is not None:
+                return doc
+            stories_changed_at = version[1]
+            body, ctype = render_digest(self.db, self.config, fmt, query, empty_updated=stories_changed_at or self.started)
+            etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+            with self.lock:
+                previous = self.items.get(key)
+            if previous is not None and previous.etag == etag:
+                last_modified = previous.last_modified
+            else:
+                last_modified = _whole_second(stories_changed_at or self.started)
+                if previous is not None and last_modified <= previous.last_modified:
+                    # changed without a story update (or within the same second): now, and strictly later than
+                    # before, so that a client holding the old date does not get a 304 for new content
+                    last_modified = max(_whole_second(datetime.now(timezone.utc)), previous.last_modified + timedelta(seconds=1))
+            gzipped = gzip.compress(body, compresslevel=6, mtime=0) if len(body) >= GZIP_MIN_BYTES else None
+            doc = Document(body, gzipped, ctype, etag, last_modified, version, time.monotonic())
+            with self.lock:
+                self.items[key] = doc
+                self.items.move_to_end(key)
+                while len(self.items) > CACHED_DOCUMENTS:
+                    self.items.popitem(last=False)
+            return doc
+
+
+# ---- health --------------------------------------------------------------------------------------------------------
+
+
+class HealthProbe:
+    """Answers "can the service read its database right now?" with a fresh connection each time.
+
+    A pooled connection would keep working on an SQLite file that was deleted or moved away, and the check must never
+    create an empty database where the real one was; so an SQLite file must exist, and the probe reads a table.
+    """
+
+    def __init__(self, db: Database):
+        self.db = db
+        self.sqlite_file: Path | None = None
+        connect_args = {}
+        if db.dialect == "sqlite":
+            name = db.url.database
+            if name and name != ":memory:" and not name.startswith("file:"):
+                self.sqlite_file = Path(name).expanduser()
+        else:
+            connect_args["connect_timeout"] = 5
+        # an in-memory SQLite database exists only in the pooled connection, so it is probed through the pool
+        self.engine = db.engine if db.dialect == "sqlite" and self.sqlite_file is None else create_engine(
+            db.url, poolclass=NullPool, connect_args=connect_args
+        )
+
+    def problem(self) -> str | None:
+        if self.sqlite_file is not None and not self.sqlite_file.is_file():
+            return f"database file {self.sqlite_file} is missing"
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT version_num FROM alembic_version")).all()
+        except Exception as exc:
+            orig = getattr(exc, "orig", None) or exc
+            first = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+            return f"cannot read the database {self.db.describe()}: {first}"
+        return None
+
+
+# ---- the handler ---------------------------------------------------------------------------------------------------
 
 
 def make_handler(db: Database, config, metrics, state):
     cache = DigestCache(db, config)
+    probe = HealthProbe(db)
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "wiredesk"
         protocol_version = "HTTP/1.1"
+        timeout = IDLE_CONNECTION_SECONDS
 
-        def log_message(self, fmt, *args):  # one debug line per request; access logs are not our job
+        def log_message(self, fmt, *args):  # one debug line per request; access logs belong to a front proxy
             log.debug("%s %s", self.address_string(), fmt % args)
 
-        def _send(self, status: int, body: bytes, ctype: str, headers: dict | None = None):
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
+        def _send(self, status: int, body: bytes, ctype: str | None, headers: dict | None = None):
+            try:
+                self.send_response(status)
+                if ctype:
+                    self.send_header("Content-Type", ctype)
+                if status != 304:
+                    self.send_header("Content-Length", str(len(body)))
+                self.send_header("X-Content-Type-Options", "nosniff")
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                if self.command != "HEAD" and status != 304:
+                    self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the reader went away; nothing to tell it
+
+        def _text(self, status: int, message: str, headers: dict | None = None):
+            self._send(status, f"{message}\n".encode(), PLAIN, {"Cache-Control": "no-store", **(headers or {})})
 
         def do_HEAD(self):
             self.do_GET()
@@ -109,54 +291,95 @@ def make_handler(db: Database, config, metrics, state):
                 if url.path == "/healthz":
                     return self._health()
                 if url.path == "/metrics":
-                    return self._send(200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST)
+                    return self._send(200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST, {"Cache-Control": "no-store"})
                 fmt = ROUTES.get(url.path)
                 if fmt is None:
-                    return self._send(404, b"not found\n", "text/plain; charset=utf-8")
-                query = parse_query(url.query, config)
-                body, ctype, etag = cache.get(fmt, query)
+                    return self._text(404, f"not found: {url.path[:80]}; the digest is at /, /digest.atom, /digest.rss and /digest.json")
+                doc = cache.get(fmt, parse_query(url.query, config))
             except InputError as exc:
-                return self._send(400, f"{exc}\n".encode(), "text/plain; charset=utf-8")
+                return self._text(400, str(exc))
             except Exception as exc:  # the database may be unreachable; say so instead of dropping the connection
                 log.warning("cannot serve %s: %s", url.path, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-                return self._send(503, b"storage unavailable, try again later\n", "text/plain; charset=utf-8", {"Retry-After": "30"})
-            version = cache.version()
-            last_modified = version[1]
-            headers = {"ETag": etag, "Cache-Control": "max-age=60"}
-            if last_modified is not None:
-                headers["Last-Modified"] = format_datetime(last_modified.replace(microsecond=0), usegmt=True)
-            if self._not_modified(etag, last_modified):
-                return self._send(304, b"", ctype, headers)
-            self._send(200, body, ctype, headers)
+                return self._text(503, "storage unavailable, try again later", {"Retry-After": "30"})
+            self._digest(doc, fmt)
 
-        def _not_modified(self, etag: str, last_modified) -> bool:
+        def _digest(self, doc: Document, fmt: str):
+            use_gzip = doc.gzipped is not None and _accepts_gzip(self.headers.get("Accept-Encoding", ""))
+            headers = {
+                "ETag": doc.gzip_etag if use_gzip else doc.etag,
+                "Last-Modified": format_datetime(doc.last_modified, usegmt=True),
+                "Cache-Control": "max-age=60",
+                "Vary": "Accept-Encoding",
+            }
+            if fmt == "html":
+                headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; img-src https: http:"
+            if self._not_modified(doc):
+                return self._send(304, b"", None, headers)
+            if use_gzip:
+                headers["Content-Encoding"] = "gzip"
+            self._send(200, doc.gzipped if use_gzip else doc.body, doc.content_type, headers)
+
+        def _not_modified(self, doc: Document) -> bool:
+            # RFC 9110 13.2.2: If-None-Match decides when present, with the weak comparison; else If-Modified-Since.
             inm = self.headers.get("If-None-Match")
             if inm is not None:
-                return etag in [t.strip() for t in inm.split(",")] or inm.strip() == "*"
+                tags = {t.strip().removeprefix("W/") for t in inm.split(",")}
+                return "*" in tags or doc.etag in tags or doc.gzip_etag in tags
             ims = self.headers.get("If-Modified-Since")
-            if ims and last_modified is not None:
+            if ims:
                 try:
-                    return last_modified.replace(microsecond=0) <= parsedate_to_datetime(ims)
-                except (TypeError, ValueError):
-                    return False
+                    since = parsedate_to_datetime(ims)
+                except (TypeError, ValueError, IndexError):
+                    return False  # an unreadable date is ignored, as the RFC asks
+                if since.tzinfo is None:
+                    since = since.replace(tzinfo=timezone.utc)
+                return doc.last_modified <= since
             return False
 
         def _health(self):
-            try:
-                with db.engine.connect() as conn:
-                    conn.execute(text("SELECT 1"))
-            except Exception as exc:
-                return self._send(503, f"database unavailable: {str(exc).splitlines()[0]}\n".encode(), "text/plain; charset=utf-8")
-            body = f"ok\nlast poll: {state.get('last_poll') or 'none yet'}\n".encode()
-            self._send(200, body, "text/plain; charset=utf-8")
+            problem = probe.problem()
+            if problem:
+                return self._text(503, f"unhealthy: {problem}", {"Retry-After": "30"})
+            self._text(200, f"ok\nlast poll: {state.get('last_poll') or 'none yet'}")
+
+        def _not_allowed(self):
+            self._text(405, f"method {self.command} is not allowed; use GET or HEAD", {"Allow": "GET, HEAD"})
+
+        do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed
 
     return Handler
 
 
+def _accepts_gzip(accept_encoding: str) -> bool:
+    for part in accept_encoding.split(","):
+        coding, _, params = part.strip().partition(";")
+        if coding.strip().lower() in ("gzip", "x-gzip", "*"):
+            q = params.strip().lower()
+            return not (q.startswith("q=") and _zero_q(q[2:]))
+    return False
+
+
+def _zero_q(value: str) -> bool:
+    try:
+        return float(value) == 0
+    except ValueError:
+        return False
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # A client that resets or times out is routine; anything else is a bug, logged rather than printed to stderr.
+        if isinstance(sys.exc_info()[1], OSError):
+            log.debug("connection from %s ended: %s", client_address[0], sys.exc_info()[1])
+        else:
+            log.exception("error while answering %s", client_address[0])
+
+
 class Server:
     def __init__(self, host: str, port: int, db: Database, config, metrics, state: dict):
-        self.httpd = ThreadingHTTPServer((host, port), make_handler(db, config, metrics, state))
-        self.httpd.daemon_threads = True
+        self.httpd = _HTTPServer((host, port), make_handler(db, config, metrics, state))
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="http", daemon=True)
 
     @property

@@ -27,7 +27,6 @@ from daemon.pipeline import Pipeline, Progress
 
 log = logging.getLogger("wiredesk")
 
-TICK_SECONDS = float(os.environ.get("WIREDESK_TICK_SECONDS", "30"))  # how often due feeds are looked for
 STOP_GRACE_SECONDS = 7.0  # an in-flight poll may finish within this; SIGTERM must end the process within 10 s
 
 
@@ -225,7 +224,7 @@ async def _serve(config, db, metrics, state) -> None:
             )
 
     scheduler = AsyncIOScheduler(event_loop=loop)
-    scheduler.add_job(tick, "interval", seconds=TICK_SECONDS, next_run_time=datetime.now(timezone.utc),
+    scheduler.add_job(tick, "interval", seconds=config["schedule"]["tick_seconds"], next_run_time=datetime.now(timezone.utc),
                       max_instances=1, coalesce=True, id="poll")
     if notifier.watchdog_interval:
         scheduler.add_job(lambda: notifier.send("WATCHDOG=1"), "interval", seconds=notifier.watchdog_interval, id="watchdog")

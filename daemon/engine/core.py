@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
@@ -177,7 +178,7 @@ class Engine:
             scale = 1.0 / known ** 0.5 if known > 0 else 1.0
         else:
             scale = 1.0
-        best = None
+        scored = []
         for st, _ in ranked:
             story = self._stories[st]
             if ts is not None and story.first is not None and not (
@@ -189,11 +190,18 @@ class Engine:
                 v = c.get(t)
                 if v is not None:
                     dot += w * v
-            cos = self._score(dot * scale, story)
-            if best is None or cos > best[0]:
+            scored.append((self._score(dot * scale, story), st))
+        scored.sort(key=lambda x: (-x[0], x[1]))
+        best = None
+        present = set(fp.terms)
+        for cos, st in scored:
+            if cos < s.story_threshold:
+                break
+            if self._core_coverage(self._stories[st], present) >= s.core_coverage:
                 best = (cos, st)
-        if best is None or best[0] < s.story_threshold:
-            ev = {"best_similarity": round(best[0], 4)} if best else {}
+                break
+        if best is None:
+            ev = {"best_similarity": round(scored[0][0], 4)} if scored else {}
             return None, 1.0, ev
         cos, st = best
         story = self._stories[st]
@@ -204,6 +212,17 @@ class Engine:
                     "shared_terms": [[t, round(v, 4)] for t, v in shared[:10]],
                     "story_size": story.members}
         return st, cos, evidence
+
+    def _core_coverage(self, story: _Story, present: set[str]) -> float:
+        """Share of the story's heaviest terms (its main names and words) that the article uses too."""
+        k = self.settings.core_terms
+        if k <= 0:
+            return 1.0
+        core = heapq.nlargest(k, story.centroid.items(), key=lambda kv: kv[1])
+        total = sum(v for _, v in core)
+        if total <= 0:
+            return 0.0
+        return sum(v for t, v in core if t in present) / total
 
     def _score(self, dot: float, story: _Story) -> float:
         """Average similarity to the members, relative to how tightly the members agree among themselves.

@@ -37,7 +37,9 @@ class EngineSettings:
     copy_min_containment: float = 0.6  # ... and containment of the smaller set (truncated copies)
     copy_min_shingles: int = 5         # shorter bodies are never called copies
     # Story tier
-    known_terms_only: bool = True     # article norm over terms some earlier article used
+    core_terms: int = 0               # a story's heaviest terms ...
+    core_coverage: float = 0.3        # ... of which an article must use this share (by weight) to join
+    known_terms_only: bool = False    # article norm over terms some earlier article used
     cohesion_power: float = 0.5        # 0: average link; 0.5: centroid cosine; 1: relative to cohesion
     cohesion_prior: float = 0.35       # assumed member-to-member similarity of a new story ...
     cohesion_prior_weight: float = 1.0 # ... worth this many member pairs
