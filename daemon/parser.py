@@ -79,28 +79,82 @@ def _entry(raw) -> ParsedEntry:
     )
 
 
-_DOCTYPE = re.compile(rb"<!DOCTYPE(?:[^\[>]|\[.*?\])*>", re.S | re.I)
-_ENTITY_DECL = re.compile(rb"<!ENTITY", re.I)
+_DOCTYPE_BODY = re.compile(rb"[^\[>\"'<]*")
+_WS_RUN = re.compile(rb"\s+")
+MAX_WIDE_PROLOG = 4096  # UTF-16/32 prologs are checked but not rewritten, so they are kept short instead
 
 
-def refuse_entities(data: bytes, url: str) -> None:
-    """Refuse documents that declare entities: the billion-laughs and external-entity (XXE) attacks need them, and
-    real feeds do not. Only the prolog is looked at, so this costs nothing on an ordinary feed."""
-    head = data[:65536]
-    # UTF-16/32 feeds: look at the text with the NULs dropped
-    if head[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00<\x00" in head[:8] or b"<\x00" in head[:4]:
-        head = head.replace(b"\x00", b"")
-    if b"<!" not in head:
-        return
-    doctype = _DOCTYPE.search(head)
-    if doctype and _ENTITY_DECL.search(doctype.group(0)):
-        raise FeedError(url, "refused: the feed declares XML entities in its DOCTYPE (a billion-laughs or external-entity attack)", kind="refused_xml")
-    if doctype is None and b"<!DOCTYPE" in head.upper() and _ENTITY_DECL.search(head):
-        raise FeedError(url, "refused: the feed's DOCTYPE is unterminated and declares XML entities", kind="refused_xml")
+def _refuse(url: str, why: str) -> None:
+    raise FeedError(url, f"refused: {why}", kind="refused_xml")
+
+
+def clean_prolog(data: bytes, url: str) -> bytes:
+    """Check what precedes the root element in one linear scan, and hand feedparser a short prolog.
+
+    Refused: a DOCTYPE with an internal subset (where entities are declared: billion-laughs and external-entity
+    attacks need one; real feeds do not), a second or unterminated DOCTYPE, other markup declarations. The prolog is
+    reduced to the XML declaration and the DOCTYPE because feedparser's own prolog handling is quadratic in blank
+    and comment lines, so a megabyte of them would stall a parse for hours. No regex here may backtrack.
+    """
+    wide = data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data[:4]
+    text = data.replace(b"\x00", b"") if wide else data
+    first = text.find(b"<")
+    pos = 0
+    keep: list[bytes] = []
+    doctype = False
+    while True:
+        lt = text.find(b"<", pos)
+        if lt < 0:
+            return data  # no root element: feedparser reports "not a feed"
+        if text.startswith(b"<!--", lt):
+            end = text.find(b"-->", lt + 4)
+            if end < 0:
+                return data
+            pos = end + 3
+        elif text.startswith(b"<?", lt):
+            end = text.find(b"?>", lt + 2)
+            if end < 0:
+                return data
+            if lt == first and text[lt:lt + 6].lower() in (b"<?xml ", b"<?xml\t", b"<?xml\n", b"<?xml\r"):
+                keep.append(text[lt:end + 2])
+            pos = end + 2
+        elif text.startswith(b"<!", lt):
+            if text[lt:lt + 9].upper() != b"<!DOCTYPE":
+                _refuse(url, "the feed has XML markup declarations before its root element")
+            if doctype:
+                _refuse(url, "the feed has more than one DOCTYPE")
+            doctype = True
+            i = lt + 9
+            while True:
+                i = _DOCTYPE_BODY.match(text, i).end()
+                c = text[i:i + 1]
+                if c in (b'"', b"'"):
+                    close = text.find(c, i + 1)
+                    if close < 0:
+                        return data
+                    i = close + 1
+                elif c == b"[":
+                    _refuse(url, "the feed declares XML entities in its DOCTYPE (a billion-laughs or external-entity attack)")
+                elif c == b"<" or not c:
+                    _refuse(url, "the feed's DOCTYPE is not terminated")
+                else:  # ">"
+                    break
+            keep.append(text[lt:i + 1])
+            pos = i + 1
+        else:
+            root = lt
+            break
+    if wide:
+        if root > MAX_WIDE_PROLOG:
+            _refuse(url, f"the feed has more than {MAX_WIDE_PROLOG} bytes before its root element")
+        return data
+    return _WS_RUN.sub(b" ", text[:first]).strip(b" \t\r\n") + b"\n".join(keep) + b"\n" + text[root:]
 
 
 def parse_feed(data: bytes, url: str, headers: dict | None = None, max_entries: int | None = None) -> ParsedFeed:
-    refuse_entities(data, url)
+    if data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"["):
+        raise FeedError(url, "this is JSON (a JSON Feed?); wiredesk reads RSS and Atom feeds", kind="parse")
+    data = clean_prolog(data, url)
     # feedparser never fetches here: it is given bytes, and the response headers only for the encoding.
     parsed = feedparser.parse(data, response_headers=dict(headers or {}), sanitize_html=False, resolve_relative_uris=True)
     problem = parsed.get("bozo_exception")

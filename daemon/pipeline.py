@@ -166,7 +166,7 @@ class Pipeline:
             report.feeds.append(outcome)
             self.progress.advance("feeds", feed.url)
             if outcome.error:
-                log.warning("feed %s: %s", feed.url, outcome.error)
+                log.warning("%s", outcome.error)
 
         await asyncio.gather(*(one(f) for f in feeds))
         self.progress.done("feeds")
