@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from typing import Callable, Iterable, Sequence
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from daemon.engine import Document, Engine
 from daemon.errors import FeedError
@@ -61,6 +62,7 @@ class ArticleOutcome:
     story_id: str | None
     copy_of: int | None
     error: str | None = None
+    storage: bool = False  # the error was the database's, not the article's
 
 
 @dataclass
@@ -74,7 +76,18 @@ class PollReport:
 
     @property
     def failed_articles(self) -> list[ArticleOutcome]:
-        return [a for a in self.articles if a.error]
+        return [a for a in self.articles if a.error and not a.storage]
+
+    @property
+    def storage_errors(self) -> list[str]:
+        return [f.error for f in self.feeds if f.error_kind == "storage"] + [a.error for a in self.articles if a.storage]
+
+
+def storage_reason(exc: SQLAlchemyError) -> str:
+    """The driver's own words ("database or disk is full", "attempt to write a readonly database"), one line."""
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()
+    return text[0] if text else type(orig).__name__
 
 
 @dataclass(frozen=True)
@@ -162,7 +175,12 @@ class Pipeline:
         loop = asyncio.get_running_loop()
 
         async def one(feed: Feed) -> None:
-            outcome = await self._poll_feed(feed, loop)
+            try:
+                outcome = await self._poll_feed(feed, loop)
+            except SQLAlchemyError as exc:
+                # a full or read-only disk: nothing of this feed's update was written, so the next poll redoes it
+                outcome = FeedOutcome(feed.url, ok=False, error=f"{feed.url}: cannot store the update: {storage_reason(exc)}",
+                                      error_kind="storage")
             report.feeds.append(outcome)
             self.progress.advance("feeds", feed.url)
             if outcome.error:
@@ -347,10 +365,16 @@ class Pipeline:
         gathered.sort(key=lambda g: (g[0].published or g[0].first_seen_at, g[0].id))
         outcomes: list[ArticleOutcome] = []
         for entry, feed, text, source, error in gathered:
-            if error:
-                outcomes.append(self._mark_no_text(entry, error))
-            else:
-                outcomes.append(self._assign(entry, feed, text, source))
+            try:
+                if error:
+                    outcomes.append(self._mark_no_text(entry, error))
+                else:
+                    outcomes.append(self._assign(entry, feed, text, source))
+            except SQLAlchemyError as exc:
+                # the entry stays pending and is taken up again by the next poll; the rest would fail the same way
+                reason = f"cannot store articles: {storage_reason(exc)}"
+                outcomes.append(ArticleOutcome(entry.id, entry.url, None, None, None, reason, storage=True))
+                break
             self.progress.advance("articles", entry.url or "")
         self.progress.done("articles")
         return outcomes

@@ -56,7 +56,10 @@ def poll_once(config, all_feeds: bool = False) -> int:
         f"{sum(1 for f in report.feeds if f.not_modified)} not modified; {new} new entries, {stored} new articles"
     )
     for f in report.failed_feeds:
-        print(f"  {f.error}", file=sys.stderr)
+        if f.error_kind != "storage":
+            print(f"  {f.error}", file=sys.stderr)
+    if report.storage_errors:
+        raise StorageError(f"database not writable: {report.storage_errors[0]} (nothing was lost; run again once the disk is fixed)")
     return 0
 
 
@@ -215,6 +218,14 @@ async def _serve(config, db, metrics, state) -> None:
             current["poll"] = None
         elapsed = time.monotonic() - started
         metrics.record(report, elapsed)
+        if report.storage_errors:
+            if not state.get("storage_trouble"):
+                log.error("database not writable (%s); still serving the digest as stored, retrying every %g s",
+                          report.storage_errors[0], config["schedule"]["tick_seconds"])
+            state["storage_trouble"] = True
+            return
+        if state.pop("storage_trouble", False):
+            log.info("database writable again; polling resumed")
         state["last_poll"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         if report.feeds or report.articles:
             log.info(
