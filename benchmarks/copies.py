@@ -4,7 +4,8 @@
 
 For every article one or two copies are made as a republishing outlet would: a new headline, a dateline in
 front, boilerplate at the end, cut to 60-100 % of its paragraphs, 0-8 % of its words changed, and sometimes a
-paragraph of another article added. Originals and copies are streamed in a random order in which every copy
+paragraph of another article added (at most a third of the copy's length, so that a short original plus a
+long foreign paragraph does not turn into a copy of the foreign article). Originals and copies are streamed in a random order in which every copy
 comes after its original. Pair precision and recall are computed over copy groups (the original and its
 copies); pairs of distinct originals that are themselves near-identical in the corpus (exact word 3-shingle
 containment >= 0.5) are left out of the count. The engine is shown next to the plain datasketch path
@@ -77,7 +78,10 @@ def make_copy(orig: Document, other: Document, copy_id: str, vocab: list[str], r
     if rng.random() < 0.3:
         extra = [p for p in other.text.split("\n\n") if p.strip()]
         if extra:
-            paras.insert(rng.randint(1, len(paras)), rng.choice(extra))
+            # A paragraph of context, not a second story: at most a third of the copy's length.
+            words = rng.choice(extra).split(" ")
+            budget = max(8, sum(len(p.split(" ")) for p in paras) // 3)
+            paras.insert(rng.randint(1, len(paras)), " ".join(words[:budget]))
     agency = rng.choice(AGENCIES)
     dateline = f"{rng.choice(CITIES)}, {rng.choice(MONTHS)} {rng.randint(1, 28)} ({agency}) {rng.choice(['--', '—', '-'])} "
     paras[0] = dateline + paras[0]

@@ -7,34 +7,40 @@ with :meth:`Engine.restore` from the stored fingerprints, without re-reading any
 
 Algorithm
 ---------
-1. **Fingerprint.** The body is normalised (Unicode NFKC, case, whitespace); a wire dateline in front
-   ("SEOUL, April 14 (Yonhap) -- ") and trailing boilerplate paragraphs ("(END)", copyright lines) are
-   removed. Word 3-shingles of the body (the headline is left out: copies get new ones) are hashed into a
-   128-slot MinHash signature, computed with numpy for all shingles at once. Separately, the article's
-   salient terms are weighted: content words and multiword capitalised names from title, lead and body,
-   sublinear term frequency times an IDF taken from a general English word-frequency table (wordfreq), so
-   the first articles are judged against ordinary English rather than against the few seen so far.
+1. **Fingerprint.** The text is normalised (Unicode NFKC, typographic quotes and dashes, case); a wire
+   dateline in front ("SEOUL, April 14 (Yonhap) -- ") and trailing boilerplate paragraphs ("(END)",
+   copyright lines) are removed. Tokenisation and hashing run over the text as a numpy byte array (one
+   rolling-hash pass gives every token's hash). Word 3-shingles of the body (the headline is left out:
+   copies get new ones) go into a 128-slot MinHash signature, computed for all shingles and slots at once.
+   Separately the article's salient terms are weighted: content words, proper names (words the article
+   capitalises inside sentences), multiword names and numbers (years weigh like a rare name), from title,
+   lead and body; sublinear term frequency times an IDF taken from a general English word-frequency table
+   (wordfreq), so the first articles are judged against ordinary English rather than against the few seen
+   so far. The kept terms, their weights, the signature and the shingle count form the fingerprint.
 2. **Copy tier.** LSH over the signature (64 bands of 2 slots) proposes earlier articles; a candidate is a
    copy source only if the estimated Jaccard AND the estimated containment of the smaller shingle set
    (from Jaccard and the two set sizes) pass, so truncated or lightly edited copies still count while
    shared phrases do not. A copy joins its source's story; ``copy_of`` names the earliest member of the
-   copy group.
-3. **Story tier.** Candidate stories share some of the article's heaviest terms (inverted index); each
-   candidate is verified by cosine similarity to the story centroid (the sum of its members' term
-   vectors) — never to a single member, which would chain different events together — and must lie
-   within a time window of the story's publication span when both dates are known. The best candidate
-   above the threshold takes the article; otherwise it founds a new story. Decisions are never revised,
-   so a story id, once returned, is final.
+   copy group (by publication time when known, else by arrival).
+3. **Story tier.** Candidate stories share some of the article's heaviest terms (an inverted index that
+   remembers the most recent stories per term); each candidate is verified by cosine similarity to the
+   story centroid (the sum of its members' term vectors, copies excluded) — never to a single member,
+   which would chain different events together. For a story of one or two members the members'
+   mutual similarity is unknown, so a prior stands in for it. The story must lie within a time window of
+   the article when both have dates. The best candidate above the threshold takes the article; otherwise
+   it founds a new story. Decisions are never revised, so a story id, once returned, is final.
 
 Every decision carries JSON evidence: similarity to the centroid and the shared salient terms with their
-contributions, or the estimated Jaccard and containment for a copy.
+contributions, or the estimated Jaccard and containment for a copy. All thresholds live in
+:class:`EngineSettings`; its defaults are the ones used everywhere.
 
 Languages
 ---------
 Story clustering supports **English** only. Each article gets a cheap language check (share of English
-function words); an article that fails it (German, Spanish, Korean, Chinese, ...) never joins another
-article's story except as a near-verbatim copy, which is detected for any language (ideographic scripts
-are shingled per character, other scripts per word).
+function words among its tokens); an article that fails it (German, Spanish, French, Korean, Chinese,
+Japanese, ...) founds its own story and never joins another article's story except as a near-verbatim
+copy. Copies are detected for any language: Chinese and Japanese text is shingled per character, other
+scripts per word.
 """
 
 from .core import Engine

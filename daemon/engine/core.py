@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import heapq
+from collections import Counter
 from dataclasses import dataclass, field
+from itertools import chain
 from datetime import datetime
 from typing import Callable
 
 import numpy as np
 
 from . import minhash
-from .fingerprint import Fingerprint, compute
+from .fingerprint import Fingerprint, compute, term_params
 from .model import Assignment, Document, EngineSettings
 
 
@@ -58,6 +60,7 @@ class Engine:
     def __init__(self, settings: EngineSettings | None = None,
                  new_story_id: Callable[[], str] | None = None):
         self.settings = settings or EngineSettings()
+        self._term_params = term_params(self.settings)
         self._stories: list[_Story] = []
         self._story_index: dict[str, int] = {}
         self._new_story_id = new_story_id or _DefaultIds(self._story_index)
@@ -72,8 +75,7 @@ class Engine:
         # Per copy group (keyed by founder): the earliest member so far.
         self._group_first: dict[int, int] = {}
         self._lsh = minhash.BandIndex(self.settings.lsh_rows)
-        self._postings: dict[str, set[int]] = {}     # salient term -> stories
-        self._df: dict[str, int] = {}                # salient term -> articles (copies excluded) using it
+        self._postings: dict[str, list[int]] = {}    # salient term -> most recent stories using it
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -81,7 +83,7 @@ class Engine:
     # ------------------------------------------------------------------ public
 
     def fingerprint(self, doc: Document) -> Fingerprint:
-        return compute(doc.title or "", doc.text or "", self.settings)
+        return compute(doc.title or "", doc.text or "", self.settings, self._term_params)
 
     def add(self, doc: Document) -> Assignment:
         if doc.id in self._index_of:
@@ -161,23 +163,13 @@ class Engine:
         s = self.settings
         if not fp.terms:
             return None, 1.0, {"reason": "no salient terms (unsupported language or empty text)"}
-        counts: dict[int, int] = {}
-        for t in fp.terms[: s.candidate_terms]:
-            for st in self._postings.get(t, ()):
-                counts[st] = counts.get(st, 0) + 1
+        postings = self._postings
+        counts = Counter(chain.from_iterable(postings[t] for t in fp.terms[: s.candidate_terms] if t in postings))
         if not counts:
             return None, 1.0, {}
         window = s.time_window_hours * 3600.0
-        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: s.max_candidates]
+        ranked = heapq.nsmallest(s.max_candidates, counts.items(), key=lambda kv: (-kv[1], kv[0]))
         weights = fp.weights.tolist()
-        if s.known_terms_only:
-            # Terms no earlier article used cannot be evidence for any story; leaving them out of the
-            # article's norm stops idiosyncratic vocabulary from diluting the shared part.
-            df = self._df
-            known = sum(w * w for t, w in zip(fp.terms, weights) if t in df)
-            scale = 1.0 / known ** 0.5 if known > 0 else 1.0
-        else:
-            scale = 1.0
         scored = []
         for st, _ in ranked:
             story = self._stories[st]
@@ -190,16 +182,9 @@ class Engine:
                 v = c.get(t)
                 if v is not None:
                     dot += w * v
-            scored.append((self._score(dot * scale, story), st))
+            scored.append((self._score(dot, story), st))
         scored.sort(key=lambda x: (-x[0], x[1]))
-        best = None
-        present = set(fp.terms)
-        for cos, st in scored:
-            if cos < s.story_threshold:
-                break
-            if self._core_coverage(self._stories[st], present) >= s.core_coverage:
-                best = (cos, st)
-                break
+        best = scored[0] if scored and scored[0][0] >= s.story_threshold else None
         if best is None:
             ev = {"best_similarity": round(scored[0][0], 4)} if scored else {}
             return None, 1.0, ev
@@ -213,33 +198,22 @@ class Engine:
                     "story_size": story.members}
         return st, cos, evidence
 
-    def _core_coverage(self, story: _Story, present: set[str]) -> float:
-        """Share of the story's heaviest terms (its main names and words) that the article uses too."""
-        k = self.settings.core_terms
-        if k <= 0:
-            return 1.0
-        core = heapq.nlargest(k, story.centroid.items(), key=lambda kv: kv[1])
-        total = sum(v for _, v in core)
-        if total <= 0:
-            return 0.0
-        return sum(v for t, v in core if t in present) / total
-
     def _score(self, dot: float, story: _Story) -> float:
-        """Average similarity to the members, relative to how tightly the members agree among themselves.
+        """Centroid cosine, with a prior on how alike a young story's members are.
 
-        A tight story (one fight, one fire) demands more of a newcomer than a loose one (a long-running
-        dispute covered from many angles); a single global cut cannot serve both.
+        dot / |centroid| equals the average similarity to the members divided by the square root of the
+        members' average similarity among themselves; for a story of one or two members that average is
+        unknown, so a prior (worth one member pair) stands in for it instead of the perfect 1.0 of a
+        single article, which would demand too much of the second write-up.
         """
         s = self.settings
         n = story.vectors
         if n == 0:
             return 0.0
-        avg = dot / n
         pairs = n * (n - 1) / 2.0
         sum_pairs = (story.norm2 - n) / 2.0
-        cohesion = (sum_pairs + s.cohesion_prior_weight * s.cohesion_prior) / (pairs + s.cohesion_prior_weight)
-        cohesion = max(cohesion, 1e-3)
-        return avg / cohesion ** s.cohesion_power
+        cohesion = (sum_pairs + s.cohesion_prior) / (pairs + 1.0)
+        return dot / n / max(cohesion, 1e-3) ** 0.5
 
     def _create_story(self, story_id: str) -> int:
         if story_id in self._story_index:
@@ -288,12 +262,15 @@ class Engine:
             c[t] = old + w
         st.vectors += 1
         st.norm2 += 2.0 * dot + float(np.dot(fp.weights, fp.weights))
-        df = self._df
-        for t in fp.terms:
-            df[t] = df.get(t, 0) + 1
+        keep = self.settings.posting_limit
         for t in fp.terms[: self.settings.candidate_terms]:
             p = self._postings.get(t)
             if p is None:
-                self._postings[t] = {story}
-            else:
-                p.add(story)
+                self._postings[t] = [story]
+            elif p[-1] != story:
+                if story in p[-8:]:
+                    p.remove(story)
+                p.append(story)
+                if len(p) > 2 * keep:
+                    # News is local in time: a common term only needs to find the stories it saw recently.
+                    del p[:-keep]

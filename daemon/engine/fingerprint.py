@@ -6,15 +6,15 @@ state an engine that never restarted would have.
 
 from __future__ import annotations
 
-import math
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from . import minhash
-from .terms import NAME, NUMBER, WORD, extract, term_idf
-from .text import body_paragraphs, is_english, tokens
+from . import analysis
+from .analysis import TermParams, mostly_ideographic, normalise_punctuation, salient_terms, scan
+from .text import body_paragraphs, normalise, tokens
 
 _MAGIC = b"WDF1"
 _HEAD = struct.Struct("<4sBIH")  # magic, flags, shingle count, term count
@@ -60,37 +60,34 @@ class Fingerprint:
         return cls(bool(flags & 1), shingles, sig, terms, weights)
 
 
-def compute(title: str, text: str, settings) -> Fingerprint:
+def term_params(s) -> TermParams:
+    """The story-tier weighting of EngineSettings `s`, in the form the analysis takes."""
+    return TermParams(
+        segment_weights=(1.0 + s.title_weight,) + (1.0 + s.lead_weight,) * s.lead_paragraphs,
+        caps_segments=(),
+        phrase_weight=s.phrase_weight, year_idf=s.year_idf, number_idf=s.number_idf,
+        groups=(s.word_group, s.name_group, s.number_group),
+        caps=(s.max_words, s.max_names, s.max_numbers))
+
+
+def compute(title: str, text: str, settings, params: TermParams | None = None) -> Fingerprint:
     s = settings
-    paras = body_paragraphs(text)
-    body_tokens = tokens("\n\n".join(paras))
-    english = is_english(tokens(title) + body_tokens)
+    title = normalise_punctuation(normalise(title)).strip()
+    paras = body_paragraphs(normalise_punctuation(text))
+    if mostly_ideographic(title + "\n" + text):
+        # Scripts written without spaces: per-character shingles, and no story terms.
+        toks = tokens("\n\n".join(paras))
+        sh = minhash.shingle_hashes(toks, s.shingle_size)
+        return Fingerprint(False, len(sh), minhash.signature(sh), (), np.zeros(0, dtype=np.float32))
 
-    shingles = minhash.shingle_hashes(body_tokens, s.shingle_size)
-    sig = minhash.signature(shingles)
-
-    if not english:
+    toks = scan([title] + paras)
+    sh = analysis.shingles(toks, 1, s.shingle_size)
+    sig = minhash.signature(sh)
+    if not analysis.is_english(toks):
         # No salient terms: a language the story tier cannot read joins a story only as a copy.
-        return Fingerprint(False, len(shingles), sig, (), np.zeros(0, dtype=np.float32))
-
-    tf = extract(title, paras, title_weight=s.title_weight, lead_paragraphs=s.lead_paragraphs,
-                 lead_weight=s.lead_weight, name_weight=s.phrase_weight)
-    groups = {WORD: (s.word_group, s.max_words), NAME: (s.name_group, s.max_names),
-              NUMBER: (s.number_group, s.max_numbers)}
-    by_kind: dict[str, list[tuple[str, float]]] = {WORD: [], NAME: [], NUMBER: []}
-    for t, c in tf.items():
-        by_kind[t[0]].append((t, (1.0 + math.log(c)) * term_idf(t, s.year_idf)))
-    scored: list[tuple[str, float]] = []
-    for kind, items in by_kind.items():
-        factor, cap = groups[kind]
-        if not items or factor <= 0:
-            continue
-        items.sort(key=lambda x: (-x[1], x[0]))
-        items = items[:cap]
-        scored.extend((t, factor * w) for t, w in items)
-    if not scored:
-        return Fingerprint(True, len(shingles), sig, (), np.zeros(0, dtype=np.float32))
-    scored.sort(key=lambda x: (-x[1], x[0]))
-    w = np.array([x for _, x in scored], dtype=np.float32)
-    w /= np.float32(np.linalg.norm(w)) or np.float32(1.0)
-    return Fingerprint(True, len(shingles), sig, tuple(t for t, _ in scored), w)
+        return Fingerprint(False, len(sh), sig, (), np.zeros(0, dtype=np.float32))
+    params = params or term_params(s)
+    caps = tuple(p.isupper() for p in [title] + paras)
+    params = replace(params, caps_segments=caps) if any(caps) else params
+    terms, weights = salient_terms(toks, params)
+    return Fingerprint(True, len(sh), sig, tuple(terms), weights)

@@ -88,7 +88,8 @@ class BandIndex:
         self._mult = np.array([0x9E3779B97F4A7C15 ^ (i * 0x632BE59BD9B4E019) | 1 for i in range(rows)],
                               dtype=np.uint64)
         self._tag = (np.arange(self.bands, dtype=np.uint64) * np.uint64(0xD6E8FEB86659FD93))
-        self._buckets: dict[int, list[int]] = {}
+        # Most buckets hold one article: store it bare and switch to a list on the first collision.
+        self._buckets: dict[int, int | list[int]] = {}
 
     def keys(self, sig: np.ndarray) -> list[int]:
         s = sig.astype(np.uint64).reshape(self.bands, self.rows)
@@ -102,7 +103,10 @@ class BandIndex:
         for key in keys:
             hit = buckets.get(key)
             if hit is not None:
-                found.update(hit)
+                if type(hit) is int:
+                    found.add(hit)
+                else:
+                    found.update(hit)
         return found
 
     def insert(self, keys: list[int], item: int) -> None:
@@ -110,6 +114,8 @@ class BandIndex:
         for key in keys:
             hit = buckets.get(key)
             if hit is None:
-                buckets[key] = [item]
+                buckets[key] = item
+            elif type(hit) is int:
+                buckets[key] = [hit, item]
             else:
                 hit.append(item)

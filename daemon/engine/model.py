@@ -37,13 +37,8 @@ class EngineSettings:
     copy_min_containment: float = 0.6  # ... and containment of the smaller set (truncated copies)
     copy_min_shingles: int = 5         # shorter bodies are never called copies
     # Story tier
-    core_terms: int = 0               # a story's heaviest terms ...
-    core_coverage: float = 0.3        # ... of which an article must use this share (by weight) to join
-    known_terms_only: bool = False    # article norm over terms some earlier article used
-    cohesion_power: float = 0.5        # 0: average link; 0.5: centroid cosine; 1: relative to cohesion
-    cohesion_prior: float = 0.35       # assumed member-to-member similarity of a new story ...
-    cohesion_prior_weight: float = 1.0 # ... worth this many member pairs
-    story_threshold: float = 0.4       # cosine to the story centroid needed to join it
+    cohesion_prior: float = 0.35       # assumed similarity between members of a story too young to tell
+    story_threshold: float = 0.3       # cosine to the story centroid needed to join it
     title_weight: float = 2.0          # extra term count for each title occurrence
     lead_paragraphs: int = 2
     lead_weight: float = 1.0           # extra term count for each occurrence in the lead
@@ -55,6 +50,8 @@ class EngineSettings:
     max_names: int = 30
     max_numbers: int = 15
     year_idf: float = 12.0             # weight of a year: it pins an event in time like a rare name
+    number_idf: float = 6.0            # weight of any other number (a toll, a score, an amount)
     candidate_terms: int = 15          # an article's heaviest terms used to look up candidate stories
-    max_candidates: int = 40           # candidate stories verified against their centroid
+    max_candidates: int = 8            # candidate stories verified against their centroid
+    posting_limit: int = 200           # stories remembered per term for candidate lookup (most recent)
     time_window_hours: float = 96.0    # a story only takes articles published this close to its span

@@ -1,4 +1,4 @@
-"""Salient terms of an article: IDF-weighted words and names, the signal the story tier compares.
+"""Word lists and the IDF prior of the story tier.
 
 The IDF prior comes from a general word-frequency table (wordfreq), so the first articles are judged
 against ordinary English rather than against a corpus of five.
@@ -7,12 +7,9 @@ against ordinary English rather than against a corpus of five.
 from __future__ import annotations
 
 import math
-import re
-from collections import Counter
+import threading
 
-from wordfreq import zipf_frequency
-
-from .text import tokens
+import numpy as np
 
 STOPWORDS = frozenset(
     """a about above after again against all almost along already also although always am among an and another
@@ -32,125 +29,68 @@ STOPWORDS = frozenset(
     evening night ago told asked added called around people percent cent s t don didn doesn isn wasn won""".split()
 )
 
-_PREFIX = 400.0  # typical article length in tokens: turns a word frequency into a document frequency
-_MIN_ZIPF = 1.0
-
-_idf_cache: dict[str, float] = {}
-
-
-def prior_idf(term: str) -> float:
-    """-log P(an article contains term), from the word's frequency in general English text."""
-    v = _idf_cache.get(term)
-    if v is None:
-        parts = term.split(" ")
-        # A multiword name is as rare as its rarest word (and then some); single words look up directly.
-        z = min(zipf_frequency(p, "en") for p in parts)
-        z = max(z, _MIN_ZIPF)
-        freq = 10.0 ** (z - 9.0)
-        p_doc = -math.expm1(-freq * _PREFIX)
-        v = -math.log(max(p_doc, 1e-12))
-        if len(parts) > 1:
-            v += 1.0
-        if len(_idf_cache) < 1_000_000:
-            _idf_cache[term] = v
-    return v
-
-
-# Capitalised word sequences ("Lindsay Lohan", "Betty Ford Center", "Zhao Leji"); connectors allowed inside.
-_NAME_RE = re.compile(
-    r"(?<![\w’'])([A-Z][\w’'\-]*[A-Za-z0-9](?:\s+(?:(?:of|de|del|la|al|bin|van|von|der)\s+)?[A-Z][\w’'\-]*[A-Za-z0-9])+)"
+# Frequent English function words: their share of tokens is a cheap, robust language check.
+ENGLISH_FUNCTION_WORDS = frozenset(
+    """the of and to in a is was that for on with as by at from it his her he she are were has have had be been
+    this an which who will not but their they its would said says after or also than more about into over
+    could when there what we our you your i all one new two up out can been first last year years""".split()
 )
 
-
-def _clean(tok: str) -> str:
-    if tok.endswith("'s") or tok.endswith("’s"):
-        tok = tok[:-2]
-    return tok.strip(".,'’-")
+TYPICAL_LENGTH = 400.0   # tokens in an article: turns a word frequency into a document frequency
+MIN_ZIPF = 1.0           # words rarer than this (or unknown: names) all count as this rare
 
 
-_WORD_RE = re.compile(r"[^\W_]+(?:['’.,\-][^\W_]+)*")
-_SENTENCE_END_RE = re.compile(r"[.!?:;\"“”'‘’()\[\]|\-–—]\s*$")
-_YEAR_RE = re.compile(r"^(?:1[89]\d|20[0-3])\d$")
-
-# Term kinds: a content word, a proper name (capitalised inside sentences), a number or date part.
-WORD, NAME, NUMBER = "w", "e", "n"
+def idf_from_frequency(freq: float) -> float:
+    """-log P(an article contains the word), for a word of this frequency in general English."""
+    freq = max(freq, 10.0 ** (MIN_ZIPF - 9.0))
+    return -math.log(max(-math.expm1(-freq * TYPICAL_LENGTH), 1e-12))
 
 
-def extract(title: str, paras: list[str], *, title_weight: float, lead_paragraphs: int, lead_weight: float,
-            name_weight: float) -> Counter:
-    """Weighted term counts keyed "kind:term"; title and lead occurrences count extra.
+UNKNOWN_IDF = idf_from_frequency(0.0)
 
-    A word is a name when the article writes it capitalised inside sentences more often than in lower
-    case, so sentence-initial capitals and all-caps headlines do not turn common words into names.
-    """
-    segments = [(title, 1.0 + title_weight)]
-    segments += [(p, 1.0 + lead_weight if i < lead_paragraphs else 1.0) for i, p in enumerate(paras)]
-    occurrences: list[tuple[str, int, float]] = []   # term, case class (1 capital inside, 0 lower, -1 unknown)
-    votes: dict[str, int] = {}
-    for seg, weight in segments:
-        if not seg:
-            continue
-        caps_line = seg.upper() == seg
-        for m in _WORD_RE.finditer(seg):
-            tok = m.group(0)
-            low = _clean(tok.lower())
-            if len(low) < 2 or low in STOPWORDS:
-                continue
-            if low[0].isdigit():
-                occurrences.append((low, 2, weight))
-                continue
-            start = m.start()
-            if caps_line or start == 0 or _SENTENCE_END_RE.search(seg[max(0, start - 3):start]):
-                cls = -1
-            elif tok[0].isupper():
-                cls = 1
-            else:
-                cls = 0
-            if cls >= 0:
-                votes[low] = votes.get(low, 0) + (1 if cls else -1)
-            occurrences.append((low, cls, weight))
-    tf: Counter = Counter()
-    for low, cls, weight in occurrences:
-        if cls == 2:
-            tf[NUMBER + ":" + low] += weight
-        elif votes.get(low, 0) > 0:
-            tf[NAME + ":" + low] += weight
-        else:
-            tf[WORD + ":" + low] += weight
-    if name_weight:
-        for seg, weight in segments:
-            for n in names(seg):
-                tf[NAME + ":" + n] += name_weight * weight
-    return tf
+_table: tuple[np.ndarray, np.ndarray, float] | None = None
+_lock = threading.Lock()
 
 
-def term_idf(term: str, year_idf: float) -> float:
-    """IDF of a "kind:term" key; years get a fixed weight as they pin an event in time."""
-    body = term[2:]
-    if term[0] == NUMBER and _YEAR_RE.match(body):
-        return year_idf
-    return prior_idf(body)
+def prior_idf_table() -> tuple[np.ndarray, np.ndarray, float]:
+    """(sorted token hashes, IDF per hash, IDF of an unknown word), built once from wordfreq's English list."""
+    global _table
+    if _table is None:
+        with _lock:
+            if _table is None:
+                _table = _build_table()
+    return _table
+
+
+def _build_table() -> tuple[np.ndarray, np.ndarray, float]:
+    from wordfreq import get_frequency_dict
+
+    from .analysis import scan
+
+    freqs = get_frequency_dict("en")
+    words = [w for w in freqs if w.isprintable() and " " not in w and "\n" not in w
+             and not any(c.isdigit() for c in w)]
+    toks = scan(["\n".join(words)])
+    # Keep words that are exactly one token of ours, so that the hash means the same word.
+    offsets = np.zeros(len(words), dtype=np.int64)
+    lengths = np.fromiter((len(w.encode("utf-8")) for w in words), dtype=np.int64, count=len(words))
+    offsets[1:] = np.cumsum(lengths + 1)[:-1]
+    w_idx = np.searchsorted(offsets, toks.start, side="right") - 1
+    whole = (toks.start == offsets[w_idx]) & (toks.end - toks.start == lengths[w_idx])
+    hashes = toks.hashes[whole]
+    f = np.fromiter((freqs[w] for w in words), dtype=np.float64, count=len(words))[w_idx[whole]]
+    f = np.maximum(f, 10.0 ** (MIN_ZIPF - 9.0))
+    idf = -np.log(np.maximum(-np.expm1(-f * TYPICAL_LENGTH), 1e-12))
+    order = np.argsort(hashes, kind="stable")
+    hashes, idf = hashes[order], idf[order]
+    # Two spellings may share a hash after our normalisation: keep the first (the more frequent is fine).
+    keep = np.ones(len(hashes), dtype=bool)
+    keep[1:] = hashes[1:] != hashes[:-1]
+    return hashes[keep], idf[keep].astype(np.float32), UNKNOWN_IDF
 
 
 def content_terms(text: str) -> list[str]:
-    out = []
-    for t in tokens(text):
-        t = _clean(t)
-        if len(t) < 2 or t in STOPWORDS:
-            continue
-        out.append(t)
-    return out
+    """Lower-cased non-stopword tokens (for simple baselines)."""
+    from .text import tokens
 
-
-def names(text: str) -> list[str]:
-    """Multiword capitalised names, lower-cased, function words at the edges trimmed."""
-    out = []
-    for m in _NAME_RE.finditer(text):
-        words = [_clean(w.lower()) for w in m.group(1).split()]
-        while words and words[0] in STOPWORDS:
-            words.pop(0)
-        while words and words[-1] in STOPWORDS:
-            words.pop()
-        if len(words) >= 2:
-            out.append(" ".join(words))
-    return out
+    return [t for t in tokens(text) if len(t) >= 2 and t not in STOPWORDS]
