@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     dg.add_argument("--min-outlets", type=int, help="only stories covered by at least this many outlets")
     dg.add_argument("--days", type=float, help="only stories updated in the last DAYS days")
     dg.add_argument("--folder", action="append", help="only stories with a source in this OPML folder (repeatable)")
+    dg.add_argument("--feed", action="append", help="only stories with a source from this feed, by title or URL (repeatable)")
     dg.add_argument("--limit", type=int, help="at most this many entries")
     return p
 
@@ -239,15 +240,11 @@ def _story_json(s, evidence: bool = False) -> dict:
 
 def cmd_digest(args, config) -> int:
     from daemon.app import database
-    from daemon.publish import DigestQuery, render_digest
+    from daemon.publish import query_from_config, render_digest
 
-    d = config["digest"]
-    query = DigestQuery(
-        min_outlets=args.min_outlets if args.min_outlets is not None else d["min_outlets"],
-        window_days=args.days if args.days is not None else d["window_days"],
-        folders=tuple(args.folder or d["folders"]),
-        limit=args.limit if args.limit is not None else d["max_entries"],
-    )
+    # the same query rules as the server's: config defaults, the given options instead, the configured cap
+    query = query_from_config(config, min_outlets=args.min_outlets, window_days=args.days, folders=args.folder,
+                              feeds=args.feed, limit=args.limit)
     body, _ctype = render_digest(database(config), config, args.format, query)
     _write_output(body, args.output)
     return 0

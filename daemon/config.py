@@ -54,6 +54,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "window_days": ((int, float), 7),
         "max_entries": ((int,), 100),
         "folders": ((list,), []),
+        "feeds": ((list,), []),
     },
     "server": {
         "host": ((str,), "127.0.0.1"),

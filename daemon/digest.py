@@ -564,7 +564,8 @@ def _time_key(dt: datetime | None) -> tuple[int, datetime]:
 
 
 def _rfc3339(dt: datetime) -> str:
-    return _utc(dt).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    # fractional seconds kept: stories made within one second must not share an atom:updated (validators warn)
+    return _utc(dt).isoformat().replace("+00:00", "Z")
 
 
 def _rfc822(dt: datetime) -> str:

@@ -47,7 +47,7 @@ def query_from_config(config, **given) -> DigestQuery:
         min_outlets=pick("min_outlets", d["min_outlets"]),
         window_days=pick("window_days", d["window_days"]),
         folders=tuple(pick("folders", ()) or d["folders"]),
-        feeds=tuple(pick("feeds", ())),
+        feeds=tuple(pick("feeds", ()) or d["feeds"]),
         limit=limit,
     )
 

@@ -13,14 +13,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import logging
-import math
 import re
 import sys
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -50,9 +49,13 @@ PLAIN = "text/plain; charset=utf-8"
 # A rendered document is re-rendered after this many seconds even when no story changed: stories leave the time
 # window and headlines follow feed corrections without a new membership.
 MAX_AGE_SECONDS = 60.0
+# How long a rendered document is served without asking the database whether a story changed.
+RECHECK_SECONDS = 1.0
 CACHED_DOCUMENTS = 64
 GZIP_MIN_BYTES = 1024
 IDLE_CONNECTION_SECONDS = 60  # a keep-alive connection with no request for this long is closed
+HTML_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src https: http:; base-uri 'none'; "
+               "form-action 'none'; frame-ancestors 'none'")
 _NUMBER = re.compile(r"[0-9]{1,9}")
 _DECIMAL = re.compile(r"[0-9]{1,9}(\.[0-9]{1,9})?")
 
@@ -99,7 +102,7 @@ def parse_query(qs: str, config) -> DigestQuery:
 
     days = single("days")
     if days is not None:
-        if not _DECIMAL.fullmatch(days) or not math.isfinite(float(days)) or float(days) <= 0:
+        if not _DECIMAL.fullmatch(days) or float(days) <= 0:
             raise InputError(f"query parameter days must be a number of days above 0 (e.g. 7 or 0.5), not {_shown(days)}")
     names: dict[str, tuple[str, ...]] = {}
     for name in ("folder", "feed"):
@@ -129,6 +132,7 @@ class Document:
     last_modified: datetime  # whole seconds, UTC
     version: tuple  # what the stored stories looked like when it was rendered
     rendered_at: float  # time.monotonic()
+    checked_at: float  # when the stored stories were last seen unchanged since rendering
 
     @property
     def gzip_etag(self) -> str:
@@ -140,24 +144,30 @@ def _whole_second(dt: datetime) -> datetime:
 
 
 class DigestCache:
-    """Rendered documents by (format, query), valid while the stored stories are unchanged and for MAX_AGE_SECONDS.
+    """Rendered documents by (format, query), served from memory while the stored stories are unchanged.
+
+    The database is asked whether anything changed at most every ``recheck`` seconds per document, and a document
+    is rendered again at the latest after ``max_age`` seconds. While a poll stores article after article, readers
+    are not made to wait for each new rendering: whoever finds the document out of date renders it, the others get
+    the previous one meanwhile, which is at most a moment older.
 
     Last-Modified is when the document last changed: the newest story update when a story changed it, the time of
     rendering when something else did (a story leaving the time window), and never earlier than before.
     """
 
-    def __init__(self, db: Database, config, max_age: float = MAX_AGE_SECONDS):
+    def __init__(self, db: Database, config, max_age: float = MAX_AGE_SECONDS, recheck: float = RECHECK_SECONDS):
         self.db = db
         self.config = config
         self.max_age = max_age
+        self.recheck = recheck
         # Until a first story exists, an empty digest is as old as the server; it keeps one ETag meanwhile.
         self.started = _whole_second(datetime.now(timezone.utc))
         self.items: OrderedDict[tuple, Document] = OrderedDict()
         self.lock = threading.Lock()  # guards items
-        self.render_lock = threading.Lock()  # one rendering at a time: readers arriving together wait for it
+        self.render_lock = threading.Lock()  # one rendering at a time; the GIL would allow no more anyway
 
     def version(self) -> tuple:
-        # Index lookups only: this runs for every request, also for the ones answered from memory.
+        # Index lookups only: this runs once a second per busy document.
         with self.db.session() as s:
             return tuple(
                 s.execute(
@@ -168,46 +178,63 @@ class DigestCache:
                 ).one()
             )
 
-    def _fresh(self, key: tuple, version: tuple) -> Document | None:
+    def _peek(self, key: tuple) -> Document | None:
         with self.lock:
             doc = self.items.get(key)
-            if doc is not None and doc.version == version and time.monotonic() - doc.rendered_at < self.max_age:
+            if doc is not None:
                 self.items.move_to_end(key)
-                return doc
-        return None
+            return doc
+
+    def _put(self, key: tuple, doc: Document) -> None:
+        with self.lock:
+            self.items[key] = doc
+            self.items.move_to_end(key)
+            while len(self.items) > CACHED_DOCUMENTS:
+                self.items.popitem(last=False)
 
     def get(self, fmt: str, query: DigestQuery) -> Document:
         key = (fmt, query)
+        doc = self._peek(key)
+        if doc is not None and time.monotonic() - doc.checked_at < self.recheck:
+            return doc
         version = self.version()
-        doc = self._fresh(key, version)
+        now = time.monotonic()
+        if doc is not None and doc.version == version and now - doc.rendered_at < self.max_age:
+            doc = replace(doc, checked_at=now)
+            self._put(key, doc)
+            return doc
         if doc is not None:
-            return doc
-        with self.render_lock:
-            version = self.version()
-            doc = self._fresh(key, version)
-            if doc is not None:
-                return doc
-            stories_changed_at = version[1]
-            body, ctype = render_digest(self.db, self.config, fmt, query, empty_updated=stories_changed_at or self.started)
-            etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-            with self.lock:
-                previous = self.items.get(key)
-            if previous is not None and previous.etag == etag:
-                last_modified = previous.last_modified
-            else:
-                last_modified = _whole_second(stories_changed_at or self.started)
-                if previous is not None and last_modified <= previous.last_modified:
-                    # changed without a story update (or within the same second): now, and strictly later than
-                    # before, so that a client holding the old date does not get a 304 for new content
-                    last_modified = max(_whole_second(datetime.now(timezone.utc)), previous.last_modified + timedelta(seconds=1))
-            gzipped = gzip.compress(body, compresslevel=6, mtime=0) if len(body) >= GZIP_MIN_BYTES else None
-            doc = Document(body, gzipped, ctype, etag, last_modified, version, time.monotonic())
-            with self.lock:
-                self.items[key] = doc
-                self.items.move_to_end(key)
-                while len(self.items) > CACHED_DOCUMENTS:
-                    self.items.popitem(last=False)
-            return doc
+            if not self.render_lock.acquire(blocking=False):
+                return doc  # another reader is rendering; this one is the previous state, moments old
+        else:
+            self.render_lock.acquire()
+        try:
+            current = self._peek(key)
+            if current is not None and current is not doc and time.monotonic() - current.checked_at < self.recheck:
+                return current  # rendered by the reader this one waited for
+            return self._render(key, fmt, query, current)
+        finally:
+            self.render_lock.release()
+
+    def _render(self, key: tuple, fmt: str, query: DigestQuery, previous: Document | None) -> Document:
+        # read the version before the stories: a story stored in between makes the next check render again
+        version = self.version()
+        stories_changed_at = version[1]
+        body, ctype = render_digest(self.db, self.config, fmt, query, empty_updated=stories_changed_at or self.started)
+        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        if previous is not None and previous.etag == etag:
+            last_modified = previous.last_modified
+        else:
+            last_modified = _whole_second(stories_changed_at or self.started)
+            if previous is not None and last_modified <= previous.last_modified:
+                # Changed without a newer story update (a story left the window, a headline was corrected):
+                # now, which is later than before unless within the same second (then the ETag tells the change).
+                last_modified = max(_whole_second(datetime.now(timezone.utc)), previous.last_modified)
+        gzipped = gzip.compress(body, compresslevel=6, mtime=0) if len(body) >= GZIP_MIN_BYTES else None
+        now = time.monotonic()
+        doc = Document(body, gzipped, ctype, etag, last_modified, version, now, now)
+        self._put(key, doc)
+        return doc
 
 
 # ---- health --------------------------------------------------------------------------------------------------------
@@ -259,6 +286,9 @@ def make_handler(db: Database, config, metrics, state):
         server_version = "wiredesk"
         protocol_version = "HTTP/1.1"
         timeout = IDLE_CONNECTION_SECONDS
+        # headers and body go out in two writes; with Nagle's algorithm a short body waits for the client's
+        # delayed ACK (40 ms on Linux) on a keep-alive connection
+        disable_nagle_algorithm = True
 
         def log_message(self, fmt, *args):  # one debug line per request; access logs belong to a front proxy
             log.debug("%s %s", self.address_string(), fmt % args)
@@ -268,13 +298,13 @@ def make_handler(db: Database, config, metrics, state):
                 self.send_response(status)
                 if ctype:
                     self.send_header("Content-Type", ctype)
-                if status != 304:
+                if status not in (204, 304):
                     self.send_header("Content-Length", str(len(body)))
                 self.send_header("X-Content-Type-Options", "nosniff")
                 for k, v in (headers or {}).items():
                     self.send_header(k, v)
                 self.end_headers()
-                if self.command != "HEAD" and status != 304:
+                if self.command != "HEAD" and status not in (204, 304):
                     self.wfile.write(body)
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True  # the reader went away; nothing to tell it
@@ -292,6 +322,8 @@ def make_handler(db: Database, config, metrics, state):
                     return self._health()
                 if url.path == "/metrics":
                     return self._send(200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST, {"Cache-Control": "no-store"})
+                if url.path == "/favicon.ico":  # browsers ask for it; no icon beats a 404 in every console
+                    return self._send(204, b"", None, {"Cache-Control": "max-age=86400"})
                 fmt = ROUTES.get(url.path)
                 if fmt is None:
                     return self._text(404, f"not found: {url.path[:80]}; the digest is at /, /digest.atom, /digest.rss and /digest.json")
@@ -312,7 +344,8 @@ def make_handler(db: Database, config, metrics, state):
                 "Vary": "Accept-Encoding",
             }
             if fmt == "html":
-                headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; img-src https: http:"
+                # the page carries the same policy in a <meta>; as a header it also forbids framing the page
+                headers["Content-Security-Policy"] = HTML_POLICY
             if self._not_modified(doc):
                 return self._send(304, b"", None, headers)
             if use_gzip:

@@ -205,7 +205,8 @@ async def _serve(config, db, metrics, state) -> None:
         task = asyncio.ensure_future(pipeline.poll())
         current["poll"] = task
         try:
-            report = await task
+            # shielded: stopping the scheduler cancels this job, but the poll gets its grace period (see below)
+            report = await asyncio.shield(task)
         except asyncio.CancelledError:
             return
         except StorageError as exc:
@@ -245,18 +246,19 @@ async def _serve(config, db, metrics, state) -> None:
     await stop.wait()
     log.info("stopping")
     notifier.send("STOPPING=1")
-    scheduler.shutdown(wait=False)
+    scheduler.pause()
     task = current["poll"]
     if task is not None and not task.done():
         try:
             await asyncio.wait_for(asyncio.shield(task), STOP_GRACE_SECONDS)
-        except (asyncio.TimeoutError, Exception):
+        except (asyncio.TimeoutError, asyncio.CancelledError, Exception):
             task.cancel()
             try:
                 await task
             except BaseException:
                 pass
             log.info("abandoned the poll in progress; its unfinished feeds are polled again next start")
+    scheduler.shutdown(wait=False)
     await fetcher.aclose()
     if pool is not None:
         pool.shutdown(wait=False, cancel_futures=True)
