@@ -1,18 +1,29 @@
 """Engine throughput and memory against the plain datasketch path, side by side, at 10k and 100k articles.
 
     python benchmarks/engine_speed.py ../shared/datasets/ecbplus-dev.jsonl [--sizes 10000,100000]
+                                      [--sample 5000] [--workers 2] [--methods engine,engine-pool,datasketch]
 
 The corpus is synthesised from the dev texts (seeded): each article shuffles sentences of three real
-articles into new paragraphs and replaces 15 % of their words, so articles are distinct but realistic; one in ten is a
-light copy of an earlier synthetic article so the copy path is exercised too.
+articles into new paragraphs and replaces 15 % of their words, so articles are distinct but realistic; one in
+ten is a light copy of an earlier synthetic article so the copy path is exercised too.
 
-* engine: `Engine.add` per article — fingerprint (normalisation, shingles, MinHash, salient terms), copy
-  detection and story assignment.
-* datasketch: word 3-shingles, `MinHash(num_perm=128).update_batch` over SHA-1-hashed shingles, then
-  `MinHashLSH(threshold=0.5)` query and insert.
+Methods, each in its own process (so that its resident memory growth per indexed article can be read):
 
-Each path runs in its own process so that its resident memory growth per indexed article can be read
-(corpus built before the baseline reading). Prints articles/s and bytes/article.
+* engine: `Engine.add` per article in one process: fingerprint (normalisation, shingles, MinHash, salient
+  terms), copy detection and story assignment.
+* engine-pool: the same decisions, with the fingerprints computed by `--workers` worker processes
+  (`Engine.fingerprint_many`) while the main process decides, article by article, in order. This is the
+  only method that runs anything in parallel. The pool is started and warmed before the clock starts.
+* datasketch: the plain path of the issue, in one process: word 3-shingles, `MinHash(num_perm=128)
+  .update_batch` over SHA-1-hashed shingles, then `MinHashLSH(threshold=0.5)` query and insert.
+
+Throughput at index size N is measured on the last `--sample` articles of an N-article stream: the engine
+runs the whole stream (its story and copy indexes grow as in real use) and the clock of the last articles
+is read separately; the datasketch index is first filled with N - sample entries (random signatures in
+datasketch's own value range: its per-article cost does not depend on what the other entries are) and then
+the last articles of the stream go through the plain path. Both are per-article throughput at index size
+N, measured in the same run. Memory is the growth of the process's resident set over the whole stream,
+divided by N (for engine-pool: the main process, which holds the index; each worker holds a fixed ~100 MB).
 """
 
 from __future__ import annotations
@@ -67,62 +78,140 @@ def rss() -> int:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def worker(path: str, n: int, method: str) -> dict:
+class Clock:
+    """Wall and CPU time of a whole run and of its last `sample` steps."""
+
+    def __init__(self, n: int, sample: int):
+        self.n, self.mark_at = n, n - sample
+        self.t0, self.c0 = time.perf_counter(), time.process_time()
+        self.mark = (self.t0, self.c0)
+
+    def tick(self, i: int) -> None:
+        if i == self.mark_at:
+            self.mark = (time.perf_counter(), time.process_time())
+
+    def result(self) -> dict:
+        t, c = time.perf_counter(), time.process_time()
+        window = self.n - self.mark_at
+        return {"secs": t - self.t0, "per_sec_all": self.n / (t - self.t0),
+                "per_sec": window / (t - self.mark[0]), "cpu_us": (c - self.mark[1]) / window * 1e6}
+
+
+def run_engine(docs, sample: int, workers: int) -> dict:
     import gc
 
-    docs = synthesise(path, n)
-    if method == "engine":
-        from daemon.engine import Engine
+    from daemon.engine import Document, Engine
 
-        engine = Engine()
-        engine.add(docs[0].__class__(id="warm-up", title="", text="Warm up the word table."))
+    engine = Engine()
+    # Build the word tables (and start and warm the worker processes) before the clock starts.
+    engine.fingerprint(Document(id="warm-up", title="Warm up", text="The tables are built on the first "
+                                "English article, which is this one, said the benchmark on Monday."))
+    if workers:
+        for _ in engine.fingerprint_many(docs[: 8 * 32 * workers], workers=workers):
+            pass
+    fingerprints = engine.fingerprint_many(docs, workers=workers) if workers else None
     gc.collect()
     before = rss()
-    t = time.perf_counter()
-    if method == "engine":
-        for d in docs:
+    clock = Clock(len(docs), sample)
+    if fingerprints is None:
+        for i, d in enumerate(docs):
+            clock.tick(i)
             engine.add(d)
-        keep = engine
     else:
-        from datasketch import MinHash, MinHashLSH
-
-        lsh = MinHashLSH(threshold=0.5, num_perm=128)
-        for d in docs:
-            words = d.text.lower().split()
-            shingles = {" ".join(words[i:i + 3]).encode("utf-8") for i in range(max(1, len(words) - 2))}
-            m = MinHash(num_perm=128)
-            m.update_batch(list(shingles))
-            lsh.query(m)
-            lsh.insert(d.id, m)
-        keep = lsh
-    secs = time.perf_counter() - t
+        for i, (d, fp) in enumerate(zip(docs, fingerprints)):
+            clock.tick(i)
+            engine.add(d, fingerprint=fp)
+    out = clock.result()
     gc.collect()
-    grown = rss() - before
-    del keep
-    return {"method": method, "n": n, "secs": secs, "per_sec": n / secs, "bytes_per_article": grown / n}
+    out["bytes_per_article"] = (rss() - before) / len(docs)
+    if workers:
+        out["cpu_us"] = None     # the main process's CPU time alone says little here
+    engine.close()
+    return out
+
+
+def run_datasketch(docs, sample: int) -> dict:
+    import gc
+
+    import numpy as np
+    from datasketch import LeanMinHash, MinHash, MinHashLSH
+
+    lsh = MinHashLSH(threshold=0.5, num_perm=128)
+    scheme = MinHash(num_perm=128).scheme
+    gc.collect()
+    before = rss()
+    # The index at size N - sample: random signatures in datasketch's value range and dtype.
+    rng = np.random.default_rng(7)
+    template = MinHash(num_perm=128).hashvalues
+    for i in range(len(docs) - sample):
+        hv = rng.integers(0, 2**32 - 1, size=128, dtype=np.uint64).astype(template.dtype)
+        lsh.insert(f"fill{i}", LeanMinHash(seed=1, hashvalues=hv, scheme=scheme), check_duplication=False)
+    clock = Clock(sample, sample)
+    for d in docs[len(docs) - sample:]:
+        words = d.text.lower().split()
+        shingles = {" ".join(words[i:i + 3]).encode("utf-8") for i in range(max(1, len(words) - 2))}
+        m = MinHash(num_perm=128)
+        m.update_batch(list(shingles))
+        lsh.query(m)
+        lsh.insert(d.id, m)
+    out = clock.result()
+    out["per_sec_all"] = None
+    gc.collect()
+    out["bytes_per_article"] = (rss() - before) / len(docs)
+    return out
+
+
+def worker(path: str, n: int, method: str, sample: int, workers: int) -> dict:
+    docs = synthesise(path, n)
+    if method == "datasketch":
+        out = run_datasketch(docs, sample)
+    else:
+        out = run_engine(docs, sample, workers if method == "engine-pool" else 0)
+    out.update(method=method, n=n, sample=sample)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("path")
     ap.add_argument("--sizes", default="10000,100000")
+    ap.add_argument("--sample", type=int, default=5000, help="articles timed at each index size")
+    ap.add_argument("--workers", type=int, default=2, help="fingerprint worker processes for engine-pool")
+    ap.add_argument("--methods", default="engine,engine-pool,datasketch")
     ap.add_argument("--worker", nargs=2, metavar=("N", "METHOD"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(args.path, int(args.worker[0]), args.worker[1])))
+        n = int(args.worker[0])
+        print(json.dumps(worker(args.path, n, args.worker[1], min(args.sample, n), args.workers)))
         return 0
+    if not Path(args.path).is_file():
+        print(f"engine_speed: no such file: {args.path}", file=sys.stderr)
+        return 2
 
-    print(f"{'articles':>9} {'method':<11}{'articles/s':>12}{'bytes/article':>15}{'sec':>8}")
+    methods = args.methods.split(",")
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} CPUs)")
+    print(f"engine-pool: fingerprints in {args.workers} worker processes, decisions in the main process (parallel); "
+          "engine and datasketch: one process each")
+    print(f"{'articles':>9} {'method':<12}{'articles/s':>11}{'(all N)':>9}{'cpu us/art':>11}"
+          f"{'bytes/art':>11}{'sec':>7}   articles/s over the last SAMPLE articles, at index size N")
     for n in (int(x) for x in args.sizes.split(",")):
         res = {}
-        for method in ("engine", "datasketch"):
-            out = subprocess.run([sys.executable, __file__, args.path, "--worker", str(n), method],
+        for method in methods:
+            out = subprocess.run([sys.executable, __file__, args.path, "--worker", str(n), method,
+                                  "--sample", str(args.sample), "--workers", str(args.workers)],
                                  check=True, capture_output=True, text=True).stdout
             r = json.loads(out.strip().splitlines()[-1])
             res[method] = r
-            print(f"{n:>9} {method:<11}{r['per_sec']:12.0f}{r['bytes_per_article']:15.0f}{r['secs']:8.1f}",
-                  flush=True)
-        print(f"{n:>9} {'speed-up':<11}{res['engine']['per_sec'] / res['datasketch']['per_sec']:11.2f}x")
+            label = f"engine+{args.workers}p" if method == "engine-pool" else method
+            all_n = f"{r['per_sec_all']:9.0f}" if r["per_sec_all"] else f"{'-':>9}"
+            cpu = f"{r['cpu_us']:11.0f}" if r["cpu_us"] else f"{'-':>11}"
+            print(f"{n:>9} {label:<12}{r['per_sec']:11.0f}{all_n}{cpu}{r['bytes_per_article']:11.0f}"
+                  f"{r['secs']:7.1f}", flush=True)
+        if "datasketch" in res:
+            base = res["datasketch"]["per_sec"]
+            ratios = ", ".join(f"{m} {res[m]['per_sec'] / base:.2f}x" for m in methods if m != "datasketch")
+            print(f"{n:>9} speed-up vs datasketch (SAMPLE={min(args.sample, n)}): {ratios}", flush=True)
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
 

@@ -23,7 +23,9 @@ def extract_page(page: bytes | str, url: str | None = None) -> str | None:
             include_comments=False,
             include_tables=False,
             favor_precision=True,
-            deduplicate=True,
+            # no: trafilatura's deduplication keeps a process-wide memory of seen paragraphs, so the same page
+            # would lose text the second time a long-running process saw it
+            deduplicate=False,
         )
     except Exception:  # trafilatura raises a variety of parser errors on hostile markup
         return None

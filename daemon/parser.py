@@ -163,6 +163,9 @@ def parse_feed(data: bytes, url: str, headers: dict | None = None, max_entries: 
     if not version and not raw_entries:
         reason = f"not a feed ({_describe(problem)})" if problem else "not an RSS or Atom feed"
         raise FeedError(url, reason, kind="parse")
+    if not raw_entries and parsed.get("bozo") and problem is not None:
+        # broken and nothing recovered (a cut-off download, say): an error, not an empty feed
+        raise FeedError(url, f"broken feed with no readable entries ({_describe(problem)})", kind="parse")
     entries = tuple(_entry(e) for e in raw_entries[: max_entries or None])
     ttl = None
     try:
@@ -181,6 +184,31 @@ def parse_feed(data: bytes, url: str, headers: dict | None = None, max_entries: 
         entries=entries,
         warning=warning,
     )
+
+
+@dataclass(frozen=True)
+class EntryKeys:
+    """What storing an entry compares: its identity, its canonical link and its content hash."""
+
+    identity: str
+    url: str | None
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class KeyedFeed:
+    feed: ParsedFeed
+    keys: tuple[EntryKeys, ...]  # one per entry, in the same order
+
+
+def parse_feed_keyed(data: bytes, url: str, headers: dict | None = None, max_entries: int | None = None) -> KeyedFeed:
+    """parse_feed, plus each entry's keys: computed where the parse runs (a worker process during a poll), because
+    normalising thousands of links is otherwise the largest cost left in the process that stores them."""
+    from daemon.identity import canonical_url, entry_identity  # daemon.identity imports this module
+
+    feed = parse_feed(data, url, headers, max_entries)
+    keys = tuple(EntryKeys(entry_identity(e), canonical_url(e.url), e.content_hash) for e in feed.entries)
+    return KeyedFeed(feed, keys)
 
 
 def _describe(exc: BaseException | None) -> str:

@@ -2,8 +2,10 @@
 
 Two stages, each safe to interrupt at any point:
 
-1. **Feeds** — fetch every due feed (concurrently), parse it, and store its new or changed entries together with the
-   feed's new state (validators, schedule, error) in ONE transaction per feed. A new entry is stored as *pending*.
+1. **Feeds** — fetch every due feed (concurrently), parse it (in worker processes when there are cores to spare), and store its new or changed
+   entries together with the feed's new state (validators, schedule, error) in one transaction: a feed's update is
+   never half-written. Several feeds share a transaction; when one fails, its feeds are retried one per transaction.
+   A new entry is stored as *pending*.
 2. **Articles** — for every pending entry: fetch its page, extract the body (falling back to the feed's own content),
    then, in publication order, fingerprint it and assign it to a story; the article and its story membership are
    written in one transaction. A crash between the stages leaves pending entries that the next run finishes.
@@ -22,16 +24,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Iterable, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, update
+from sqlalchemy import text as sql
 from sqlalchemy.exc import SQLAlchemyError
 
 from daemon.engine import Document, Engine
 from daemon.errors import FeedError
 from daemon.extract import extract_page, text_from_feed
 from daemon.fetcher import Fetcher, FetchResult, Validators
-from daemon.identity import canonical_url, entry_identity
-from daemon.parser import ParsedFeed, parse_feed
-from daemon.schedule import ScheduleSettings, next_poll
+from daemon.parser import EntryKeys, ParsedFeed, parse_feed_keyed
+from daemon.schedule import RECENT_ENTRIES, ScheduleSettings, next_poll
 from storage import Database
 from storage.models import Article, Entry, Feed, Membership, Story
 
@@ -109,26 +111,41 @@ class Progress:
 
 
 class EngineState:
-    """The in-memory engine, rebuilt from stored fingerprints when first needed or after a failed write."""
+    """The in-memory engine, kept equal to what is stored.
+
+    Built from the stored fingerprints when first needed, rebuilt after a failed write, and brought up to date
+    before every decision with the memberships other processes committed since (``catch_up``), so several
+    workers sharing one database decide on the same state.
+    """
 
     def __init__(self, db: Database, factory: Callable[[], Engine]):
         self.db = db
         self.factory = factory
         self._engine: Engine | None = None
+        self._seq = 0  # the highest membership seq the engine has seen
 
     def get(self) -> Engine:
         if self._engine is None:
-            engine = self.factory()
+            self._engine = self.factory()
+            self._seq = 0
             with self.db.session() as s:
-                rows = s.execute(
-                    select(Membership.article_id, Membership.story_id, Membership.copy_of, Article.fingerprint, Article.published)
-                    .join(Article, Article.id == Membership.article_id)
-                    .order_by(Membership.seq)
-                )
-                for article_id, story_id, copy_of, fingerprint, published in rows:
-                    engine.restore(str(article_id), fingerprint, story_id, str(copy_of) if copy_of else None, published)
-            self._engine = engine
+                self.catch_up(s)
         return self._engine
+
+    def catch_up(self, s) -> None:
+        engine = self._engine if self._engine is not None else self.get()
+        rows = s.execute(
+            select(Membership.seq, Membership.article_id, Membership.story_id, Membership.copy_of, Article.fingerprint, Article.published)
+            .join(Article, Article.id == Membership.article_id)
+            .where(Membership.seq > self._seq)
+            .order_by(Membership.seq)
+        )
+        for seq, article_id, story_id, copy_of, fingerprint, published in rows:
+            engine.restore(str(article_id), fingerprint, story_id, str(copy_of) if copy_of else None, published)
+            self._seq = seq
+
+    def advance(self, seq: int) -> None:
+        self._seq = seq
 
     def invalidate(self) -> None:
         self._engine = None
@@ -173,157 +190,166 @@ class Pipeline:
         report = PollReport()
         self.progress.start("feeds", len(feeds))
         loop = asyncio.get_running_loop()
+        # Fetching and parsing run concurrently; one writer stores what is ready, several feeds per transaction, so
+        # that a thousand feeds do not cost a thousand commits.
+        ready: asyncio.Queue[_Fetched | Exception] = asyncio.Queue()
 
-        async def one(feed: Feed) -> None:
+        async def fetch(feed: Feed) -> None:
             try:
-                outcome = await self._poll_feed(feed, loop)
-            except SQLAlchemyError as exc:
-                # a full or read-only disk: nothing of this feed's update was written, so the next poll redoes it
-                outcome = FeedOutcome(feed.url, ok=False, error=f"{feed.url}: cannot store the update: {storage_reason(exc)}",
-                                      error_kind="storage")
-            report.feeds.append(outcome)
-            self.progress.advance("feeds", feed.url)
-            if outcome.error:
-                log.warning("%s", outcome.error)
+                item: _Fetched | Exception = await self._fetch_feed(feed, loop)
+            except Exception as exc:  # handed to the writer, which ends the poll with it
+                item = exc
+            ready.put_nowait(item)
 
-        await asyncio.gather(*(one(f) for f in feeds))
+        async def write() -> None:
+            remaining = len(feeds)
+            while remaining:
+                batch = [await ready.get()]
+                if ready.qsize() < min(WRITE_BATCH, remaining) - 1:
+                    await asyncio.sleep(WRITE_PAUSE)  # let more feeds arrive: fewer, fuller transactions
+                while len(batch) < WRITE_BATCH and not ready.empty():
+                    batch.append(ready.get_nowait())
+                remaining -= len(batch)
+                for outcome in self._store_feeds([item for item in batch if isinstance(item, _Fetched)]):
+                    report.feeds.append(outcome)
+                    self.progress.advance("feeds", outcome.feed_url)
+                    if outcome.error:
+                        log.warning("%s", outcome.error)
+                for item in batch:
+                    if isinstance(item, Exception):
+                        raise item  # an unexpected failure ends the poll, as it always did
+
+        fetching = [asyncio.ensure_future(fetch(f)) for f in feeds]
+        try:
+            await write()
+        finally:
+            # cancelled (the service is stopping) or failed: what was written stays written, the rest is redone
+            for task in fetching:
+                task.cancel()
         self.progress.done("feeds")
         if process_articles:
             report.articles.extend(await self.process_pending())
         return report
 
-    async def _poll_feed(self, feed: Feed, loop: asyncio.AbstractEventLoop) -> FeedOutcome:
+    async def _fetch_feed(self, feed: Feed, loop: asyncio.AbstractEventLoop) -> _Fetched:
         result = await self.fetcher.fetch(feed.url, Validators(feed.etag, feed.last_modified))
         parsed: ParsedFeed | None = None
+        keys: tuple[EntryKeys, ...] = ()
         parse_error: FeedError | None = None
         if result.content is not None and not result.error_kind:
             try:
-                parsed = await loop.run_in_executor(
-                    self.parse_executor, parse_feed, result.content, feed.url, dict(result.headers), self.settings.max_entries_per_feed
+                keyed = await loop.run_in_executor(
+                    self.parse_executor, parse_feed_keyed, result.content, feed.url, dict(result.headers),
+                    self.settings.max_entries_per_feed,
                 )
+                parsed, keys = keyed.feed, keyed.keys
             except FeedError as exc:
                 parse_error = exc
-        return self._store_feed(feed.id, result, parsed, parse_error)
+        return _Fetched(feed.id, feed.url, result, parsed, keys, parse_error)
 
-    def _store_feed(self, feed_id: int, result: FetchResult, parsed: ParsedFeed | None, parse_error: FeedError | None) -> FeedOutcome:
+    def _store_feeds(self, batch: Sequence[_Fetched]) -> list[FeedOutcome]:
+        """Store several feeds' updates in one transaction; each feed's update is whole or absent.
+
+        If the transaction fails, nothing of it was written and the feeds are stored again one per transaction, so
+        that one feed's bad data or a database error costs that feed alone, never its neighbours in the batch.
+        """
+        if not batch:
+            return []
+        try:
+            with self.db.session() as s:
+                return self._write_feeds(s, batch)
+        except Exception as exc:
+            if len(batch) > 1:
+                log.debug("storing %d feeds together failed (%s); storing them one at a time", len(batch), exc)
+                return [outcome for item in batch for outcome in self._store_feeds([item])]
+            if not isinstance(exc, SQLAlchemyError):
+                raise
+            # a full or read-only disk: nothing of this feed's update was written, so the next poll redoes it
+            url = batch[0].url
+            return [FeedOutcome(url, ok=False, error=f"{url}: cannot store the update: {storage_reason(exc)}", error_kind="storage")]
+
+    def _write_feeds(self, s, batch: Sequence[_Fetched]) -> list[FeedOutcome]:
         now = utcnow()
-        with self.db.session() as s:
-            feed = s.get(Feed, feed_id)
+        feeds = {f.id: f for f in s.scalars(select(Feed).where(Feed.id.in_([item.feed_id for item in batch])))}
+        # what the batch needs from the entries table, in two queries rather than two per feed
+        changed_feeds = [item.feed_id for item in batch if item.parsed is not None and item.feed_id in feeds]
+        unchanged_feeds = [item.feed_id for item in batch if item.result.not_modified and item.feed_id in feeds]
+        known = _known_entries(s, changed_feeds)
+        recent = _recent_entry_times(s, unchanged_feeds)
+        writes = _EntryWrites()
+        outcomes = []
+        for item in batch:
+            feed = feeds.get(item.feed_id)
             if feed is None:  # removed while we were fetching
-                return FeedOutcome(result.url, ok=False, error="feed was removed during the poll")
-            feed.last_polled_at = now
-            error_kind = result.error_kind or (parse_error.kind if parse_error else None)
-            error = result.error or (str(parse_error) if parse_error else None)
-            entry_times: list[datetime] = []
-            new = changed = 0
-            if error_kind:
-                feed.error_count += 1
-                feed.last_error = error
-                feed.last_error_kind = error_kind
-                feed.last_error_at = now
-                if error_kind == "gone":
-                    feed.status = "gone"
-                else:
-                    feed.status = "error"
-            else:
-                feed.status = "active"
-                feed.error_count = 0
-                feed.last_success_at = now
-                if result.etag or result.last_modified or not result.not_modified:
-                    feed.etag = result.etag
-                    feed.last_modified = result.last_modified
-                if result.permanent_url and result.permanent_url != feed.url:
-                    clash = s.scalar(select(Feed.id).where(Feed.url == result.permanent_url))
-                    if clash is None:
-                        log.info("feed %s moved permanently to %s", feed.url, result.permanent_url)
-                        feed.url = result.permanent_url
-                if parsed is not None:
-                    feed.title = feed.title or parsed.title
-                    feed.site_url = parsed.site_url or feed.site_url
-                    new, changed = self._store_entries(s, feed, parsed, now)
-                    entry_times = [e.published for e in parsed.entries if e.published]
-                    feed.last_error = parsed.warning and f"parsed with a warning: {parsed.warning}"
-                    feed.last_error_kind = "warning" if parsed.warning else None
-                else:
-                    feed.last_error = None
-                    feed.last_error_kind = None
-                    # 304: the feed has not changed, so its publishing rhythm is the one its stored entries show
-                    entry_times = list(s.scalars(
-                        select(Entry.published).where(Entry.feed_id == feed.id, Entry.published.is_not(None))
-                        .order_by(Entry.published.desc()).limit(20)
-                    ))
-            when, interval = next_poll(
-                now,
-                self.settings.schedule,
-                ok=not error_kind,
-                error_count=feed.error_count,
-                entry_times=entry_times,
-                headers=dict(result.headers or {}),
-                ttl=parsed.ttl_minutes if parsed else None,
-                retry_after=result.retry_after,
-            )
-            feed.next_poll_at = when
-            feed.interval_seconds = interval
-            return FeedOutcome(
-                feed.url,
-                ok=not error_kind,
-                new_entries=new,
-                changed_entries=changed,
-                not_modified=result.not_modified,
-                error=f"{feed.url}: {error}" if error and not error.startswith(feed.url) and result.url not in error else error,
-                error_kind=error_kind,
-                warning=parsed.warning if parsed else None,
-            )
+                outcomes.append(FeedOutcome(item.result.url, ok=False, error="feed was removed during the poll"))
+                continue
+            outcomes.append(self._update_feed(s, feed, item, now, known.get(feed.id, []), recent.get(feed.id, []), writes))
+        writes.flush(s)
+        return outcomes
 
-    def _store_entries(self, s, feed: Feed, parsed: ParsedFeed, now: datetime) -> tuple[int, int]:
-        existing = {e.identity: e for e in s.scalars(select(Entry).where(Entry.feed_id == feed.id))}
-        by_url = {e.url: e for e in existing.values() if e.url}
+    def _update_feed(self, s, feed: Feed, item: _Fetched, now: datetime, known: list[_KnownEntry],
+                     recent: list[datetime], writes: _EntryWrites) -> FeedOutcome:
+        result, parsed, parse_error = item.result, item.parsed, item.parse_error
+        feed.last_polled_at = now
+        error_kind = result.error_kind or (parse_error.kind if parse_error else None)
+        error = result.error or (str(parse_error) if parse_error else None)
+        entry_times: list[datetime] = []
         new = changed = 0
-        for item in parsed.entries:
-            identity = entry_identity(item)
-            url = canonical_url(item.url)
-            row = existing.get(identity)
-            if row is None and url and url in by_url:
-                # the same link under a new GUID: feeds that regenerate GUIDs must not duplicate entries
-                row = by_url[url]
-                row.identity = identity
-                existing[identity] = row
-            content_hash = item.content_hash
-            if row is None:
-                row = Entry(
-                    feed_id=feed.id,
-                    identity=identity,
-                    guid=item.guid,
-                    url=url,
-                    title=item.title,
-                    author=item.author,
-                    summary=item.summary,
-                    content=item.content,
-                    published=item.published,
-                    updated=item.updated,
-                    content_hash=content_hash,
-                    state="pending",
-                    first_seen_at=now,
-                    changed_at=now,
-                )
-                s.add(row)
-                existing[identity] = row
-                if url:
-                    by_url[url] = row
-                new += 1
-            elif row.content_hash != content_hash:
-                row.guid, row.url, row.title, row.author = item.guid, url, item.title, item.author
-                row.summary, row.content, row.updated = item.summary, item.content, item.updated
-                row.published = row.published or item.published
-                row.content_hash = content_hash
-                row.changed_at = now
-                changed += 1
-                if row.title:
-                    # the article keeps its story; its headline follows the feed's correction
-                    article = s.scalar(select(Article).where(Article.entry_id == row.id))
-                    if article is not None:
-                        article.title = row.title
-        return new, changed
+        if error_kind:
+            feed.error_count += 1
+            feed.last_error = error
+            feed.last_error_kind = error_kind
+            feed.last_error_at = now
+            if error_kind == "gone":
+                feed.status = "gone"
+            else:
+                feed.status = "error"
+        else:
+            feed.status = "active"
+            feed.error_count = 0
+            feed.last_success_at = now
+            if result.etag or result.last_modified or not result.not_modified:
+                feed.etag = result.etag
+                feed.last_modified = result.last_modified
+            if result.permanent_url and result.permanent_url != feed.url:
+                clash = s.scalar(select(Feed.id).where(Feed.url == result.permanent_url))
+                if clash is None:
+                    log.info("feed %s moved permanently to %s", feed.url, result.permanent_url)
+                    feed.url = result.permanent_url
+            if parsed is not None:
+                feed.title = feed.title or parsed.title
+                feed.site_url = parsed.site_url or feed.site_url
+                new, changed = _merge_entries(feed.id, parsed, item.keys, known, now, writes)
+                entry_times = [e.published for e in parsed.entries if e.published]
+                feed.last_error = parsed.warning and f"parsed with a warning: {parsed.warning}"
+                feed.last_error_kind = "warning" if parsed.warning else None
+            else:
+                feed.last_error = None
+                feed.last_error_kind = None
+                # 304: the feed has not changed, so its publishing rhythm is the one its stored entries show
+                entry_times = recent
+        when, interval = next_poll(
+            now,
+            self.settings.schedule,
+            ok=not error_kind,
+            error_count=feed.error_count,
+            entry_times=entry_times,
+            headers=dict(result.headers or {}),
+            ttl=parsed.ttl_minutes if parsed else None,
+            retry_after=result.retry_after,
+        )
+        feed.next_poll_at = when
+        feed.interval_seconds = interval
+        return FeedOutcome(
+            feed.url,
+            ok=not error_kind,
+            new_entries=new,
+            changed_entries=changed,
+            not_modified=result.not_modified,
+            error=f"{feed.url}: {error}" if error and not error.startswith(feed.url) and result.url not in error else error,
+            error_kind=error_kind,
+            warning=parsed.warning if parsed else None,
+        )
 
     # ---- stage 2: articles ----------------------------------------------------------------------------------
 
@@ -412,6 +438,11 @@ class Pipeline:
                 )
                 s.add(article)
                 s.flush()
+                # one decision at a time across processes: PostgreSQL serialises on an advisory lock held until commit;
+                # SQLite already holds its single write lock since the flush above
+                if self.db.dialect == "postgresql":
+                    s.execute(sql("SELECT pg_advisory_xact_lock(7320512, hashtext(current_schema()))"))
+                self.engine.catch_up(s)
                 decision = engine.add(
                     Document(id=str(article.id), title=title, text=text, published=entry.published, source=article.source, url=entry.url)
                 )
@@ -424,6 +455,7 @@ class Pipeline:
                 story.updated_at = now
                 story.article_count += 1
                 seq = (s.scalar(select(func.max(Membership.seq))) or 0) + 1
+                self.engine.advance(seq)
                 copy_of = int(decision.copy_of) if decision.copy_of else None
                 s.add(Membership(article_id=article.id, story_id=story.id, copy_of=copy_of, score=float(decision.score),
                                  evidence=decision.evidence, created_at=now, seq=seq))
@@ -435,6 +467,149 @@ class Pipeline:
             self.engine.invalidate()
             raise
         return ArticleOutcome(entry.id, entry.url, article_id, story_id, copy_of)
+
+
+# ---- stage 1 helpers: entries written in bulk -------------------------------------------------------------------
+
+# Feeds stored per transaction. Large enough that commits stop mattering, small enough that the event loop (which
+# the writes share with the fetches) is never held for long.
+WRITE_BATCH = 100
+WRITE_PAUSE = 0.05  # seconds the writer waits for a batch to fill: at most 20 transactions a second
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    """One feed's fetch and parse, waiting for the writer."""
+
+    feed_id: int
+    url: str
+    result: FetchResult
+    parsed: ParsedFeed | None
+    keys: tuple[EntryKeys, ...]  # of the parsed entries, in order
+    parse_error: FeedError | None
+
+
+@dataclass
+class _KnownEntry:
+    """What the merge needs of an entry: stored ones (``id`` set) and ones new in this batch (``values`` set).
+
+    Mutable on purpose: a feed may list one entry twice, or move an entry to a new GUID, and the merge updates the
+    record in place so that later items see the change, as they would see an ORM object's.
+    """
+
+    id: int | None
+    identity: str
+    url: str | None
+    content_hash: str
+    published: datetime | None
+    values: dict | None = None  # the full row, for entries not stored yet
+
+
+@dataclass
+class _EntryWrites:
+    inserts: list[_KnownEntry] = field(default_factory=list)
+    updates: dict[int, dict] = field(default_factory=dict)  # entry id -> changed columns
+    retitled: dict[int, str] = field(default_factory=dict)  # entry id -> new title for its article
+
+    def update(self, row: _KnownEntry, **values) -> None:
+        if row.values is not None:
+            row.values.update(values)
+        else:
+            self.updates.setdefault(row.id, {}).update(values)
+
+    def flush(self, s) -> None:
+        if self.inserts:
+            s.execute(insert(Entry), [row.values for row in self.inserts])
+        groups: dict[tuple[str, ...], list[dict]] = {}
+        for entry_id, values in self.updates.items():
+            groups.setdefault(tuple(sorted(values)), []).append({"id": entry_id, **values})
+        for rows in groups.values():
+            s.execute(update(Entry), rows)
+        for entry_id, title in self.retitled.items():
+            # the article keeps its story; its headline follows the feed's correction
+            s.execute(update(Article).where(Article.entry_id == entry_id).values(title=title))
+
+
+def _known_entries(s, feed_ids: Sequence[int]) -> dict[int, list[_KnownEntry]]:
+    known: dict[int, list[_KnownEntry]] = {}
+    if feed_ids:
+        rows = s.execute(
+            select(Entry.feed_id, Entry.id, Entry.identity, Entry.url, Entry.content_hash, Entry.published)
+            .where(Entry.feed_id.in_(feed_ids)).order_by(Entry.id)
+        )
+        for feed_id, *columns in rows:
+            known.setdefault(feed_id, []).append(_KnownEntry(*columns))
+    return known
+
+
+def _recent_entry_times(s, feed_ids: Sequence[int]) -> dict[int, list[datetime]]:
+    """The newest RECENT_ENTRIES publication dates of each feed, newest first."""
+    times: dict[int, list[datetime]] = {}
+    if feed_ids:
+        rank = func.row_number().over(partition_by=Entry.feed_id, order_by=Entry.published.desc()).label("rank")
+        ranked = (
+            select(Entry.feed_id, Entry.published, rank)
+            .where(Entry.feed_id.in_(feed_ids), Entry.published.is_not(None))
+            .subquery()
+        )
+        rows = s.execute(
+            select(ranked.c.feed_id, ranked.c.published).where(ranked.c.rank <= RECENT_ENTRIES)
+            .order_by(ranked.c.feed_id, ranked.c.published.desc())
+        )
+        for feed_id, published in rows:
+            times.setdefault(feed_id, []).append(published)
+    return times
+
+
+def _merge_entries(feed_id: int, parsed: ParsedFeed, keys: Sequence[EntryKeys], known: list[_KnownEntry], now: datetime,
+                   writes: _EntryWrites) -> tuple[int, int]:
+    """Decide which of the feed's items are new entries and which changed stored ones; returns (new, changed)."""
+    existing = {row.identity: row for row in known}
+    by_url = {row.url: row for row in known if row.url}
+    new = changed = 0
+    for item, key in zip(parsed.entries, keys, strict=True):
+        identity, url, content_hash = key.identity, key.url, key.content_hash
+        row = existing.get(identity)
+        if row is None and url and url in by_url:
+            # the same link under a new GUID: feeds that regenerate GUIDs must not duplicate entries
+            row = by_url[url]
+            row.identity = identity
+            writes.update(row, identity=identity)
+            existing[identity] = row
+        if row is None:
+            row = _KnownEntry(None, identity, url, content_hash, item.published, values=dict(
+                feed_id=feed_id,
+                identity=identity,
+                guid=item.guid,
+                url=url,
+                title=item.title,
+                author=item.author,
+                summary=item.summary,
+                content=item.content,
+                published=item.published,
+                updated=item.updated,
+                content_hash=content_hash,
+                state="pending",
+                first_seen_at=now,
+                changed_at=now,
+            ))
+            writes.inserts.append(row)
+            existing[identity] = row
+            if url:
+                by_url[url] = row
+            new += 1
+        elif row.content_hash != content_hash:
+            row.url, row.content_hash = url, content_hash
+            row.published = row.published or item.published
+            writes.update(
+                row, guid=item.guid, url=url, title=item.title, author=item.author, summary=item.summary,
+                content=item.content, updated=item.updated, published=row.published, content_hash=content_hash,
+                changed_at=now,
+            )
+            changed += 1
+            if item.title and row.id is not None:
+                writes.retitled[row.id] = item.title
+    return new, changed
 
 
 def register_feeds(db: Database, feeds: Iterable[tuple[str, str | None, str | None]]) -> int:

@@ -38,14 +38,16 @@ def poll_once(config, all_feeds: bool = False) -> int:
 
     async def go():
         fetcher = make_fetcher(config)
+        pool = _parse_pool(config)
         try:
             with console_progress() as progress:
-                pipeline = Pipeline(db, fetcher, pipeline_settings(config), progress=progress,
-                                    parse_executor=_parse_pool(config))
+                pipeline = Pipeline(db, fetcher, pipeline_settings(config), progress=progress, parse_executor=pool)
                 feeds = pipeline.due_feeds(all_feeds=all_feeds)
                 return await pipeline.poll(feeds)
         finally:
             await fetcher.aclose()
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
 
     report = asyncio.run(go())
     ok = sum(1 for f in report.feeds if f.ok)
@@ -71,7 +73,11 @@ def _parse_pool(config):
     from concurrent.futures import ProcessPoolExecutor
     import multiprocessing
 
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"))
+    context = multiprocessing.get_context("forkserver")
+    # The fork server imports the parser once and every worker is forked from it ready to parse, instead of each
+    # worker importing feedparser itself while the first feeds wait.
+    context.set_forkserver_preload(["daemon.parser", "daemon.identity"])
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
 
 # ---- single instance -------------------------------------------------------------------------------------------

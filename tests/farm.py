@@ -11,6 +11,7 @@ import hashlib
 import random
 import sys
 import threading
+import time
 from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,8 +31,12 @@ def paragraph(rng: random.Random, n: int) -> str:
 
 
 class Farm:
-    def __init__(self, feeds: int = 10, entries: int = 20, seed: int = 1, with_pages: bool = True, entry_bytes: int = 1000):
+    def __init__(self, feeds: int = 10, entries: int = 20, seed: int = 1, with_pages: bool = True, entry_bytes: int = 1000,
+                 page_delay: float = 0.0, visible: int | None = None):
         self.n_feeds, self.n_entries = feeds, entries
+        self.page_delay = page_delay  # seconds each article page takes: a slower site, for tests that need time
+        self.visible = entries if visible is None else visible  # entries each feed lists now (grow() adds more)
+        self.items: dict[int, list[str]] = {}
         self.rng = random.Random(seed)
         self.with_pages = with_pages
         self.entry_bytes = entry_bytes
@@ -64,13 +69,27 @@ class Farm:
                         f"<html><head><title>Story {f}-{e}</title></head><body><nav><a href='/'>Home</a></nav>"
                         f"<article><h1>Story {f}-{e}</h1>{body}</article><footer>Farm news</footer></body></html>"
                     ).encode()
+            self.items[f] = items
+        self._render()
+
+    def _render(self) -> None:
+        # Last-Modified moves with the content, or a conditional GET would miss the new entries
+        self.last_modified = format_datetime(datetime(2024, 4, 13, 12, 0, tzinfo=timezone.utc) + timedelta(minutes=self.visible),
+                                             usegmt=True)
+        for f, items in self.items.items():
             xml = (
                 f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Farm feed {f}</title>'
-                f"<link>{self.base}/</link><description>loopback farm</description>{''.join(items)}</channel></rss>"
+                f"<link>{self.base}/</link><description>loopback farm</description>{''.join(items[:self.visible])}"
+                "</channel></rss>"
             ).encode()
             path = f"/feed/{f}.xml"
             self.feeds[path] = xml
             self.etags[path] = '"' + hashlib.sha1(xml).hexdigest() + '"'
+
+    def grow(self, n: int = 1) -> None:
+        """Every feed lists n more of its entries (new ETags): the next poll has new work."""
+        self.visible = min(self.n_entries, self.visible + n)
+        self._render()
 
     def urls(self) -> list[str]:
         return [f"{self.base}/feed/{f}.xml" for f in range(self.n_feeds)]
@@ -100,6 +119,8 @@ class Farm:
                         return
                     self._send(farm.feeds[path], "application/rss+xml", {"ETag": etag, "Last-Modified": farm.last_modified})
                 elif path in farm.pages:
+                    if farm.page_delay:
+                        time.sleep(farm.page_delay)
                     self._send(farm.pages[path], "text/html; charset=utf-8", {})
                 else:
                     self._send(b"not found", "text/plain", {}, status=404)

@@ -46,7 +46,8 @@ def check_invariants(s):
 
 
 def test_sigkill_during_polls_loses_nothing(db_url, tmp_path):
-    farm = Farm(feeds=20, entries=10, seed=3).start()
+    # slow pages and growing feeds: every round has work in both stages when the kill lands
+    farm = Farm(feeds=30, entries=15, seed=3, page_delay=0.03, visible=5).start()
     try:
         lines = ["[fetch]", 'allow_networks = ["127.0.0.0/8"]', "[schedule]", "parse_workers = 1"]
         for u in farm.urls():
@@ -57,9 +58,10 @@ def test_sigkill_during_polls_loses_nothing(db_url, tmp_path):
         committed: set = set()
         killed_mid_work = 0
         for _ in range(6):
+            farm.grow(2)
             proc = subprocess.Popen([*wiredesk_exe(), "poll", "--once", "--all"], cwd=tmp_path, env=env,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(1.0, 5.0))
+            time.sleep(rng.uniform(1.0, 4.0))
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
                 killed_mid_work += 1
@@ -78,6 +80,6 @@ def test_sigkill_during_polls_loses_nothing(db_url, tmp_path):
         final = snapshot(db_url)
         check_invariants(final)
         assert committed <= final["entries"]
-        assert len(final["entries"]) == 200 and final["articles"] == 200 and final["pending"] == 0
+        assert len(final["entries"]) == 450 and final["articles"] == 450 and final["pending"] == 0
     finally:
         farm.stop()

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
+from .minhash import distinct
 from .terms import ENGLISH_FUNCTION_WORDS, STOPWORDS, prior_idf_table
 
 _M64 = (1 << 64) - 1
@@ -99,6 +102,11 @@ class Tokens:
     sentence_start: np.ndarray
     paragraph: np.ndarray    # index of the paragraph (segment) the token belongs to
 
+    @cached_property
+    def lexicon(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per token: its IDF prior (float32) and stop/function-word flags, from one probe of the word table."""
+        return _lexicon().lookup(self.hashes)
+
 
 def scan(segments: list[str]) -> Tokens:
     """Tokenise segments (title, paragraphs...) joined by blank lines; paragraph index per token."""
@@ -117,9 +125,8 @@ def scan(segments: list[str]) -> Tokens:
         return Tokens(lowered, empty, empty, np.zeros(0, dtype=np.uint64), empty.astype(bool),
                       empty.astype(bool), empty.astype(bool), empty)
     tok = _IS_TOKEN_CHAR[b]
-    conn = _IS_CONNECT[b]
     if n > 2:
-        inner = conn[1:-1] & tok[:-2] & tok[2:]
+        inner = _IS_CONNECT[b[1:-1]] & tok[:-2] & tok[2:]
         # A possessive 's ends the token: "Lohan's" is "lohan".
         poss = (b[1:-1] == 39) & (low[2:] == 115)
         if poss.any():
@@ -130,64 +137,172 @@ def scan(segments: list[str]) -> Tokens:
             tok[idx + 1] = False
             inner[idx - 1] = False
         tok[1:-1] |= inner
-    edge = np.diff(tok.astype(np.int8), prepend=np.int8(0), append=np.int8(0))
-    start = np.flatnonzero(edge == 1)
-    end = np.flatnonzero(edge == -1)
+    # Token edges: where the class changes, with a non-token byte before and after the text.
+    padded = np.zeros(n + 2, dtype=bool)
+    padded[1:-1] = tok
+    edges = np.flatnonzero(padded[1:] != padded[:-1])
+    start, end = edges[0::2], edges[1::2]
 
     pw, iv = _powers(n + 1)
     with np.errstate(over="ignore"):
         acc = np.empty(n + 1, dtype=np.uint64)
         acc[0] = 0
-        np.cumsum(low.astype(np.uint64) * iv[:n], out=acc[1:])
-        hashes = _mix((acc[end] - acc[start]) * pw[end - 1] + (end - start).astype(np.uint64))
+        np.cumsum(low * iv[:n], out=acc[1:])
+        length = end - start
+        hashes = _mix((acc[end] - acc[start]) * pw[end - 1] + length.astype(np.uint64))
 
     first = b[start]
-    upper = _IS_UPPER[first] | ((first >= 0x80) & (b[start] != low[start]))
-    if (first >= 0x80).any():
-        # Multi-byte capitals differ from their lower case in the second byte, not the first.
+    multibyte = first >= 0x80
+    upper = _IS_UPPER[first]
+    if multibyte.any():
+        # A capital differs from its lower case in the first or, for multi-byte letters, the second byte.
         nxt = np.minimum(start + 1, n - 1)
-        upper |= (first >= 0x80) & (b[nxt] != low[nxt])
+        upper |= multibyte & ((first != low[start]) | (b[nxt] != low[nxt]))
     digit = _IS_DIGIT[first]
 
-    nonblank = np.flatnonzero(~_IS_BLANK[b])
-    k = np.searchsorted(nonblank, start) - 1
-    prev = b[nonblank[np.maximum(k, 0)]]
-    sentence_start = (k < 0) | _STARTS_SENTENCE[prev]
+    # The byte before each token, stepping back over blanks (rarely more than one).
+    prev = start - 1
+    while True:
+        blank = _IS_BLANK[b[np.maximum(prev, 0)]] & (prev >= 0)
+        if not blank.any():
+            break
+        prev[blank] -= 1
+    sentence_start = (prev < 0) | _STARTS_SENTENCE[b[np.maximum(prev, 0)]]
 
-    seg_starts = np.zeros(len(segments), dtype=np.int64)
-    off = 0
-    for i, seg in enumerate(segments):
-        seg_starts[i] = off
-        off += len(seg.encode("utf-8")) + 2
-    paragraph = np.searchsorted(seg_starts, start, side="right") - 1
+    if len(segments) > 1:
+        seg_starts = np.zeros(len(segments), dtype=np.int64)
+        off = 0
+        for i, seg in enumerate(segments):
+            seg_starts[i] = off
+            off += (len(seg) if seg.isascii() else len(seg.encode("utf-8"))) + 2
+        paragraph = np.searchsorted(seg_starts, start, side="right") - 1
+    else:
+        paragraph = np.zeros(len(start), dtype=np.int64)
     return Tokens(lowered, start, end, hashes, upper, digit, sentence_start, paragraph)
 
 
 def _sorted_hashes(words) -> np.ndarray:
     toks = scan(["\n".join(sorted(words))])
-    return np.unique(toks.hashes)
+    return distinct(toks.hashes)
 
 
 _STOP_H = _sorted_hashes(STOPWORDS)
 _FUNCTION_H = _sorted_hashes(ENGLISH_FUNCTION_WORDS)
+STOP, FUNCTION = 1, 2      # lexicon flags
 
 
-def _member(sorted_table: np.ndarray, h: np.ndarray) -> np.ndarray:
-    if len(h) == 0:
-        return np.zeros(0, dtype=bool)
-    pos = np.minimum(np.searchsorted(sorted_table, h), len(sorted_table) - 1)
-    return sorted_table[pos] == h
+class _WordTable:
+    """Token hash -> (IDF prior, flags) for the word-frequency list and the stop and function words.
+
+    A read-only hash table rather than a binary search of the sorted list: a lookup reads the keys of
+    one bucket per token instead of walking ~18 levels of a 300k-entry array, all tokens at once.
+    Buckets of 16 slots hold 3 to 6 keys on average; a key whose bucket is full sits in the next
+    bucket with room, which a lookup then has to follow (with this sizing, practically never).
+    An absent token gets the IDF of an unknown word and no flags.
+    """
+
+    WIDTH = 16
+
+    def __init__(self, keys: np.ndarray, idf: np.ndarray, flags: np.ndarray, absent_idf: float):
+        w = self.WIDTH
+        nb = 16
+        while 6 * nb < len(keys):
+            nb *= 2
+        self._mask = nb - 1
+        # The empty-slot key: any value that is not a key (a lookup of it finds an empty slot: absent).
+        empty = 0
+        while np.any(keys == empty):
+            empty += 1
+        self._empty = np.uint64(empty)
+        self._keys = np.full((nb, w), self._empty, dtype=np.uint64)
+        # One extra cell past the table answers for every absent key.
+        self._absent = nb * w
+        self._idf = np.full(nb * w + 1, absent_idf, dtype=np.float32)
+        self._flags = np.zeros(nb * w + 1, dtype=np.uint8)
+        bucket = (keys & np.uint64(self._mask)).astype(np.intp)   # hashes are mixed: low bits will do
+        order = np.argsort(bucket, kind="stable")
+        keys, idf, flags, bucket = keys[order], idf[order], flags[order], bucket[order]
+        head = np.ones(len(keys), dtype=bool)
+        head[1:] = bucket[1:] != bucket[:-1]
+        rank = np.arange(len(keys)) - np.flatnonzero(head)[np.cumsum(head) - 1]
+        fit = rank < w
+        slot = bucket[fit] * w + rank[fit]
+        self._keys.reshape(-1)[slot] = keys[fit]
+        self._idf[slot] = idf[fit]
+        self._flags[slot] = flags[fit]
+        self._overflow = not fit.all()
+        for k, v, f, b in zip(keys[~fit], idf[~fit], flags[~fit], bucket[~fit].tolist()):
+            while True:
+                b = (b + 1) & self._mask
+                free = np.flatnonzero(self._keys[b] == self._empty)
+                if len(free):
+                    self._keys[b, free[0]] = k
+                    self._idf[b * w + free[0]] = v
+                    self._flags[b * w + free[0]] = f
+                    break
+
+    def lookup(self, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        bucket = (h & np.uint64(self._mask)).astype(np.intp)
+        rows = self._keys.take(bucket, axis=0)
+        slot = bucket * self.WIDTH + (rows == h[:, None]).argmax(axis=1)
+        hit = self._keys.reshape(-1).take(slot) == h
+        slot = np.where(hit, slot, self._absent)
+        if self._overflow:
+            # Not in its bucket: only a full bucket can have sent it on.
+            for i in np.flatnonzero(~hit & (rows[:, -1] != self._empty)).tolist():
+                slot[i] = self._probe_on(int(h[i]), int(bucket[i]))
+        return self._idf.take(slot), self._flags.take(slot)
+
+    def _probe_on(self, key: int, b: int) -> int:
+        while True:
+            b = (b + 1) & self._mask
+            row = self._keys[b]
+            at = np.flatnonzero(row == np.uint64(key))
+            if len(at):
+                return b * self.WIDTH + int(at[0])
+            if row[-1] == self._empty:
+                return self._absent
+
+
+_word_table: _WordTable | None = None
+_word_table_lock = threading.Lock()
+
+
+def warm_up() -> None:
+    """Build the word tables now rather than on the first English article."""
+    _lexicon()
+
+
+def _lexicon() -> _WordTable:
+    global _word_table
+    if _word_table is None:
+        with _word_table_lock:
+            if _word_table is None:
+                table_h, table_idf, unknown_idf = prior_idf_table()
+                keys = distinct(np.concatenate([table_h, _STOP_H, _FUNCTION_H]))
+                pos = np.minimum(np.searchsorted(table_h, keys), len(table_h) - 1)
+                absent = np.float32(unknown_idf)
+                idf = np.where(table_h[pos] == keys, table_idf[pos], absent).astype(np.float32)
+                flags = (np.isin(keys, _STOP_H) * STOP | np.isin(keys, _FUNCTION_H) * FUNCTION).astype(np.uint8)
+                _word_table = _WordTable(keys, idf, flags, absent)
+    return _word_table
 
 
 def mostly_ideographic(text: str) -> bool:
     """Chinese or Japanese text (no spaces between words), not English quoting a name in characters."""
-    if _CJK_RE.search(text) is None:
+    if text.isascii() or _CJK_RE.search(text) is None:
         return False
     return len(_CJK_RE.findall(text)) * 5 >= len(text.strip()) > 0
 
 
+# The same mapping as a regular expression: str.translate looks up every character of a non-ASCII
+# text in the table, ten times slower than finding the few that are there.
+_PUNCT_RE = re.compile("[" + "".join(re.escape(chr(k)) for k in _PUNCT) + "]")
+_PUNCT_MAP = {chr(k): v for k, v in _PUNCT.items()}
+
+
 def normalise_punctuation(text: str) -> str:
-    return text.translate(_PUNCT)
+    return _PUNCT_RE.sub(lambda m: _PUNCT_MAP[m.group()], text)
 
 
 def is_english(toks: Tokens) -> bool:
@@ -195,7 +310,7 @@ def is_english(toks: Tokens) -> bool:
     n = len(toks.hashes)
     if n < 8:
         return False
-    return int(np.count_nonzero(_member(_FUNCTION_H, toks.hashes))) / n >= 0.15
+    return int(np.count_nonzero(toks.lexicon[1] & FUNCTION)) / n >= 0.15
 
 
 def shingles(toks: Tokens, first_body: int, k: int) -> np.ndarray:
@@ -214,7 +329,7 @@ def shingle_hashes(h: np.ndarray, k: int) -> np.ndarray:
         out = h[:m] * _SHINGLE_MULT[0]
         for i in range(1, k):
             out = out + h[i:i + m] * _SHINGLE_MULT[i]
-    return np.unique(_mix(out))
+    return distinct(_mix(out))
 
 
 @dataclass(frozen=True)
@@ -228,7 +343,19 @@ class TermParams:
     caps: tuple[int, int, int]
 
 
-_KIND_PREFIX = ("w:", "e:", "n:")
+_KIND_PREFIX = (b"w:", b"e:", b"n:")
+
+
+def _unique_first_inverse(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """np.unique(x, return_index=True, return_inverse=True), without its fixed overhead."""
+    order = np.argsort(x, kind="stable")
+    xs = x[order]
+    head = np.empty(len(xs), dtype=bool)
+    head[0] = True
+    np.not_equal(xs[1:], xs[:-1], out=head[1:])
+    inv = np.empty(len(x), dtype=np.intp)
+    inv[order] = np.cumsum(head) - 1
+    return xs[head], order[head], inv
 
 
 def salient_terms(toks: Tokens, p: TermParams) -> tuple[list[str], np.ndarray]:
@@ -239,9 +366,12 @@ def salient_terms(toks: Tokens, p: TermParams) -> tuple[list[str], np.ndarray]:
     seg_w = np.ones(max(len(p.segment_weights), int(toks.paragraph.max()) + 1))
     seg_w[: len(p.segment_weights)] = p.segment_weights
     caps_seg = np.zeros(len(seg_w), dtype=bool)
-    caps_seg[: len(p.caps_segments)] = p.caps_segments
+    # Trailing segments without tokens (a closing "* * *") have no index here.
+    caps = p.caps_segments[: len(caps_seg)]
+    caps_seg[: len(caps)] = caps
     length = toks.end - toks.start
-    content = (length >= 2) & ~_member(_STOP_H, h)
+    tok_idf, flags = toks.lexicon
+    content = (length >= 2) & ((flags & STOP) == 0)
     weight = seg_w[toks.paragraph]
     upper = toks.upper
     mid_capital = upper & ~toks.sentence_start & ~caps_seg[toks.paragraph]
@@ -250,15 +380,13 @@ def salient_terms(toks: Tokens, p: TermParams) -> tuple[list[str], np.ndarray]:
     idx = np.flatnonzero(content)
     if len(idx) == 0:
         return [], np.zeros(0, dtype=np.float32)
-    u, first, inv = np.unique(h[idx], return_index=True, return_inverse=True)
+    u, first, inv = _unique_first_inverse(h[idx])
     tf = np.bincount(inv, weights=weight[idx])
     votes = np.bincount(inv, weights=mid_capital[idx]) - np.bincount(inv, weights=lower[idx])
     occ = idx[first]                                    # first occurrence of each distinct term
     is_num = toks.digit[occ]
     kind = np.where(is_num, 2, np.where(votes > 0, 1, 0))
-    table_h, table_idf, unknown_idf = prior_idf_table()
-    pos = np.minimum(np.searchsorted(table_h, u), len(table_h) - 1)
-    idf = np.where(table_h[pos] == u, table_idf[pos], unknown_idf)
+    idf = tok_idf[occ]
     if is_num.any():
         idf = np.where(is_num, p.number_idf, idf)
         years = is_num & (length[occ] == 4)
@@ -288,27 +416,25 @@ def salient_terms(toks: Tokens, p: TermParams) -> tuple[list[str], np.ndarray]:
             sc = np.concatenate([sc, phrase[1]])
         if len(sc) == 0:
             continue
-        order = np.lexsort((np.arange(len(sc)), -sc))[:cap]
+        order = np.argsort(-sc, kind="stable")[:cap]     # heaviest first, ties in order of appearance
         n_single = len(sel)
+        st, en = starts[sel].tolist(), ends[sel].tolist()
+        pieces = [data[st[o]:en[o]] if o < n_single else names[o - n_single] for o in order.tolist()]
+        # One decode for all: token bytes never hold the separator.
         prefix = _KIND_PREFIX[k]
-        for o in order.tolist():
-            if o < n_single:
-                j = sel[o]
-                kept_terms.append(prefix + data[starts[j]:ends[j]].decode("utf-8", "replace"))
-            else:
-                kept_terms.append(prefix + names[o - n_single])
+        kept_terms += (prefix + (b"\x1f" + prefix).join(pieces)).decode("utf-8", "replace").split("\x1f")
         kept_w.append(sc[order] * factor)
     if not kept_terms:
         return [], np.zeros(0, dtype=np.float32)
     w = np.concatenate(kept_w)
-    order = np.lexsort((np.arange(len(w)), -w))
+    order = np.argsort(-w, kind="stable")
     w = w[order]
     norm = float(np.sqrt(np.dot(w, w))) or 1.0
     return [kept_terms[i] for i in order.tolist()], (w / norm).astype(np.float32)
 
 
 def _phrases(toks: Tokens, content: np.ndarray, upper: np.ndarray, weight: np.ndarray,
-             p: TermParams) -> tuple[list[str], np.ndarray] | None:
+             p: TermParams) -> tuple[list[bytes], np.ndarray] | None:
     """Multiword capitalised names ("Zhao Leji", "Betty Ford Center"): runs of capitalised content tokens
     separated by single spaces. Scored like a name as rare as its rarest word, plus one."""
     cap = content & upper & ~toks.digit
@@ -332,11 +458,8 @@ def _phrases(toks: Tokens, content: np.ndarray, upper: np.ndarray, weight: np.nd
     out_[:-1] = link
     run_first = np.flatnonzero(out_ & ~into)
     run_last = np.flatnonzero(into & ~out_)
-    table_h, table_idf, unknown_idf = prior_idf_table()
     members = np.flatnonzero(out_ | into)
-    part = toks.hashes[members]
-    pos = np.minimum(np.searchsorted(table_h, part), len(table_h) - 1)
-    tok_idf = np.where(table_h[pos] == part, table_idf[pos], unknown_idf)
+    tok_idf = toks.lexicon[0][members]
     # Runs are contiguous in `members`, so each run's rarest word is one reduceat away.
     run_at = np.searchsorted(members, run_first)
     rarest = np.minimum.reduceat(tok_idf, run_at).tolist()
@@ -351,6 +474,6 @@ def _phrases(toks: Tokens, content: np.ndarray, upper: np.ndarray, weight: np.nd
             groups[key] = [p.phrase_weight * w, r + 1.0]
         else:
             entry[0] += p.phrase_weight * w
-    names = [k.decode("utf-8", "replace") for k in groups]
+    names = list(groups)
     scores = np.array([(1.0 + math.log(c)) * idf for c, idf in groups.values()])
     return names, scores

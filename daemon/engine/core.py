@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import heapq
-from collections import Counter
+from array import array
 from dataclasses import dataclass, field
-from itertools import chain
 from datetime import datetime
-from typing import Callable
+from typing import Callable, Iterable, Iterator
+
+import heapq
 
 import numpy as np
 
 from . import minhash
-from .fingerprint import Fingerprint, compute, term_params
+from .fingerprint import Fingerprint, FingerprintPool, compute, term_params
 from .model import Assignment, Document, EngineSettings
 
 
@@ -23,6 +23,7 @@ class _Story:
     norm2: float = 0.0
     members: int = 0
     vectors: int = 0              # members that contributed to the centroid (copies do not)
+    anchors: list[str] | None = None  # its leading names, recomputed after the centroid changes
     first: float | None = None     # publication span, POSIX seconds
     last: float | None = None
 
@@ -41,6 +42,51 @@ def _timestamp(published: datetime | None) -> float | None:
     return published.timestamp()
 
 
+class _StoryPostings:
+    """Salient term -> the most recent stories using it, for candidate-story lookup.
+
+    Each list is a machine-int array, so a lookup concatenates the lists without touching Python
+    objects and ranks the stories by shared terms with one sort: a few numpy calls whatever the
+    lists hold (at most 2 * posting_limit stories each).
+    """
+
+    def __init__(self, keep: int):
+        self._keep = keep
+        self._lists: dict[str, array] = {}
+
+    def add(self, terms, story: int) -> None:
+        lists = self._lists
+        keep = self._keep
+        for t in terms:
+            p = lists.get(t)
+            if p is None:
+                lists[t] = array("i", (story,))
+            elif p[-1] != story:
+                if story in p[-8:]:
+                    p.remove(story)
+                p.append(story)
+                if len(p) > 2 * keep:
+                    # News is local in time: a common term only needs to find the stories it saw recently.
+                    del p[:-keep]
+
+    def top(self, terms, k: int) -> list[int]:
+        """The k stories found under most of `terms` (a story counts once per list entry), ties to the
+        earlier story; most shared first."""
+        found = [p for p in map(self._lists.get, terms) if p is not None]
+        if not found:
+            return []
+        x = np.concatenate(found)   # copies: no buffer of a list stays exported
+        x.sort()
+        starts = np.flatnonzero(np.concatenate(([True], x[1:] != x[:-1])))
+        counts = np.diff(starts, append=len(x))
+        # One sortable key per story: more entries first, then the lower story index.
+        key = x[starts].astype(np.int64) - (counts.astype(np.int64) << 32)
+        if len(key) > k:
+            key = np.partition(key, k - 1)[:k]
+        key.sort()
+        return (key & 0xFFFFFFFF).tolist()
+
+
 class _DefaultIds:
     """s1, s2, ...: deterministic, and skips ids already taken by restored stories."""
 
@@ -57,8 +103,17 @@ class _DefaultIds:
 
 
 class Engine:
+    """Incremental decisions, one article at a time (see the package documentation).
+
+    `lsh_storage`: a datasketch ``storage_config`` (for example ``{"type": "redis", "basename": b"wiredesk",
+    "redis": {"host": "127.0.0.1", "port": 6379}}``) puts the copy-candidate LSH in a datasketch
+    ``MinHashLSH`` on that storage, shared with other engines on the same basename and kept across
+    restarts. Without it the index is the engine's own in-memory one, which answers the same candidates
+    without a round trip per band.
+    """
+
     def __init__(self, settings: EngineSettings | None = None,
-                 new_story_id: Callable[[], str] | None = None):
+                 new_story_id: Callable[[], str] | None = None, *, lsh_storage: dict | None = None):
         self.settings = settings or EngineSettings()
         self._term_params = term_params(self.settings)
         self._stories: list[_Story] = []
@@ -67,29 +122,69 @@ class Engine:
         # Per article, by insertion index.
         self._ids: list[str] = []
         self._index_of: dict[str, int] = {}
-        self._sizes: list[int] = []
+        self._sizes = np.zeros(1024, dtype=np.int64)   # distinct shingles per article
         self._times: list[float | None] = []
         self._story_of: list[int] = []
         self._group_of: list[int] = []              # copy group = insertion index of its founder
         self._sigs = np.zeros((1024, minhash.NUM_PERM), dtype=np.uint32)
         # Per copy group (keyed by founder): the earliest member so far.
         self._group_first: dict[int, int] = {}
-        self._lsh = minhash.BandIndex(self.settings.lsh_rows)
-        self._postings: dict[str, list[int]] = {}    # salient term -> most recent stories using it
+        if lsh_storage is None:
+            self._lsh = minhash.BandIndex(self.settings.lsh_rows)
+        else:
+            self._lsh = minhash.DatasketchBandIndex(self.settings.lsh_rows, lsh_storage, self._index_of)
+        self._pool: FingerprintPool | None = None
+        self._postings = _StoryPostings(self.settings.posting_limit)
 
     def __len__(self) -> int:
         return len(self._ids)
 
     # ------------------------------------------------------------------ public
 
+    @property
+    def copy_index(self) -> minhash.BandIndex | minhash.DatasketchBandIndex:
+        """The copy-candidate LSH index (in memory, or datasketch's over `lsh_storage`)."""
+        return self._lsh
+
     def fingerprint(self, doc: Document) -> Fingerprint:
+        """The fingerprint of a document: a pure function of its title and text, the settings and the
+        word-frequency prior, so it may be computed anywhere (see :meth:`fingerprint_many`)."""
         return compute(doc.title or "", doc.text or "", self.settings, self._term_params)
 
-    def add(self, doc: Document) -> Assignment:
+    def fingerprint_many(self, docs: Iterable[Document], workers: int = 0,
+                         chunksize: int = 32) -> Iterator[Fingerprint]:
+        """Fingerprints of `docs`, in order, computed by `workers` worker processes (0: in this one).
+
+        Lazy: documents are read and fingerprints computed a bounded number of chunks ahead of the
+        consumer, so a stream can be fed to :meth:`add` as it comes (``add(doc, fingerprint=fp)``).
+        The worker processes are started on first use and kept until :meth:`close`.
+        """
+        if workers <= 0:
+            return (self.fingerprint(d) for d in docs)
+        if self._pool is None or self._pool.workers != workers:
+            self.close()
+            self._pool = FingerprintPool(self.settings, workers)
+        return self._pool.map(docs, chunksize)
+
+    def close(self) -> None:
+        """Stop the fingerprint worker processes, if any."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def add(self, doc: Document, fingerprint: Fingerprint | None = None) -> Assignment:
+        """Decide and index one article. `fingerprint`, when given, must be this document's under the
+        same settings (from :meth:`fingerprint` or :meth:`fingerprint_many`)."""
         if doc.id in self._index_of:
             raise ValueError(f"article {doc.id!r} is already indexed")
         ts = _timestamp(doc.published)
-        fp = self.fingerprint(doc)
+        fp = fingerprint if fingerprint is not None else self.fingerprint(doc)
         keys = self._lsh.keys(fp.signature)
 
         copy = self._find_copy(fp, keys)
@@ -130,7 +225,7 @@ class Engine:
             if src is not None:
                 group = self._group_of[src]
         self._index(article_id, fp, self._lsh.keys(fp.signature), _timestamp(published), story, group,
-                    is_copy=copy_of is not None)
+                    is_copy=copy_of is not None, restoring=True)
 
     # ------------------------------------------------------------------ copies
 
@@ -143,11 +238,11 @@ class Engine:
             return None
         idx = np.fromiter(cands, dtype=np.int64, count=len(cands))
         agree = np.count_nonzero(self._sigs[idx] == fp.signature[None, :], axis=1) / minhash.NUM_PERM
+        # Most candidates share a band or two and nothing more: drop them before the loop.
+        ok = (agree >= s.copy_min_jaccard) & (self._sizes[idx] >= s.copy_min_shingles)
         best = None
-        for i, jac in zip(idx.tolist(), agree.tolist()):
-            if jac < s.copy_min_jaccard or self._sizes[i] < s.copy_min_shingles:
-                continue
-            _, cont = minhash.overlap(jac, fp.shingles, self._sizes[i])
+        for i, jac, size in zip(idx[ok].tolist(), agree[ok].tolist(), self._sizes[idx[ok]].tolist()):
+            _, cont = minhash.overlap(jac, fp.shingles, size)
             if cont < s.copy_min_containment:
                 continue
             key = (cont + jac, -i)
@@ -163,15 +258,13 @@ class Engine:
         s = self.settings
         if not fp.terms:
             return None, 1.0, {"reason": "no salient terms (unsupported language or empty text)"}
-        postings = self._postings
-        counts = Counter(chain.from_iterable(postings[t] for t in fp.terms[: s.candidate_terms] if t in postings))
-        if not counts:
+        ranked = self._postings.top(fp.terms[: s.candidate_terms], s.max_candidates)
+        if not ranked:
             return None, 1.0, {}
         window = s.time_window_hours * 3600.0
-        ranked = heapq.nsmallest(s.max_candidates, counts.items(), key=lambda kv: (-kv[1], kv[0]))
         weights = fp.weights.tolist()
         scored = []
-        for st, _ in ranked:
+        for st in ranked:
             story = self._stories[st]
             if ts is not None and story.first is not None and not (
                     story.first - window <= ts <= story.last + window):
@@ -184,6 +277,12 @@ class Engine:
                     dot += w * v
             scored.append((self._score(dot, story), st))
         scored.sort(key=lambda x: (-x[0], x[1]))
+        if s.anchor_names:
+            # An article naming none of a story's leading names must be very close to join it: two events that
+            # share a place and its usual vocabulary are not one story (a visit to Pyongyang vs a delegation there).
+            have = set(fp.terms)
+            scored = [(cos, st) for cos, st in scored
+                      if cos >= s.anchor_free_similarity or self._anchored(self._stories[st], have)]
         best = scored[0] if scored and scored[0][0] >= s.story_threshold else None
         if best is None:
             ev = {"best_similarity": round(scored[0][0], 4)} if scored else {}
@@ -197,6 +296,13 @@ class Engine:
                     "shared_terms": [[t, round(v, 4)] for t, v in shared[:10]],
                     "story_size": story.members}
         return st, cos, evidence
+
+    def _anchored(self, story: _Story, terms: set[str]) -> bool:
+        if story.anchors is None:
+            c = story.centroid
+            story.anchors = heapq.nlargest(self.settings.anchor_names, (t for t in c if t.startswith("e:")),
+                                           key=lambda t: (c[t], t))
+        return not story.anchors or any(t in terms for t in story.anchors)
 
     def _score(self, dot: float, story: _Story) -> float:
         """Centroid cosine, with a prior on how alike a young story's members are.
@@ -224,21 +330,20 @@ class Engine:
 
     # ------------------------------------------------------------------ indexing
 
-    def _index(self, article_id: str, fp: Fingerprint, keys: list[int], ts: float | None, story: int,
-               group: int | None, *, is_copy: bool) -> None:
+    def _index(self, article_id: str, fp: Fingerprint, keys, ts: float | None, story: int,
+               group: int | None, *, is_copy: bool, restoring: bool = False) -> None:
         i = len(self._ids)
         self._ids.append(article_id)
         self._index_of[article_id] = i
-        self._sizes.append(fp.shingles)
         self._times.append(ts)
         self._story_of.append(story)
         if i >= len(self._sigs):
-            grown = np.zeros((2 * len(self._sigs), minhash.NUM_PERM), dtype=np.uint32)
-            grown[: len(self._sigs)] = self._sigs
-            self._sigs = grown
+            self._sigs = np.concatenate([self._sigs, np.zeros_like(self._sigs)])
+            self._sizes = np.concatenate([self._sizes, np.zeros_like(self._sizes)])
         self._sigs[i] = fp.signature
+        self._sizes[i] = fp.shingles
         if fp.shingles >= self.settings.copy_min_shingles:
-            self._lsh.insert(keys, i)
+            self._lsh.insert(keys, i, article_id, restoring=restoring)
 
         if group is None:
             group = i
@@ -255,6 +360,7 @@ class Engine:
         if is_copy or not fp.terms:
             return  # a copy adds no new wording; the centroid describes distinct write-ups
         c = st.centroid
+        st.anchors = None
         dot = 0.0
         for t, w in zip(fp.terms, fp.weights.tolist()):
             old = c.get(t, 0.0)
@@ -262,15 +368,4 @@ class Engine:
             c[t] = old + w
         st.vectors += 1
         st.norm2 += 2.0 * dot + float(np.dot(fp.weights, fp.weights))
-        keep = self.settings.posting_limit
-        for t in fp.terms[: self.settings.candidate_terms]:
-            p = self._postings.get(t)
-            if p is None:
-                self._postings[t] = [story]
-            elif p[-1] != story:
-                if story in p[-8:]:
-                    p.remove(story)
-                p.append(story)
-                if len(p) > 2 * keep:
-                    # News is local in time: a common term only needs to find the stories it saw recently.
-                    del p[:-keep]
+        self._postings.add(fp.terms[: self.settings.candidate_terms], story)

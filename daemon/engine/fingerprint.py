@@ -7,7 +7,11 @@ state an engine that never restarted would have.
 from __future__ import annotations
 
 import struct
+import sys
+from collections import deque
 from dataclasses import dataclass, replace
+from itertools import islice
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -21,6 +25,12 @@ _HEAD = struct.Struct("<4sBIH")  # magic, flags, shingle count, term count
 _SEP = "\x1f"
 
 
+def _interned(terms) -> tuple[str, ...]:
+    """One string object per distinct term in the process, so that the story tier's dict lookups of a
+    new article's terms in the centroids are settled by identity rather than by comparing characters."""
+    return tuple(map(sys.intern, terms))
+
+
 class FingerprintError(ValueError):
     """A stored fingerprint that this version cannot read."""
 
@@ -32,6 +42,10 @@ class Fingerprint:
     signature: np.ndarray               # MinHash, uint32[NUM_PERM]
     terms: tuple[str, ...]              # salient terms, heaviest first
     weights: np.ndarray                 # float32, unit L2 norm, aligned with terms
+
+    def __reduce__(self):
+        # Between processes (fingerprints computed in a pool) the stored form is also the compact one.
+        return Fingerprint.from_bytes, (self.to_bytes(),)
 
     def to_bytes(self) -> bytes:
         text = _SEP.join(self.terms).encode("utf-8")
@@ -50,7 +64,7 @@ class Fingerprint:
             off += 4 * minhash.NUM_PERM
             weights = np.frombuffer(data, dtype="<f4", count=n, offset=off).astype(np.float32)
             off += 4 * n
-            terms = tuple(data[off:].decode("utf-8").split(_SEP)) if n else ()
+            terms = _interned(data[off:].decode("utf-8").split(_SEP)) if n else ()
         except (struct.error, ValueError, UnicodeDecodeError) as exc:
             if isinstance(exc, FingerprintError):
                 raise
@@ -90,4 +104,60 @@ def compute(title: str, text: str, settings, params: TermParams | None = None) -
     caps = tuple(p.isupper() for p in [title] + paras)
     params = replace(params, caps_segments=caps) if any(caps) else params
     terms, weights = salient_terms(toks, params)
-    return Fingerprint(True, len(sh), sig, tuple(terms), weights)
+    return Fingerprint(True, len(sh), sig, _interned(terms), weights)
+
+
+class FingerprintPool:
+    """Worker processes that compute fingerprints, for throughput on several cores.
+
+    A fingerprint depends on the title, the text, the settings and the word-frequency prior only, so
+    any process computes the same bytes. Workers are fresh interpreters ("spawn"), which is safe in a
+    threaded daemon; each loads the word tables once when it starts.
+    """
+
+    def __init__(self, settings, workers: int):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.workers = workers
+        self._executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_worker_start, initargs=(settings,))
+
+    def map(self, docs: Iterable, chunksize: int = 32) -> Iterator[Fingerprint]:
+        """Fingerprints of `docs` in order, at most a few chunks per worker ahead of the consumer."""
+        it = iter(docs)
+        window: deque = deque()
+
+        def submit() -> bool:
+            chunk = [(d.title or "", d.text or "") for d in islice(it, chunksize)]
+            if chunk:
+                window.append(self._executor.submit(_worker_compute, chunk))
+            return bool(chunk)
+
+        try:
+            while len(window) < 4 * self.workers and submit():
+                pass
+            while window:
+                done = window.popleft().result()
+                submit()
+                yield from done
+        finally:
+            for f in window:
+                f.cancel()
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+_worker_settings = None
+_worker_params: TermParams | None = None
+
+
+def _worker_start(settings) -> None:
+    global _worker_settings, _worker_params
+    _worker_settings, _worker_params = settings, term_params(settings)
+    analysis.warm_up()
+
+
+def _worker_compute(chunk: list[tuple[str, str]]) -> list[Fingerprint]:
+    return [compute(title, text, _worker_settings, _worker_params) for title, text in chunk]

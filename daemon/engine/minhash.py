@@ -1,13 +1,17 @@
-"""Vectorised MinHash over word shingles and a banded LSH index for wire-copy candidates.
+"""Vectorised MinHash over word shingles and the banded LSH indexes for wire-copy candidates.
 
 Same scheme as datasketch (one affine permutation per slot over a 64-bit shingle hash), computed for all
-shingles and slots in one numpy expression instead of hashing each shingle with SHA-1 in Python.
-Token hashes are CRC-32 (stable across processes, so stored signatures stay comparable after a restart).
+shingles and slots in one numpy expression instead of hashing each shingle with SHA-1 in Python. Shingle
+hashes come from token hashes that are pure functions of the token's bytes (the rolling hash of
+`analysis.scan`; CRC-32 for the per-character scripts here), never Python's per-process `hash()`, so stored
+signatures stay comparable across processes and restarts.
 """
 
 from __future__ import annotations
 
+import pickle
 import zlib
+from typing import Mapping
 
 import numpy as np
 
@@ -23,6 +27,17 @@ _POS = (_rng.integers(1, 2**63, size=8, dtype=np.uint64) << np.uint64(1)) | np.u
 
 _token_cache: dict[str, int] = {}
 _CACHE_LIMIT = 500_000
+
+
+def distinct(x: np.ndarray) -> np.ndarray:
+    """Sorted distinct values: np.unique without its fixed overhead (it dominates on a few hundred values)."""
+    if len(x) < 2:
+        return x.copy()
+    x = np.sort(x)
+    keep = np.empty(len(x), dtype=bool)
+    keep[0] = True
+    np.not_equal(x[1:], x[:-1], out=keep[1:])
+    return x[keep]
 
 
 def token_hashes(toks: list[str]) -> np.ndarray:
@@ -54,7 +69,7 @@ def shingle_hashes(toks: list[str], k: int) -> np.ndarray:
         for i in range(1, k):
             h = h + th[i : i + m] * _POS[i]
         h ^= h >> np.uint64(29)
-    return np.unique(h)
+    return distinct(h)
 
 
 def signature(shingles: np.ndarray) -> np.ndarray:
@@ -62,8 +77,10 @@ def signature(shingles: np.ndarray) -> np.ndarray:
     if len(shingles) == 0:
         return np.full(NUM_PERM, _EMPTY, dtype=np.uint32)
     with np.errstate(over="ignore"):
-        perm = (shingles[:, None] * _A[None, :] + _B[None, :]) >> np.uint64(32)
-    return perm.min(axis=0).astype(np.uint32)
+        perm = shingles[:, None] * _A
+        perm += _B
+    # The permuted value is the top half; taking it after the minimum is the same (shifting is monotone).
+    return (perm.min(axis=0) >> np.uint64(32)).astype(np.uint32)
 
 
 def jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
@@ -78,7 +95,11 @@ def overlap(jac: float, size_a: int, size_b: int) -> tuple[float, float]:
 
 
 class BandIndex:
-    """LSH over `bands` bands of `rows` slots: two signatures that agree on a whole band are candidates."""
+    """LSH over `bands` bands of `rows` slots: two signatures that agree on a whole band are candidates.
+
+    The engine's default copy index, in process memory: a band is one 64-bit key (a hash of its slots),
+    a bucket one article index, so a query is 128 / rows dict lookups and nothing is serialised.
+    """
 
     def __init__(self, rows: int):
         if NUM_PERM % rows:
@@ -100,16 +121,16 @@ class BandIndex:
     def query(self, keys: list[int]) -> set[int]:
         found: set[int] = set()
         buckets = self._buckets
-        for key in keys:
-            hit = buckets.get(key)
-            if hit is not None:
-                if type(hit) is int:
-                    found.add(hit)
-                else:
-                    found.update(hit)
+        for key in buckets.keys() & keys:     # the few occupied ones, found without a Python loop
+            hit = buckets[key]
+            if type(hit) is int:
+                found.add(hit)
+            else:
+                found.update(hit)
         return found
 
-    def insert(self, keys: list[int], item: int) -> None:
+    def insert(self, keys: list[int], item: int, article_id: str | None = None, *,
+               restoring: bool = False) -> None:
         buckets = self._buckets
         for key in keys:
             hit = buckets.get(key)
@@ -119,3 +140,87 @@ class BandIndex:
                 buckets[key] = [hit, item]
             else:
                 hit.append(item)
+
+
+class DatasketchBandIndex:
+    """The copy-candidate LSH as a datasketch ``MinHashLSH`` with ``params=(bands, rows)``, over any
+    datasketch storage (``storage_config``), typically Redis: the index then outlives the process and
+    is shared by every engine configured with the same basename.
+
+    Same candidates as :class:`BandIndex` (articles agreeing on a whole band of the engine's own
+    signature), so the same decisions; it stores article ids, and a query answers with the insertion
+    indices of the articles this engine knows (restored or added), ignoring the others. Each query and
+    insert is a round trip per band, which is why the in-process index stays the default. Restores are
+    buffered and written in bulk before the next query; an article already in storage is not written
+    again, so a restart over a filled Redis writes nothing and an emptied one is refilled by the restores.
+    """
+
+    def __init__(self, rows: int, storage_config: dict, index_of: Mapping[str, int]):
+        from datasketch import MinHashLSH
+
+        if NUM_PERM % rows:
+            raise ValueError(f"rows must divide {NUM_PERM}")
+        config = dict(storage_config)
+        if isinstance(config.get("basename"), str):
+            config["basename"] = config["basename"].encode("utf-8")
+        if config.get("type") == "redis":
+            _check_redis(config)
+        self.rows = rows
+        self.bands = NUM_PERM // rows
+        self.lsh = MinHashLSH(num_perm=NUM_PERM, params=(self.bands, rows), storage_config=config)
+        self._index_of = index_of
+        self._stored: set | None = None     # ids in storage, read once for the first restore
+        self._session = None
+
+    def keys(self, sig: np.ndarray):
+        from datasketch import LeanMinHash
+
+        # The values are the engine's 32-bit affine permutations; the scheme name only has to be the same
+        # for every signature of the index.
+        return LeanMinHash(seed=1, hashvalues=sig, scheme="affine32")
+
+    def query(self, keys) -> set[int]:
+        self.flush()
+        index_of = self._index_of
+        return {index_of[k] for k in self.lsh.query(keys) if k in index_of}
+
+    def insert(self, keys, item: int, article_id: str, *, restoring: bool = False) -> None:
+        if not restoring:
+            self.flush()
+            self.lsh.insert(article_id, keys, check_duplication=False)
+            return
+        if self._stored is None:
+            self._stored = set(self.stored_ids())
+        if article_id in self._stored:
+            return
+        if self._session is None:
+            self._session = self.lsh.insertion_session()
+        self._session.insert(article_id, keys, check_duplication=False)
+
+    def flush(self) -> None:
+        """Write buffered restores."""
+        if self._session is not None:
+            session, self._session = self._session, None
+            session.close()
+
+    def stored_ids(self) -> list[str]:
+        """Ids of every article in the index's storage (whichever engine put them there)."""
+        self.flush()
+        keys = self.lsh.keys.keys()
+        return [pickle.loads(k) for k in keys] if self.lsh.prepickle else list(keys)
+
+    def __contains__(self, article_id: str) -> bool:
+        self.flush()
+        return article_id in self.lsh
+
+
+def _check_redis(config: dict) -> None:
+    """Fail at construction, with the address, rather than at the first query."""
+    import redis
+
+    params = {k: v for k, v in config.get("redis", {}).items() if not isinstance(v, dict)}
+    try:
+        redis.Redis(**{"socket_connect_timeout": 5, **params}).ping()
+    except redis.exceptions.RedisError as exc:
+        where = f"{params.get('host', 'localhost')}:{params.get('port', 6379)}"
+        raise ConnectionError(f"cannot reach Redis at {where} for the copy index: {exc}") from exc

@@ -54,4 +54,6 @@ class EngineSettings:
     candidate_terms: int = 15          # an article's heaviest terms used to look up candidate stories
     max_candidates: int = 8            # candidate stories verified against their centroid
     posting_limit: int = 200           # stories remembered per term for candidate lookup (most recent)
-    time_window_hours: float = 96.0    # a story only takes articles published this close to its span
+    time_window_hours: float = 48.0    # a story only takes articles published this close to its span
+    anchor_names: int = 2              # a story's leading names (heaviest in its centroid) ...
+    anchor_free_similarity: float = 0.45  # ... one of which an article must name, unless it is this similar

@@ -31,6 +31,8 @@ _BOILERPLATE_RE = re.compile(
 
 def normalise(text: str) -> str:
     """Unicode NFKC (full-width letters, ligatures and compatibility forms fold to their plain form)."""
+    if text.isascii():      # constant time, and ASCII is already in every normal form
+        return text
     if not unicodedata.is_normalized("NFKC", text):
         text = unicodedata.normalize("NFKC", text)
     return text

@@ -1,0 +1,167 @@
+"""The copy-candidate LSH as a datasketch MinHashLSH, in memory and in Redis (127.0.0.1:6379, skipped if absent).
+
+Same decisions as the engine's own index; a second engine on the same basename sees the first one's entries;
+an emptied Redis is refilled by restore().
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from daemon.engine import Document, Engine
+
+REDIS = {"host": "127.0.0.1", "port": 6379}
+
+_PLACES = ["Port Alvar", "Kestrel Bay", "Dunmore", "Valeska", "Oristan", "Halvik", "Brenmoor", "Calder Springs"]
+_PEOPLE = ["Maria Lopez", "Tomas Berg", "Aiko Tanaka", "Samuel Okafor", "Lena Fischer", "Rafael Duarte",
+           "Nadia Haddad", "Piotr Nowak", "Grace Mensah", "Ivan Petrov"]
+_TOPICS = [
+    ("flood", ["river", "levee", "rain", "evacuated", "homes", "rescue", "water", "villages"]),
+    ("strike", ["workers", "union", "wages", "factory", "talks", "walkout", "management", "contract"]),
+    ("election", ["votes", "ballots", "candidate", "turnout", "polling", "coalition", "parliament", "count"]),
+    ("fire", ["blaze", "firefighters", "warehouse", "smoke", "damage", "investigators", "alarm", "crews"]),
+    ("summit", ["leaders", "trade", "agreement", "talks", "delegation", "tariffs", "ministers", "treaty"]),
+]
+
+
+def dev_like_corpus(n_events: int = 60, seed: int = 3) -> list[Document]:
+    """News-like English articles: several write-ups per event (shared names and terms, different
+    sentences) and wire copies (an earlier article with a new headline, cut short, a word changed)."""
+    rng = random.Random(seed)
+    base = datetime(2024, 4, 1, tzinfo=timezone.utc)
+    docs: list[Document] = []
+    for e in range(n_events):
+        topic, words = _TOPICS[e % len(_TOPICS)]
+        place, person = rng.choice(_PLACES), rng.choice(_PEOPLE)
+        number, year = rng.randint(12, 900), rng.choice([2023, 2024])
+        when = base + timedelta(days=3 * e)
+        pool = [
+            f"The {topic} in {place} has affected at least {number} people, officials said on Monday.",
+            f"{person}, who leads the response in {place}, said the {rng.choice(words)} would take weeks.",
+            f"Residents of {place} described the {rng.choice(words)} and the {rng.choice(words)} as the worst since {year}.",
+            f"According to {person}, the {rng.choice(words)} and {rng.choice(words)} were not expected.",
+            f"Local authorities in {place} asked for help with the {rng.choice(words)} on Tuesday.",
+            f"The number of {rng.choice(words)} reported in {place} rose to {number} by the evening.",
+            f"Critics said the {rng.choice(words)} in {place} had been ignored for years by the authorities.",
+            f"{person} told reporters that the {rng.choice(words)} was under control but warned of more {rng.choice(words)}.",
+        ]
+        for k in range(rng.randint(2, 4)):
+            sents = rng.sample(pool, 5)
+            paras = ["SOME CITY, April 2 (Wire) -- " + sents[0] if k == 0 else sents[0]] + sents[1:]
+            docs.append(Document(id=f"e{e}-{k}", title=f"{topic.title()} in {place}: {person} speaks",
+                                 text="\n\n".join(paras), published=when + timedelta(hours=5 * k),
+                                 source=f"outlet{k}"))
+            if rng.random() < 0.35 and len(docs) > 1:
+                src = docs[rng.randrange(max(0, len(docs) - 12), len(docs))]
+                body = src.text.split("\n\n")[: rng.randint(3, 5)]
+                body[-1] = body[-1].replace(" the ", " a ", 1)
+                docs.append(Document(id=f"{src.id}-copy{len(docs)}", title="Copy: " + src.title,
+                                     text="\n\n".join(body) + "\n\n(END)",
+                                     published=src.published + timedelta(hours=1), source="copier"))
+    return docs
+
+
+def decisions(engine: Engine, docs: list[Document]) -> list[tuple]:
+    return [(a.article_id, a.story_id, a.copy_of, a.score, a.evidence, a.fingerprint)
+            for a in map(engine.add, docs)]
+
+
+@pytest.fixture(scope="module")
+def corpus() -> list[Document]:
+    docs = dev_like_corpus()
+    assert len(docs) >= 200
+    return docs
+
+
+@pytest.fixture(scope="module")
+def reference(corpus) -> list[tuple]:
+    out = decisions(Engine(), corpus)
+    # The corpus exercises both tiers: copies found, stories of several articles.
+    assert sum(1 for d in out if d[2] is not None) >= 20
+    assert len({d[1] for d in out}) < len(out) - 40
+    return out
+
+
+@pytest.fixture
+def redis_storage():
+    redis = pytest.importorskip("redis")
+    client = redis.Redis(socket_connect_timeout=1, **REDIS)
+    try:
+        client.ping()
+    except redis.exceptions.RedisError:
+        pytest.skip("no Redis server at 127.0.0.1:6379")
+    basename = f"wiredesk-test-{uuid.uuid4().hex[:12]}".encode()
+    yield {"type": "redis", "basename": basename, "redis": dict(REDIS)}
+    keys = list(client.scan_iter(match=basename + b"*"))
+    if keys:
+        client.delete(*keys)
+
+
+def _clear(storage: dict) -> None:
+    import redis
+
+    client = redis.Redis(**REDIS)
+    keys = list(client.scan_iter(match=storage["basename"] + b"*"))
+    if keys:
+        client.delete(*keys)
+
+
+def test_datasketch_index_in_memory_makes_the_same_decisions(corpus, reference):
+    assert decisions(Engine(lsh_storage={"type": "dict"}), corpus) == reference
+
+
+def test_redis_index_makes_the_same_decisions(corpus, reference, redis_storage):
+    engine = Engine(lsh_storage=redis_storage)
+    assert decisions(engine, corpus) == reference
+    assert set(engine.copy_index.stored_ids()) <= {d.id for d in corpus}
+
+
+def test_second_engine_on_the_same_basename_sees_the_first_ones_entries(corpus, reference, redis_storage,
+                                                                     monkeypatch):
+    first = Engine(lsh_storage=redis_storage)
+    head = corpus[:150]
+    out = decisions(first, head)
+    stored = set(first.copy_index.stored_ids())
+    assert stored and stored <= {d.id for d in head}
+
+    second = Engine(lsh_storage=redis_storage)
+    assert set(second.copy_index.stored_ids()) == stored
+    assert all(doc_id in second.copy_index for doc_id in stored)
+    # Restoring over the filled index writes nothing ...
+    writes = []
+    lsh = second.copy_index.lsh
+    monkeypatch.setattr(lsh, "insert", lambda *a, **k: writes.append(a))
+    monkeypatch.setattr(lsh, "insertion_session", lambda *a, **k: writes.append(a))
+    for doc, (art, story, copy_of, _, _, fp) in zip(head, out):
+        second.restore(art, fp, story, copy_of, published=doc.published)
+    assert writes == []
+    monkeypatch.undo()
+    assert sorted(second.copy_index.stored_ids()) == sorted(stored)
+    # ... and the second engine goes on exactly as the first, finding copies through the shared entries.
+    rest = corpus[150:]
+    assert decisions(second, rest) == reference[150:]
+
+
+def test_empty_redis_is_rebuilt_from_restore(corpus, reference, redis_storage):
+    first = Engine(lsh_storage=redis_storage)
+    head = corpus[:150]
+    out = decisions(first, head)
+    stored = set(first.copy_index.stored_ids())
+    _clear(redis_storage)
+
+    second = Engine(lsh_storage=redis_storage)
+    assert second.copy_index.stored_ids() == []
+    for doc, (art, story, copy_of, _, _, fp) in zip(head, out):
+        second.restore(art, fp, story, copy_of, published=doc.published)
+    assert set(second.copy_index.stored_ids()) == stored
+    assert decisions(second, corpus[150:]) == reference[150:]
+
+
+def test_unreachable_redis_is_a_clear_error():
+    storage = {"type": "redis", "basename": b"wiredesk-test-none", "redis": {"host": "127.0.0.1", "port": 1}}
+    with pytest.raises(ConnectionError, match=r"cannot reach Redis at 127\.0\.0\.1:1"):
+        Engine(lsh_storage=storage)
