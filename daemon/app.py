@@ -59,6 +59,7 @@ def pipeline_settings(config: Config) -> PipelineSettings:
         fetch_articles=config["fetch"]["fetch_articles"],
         max_entries_per_feed=config["fetch"]["max_entries_per_feed"],
         max_article_chars=config["fetch"]["max_article_chars"],
+        lease_seconds=s["lease_seconds"],
         schedule=ScheduleSettings(
             interval=s["interval_minutes"] * 60.0,
             min_interval=s["min_interval_minutes"] * 60.0,

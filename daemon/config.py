@@ -45,6 +45,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "max_backoff_minutes": ((int, float), 1440),
         "parse_workers": ((int,), 0),
         "tick_seconds": ((int, float), 30),
+        "lease_seconds": ((int, float), 600),
     },
     "digest": {
         "title": ((str,), "wiredesk digest"),

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import listparser
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from daemon.errors import InputError
 from storage import Database
@@ -27,10 +28,13 @@ def check_feed_url(url: str, where: str = "") -> str:
 
 def add_feed(db: Database, url: str, title: str | None = None, folder: str | None = None) -> bool:
     url = check_feed_url(url)
-    with db.session() as s:
-        if s.scalar(select(Feed.id).where(Feed.url == url)) is not None:
-            return False
-        s.add(Feed(url=url, title=title, folder=folder, status="active", error_count=0, created_at=datetime.now(timezone.utc)))
+    try:
+        with db.session() as s:
+            if s.scalar(select(Feed.id).where(Feed.url == url)) is not None:
+                return False
+            s.add(Feed(url=url, title=title, folder=folder, status="active", error_count=0, created_at=datetime.now(timezone.utc)))
+    except IntegrityError:
+        return False  # another worker starting at the same moment added it first
     return True
 
 

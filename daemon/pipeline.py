@@ -16,12 +16,14 @@ Only the source of bytes differs between the daemon (HTTP) and replay (fixture f
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import hashlib
 import logging
 import uuid
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable, Sequence
 
 from sqlalchemy import func, insert, select, update
@@ -98,6 +100,7 @@ class PipelineSettings:
     max_entries_per_feed: int = 500
     max_article_chars: int = 200_000
     schedule: ScheduleSettings = ScheduleSettings()
+    lease_seconds: float = 600.0  # how long a worker may hold a feed it is polling before others take it over
 
 
 class Progress:
@@ -108,6 +111,9 @@ class Progress:
     def advance(self, stage: str, detail: str = "") -> None: ...
 
     def done(self, stage: str) -> None: ...
+
+
+CLAIM_CHUNK = 25  # feeds a worker claims at a time on a shared database
 
 
 class EngineState:
@@ -169,6 +175,8 @@ class Pipeline:
         self.db = db
         self.fetcher = fetcher
         self.settings = settings
+        # who holds a feed's lease: unique per pipeline, readable in the database by a person
+        self.worker = f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.engine = engine or EngineState(db, lambda: Engine(new_story_id=new_story_id))
         self.progress = progress or Progress()
         self.parse_executor = parse_executor
@@ -177,13 +185,34 @@ class Pipeline:
 
     # ---- stage 1: feeds -------------------------------------------------------------------------------------
 
-    def due_feeds(self, now: datetime | None = None, all_feeds: bool = False) -> list[Feed]:
+    def due_feeds(self, now: datetime | None = None, all_feeds: bool = False, limit: int | None = None,
+                  exclude: Sequence[int] = ()) -> list[Feed]:
+        """The feeds to poll now, leased to this process so that no other worker polls them at the same time.
+
+        On PostgreSQL the rows are claimed with FOR UPDATE SKIP LOCKED: several workers never block on or take the
+        same feed. A lease ends when the feed's update is stored, or expires (a worker that died) after
+        ``lease_seconds``, when another worker takes the feed over.
+        """
         now = now or utcnow()
         with self.db.session() as s:
             q = select(Feed).where(Feed.status != "gone").order_by(Feed.id)
+            if self.db.dialect != "sqlite":
+                # SQLite has one writer by design (see instance_lock): no one to share with, so a crashed process's
+                # leases must not hold up its restart
+                q = q.where((Feed.lease_until.is_(None)) | (Feed.lease_until < now) | (Feed.lease_owner == self.worker))
+                q = q.with_for_update(skip_locked=True)
             if not all_feeds:
                 q = q.where((Feed.next_poll_at.is_(None)) | (Feed.next_poll_at <= now))
-            return list(s.scalars(q))
+            if exclude:
+                q = q.where(Feed.id.not_in(list(exclude)))
+            if limit:
+                q = q.limit(limit)
+            feeds = list(s.scalars(q))
+            until = now + timedelta(seconds=self.settings.lease_seconds)
+            for f in feeds:
+                f.lease_owner = self.worker
+                f.lease_until = until
+            return feeds
 
     async def poll(self, feeds: Sequence[Feed] | None = None, *, process_articles: bool = True) -> PollReport:
         feeds = list(self.due_feeds() if feeds is None else feeds)
@@ -291,6 +320,8 @@ class Pipeline:
                      recent: list[datetime], writes: _EntryWrites) -> FeedOutcome:
         result, parsed, parse_error = item.result, item.parsed, item.parse_error
         feed.last_polled_at = now
+        feed.lease_owner = None
+        feed.lease_until = None
         error_kind = result.error_kind or (parse_error.kind if parse_error else None)
         error = result.error or (str(parse_error) if parse_error else None)
         entry_times: list[datetime] = []
@@ -353,13 +384,34 @@ class Pipeline:
 
     # ---- stage 2: articles ----------------------------------------------------------------------------------
 
-    def pending_entries(self) -> list[tuple[Entry, Feed]]:
+    def pending_entries(self, feed_ids: Sequence[int] | None = None) -> list[tuple[Entry, Feed]]:
+        """Entries waiting for their article: of the given feeds (the ones this worker polled) plus any left over
+        longer than a lease (a worker died before finishing them); all of them when no feeds are given."""
         with self.db.session() as s:
-            rows = s.execute(select(Entry, Feed).join(Feed, Feed.id == Entry.feed_id).where(Entry.state == "pending"))
-            return [tuple(r) for r in rows]
+            q = select(Entry, Feed).join(Feed, Feed.id == Entry.feed_id).where(Entry.state == "pending")
+            if feed_ids is not None:
+                stale = utcnow() - timedelta(seconds=self.settings.lease_seconds)
+                q = q.where(Entry.feed_id.in_(list(feed_ids)) | (Entry.first_seen_at < stale))
+            return [tuple(r) for r in s.execute(q)]
 
-    async def process_pending(self) -> list[ArticleOutcome]:
-        pending = self.pending_entries()
+    async def poll_due(self, all_feeds: bool = False, process_articles: bool = True) -> PollReport:
+        """Poll what is due, claiming feeds a few at a time so that workers sharing a database share the work."""
+        if self.db.dialect == "sqlite":  # one worker: take everything at once
+            return await self.poll(self.due_feeds(all_feeds=all_feeds), process_articles=process_articles)
+        report = PollReport()
+        polled: list[int] = []
+        while True:
+            batch = self.due_feeds(all_feeds=all_feeds, limit=CLAIM_CHUNK, exclude=polled)
+            if not batch:
+                break
+            polled.extend(f.id for f in batch)
+            report.feeds.extend((await self.poll(batch, process_articles=False)).feeds)
+        if process_articles:
+            report.articles.extend(await self.process_pending(polled))
+        return report
+
+    async def process_pending(self, feed_ids: Sequence[int] | None = None) -> list[ArticleOutcome]:
+        pending = self.pending_entries(feed_ids)
         if not pending:
             return []
         self.progress.start("articles", len(pending))
@@ -419,7 +471,8 @@ class Pipeline:
         engine = self.engine.get()
         try:
             with self.db.session() as s:
-                row = s.get(Entry, entry.id)
+                # locked: another worker that also fetched this entry waits here, then finds it done
+                row = s.get(Entry, entry.id, with_for_update=True)
                 if row is None or row.state != "pending":
                     return ArticleOutcome(entry.id, entry.url, None, None, None, None)
                 title = (entry.title or "").strip() or text.split("\n", 1)[0][:200]
@@ -543,7 +596,7 @@ def _known_entries(s, feed_ids: Sequence[int]) -> dict[int, list[_KnownEntry]]:
 
 
 def _recent_entry_times(s, feed_ids: Sequence[int]) -> dict[int, list[datetime]]:
-    """The newest RECENT_ENTRIES publication dates of each feed, newest first."""
+    """The newest RECENT_ENTRIES publication dates of each feed, in no particular order."""
     times: dict[int, list[datetime]] = {}
     if feed_ids:
         rank = func.row_number().over(partition_by=Entry.feed_id, order_by=Entry.published.desc()).label("rank")
@@ -552,10 +605,7 @@ def _recent_entry_times(s, feed_ids: Sequence[int]) -> dict[int, list[datetime]]
             .where(Entry.feed_id.in_(feed_ids), Entry.published.is_not(None))
             .subquery()
         )
-        rows = s.execute(
-            select(ranked.c.feed_id, ranked.c.published).where(ranked.c.rank <= RECENT_ENTRIES)
-            .order_by(ranked.c.feed_id, ranked.c.published.desc())
-        )
+        rows = s.execute(select(ranked.c.feed_id, ranked.c.published).where(ranked.c.rank <= RECENT_ENTRIES))
         for feed_id, published in rows:
             times.setdefault(feed_id, []).append(published)
     return times

@@ -42,8 +42,7 @@ def poll_once(config, all_feeds: bool = False) -> int:
         try:
             with console_progress() as progress:
                 pipeline = Pipeline(db, fetcher, pipeline_settings(config), progress=progress, parse_executor=pool)
-                feeds = pipeline.due_feeds(all_feeds=all_feeds)
-                return await pipeline.poll(feeds)
+                return await pipeline.poll_due(all_feeds=all_feeds)
         finally:
             await fetcher.aclose()
             if pool is not None:
@@ -85,10 +84,8 @@ def _parse_pool(config):
 
 @contextmanager
 def instance_lock(db) -> Iterator[None]:
-    """One `wiredesk run` per database: a file lock beside an SQLite file, an advisory lock on PostgreSQL.
-
-    Both are released by the operating system or the server when the process dies, so a crash never leaves a stale
-    lock behind.
+    """One `wiredesk run` per SQLite database: a file lock beside the file, released by the operating system when
+    the process dies, so a crash never leaves a stale lock behind. PostgreSQL takes several workers.
     """
     if db.dialect == "sqlite":
         target = db.url.database or ":memory:"
@@ -117,19 +114,10 @@ def instance_lock(db) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
             fh.close()
     else:
-        from sqlalchemy import text
-
-        conn = db.engine.connect()
-        # keyed by schema too: two deployments in different schemas of one database do not block each other
-        got = conn.execute(text("SELECT pg_try_advisory_lock(7320511, hashtext(current_schema()))")).scalar()
-        if not got:
-            conn.close()
-            raise WiredeskError(f"another wiredesk run is already using {db.describe()}; stop it first")
-        try:
-            yield
-        finally:
-            conn.execute(text("SELECT pg_advisory_unlock(7320511, hashtext(current_schema()))"))
-            conn.close()
+        # PostgreSQL is the store for several workers: they share the feeds through leases (pipeline.due_feeds) and
+        # take turns deciding stories (an advisory lock in pipeline._assign), so no instance lock is taken here
+        log.info("sharing %s with any other wiredesk workers", db.describe())
+        yield
 
 
 # ---- systemd notify protocol -------------------------------------------------------------------------------------
@@ -208,7 +196,7 @@ async def _serve(config, db, metrics, state) -> None:
         if current["poll"] is not None or stop.is_set():
             return
         started = time.monotonic()
-        task = asyncio.ensure_future(pipeline.poll())
+        task = asyncio.ensure_future(pipeline.poll_due())
         current["poll"] = task
         try:
             # shielded: stopping the scheduler cancels this job, but the poll gets its grace period (see below)

@@ -41,6 +41,8 @@ class Farm:
         self.with_pages = with_pages
         self.entry_bytes = entry_bytes
         self.hits = 0
+        self.requests: dict[str, int] = {}  # per path, for tests that check who fetched what
+        self.lock = threading.Lock()
         self.not_modified = 0
         self.httpd: ThreadingHTTPServer | None = None
         self.base = ""
@@ -108,6 +110,8 @@ class Farm:
             def do_GET(self):
                 farm.hits += 1
                 path = self.path.split("?", 1)[0]
+                with farm.lock:
+                    farm.requests[path] = farm.requests.get(path, 0) + 1
                 if path in farm.feeds:
                     etag = farm.etags[path]
                     if self.headers.get("If-None-Match") == etag or self.headers.get("If-Modified-Since") == farm.last_modified:

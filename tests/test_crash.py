@@ -49,7 +49,8 @@ def test_sigkill_during_polls_loses_nothing(db_url, tmp_path):
     # slow pages and growing feeds: every round has work in both stages when the kill lands
     farm = Farm(feeds=30, entries=15, seed=3, page_delay=0.03, visible=5).start()
     try:
-        lines = ["[fetch]", 'allow_networks = ["127.0.0.0/8"]', "[schedule]", "parse_workers = 1"]
+        # short leases: on PostgreSQL the feeds a killed worker held are taken over once they expire
+        lines = ["[fetch]", 'allow_networks = ["127.0.0.0/8"]', "[schedule]", "parse_workers = 1", "lease_seconds = 1"]
         for u in farm.urls():
             lines += ["[[feeds]]", f'url = "{u}"']
         (tmp_path / "wiredesk.toml").write_text("\n".join(lines) + "\n")
@@ -74,6 +75,7 @@ def test_sigkill_during_polls_loses_nothing(db_url, tmp_path):
             committed = state["entries"]
             check_invariants(state)
         assert killed_mid_work >= 3, "the kills landed while work was going on"
+        time.sleep(1.5)  # the last killed worker's leases expire
         done = subprocess.run([*wiredesk_exe(), "poll", "--once", "--all"], cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr

@@ -129,11 +129,24 @@ def test_run_serves_and_stops_cleanly(db_url, tmp_path, httpserver):
                 break
             time.sleep(0.5)
         assert json.loads(body)["items"], "the polled story reached the digest"
-        # a second instance on the same database is refused with one clear line
-        second = subprocess.run([*wiredesk_exe(), "run", "--port", str(free_port())], cwd=tmp_path,
-                                env=dict(os.environ, **env), capture_output=True, text=True, timeout=60)
-        assert second.returncode == 2
-        assert "already using" in second.stderr and len(second.stderr.strip().splitlines()) == 1
+        if db_url.startswith("sqlite"):
+            # a second instance on the same SQLite database is refused with one clear line
+            second = subprocess.run([*wiredesk_exe(), "run", "--port", str(free_port())], cwd=tmp_path,
+                                    env=dict(os.environ, **env), capture_output=True, text=True, timeout=60)
+            assert second.returncode == 2
+            assert "already using" in second.stderr and len(second.stderr.strip().splitlines()) == 1
+        else:
+            # on PostgreSQL a second worker joins and serves the same digest
+            port2 = free_port()
+            second = subprocess.Popen([*wiredesk_exe(), "run", "--port", str(port2)], cwd=tmp_path,
+                                      env=dict(os.environ, **env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                _, body2 = wait_http(f"http://127.0.0.1:{port2}/digest.json?days=100000", second)
+                assert json.loads(body2)["items"] == json.loads(body)["items"]
+            finally:
+                second.send_signal(signal.SIGTERM)
+                second.communicate(timeout=15)
+            assert second.returncode == 0
     finally:
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)

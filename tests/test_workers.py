@@ -1,0 +1,117 @@
+"""Several workers on one PostgreSQL database: feeds shared through leases, one story decision at a time."""
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from conftest import ROOT
+from farm import Farm
+from test_crash import check_invariants, snapshot, wiredesk_exe
+
+
+@pytest.fixture
+def pg_url(db_url):
+    if not db_url.startswith("postgresql"):
+        pytest.skip("several workers share a PostgreSQL database; SQLite takes one")
+    return db_url
+
+
+def write_config(tmp_path, farm, lease_seconds=600):
+    lines = ["[fetch]", 'allow_networks = ["127.0.0.0/8"]', "[schedule]", "parse_workers = 1", f"lease_seconds = {lease_seconds}"]
+    for u in farm.urls():
+        lines += ["[[feeds]]", f'url = "{u}"']
+    (tmp_path / "wiredesk.toml").write_text("\n".join(lines) + "\n")
+
+
+def stories(url):
+    engine = sa.create_engine(url)
+    with engine.connect() as c:
+        rows = c.execute(sa.text(
+            "select m.story_id, a.url from memberships m join articles a on a.id = m.article_id order by m.seq")).all()
+        seqs = [r[0] for r in c.execute(sa.text("select seq from memberships order by seq"))]
+    engine.dispose()
+    groups: dict[str, set] = {}
+    for sid, url in rows:
+        groups.setdefault(sid, set()).add(url)
+    return sorted(sorted(g) for g in groups.values()), seqs
+
+
+def test_three_workers_share_the_feeds_and_agree_on_stories(pg_url, tmp_path):
+    farm = Farm(feeds=24, entries=6, seed=5, page_delay=0.01).start()
+    try:
+        write_config(tmp_path, farm)
+        env = dict(os.environ, WIREDESK_DATABASE_URL=pg_url)
+        subprocess.run([*wiredesk_exe(), "init"], cwd=tmp_path, env=env, check=True, capture_output=True)
+        procs = [subprocess.Popen([*wiredesk_exe(), "poll", "--once"], cwd=tmp_path, env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+        outs = [p.communicate(timeout=300) for p in procs]
+        assert all(p.returncode == 0 for p in procs), [o[1][-3000:] for o in outs if "Traceback" in o[1]]
+        # each feed was polled by exactly one worker, and every worker took a share
+        feed_hits = {path: n for path, n in farm.requests.items() if path.startswith("/feed/")}
+        assert len(feed_hits) == 24 and set(feed_hits.values()) == {1}
+        polled = [int(o[0].split("polled ")[1].split(" ")[0]) for o in outs]
+        assert sum(polled) == 24
+        state = snapshot(pg_url)
+        check_invariants(state)
+        assert state["articles"] == 24 * 6
+        three, seqs = stories(pg_url)
+        assert seqs == list(range(1, len(seqs) + 1)), "story decisions were taken one at a time, in one sequence"
+    finally:
+        farm.stop()
+    # the same articles through one worker give the same stories
+    farm = Farm(feeds=24, entries=6, seed=5).start()
+    try:
+        engine = sa.create_engine(pg_url)
+        with engine.begin() as c:
+            c.execute(sa.text("truncate memberships, stories, articles, entries, feeds cascade"))
+        engine.dispose()
+        write_config(tmp_path, farm)
+        done = subprocess.run([*wiredesk_exe(), "poll", "--once"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        one, _ = stories(pg_url)
+    finally:
+        farm.stop()
+    strip = lambda groups: sorted(sorted(u.split("/page/")[1] for u in g) for g in groups)  # noqa: E731
+    assert strip(three) == strip(one)
+
+
+def test_a_killed_workers_feeds_are_taken_over(pg_url, tmp_path):
+    farm = Farm(feeds=10, entries=8, seed=6, page_delay=0.2).start()
+    try:
+        write_config(tmp_path, farm, lease_seconds=3)
+        env = dict(os.environ, WIREDESK_DATABASE_URL=pg_url)
+        subprocess.run([*wiredesk_exe(), "init"], cwd=tmp_path, env=env, check=True, capture_output=True)
+        first = subprocess.Popen([*wiredesk_exe(), "poll", "--once"], cwd=tmp_path, env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        engine = sa.create_engine(pg_url)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # wait until it holds leases, then kill it without warning
+            with engine.connect() as c:
+                if c.execute(sa.text("select count(*) from feeds where lease_owner is not null")).scalar():
+                    break
+            time.sleep(0.05)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        with engine.connect() as c:
+            leased = c.execute(sa.text("select count(*) from feeds where lease_owner is not null")).scalar()
+        assert leased > 0
+        # while the leases hold, another worker leaves those feeds alone
+        early = subprocess.run([*wiredesk_exe(), "poll", "--once"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        assert early.returncode == 0
+        time.sleep(3.5)
+        later = subprocess.run([*wiredesk_exe(), "poll", "--once"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        assert later.returncode == 0, later.stderr
+        assert f"polled {leased} feeds" in later.stdout or leased == 0
+        with engine.connect() as c:
+            assert c.execute(sa.text("select count(*) from feeds where lease_owner is not null")).scalar() == 0
+            assert c.execute(sa.text("select count(*) from feeds where last_success_at is null")).scalar() == 0
+        engine.dispose()
+        state = snapshot(pg_url)
+        check_invariants(state)
+        assert state["articles"] == 80 and state["pending"] == 0
+    finally:
+        farm.stop()
