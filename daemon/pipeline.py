@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable, Sequence
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import DateTime, func, insert, select, type_coerce, update
 from sqlalchemy import text as sql
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -208,10 +208,11 @@ class Pipeline:
             if limit:
                 q = q.limit(limit)
             feeds = list(s.scalars(q))
-            until = now + timedelta(seconds=self.settings.lease_seconds)
-            for f in feeds:
-                f.lease_owner = self.worker
-                f.lease_until = until
+            if self.db.dialect != "sqlite":
+                until = now + timedelta(seconds=self.settings.lease_seconds)
+                for f in feeds:
+                    f.lease_owner = self.worker
+                    f.lease_until = until
             return feeds
 
     async def poll(self, feeds: Sequence[Feed] | None = None, *, process_articles: bool = True) -> PollReport:
@@ -396,9 +397,18 @@ class Pipeline:
 
     async def poll_due(self, all_feeds: bool = False, process_articles: bool = True) -> PollReport:
         """Poll what is due, claiming feeds a few at a time so that workers sharing a database share the work."""
-        if self.db.dialect == "sqlite":  # one worker: take everything at once
-            return await self.poll(self.due_feeds(all_feeds=all_feeds), process_articles=process_articles)
         report = PollReport()
+        try:
+            if self.db.dialect == "sqlite":  # one worker: take everything at once
+                return await self.poll(self.due_feeds(all_feeds=all_feeds), process_articles=process_articles)
+            return await self._poll_shared(report, all_feeds, process_articles)
+        except SQLAlchemyError as exc:
+            # claiming feeds is a write too: a full or read-only database stops the poll before it starts
+            report.feeds.append(FeedOutcome("(claiming due feeds)", ok=False, error_kind="storage",
+                                            error=f"cannot claim due feeds: {storage_reason(exc)}"))
+            return report
+
+    async def _poll_shared(self, report: PollReport, all_feeds: bool, process_articles: bool) -> PollReport:
         polled: list[int] = []
         while True:
             batch = self.due_feeds(all_feeds=all_feeds, limit=CLAIM_CHUNK, exclude=polled)
@@ -600,8 +610,11 @@ def _recent_entry_times(s, feed_ids: Sequence[int]) -> dict[int, list[datetime]]
     times: dict[int, list[datetime]] = {}
     if feed_ids:
         rank = func.row_number().over(partition_by=Entry.feed_id, order_by=Entry.published.desc()).label("rank")
+        # Plain DateTime results: the stored column's UTC wrapper costs more than the query here, and the schedule
+        # reads a datetime without a zone as UTC, which is what the column stores.
+        published = type_coerce(Entry.published, DateTime(timezone=True)).label("published")
         ranked = (
-            select(Entry.feed_id, Entry.published, rank)
+            select(Entry.feed_id, published, rank)
             .where(Entry.feed_id.in_(feed_ids), Entry.published.is_not(None))
             .subquery()
         )
