@@ -6,7 +6,9 @@ The farm (tests/farm.py, its own process) serves every feed with ETag and Last-M
 database with the feeds already added (not timed), then a cold poll (every feed new: fetch, parse, store 20,000
 entries) and a warm one (every feed answers 304). wiredesk runs as `wiredesk poll --once` with article fetching off
 (fetch.fetch_articles = false); reader runs through benchmarks/reader_driver.py under the reader venv's python, once
-per `--reader-workers` setting, and the best of those settings is the one compared against.
+per `--reader-workers` setting, and the best of those settings is the one compared against. wiredesk keeps its
+default fetch limits (20 requests in flight, 2 per host, and every farm feed is on one host) unless --connections
+says otherwise, and parses in one worker process per core.
 
 Two times per run:
   poll     the polling itself: for wiredesk the feeds stage of the poll (fetch, parse, store; from its log lines),
@@ -267,7 +269,7 @@ def main() -> int:
     p.add_argument("--reader-workers", default="1,4,16", help="reader's workers settings to try (default 1,4,16)")
     p.add_argument("--feeds", type=int, default=1000)
     p.add_argument("--entries", type=int, default=20)
-    p.add_argument("--repeat", type=int, default=2, help="runs per configuration, interleaved; the fastest counts")
+    p.add_argument("--repeat", type=int, default=3, help="runs per configuration, interleaved; the fastest counts")
     p.add_argument("--connections", type=int,
                    help="set wiredesk's fetch.max_connections and fetch.max_per_host (every farm feed is on one host); "
                         "default: wiredesk's own defaults (20 overall, 2 per host)")

@@ -60,6 +60,7 @@ def pipeline_settings(config: Config) -> PipelineSettings:
         max_entries_per_feed=config["fetch"]["max_entries_per_feed"],
         max_article_chars=config["fetch"]["max_article_chars"],
         lease_seconds=s["lease_seconds"],
+        lsh_storage=lsh_storage(config),
         schedule=ScheduleSettings(
             interval=s["interval_minutes"] * 60.0,
             min_interval=s["min_interval_minutes"] * 60.0,
@@ -68,3 +69,26 @@ def pipeline_settings(config: Config) -> PipelineSettings:
             backoff_max=s["max_backoff_minutes"] * 60.0,
         ),
     )
+
+
+def lsh_storage(config: Config) -> dict | None:
+    """datasketch's storage_config for the copy index in Redis, keyed by the database so that two deployments sharing
+    one Redis never mix their indexes; None keeps the index in memory."""
+    url = config["redis"]["url"]
+    if not url:
+        return None
+    import hashlib
+
+    from daemon.errors import ConfigError
+
+    try:
+        from redis.connection import parse_url
+    except ImportError as exc:
+        raise ConfigError("redis.url needs the redis package: pip install 'wiredesk[redis]'") from exc
+
+    try:
+        params = parse_url(url)
+    except ValueError as exc:
+        raise ConfigError(f"redis.url {url!r} is not a Redis URL (e.g. redis://127.0.0.1:6379/0): {exc}") from exc
+    key = hashlib.sha1(config.database_url.encode()).hexdigest()[:12]
+    return {"type": "redis", "basename": f"wiredesk:{key}:copies".encode(), "redis": params}

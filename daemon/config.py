@@ -61,6 +61,9 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "host": ((str,), "127.0.0.1"),
         "port": ((int,), 8080),
     },
+    "redis": {
+        "url": ((str,), ""),
+    },
     "log": {
         "level": ((str,), "INFO"),
     },

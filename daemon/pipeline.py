@@ -101,6 +101,7 @@ class PipelineSettings:
     max_article_chars: int = 200_000
     schedule: ScheduleSettings = ScheduleSettings()
     lease_seconds: float = 600.0  # how long a worker may hold a feed it is polling before others take it over
+    lsh_storage: dict | None = None  # datasketch storage_config for the copy index (Redis), None: in memory
 
 
 class Progress:
@@ -177,7 +178,7 @@ class Pipeline:
         self.settings = settings
         # who holds a feed's lease: unique per pipeline, readable in the database by a person
         self.worker = f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.engine = engine or EngineState(db, lambda: Engine(new_story_id=new_story_id))
+        self.engine = engine or EngineState(db, lambda: Engine(new_story_id=new_story_id, lsh_storage=settings.lsh_storage))
         self.progress = progress or Progress()
         self.parse_executor = parse_executor
         # replay gives fixture ids by article URL, so that output speaks of the fixtures' own names

@@ -165,3 +165,25 @@ def test_unreachable_redis_is_a_clear_error():
     storage = {"type": "redis", "basename": b"wiredesk-test-none", "redis": {"host": "127.0.0.1", "port": 1}}
     with pytest.raises(ConnectionError, match=r"cannot reach Redis at 127\.0\.0\.1:1"):
         Engine(lsh_storage=storage)
+
+
+def test_redis_index_without_a_basename_is_refused():
+    with pytest.raises(ValueError, match="basename"):
+        Engine(lsh_storage={"type": "redis", "redis": dict(REDIS)})
+
+
+def test_catching_up_with_another_engines_decisions_writes_nothing(corpus, reference, redis_storage, monkeypatch):
+    first, second = Engine(lsh_storage=redis_storage), Engine(lsh_storage=redis_storage)
+    out = decisions(first, corpus[:100])
+    for doc, (art, story, copy_of, _, _, fp) in zip(corpus[:100], out):
+        second.restore(art, fp, story, copy_of, published=doc.published)
+    later = decisions(first, corpus[100:180])          # stored in Redis after the second engine looked
+    writes = []
+    lsh = second.copy_index.lsh
+    monkeypatch.setattr(lsh, "insert", lambda *a, **k: writes.append(a))
+    monkeypatch.setattr(lsh, "insertion_session", lambda *a, **k: writes.append(a))
+    for doc, (art, story, copy_of, _, _, fp) in zip(corpus[100:180], later):
+        second.restore(art, fp, story, copy_of, published=doc.published)
+    assert writes == []
+    monkeypatch.undo()
+    assert decisions(second, corpus[180:]) == reference[180:]

@@ -198,3 +198,32 @@ def _has(cmd):
     from shutil import which
 
     return which(cmd) is not None
+
+
+def test_copy_index_in_redis(db_url, tmp_path, httpserver, wiredesk):
+    try:
+        import redis
+
+        client = redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=1)
+        client.ping()
+    except Exception:
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    feeds = {"alpha": [("zhao", "000"), ("ap", "002")], "beta": [("herald", "001")]}
+    base = serve_farm(httpserver, feeds)
+    cfg = write_config(tmp_path, base, feeds)
+    with cfg.open("a") as fh:
+        fh.write('[redis]\nurl = "redis://127.0.0.1:6379/0"\n')
+    from daemon import app, config
+
+    basename = app.lsh_storage(config.load(str(cfg)))["basename"]
+    for key in client.scan_iter(match=basename + b"*"):
+        client.delete(key)
+    try:
+        code, out, err = wiredesk("poll", "--once")
+        assert code == 0, err
+        assert "3 new articles" in out
+        keys = list(client.scan_iter(match=basename + b"*"))
+        assert keys, "the copy index was written to Redis"
+    finally:
+        for key in client.scan_iter(match=basename + b"*"):
+            client.delete(key)

@@ -7,7 +7,6 @@ state an engine that never restarted would have.
 from __future__ import annotations
 
 import struct
-import sys
 from collections import deque
 from dataclasses import dataclass, replace
 from itertools import islice
@@ -23,12 +22,6 @@ from .text import body_paragraphs, normalise, tokens
 _MAGIC = b"WDF1"
 _HEAD = struct.Struct("<4sBIH")  # magic, flags, shingle count, term count
 _SEP = "\x1f"
-
-
-def _interned(terms) -> tuple[str, ...]:
-    """One string object per distinct term in the process, so that the story tier's dict lookups of a
-    new article's terms in the centroids are settled by identity rather than by comparing characters."""
-    return tuple(map(sys.intern, terms))
 
 
 class FingerprintError(ValueError):
@@ -64,7 +57,7 @@ class Fingerprint:
             off += 4 * minhash.NUM_PERM
             weights = np.frombuffer(data, dtype="<f4", count=n, offset=off).astype(np.float32)
             off += 4 * n
-            terms = _interned(data[off:].decode("utf-8").split(_SEP)) if n else ()
+            terms = tuple(data[off:].decode("utf-8").split(_SEP)) if n else ()
         except (struct.error, ValueError, UnicodeDecodeError) as exc:
             if isinstance(exc, FingerprintError):
                 raise
@@ -104,7 +97,7 @@ def compute(title: str, text: str, settings, params: TermParams | None = None) -
     caps = tuple(p.isupper() for p in [title] + paras)
     params = replace(params, caps_segments=caps) if any(caps) else params
     terms, weights = salient_terms(toks, params)
-    return Fingerprint(True, len(sh), sig, _interned(terms), weights)
+    return Fingerprint(True, len(sh), sig, tuple(terms), weights)
 
 
 class FingerprintPool:
@@ -112,7 +105,8 @@ class FingerprintPool:
 
     A fingerprint depends on the title, the text, the settings and the word-frequency prior only, so
     any process computes the same bytes. Workers are fresh interpreters ("spawn"), which is safe in a
-    threaded daemon; each loads the word tables once when it starts.
+    threaded daemon; each loads the word tables once when it starts. As with any spawned pool, a script
+    that uses one must guard its entry point (``if __name__ == "__main__":``).
     """
 
     def __init__(self, settings, workers: int):

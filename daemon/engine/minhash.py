@@ -164,12 +164,15 @@ class DatasketchBandIndex:
         if isinstance(config.get("basename"), str):
             config["basename"] = config["basename"].encode("utf-8")
         if config.get("type") == "redis":
+            if not config.get("basename"):
+                # datasketch would pick a random one: nothing shared, nothing found again after a restart.
+                raise ValueError("a Redis copy index needs a 'basename' (the prefix of its keys)")
             _check_redis(config)
         self.rows = rows
         self.bands = NUM_PERM // rows
         self.lsh = MinHashLSH(num_perm=NUM_PERM, params=(self.bands, rows), storage_config=config)
         self._index_of = index_of
-        self._stored: set | None = None     # ids in storage, read once for the first restore
+        self._stored: set | None = None     # ids in storage when the first restore came
         self._session = None
 
     def keys(self, sig: np.ndarray):
@@ -191,7 +194,8 @@ class DatasketchBandIndex:
             return
         if self._stored is None:
             self._stored = set(self.stored_ids())
-        if article_id in self._stored:
+        # Not in the snapshot: another engine may have stored it since (one lookup, no flush).
+        if article_id in self._stored or self.lsh.__contains__(article_id):
             return
         if self._session is None:
             self._session = self.lsh.insertion_session()
