@@ -120,7 +120,8 @@ def cmd_init(args, config) -> int:
 def cmd_replay(args, config) -> int:
     from daemon.app import database, make_fetcher, pipeline_settings
     from daemon.fetcher import FixtureTransport
-    from daemon.pipeline import Pipeline, register_feeds
+    from daemon.feeds import add_feed
+    from daemon.pipeline import Pipeline
     from daemon.progress import console_progress
     from daemon.replay import load_corpus
     from daemon.views import load_stories
@@ -128,7 +129,8 @@ def cmd_replay(args, config) -> int:
     folder = Path(args.dir) if args.dir else _default_seeds()
     corpus = load_corpus(folder)
     db = database(config)
-    register_feeds(db, ((f.url, f.outlet, f.folder) for f in corpus.feeds))
+    for f in corpus.feeds:
+        add_feed(db, f.url, f.outlet, f.folder)
     routes = corpus.routes()
     feeds = [f for f in _feeds_by_url(db, [f.url for f in corpus.feeds])]
     # replay always reads every fixture feed, whatever the schedule says: the corpus is the point

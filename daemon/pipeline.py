@@ -24,7 +24,7 @@ import uuid
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 from sqlalchemy import DateTime, func, insert, select, type_coerce, update
 from sqlalchemy import text as sql
@@ -674,18 +674,3 @@ def _merge_entries(feed_id: int, parsed: ParsedFeed, keys: Sequence[EntryKeys], 
             if item.title and row.id is not None:
                 writes.retitled[row.id] = item.title
     return new, changed
-
-
-def register_feeds(db: Database, feeds: Iterable[tuple[str, str | None, str | None]]) -> int:
-    """Add (url, title, folder) feeds that are not stored yet; returns how many were added."""
-    added = 0
-    now = utcnow()
-    with db.session() as s:
-        known = set(s.scalars(select(Feed.url)))
-        for url, title, folder in feeds:
-            if url in known:
-                continue
-            s.add(Feed(url=url, title=title, folder=folder, status="active", error_count=0, created_at=now))
-            known.add(url)
-            added += 1
-    return added

@@ -149,10 +149,6 @@ class Notifier:
             log.debug("notify socket: %s", exc)
 
 
-class _LogOnly(Progress):
-    pass
-
-
 # ---- the service ----------------------------------------------------------------------------------------------
 
 
@@ -196,7 +192,7 @@ async def _serve(config, db, metrics, state) -> None:
     notifier = Notifier()
     fetcher = make_fetcher(config)
     pool = _parse_pool(config)
-    pipeline = Pipeline(db, fetcher, pipeline_settings(config), progress=_LogOnly(), parse_executor=pool)
+    pipeline = Pipeline(db, fetcher, pipeline_settings(config), progress=Progress(), parse_executor=pool)
     current: dict[str, asyncio.Task | None] = {"poll": None}
 
     async def tick() -> None:
