@@ -675,12 +675,13 @@ class Fetcher:
             transport=transport,
             follow_redirects=False,  # each hop is checked and classified here
             trust_env=False,  # an environment proxy would bypass the address check
-            timeout=httpx.Timeout(limits.timeout, connect=limits.connect_timeout),
             headers={"User-Agent": self.user_agent, "Accept-Encoding": "gzip, deflate, br", "Accept": "*/*"},
         )
-        # Requests go to the transport directly (see _exchange); the client keeps the headers, timeouts and cookies.
+        # Requests go to the transport directly (see _exchange); the client keeps the headers and the cookies.
         self._transport = transport
-        self._extensions = {"timeout": self._client.timeout.as_dict()}
+        # Only the connection gets a timeout of its own: the whole exchange runs under one deadline (see _follow), so a
+        # timer on every read and write would only repeat it.
+        self._extensions = {"timeout": {"connect": limits.connect_timeout, "read": None, "write": None, "pool": None}}
         self._slots = asyncio.Semaphore(limits.max_connections)
         self._hosts: dict[str, _HostSlot] = {}
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Sequence
 
-from sqlalchemy import DateTime, func, insert, select, type_coerce, update
+from sqlalchemy import DateTime, Row, func, insert, select, type_coerce, update
 from sqlalchemy import text as sql
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -301,7 +301,12 @@ class Pipeline:
 
     def _write_feeds(self, s, batch: Sequence[_Fetched]) -> list[FeedOutcome]:
         now = utcnow()
-        feeds = {f.id: f for f in s.scalars(select(Feed).where(Feed.id.in_([item.feed_id for item in batch])))}
+        # Plain rows rather than ORM objects: each feed's new state is computed from them, and the whole batch is
+        # written in one statement per kind of change.
+        feeds = {row.id: row for row in s.execute(
+            select(Feed.id, Feed.url, Feed.title, Feed.site_url, Feed.error_count)
+            .where(Feed.id.in_([item.feed_id for item in batch]))
+        )}
         # what the batch needs from the entries table, in two queries rather than two per feed
         changed_feeds = [item.feed_id for item in batch if item.parsed is not None and item.feed_id in feeds]
         unchanged_feeds = [item.feed_id for item in batch if item.result.not_modified and item.feed_id in feeds]
@@ -314,75 +319,70 @@ class Pipeline:
             if feed is None:  # removed while we were fetching
                 outcomes.append(FeedOutcome(item.result.url, ok=False, error="feed was removed during the poll"))
                 continue
-            outcomes.append(self._update_feed(s, feed, item, now, known.get(feed.id, []), recent.get(feed.id, []), writes))
+            outcome, values = self._update_feed(s, feed, item, now, known.get(feed.id, []), recent.get(feed.id, []), writes)
+            outcomes.append(outcome)
+            writes.feeds.append(values)
         writes.flush(s)
         return outcomes
 
-    def _update_feed(self, s, feed: Feed, item: _Fetched, now: datetime, known: list[_KnownEntry],
-                     recent: list[datetime], writes: _EntryWrites) -> FeedOutcome:
+    def _update_feed(self, s, feed: Row, item: _Fetched, now: datetime, known: list[_KnownEntry], recent: list[datetime],
+                     writes: _EntryWrites) -> tuple[FeedOutcome, dict]:
+        """The feed's outcome, and its row's new values (with its id); its entries go to ``writes``."""
         result, parsed, parse_error = item.result, item.parsed, item.parse_error
-        feed.last_polled_at = now
-        feed.lease_owner = None
-        feed.lease_until = None
+        url, error_count = feed.url, feed.error_count
+        values: dict = {"id": feed.id, "last_polled_at": now, "lease_owner": None, "lease_until": None}
         error_kind = result.error_kind or (parse_error.kind if parse_error else None)
         error = result.error or (str(parse_error) if parse_error else None)
         entry_times: list[datetime] = []
         new = changed = 0
         if error_kind:
-            feed.error_count += 1
-            feed.last_error = error
-            feed.last_error_kind = error_kind
-            feed.last_error_at = now
-            if error_kind == "gone":
-                feed.status = "gone"
-            else:
-                feed.status = "error"
+            error_count += 1
+            values.update(error_count=error_count, last_error=error, last_error_kind=error_kind, last_error_at=now,
+                          status="gone" if error_kind == "gone" else "error")
         else:
-            feed.status = "active"
-            feed.error_count = 0
-            feed.last_success_at = now
+            error_count = 0
+            values.update(status="active", error_count=0, last_success_at=now)
             if result.etag or result.last_modified or not result.not_modified:
-                feed.etag = result.etag
-                feed.last_modified = result.last_modified
-            if result.permanent_url and result.permanent_url != feed.url:
+                values.update(etag=result.etag, last_modified=result.last_modified)
+            if result.permanent_url and result.permanent_url != url:
+                # (two feeds of one batch moving to the same URL fail the batch's write; retried one by one, the
+                # second then sees the first and stays where it is)
                 clash = s.scalar(select(Feed.id).where(Feed.url == result.permanent_url))
                 if clash is None:
-                    log.info("feed %s moved permanently to %s", feed.url, result.permanent_url)
-                    feed.url = result.permanent_url
+                    log.info("feed %s moved permanently to %s", url, result.permanent_url)
+                    url = values["url"] = result.permanent_url
             if parsed is not None:
-                feed.title = feed.title or parsed.title
-                feed.site_url = parsed.site_url or feed.site_url
                 new, changed = _merge_entries(feed.id, parsed, item.keys, known, now, writes)
                 entry_times = [e.published for e in parsed.entries if e.published]
-                feed.last_error = parsed.warning and f"parsed with a warning: {parsed.warning}"
-                feed.last_error_kind = "warning" if parsed.warning else None
+                values.update(title=feed.title or parsed.title, site_url=parsed.site_url or feed.site_url,
+                              last_error=parsed.warning and f"parsed with a warning: {parsed.warning}",
+                              last_error_kind="warning" if parsed.warning else None)
             else:
-                feed.last_error = None
-                feed.last_error_kind = None
+                values.update(last_error=None, last_error_kind=None)
                 # 304: the feed has not changed, so its publishing rhythm is the one its stored entries show
                 entry_times = recent
         when, interval = next_poll(
             now,
             self.settings.schedule,
             ok=not error_kind,
-            error_count=feed.error_count,
+            error_count=error_count,
             entry_times=entry_times,
             headers=dict(result.headers or {}),
             ttl=parsed.ttl_minutes if parsed else None,
             retry_after=result.retry_after,
         )
-        feed.next_poll_at = when
-        feed.interval_seconds = interval
-        return FeedOutcome(
-            feed.url,
+        values.update(next_poll_at=when, interval_seconds=interval)
+        outcome = FeedOutcome(
+            url,
             ok=not error_kind,
             new_entries=new,
             changed_entries=changed,
             not_modified=result.not_modified,
-            error=f"{feed.url}: {error}" if error and not error.startswith(feed.url) and result.url not in error else error,
+            error=f"{url}: {error}" if error and not error.startswith(url) and result.url not in error else error,
             error_kind=error_kind,
             warning=parsed.warning if parsed else None,
         )
+        return outcome, values
 
     # ---- stage 2: articles ----------------------------------------------------------------------------------
 
@@ -571,6 +571,9 @@ class _KnownEntry:
 
 @dataclass
 class _EntryWrites:
+    """What a batch writes, collected so that each kind of change is one statement for the whole batch."""
+
+    feeds: list[dict] = field(default_factory=list)  # each feed's new values, with its id
     inserts: list[_KnownEntry] = field(default_factory=list)
     updates: dict[int, dict] = field(default_factory=dict)  # entry id -> changed columns
     retitled: dict[int, str] = field(default_factory=dict)  # entry id -> new title for its article
@@ -582,16 +585,22 @@ class _EntryWrites:
             self.updates.setdefault(row.id, {}).update(values)
 
     def flush(self, s) -> None:
+        _update_by_id(s, Feed, self.feeds)
         if self.inserts:
             s.execute(insert(Entry), [row.values for row in self.inserts])
-        groups: dict[tuple[str, ...], list[dict]] = {}
-        for entry_id, values in self.updates.items():
-            groups.setdefault(tuple(sorted(values)), []).append({"id": entry_id, **values})
-        for rows in groups.values():
-            s.execute(update(Entry), rows)
+        _update_by_id(s, Entry, [{"id": entry_id, **values} for entry_id, values in self.updates.items()])
         for entry_id, title in self.retitled.items():
             # the article keeps its story; its headline follows the feed's correction
             s.execute(update(Article).where(Article.entry_id == entry_id).values(title=title))
+
+
+def _update_by_id(s, model, rows: list[dict]) -> None:
+    """UPDATE rows by primary key, one executemany per set of columns changed."""
+    groups: dict[tuple[str, ...], list[dict]] = {}
+    for row in rows:
+        groups.setdefault(tuple(sorted(row)), []).append(row)
+    for same_columns in groups.values():
+        s.execute(update(model), same_columns)
 
 
 def _known_entries(s, feed_ids: Sequence[int]) -> dict[int, list[_KnownEntry]]:
