@@ -72,13 +72,11 @@ def pipeline_settings(config: Config) -> PipelineSettings:
 
 
 def lsh_storage(config: Config) -> dict | None:
-    """datasketch's storage_config for the copy index in Redis, keyed by the database so that two deployments sharing
-    one Redis never mix their indexes; None keeps the index in memory."""
+    """datasketch's storage_config for the copy and story indexes in Redis, keyed by the database so that two
+    deployments sharing one Redis never mix their indexes; None keeps the indexes in memory."""
     url = config["redis"]["url"]
     if not url:
         return None
-    import hashlib
-
     from daemon.errors import ConfigError
 
     try:
@@ -90,5 +88,11 @@ def lsh_storage(config: Config) -> dict | None:
         params = parse_url(url)
     except ValueError as exc:
         raise ConfigError(f"redis.url {url!r} is not a Redis URL (e.g. redis://127.0.0.1:6379/0): {exc}") from exc
-    key = hashlib.sha1(config.database_url.encode()).hexdigest()[:12]
-    return {"type": "redis", "basename": f"wiredesk:{key}:copies".encode(), "redis": params}
+    return {"type": "redis", "basename": index_basename(config.database_url), "redis": params}
+
+
+def index_basename(database_url: str) -> bytes:
+    """The prefix of every Redis key of the indexes that belong to this database."""
+    import hashlib
+
+    return f"wiredesk:{hashlib.sha1(database_url.encode()).hexdigest()[:12]}:".encode()

@@ -23,6 +23,61 @@ WORDS = (
     "science library trial treaty border summit drought flood vaccine theatre stadium league orchestra"
 ).split()
 
+# News-like English: each entry reports one of a few events happening around its publication time, so the
+# farm's entries form real stories (several outlets, different sentences, sometimes a wire copy) for the engine.
+_PLACE = (["Port", "North", "Kestrel", "Dun", "Vale", "Oris", "Hal", "Bren", "Calder", "Ash"],
+          ["ford", "haven", "more", "ton", "bury", "wick", "field", "bridge", "mouth", "stead"])
+_FIRST = ["Maria", "Tomas", "Aiko", "Samuel", "Lena", "Rafael", "Nadia", "Piotr", "Grace", "Ivan", "Omar", "Elena"]
+_LAST = ["Lopez", "Berg", "Tanaka", "Okafor", "Fischer", "Duarte", "Haddad", "Nowak", "Mensah", "Petrov", "Sato"]
+_TOPICS = [
+    ("flood", ["river", "levee", "rain", "evacuation", "homes", "rescue", "water", "villages"]),
+    ("strike", ["workers", "union", "wages", "factory", "talks", "walkout", "management", "contract"]),
+    ("election", ["votes", "ballots", "candidate", "turnout", "polling", "coalition", "parliament", "count"]),
+    ("fire", ["blaze", "firefighters", "warehouse", "smoke", "damage", "investigators", "alarm", "crews"]),
+    ("summit", ["leaders", "trade", "agreement", "talks", "delegation", "tariffs", "ministers", "treaty"]),
+    ("trial", ["court", "judge", "jury", "verdict", "defence", "prosecutors", "witness", "appeal"]),
+]
+EVENTS_PER_SLOT = 12      # events happening in each 90-minute slot of the farm's timeline
+
+
+def event(seed: int, index: int) -> dict:
+    rng = random.Random(seed * 1_000_003 + index)
+    topic, words = rng.choice(_TOPICS)
+    words = rng.sample(words, 4) + rng.sample(WORDS, 4)     # events on one topic differ in what they speak of
+    return {"topic": topic, "words": words, "place": rng.choice(_PLACE[0]) + rng.choice(_PLACE[1]),
+            "person": f"{rng.choice(_FIRST)} {rng.choice(_LAST)}", "number": rng.randint(12, 900),
+            "year": rng.choice([2019, 2020, 2021, 2022, 2023])}
+
+
+def sentence(rng: random.Random, ev: dict) -> str:
+    w = lambda: rng.choice(ev["words"])  # noqa: E731
+    g = lambda: rng.choice(WORDS)  # noqa: E731
+    topic, place, person, number, year = ev["topic"], ev["place"], ev["person"], ev["number"], ev["year"]
+    return rng.choice([
+        f"The {topic} in {place} has affected at least {number} people, officials said on Saturday.",
+        f"{person}, who leads the response in {place}, said the {w()} would take weeks.",
+        f"Residents of {place} described the {w()} and the {w()} as the worst since {year}.",
+        f"According to {person}, the {w()} and the {w()} were not expected this early.",
+        f"Local authorities in {place} asked for help with the {w()} on Saturday morning.",
+        f"The number of {w()} reported in {place} rose to {number} by the evening.",
+        f"Critics said the {w()} in {place} had been ignored for years by the authorities.",
+        f"{person} told reporters that the {w()} was under control but warned of more {w()}.",
+        f"In {place}, the {g()} and the {g()} were closed while the {w()} went on.",
+        f"Officials in {place} said the {g()} would review the {w()} next week.",
+        f"The {g()} near the {g()} reported {rng.randint(2, 99)} cases linked to the {w()}.",
+        f"A spokesman for the {g()} said the {g()} had not been consulted about the {w()}.",
+        f"Many in {place} said the {g()} and the {g()} mattered more than the {w()}.",
+        f"{person} visited the {g()} on Saturday and spoke about the {w()} and the {g()}.",
+    ])
+
+
+def news(rng: random.Random, ev: dict, n_words: int) -> str:
+    out, count = [], 0
+    while count < n_words:
+        out.append(sentence(rng, ev))
+        count += len(out[-1].split())
+    return " ".join(out)
+
 
 def paragraph(rng: random.Random, n: int) -> str:
     words = [rng.choice(WORDS) for _ in range(n)]
@@ -38,6 +93,7 @@ class Farm:
         self.visible = entries if visible is None else visible  # entries each feed lists now (grow() adds more)
         self.items: dict[int, list[str]] = {}
         self.rng = random.Random(seed)
+        self.seed = seed
         self.with_pages = with_pages
         self.entry_bytes = entry_bytes
         self.hits = 0
@@ -53,20 +109,30 @@ class Farm:
 
     def _build(self) -> None:
         start = datetime(2024, 4, 13, tzinfo=timezone.utc)
+        written: dict[int, list[str]] = {}   # event -> summaries so far, for wire copies
         for f in range(self.n_feeds):
             items = []
             for e in range(self.n_entries):
+                minutes = f * 7 + e * 13
+                k = (minutes // 90) * EVENTS_PER_SLOT + self.rng.randrange(EVENTS_PER_SLOT)
+                ev = event(self.seed, k)
                 words = max(10, self.entry_bytes // 7)
-                summary = paragraph(self.rng, words)
+                earlier = written.setdefault(k, [])
+                if earlier and self.rng.random() < 0.1:
+                    summary = self.rng.choice(earlier) + " (END)"      # a wire copy of an earlier write-up
+                else:
+                    summary = news(self.rng, ev, words)
+                    earlier.append(summary)
                 link = f"{self.base}/page/{f}/{e}.html"
-                when = format_datetime(start + timedelta(minutes=f * 7 + e * 13), usegmt=True)
+                when = format_datetime(start + timedelta(minutes=minutes), usegmt=True)
+                title = f"{ev['topic'].title()} in {ev['place']}: {ev['person']} speaks"
                 items.append(
-                    f"<item><title>Feed {f} story {e}: {escape(paragraph(self.rng, 6))}</title><link>{link}</link>"
+                    f"<item><title>Feed {f} story {e}: {escape(title)}</title><link>{link}</link>"
                     f"<guid isPermaLink=\"false\">farm-{f}-{e}</guid><pubDate>{when}</pubDate>"
                     f"<description>{escape(summary)}</description></item>"
                 )
                 if self.with_pages:
-                    body = "".join(f"<p>{escape(paragraph(self.rng, 40))}</p>" for _ in range(5))
+                    body = "".join(f"<p>{escape(news(self.rng, ev, 40))}</p>" for _ in range(5))
                     self.pages[f"/page/{f}/{e}.html"] = (
                         f"<html><head><title>Story {f}-{e}</title></head><body><nav><a href='/'>Home</a></nav>"
                         f"<article><h1>Story {f}-{e}</h1>{body}</article><footer>Farm news</footer></body></html>"

@@ -1,7 +1,8 @@
-"""The copy-candidate LSH as a datasketch MinHashLSH, in memory and in Redis (127.0.0.1:6379, skipped if absent).
+"""The copy-candidate LSH as a datasketch MinHashLSH, in memory and in Redis, and the story-candidate index in
+Redis through datasketch's ordered storage (127.0.0.1:6379, skipped if absent).
 
-Same decisions as the engine's own index; a second engine on the same basename sees the first one's entries;
-an emptied Redis is refilled by restore().
+Same decisions as the engine's own indexes; a second engine on the same basename sees the first one's entries;
+an emptied Redis is refilled by restore(); restoring over a filled one writes nothing.
 """
 
 from __future__ import annotations
@@ -110,14 +111,56 @@ def _clear(storage: dict) -> None:
         client.delete(*keys)
 
 
+def _watch_writes(engine: Engine, monkeypatch) -> list:
+    """Record every write either Redis index would make."""
+    writes = []
+    lsh = engine.copy_index.lsh
+    monkeypatch.setattr(lsh, "insert", lambda *a, **k: writes.append(("copy", a)))
+    monkeypatch.setattr(lsh, "insertion_session", lambda *a, **k: writes.append(("copy", a)))
+    stories = engine.story_index._storage
+    monkeypatch.setattr(stories, "insert", lambda *a, **k: writes.append(("story", a)))
+    monkeypatch.setattr(stories, "remove", lambda *a, **k: writes.append(("story", a)))
+    return writes
+
+
+def _story_lists(storage: dict) -> dict[bytes, list[bytes]]:
+    """Every story-index list in Redis, by key."""
+    import redis
+
+    client = redis.Redis(**REDIS)
+    prefix = storage["basename"] + b"_stories:"
+    return {k: client.lrange(k, 0, -1) for k in client.scan_iter(match=prefix + b"*") if client.type(k) == b"list"}
+
+
 def test_datasketch_index_in_memory_makes_the_same_decisions(corpus, reference):
     assert decisions(Engine(lsh_storage={"type": "dict"}), corpus) == reference
 
 
 def test_redis_index_makes_the_same_decisions(corpus, reference, redis_storage):
     engine = Engine(lsh_storage=redis_storage)
+    assert type(engine.story_index).__name__ == "DatasketchStoryPostings"
     assert decisions(engine, corpus) == reference
     assert set(engine.copy_index.stored_ids()) <= {d.id for d in corpus}
+    lists = _story_lists(redis_storage)
+    assert len(lists) > 100, "the story index was written to Redis"
+    story_ids = {d[1] for d in reference}
+    assert {v.decode() for values in lists.values() for v in values} <= story_ids
+    assert engine.story_index.applied() > len(corpus) // 2
+
+
+def test_redis_story_index_trims_lists_like_the_memory_index(corpus, redis_storage):
+    """A small posting limit makes lists trim and reorder often: still the same decisions and the same lists."""
+    from daemon.engine import EngineSettings
+
+    settings = EngineSettings(posting_limit=3)
+    memory, shared = Engine(settings), Engine(settings, lsh_storage=redis_storage)
+    assert decisions(shared, corpus) == decisions(memory, corpus)
+    lists = _story_lists(redis_storage)
+    prefix = redis_storage["basename"] + b"_stories:"
+    expected = {prefix + t.encode(): [memory._stories[i].id.encode() for i in p]
+                for t, p in memory.story_index._lists.items()}
+    assert lists == expected
+    assert max(map(len, lists.values())) > 3
 
 
 def test_second_engine_on_the_same_basename_sees_the_first_ones_entries(corpus, reference, redis_storage,
@@ -131,16 +174,15 @@ def test_second_engine_on_the_same_basename_sees_the_first_ones_entries(corpus, 
     second = Engine(lsh_storage=redis_storage)
     assert set(second.copy_index.stored_ids()) == stored
     assert all(doc_id in second.copy_index for doc_id in stored)
-    # Restoring over the filled index writes nothing ...
-    writes = []
-    lsh = second.copy_index.lsh
-    monkeypatch.setattr(lsh, "insert", lambda *a, **k: writes.append(a))
-    monkeypatch.setattr(lsh, "insertion_session", lambda *a, **k: writes.append(a))
+    # Restoring over the filled indexes writes nothing ...
+    lists = _story_lists(redis_storage)
+    writes = _watch_writes(second, monkeypatch)
     for doc, (art, story, copy_of, _, _, fp) in zip(head, out):
         second.restore(art, fp, story, copy_of, published=doc.published)
     assert writes == []
     monkeypatch.undo()
     assert sorted(second.copy_index.stored_ids()) == sorted(stored)
+    assert _story_lists(redis_storage) == lists
     # ... and the second engine goes on exactly as the first, finding copies through the shared entries.
     rest = corpus[150:]
     assert decisions(second, rest) == reference[150:]
@@ -151,13 +193,17 @@ def test_empty_redis_is_rebuilt_from_restore(corpus, reference, redis_storage):
     head = corpus[:150]
     out = decisions(first, head)
     stored = set(first.copy_index.stored_ids())
+    lists = _story_lists(redis_storage)
+    applied = first.story_index.applied()
     _clear(redis_storage)
 
     second = Engine(lsh_storage=redis_storage)
-    assert second.copy_index.stored_ids() == []
+    assert second.copy_index.stored_ids() == [] and _story_lists(redis_storage) == {}
     for doc, (art, story, copy_of, _, _, fp) in zip(head, out):
         second.restore(art, fp, story, copy_of, published=doc.published)
     assert set(second.copy_index.stored_ids()) == stored
+    assert _story_lists(redis_storage) == lists
+    assert second.story_index.applied() == applied
     assert decisions(second, corpus[150:]) == reference[150:]
 
 
@@ -178,10 +224,7 @@ def test_catching_up_with_another_engines_decisions_writes_nothing(corpus, refer
     for doc, (art, story, copy_of, _, _, fp) in zip(corpus[:100], out):
         second.restore(art, fp, story, copy_of, published=doc.published)
     later = decisions(first, corpus[100:180])          # stored in Redis after the second engine looked
-    writes = []
-    lsh = second.copy_index.lsh
-    monkeypatch.setattr(lsh, "insert", lambda *a, **k: writes.append(a))
-    monkeypatch.setattr(lsh, "insertion_session", lambda *a, **k: writes.append(a))
+    writes = _watch_writes(second, monkeypatch)
     for doc, (art, story, copy_of, _, _, fp) in zip(corpus[100:180], later):
         second.restore(art, fp, story, copy_of, published=doc.published)
     assert writes == []

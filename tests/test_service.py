@@ -223,7 +223,9 @@ def test_copy_index_in_redis(db_url, tmp_path, httpserver, wiredesk):
         assert code == 0, err
         assert "3 new articles" in out
         keys = list(client.scan_iter(match=basename + b"*"))
-        assert keys, "the copy index was written to Redis"
+        assert any(k.startswith(basename + b"_bucket") for k in keys), "the copy index was written to Redis"
+        assert any(k.startswith(basename + b"_stories:") for k in keys), "the story index was written to Redis"
+        assert client.get(basename + b"_stories_applied") == b"3"
     finally:
         for key in client.scan_iter(match=basename + b"*"):
             client.delete(key)

@@ -20,8 +20,10 @@ def pg_url(db_url):
     return db_url
 
 
-def write_config(tmp_path, farm, lease_seconds=600):
+def write_config(tmp_path, farm, lease_seconds=600, redis_url=""):
     lines = ["[fetch]", 'allow_networks = ["127.0.0.0/8"]', "[schedule]", "parse_workers = 1", f"lease_seconds = {lease_seconds}"]
+    if redis_url:
+        lines += ["[redis]", f'url = "{redis_url}"']
     for u in farm.urls():
         lines += ["[[feeds]]", f'url = "{u}"']
     (tmp_path / "wiredesk.toml").write_text("\n".join(lines) + "\n")
@@ -40,10 +42,39 @@ def stories(url):
     return sorted(sorted(g) for g in groups.values()), seqs
 
 
-def test_three_workers_share_the_feeds_and_agree_on_stories(pg_url, tmp_path):
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture(params=["memory", "redis"])
+def indexes(request, pg_url, tmp_path):
+    """Where the copy and story indexes live: each worker's memory, or one Redis shared by the workers."""
+    if request.param == "memory":
+        yield ""
+        return
+    redis = pytest.importorskip("redis")
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.exceptions.RedisError:
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    from daemon.app import index_basename
+
+    basename = index_basename(pg_url)
+
+    def clear():
+        for key in client.scan_iter(match=basename + b"*"):
+            client.delete(key)
+
+    clear()
+    yield REDIS_URL
+    assert client.exists(basename + b"_stories_applied"), "the workers used the story index in Redis"
+    clear()
+
+
+def test_three_workers_share_the_feeds_and_agree_on_stories(pg_url, tmp_path, indexes):
     farm = Farm(feeds=24, entries=6, seed=5, page_delay=0.01).start()
     try:
-        write_config(tmp_path, farm)
+        write_config(tmp_path, farm, redis_url=indexes)
         env = dict(os.environ, WIREDESK_DATABASE_URL=pg_url)
         subprocess.run([*wiredesk_exe(), "init"], cwd=tmp_path, env=env, check=True, capture_output=True)
         procs = [subprocess.Popen([*wiredesk_exe(), "poll", "--once"], cwd=tmp_path, env=env,
@@ -69,7 +100,7 @@ def test_three_workers_share_the_feeds_and_agree_on_stories(pg_url, tmp_path):
         with engine.begin() as c:
             c.execute(sa.text("truncate memberships, stories, articles, entries, feeds cascade"))
         engine.dispose()
-        write_config(tmp_path, farm)
+        write_config(tmp_path, farm)   # one worker, indexes in its memory
         done = subprocess.run([*wiredesk_exe(), "poll", "--once"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr
         one, _ = stories(pg_url)

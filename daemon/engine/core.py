@@ -54,7 +54,7 @@ class _StoryPostings:
         self._keep = keep
         self._lists: dict[str, array] = {}
 
-    def add(self, terms, story: int) -> None:
+    def add(self, terms, story: int, position: int = 0, *, restoring: bool = False) -> None:
         lists = self._lists
         keep = self._keep
         for t in terms:
@@ -72,19 +72,23 @@ class _StoryPostings:
     def top(self, terms, k: int) -> list[int]:
         """The k stories found under most of `terms` (a story counts once per list entry), ties to the
         earlier story; most shared first."""
-        found = [p for p in map(self._lists.get, terms) if p is not None]
-        if not found:
-            return []
-        x = np.concatenate(found)   # copies: no buffer of a list stays exported
-        x.sort()
-        starts = np.flatnonzero(np.concatenate(([True], x[1:] != x[:-1])))
-        counts = np.diff(starts, append=len(x))
-        # One sortable key per story: more entries first, then the lower story index.
-        key = x[starts].astype(np.int64) - (counts.astype(np.int64) << 32)
-        if len(key) > k:
-            key = np.partition(key, k - 1)[:k]
-        key.sort()
-        return (key & 0xFFFFFFFF).tolist()
+        return rank_stories([p for p in map(self._lists.get, terms) if p is not None], k)
+
+
+def rank_stories(found: list, k: int) -> list[int]:
+    """The k story indices occurring most often in the posting lists `found`, ties to the lower index."""
+    if not found:
+        return []
+    x = np.concatenate(found)   # copies: no buffer of a list stays exported
+    x.sort()
+    starts = np.flatnonzero(np.concatenate(([True], x[1:] != x[:-1])))
+    counts = np.diff(starts, append=len(x))
+    # One sortable key per story: more entries first, then the lower story index.
+    key = x[starts].astype(np.int64) - (counts.astype(np.int64) << 32)
+    if len(key) > k:
+        key = np.partition(key, k - 1)[:k]
+    key.sort()
+    return (key & 0xFFFFFFFF).tolist()
 
 
 class _DefaultIds:
@@ -107,9 +111,10 @@ class Engine:
 
     `lsh_storage`: a datasketch ``storage_config`` (for example ``{"type": "redis", "basename": b"wiredesk",
     "redis": {"host": "127.0.0.1", "port": 6379}}``) puts the copy-candidate LSH in a datasketch
-    ``MinHashLSH`` on that storage, shared with other engines on the same basename and kept across
-    restarts. Without it the index is the engine's own in-memory one, which answers the same candidates
-    without a round trip per band.
+    ``MinHashLSH`` on that storage and, for Redis, the story-candidate index in datasketch's ordered storage
+    on the same basename (see :mod:`.story_index`): shared with other engines on the same basename and kept
+    across restarts. Without it both indexes are the engine's own in-memory ones, which answer the same
+    candidates without round trips.
     """
 
     def __init__(self, settings: EngineSettings | None = None,
@@ -134,12 +139,23 @@ class Engine:
         else:
             self._lsh = minhash.DatasketchBandIndex(self.settings.lsh_rows, lsh_storage, self._index_of)
         self._pool: FingerprintPool | None = None
-        self._postings = _StoryPostings(self.settings.posting_limit)
+        if lsh_storage is not None and lsh_storage.get("type") == "redis":
+            from .story_index import DatasketchStoryPostings
+
+            self._postings = DatasketchStoryPostings(self.settings.posting_limit, lsh_storage, self._story_index,
+                                                     lambda st: self._stories[st].id)
+        else:
+            self._postings = _StoryPostings(self.settings.posting_limit)
 
     def __len__(self) -> int:
         return len(self._ids)
 
     # ------------------------------------------------------------------ public
+
+    @property
+    def story_index(self):
+        """The story-candidate index (in memory, or in Redis through datasketch's storage with `lsh_storage`)."""
+        return self._postings
 
     @property
     def copy_index(self) -> minhash.BandIndex | minhash.DatasketchBandIndex:
@@ -380,4 +396,4 @@ class Engine:
                 st.anchors = None
         st.vectors += 1
         st.norm2 += 2.0 * dot + float(np.dot(fp.weights, fp.weights))
-        self._postings.add(fp.terms[: self.settings.candidate_terms], story)
+        self._postings.add(fp.terms[: self.settings.candidate_terms], story, i, restoring=restoring)

@@ -227,4 +227,4 @@ def _check_redis(config: dict) -> None:
         redis.Redis(**{"socket_connect_timeout": 5, **params}).ping()
     except redis.exceptions.RedisError as exc:
         where = f"{params.get('host', 'localhost')}:{params.get('port', 6379)}"
-        raise ConnectionError(f"cannot reach Redis at {where} for the copy index: {exc}") from exc
+        raise ConnectionError(f"cannot reach Redis at {where} for the copy and story indexes: {exc}") from exc
