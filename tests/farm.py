@@ -119,10 +119,12 @@ class Farm:
                 words = max(10, self.entry_bytes // 7)
                 earlier = written.setdefault(k, [])
                 if earlier and self.rng.random() < 0.1:
-                    summary = self.rng.choice(earlier) + " (END)"      # a wire copy of an earlier write-up
+                    summary, body = self.rng.choice(earlier)      # a wire copy of an earlier write-up
+                    summary, body = summary + " (END)", body + "<p>(END)</p>"
                 else:
                     summary = news(self.rng, ev, words)
-                    earlier.append(summary)
+                    body = "".join(f"<p>{escape(news(self.rng, ev, 40))}</p>" for _ in range(5)) if self.with_pages else ""
+                    earlier.append((summary, body))
                 link = f"{self.base}/page/{f}/{e}.html"
                 when = format_datetime(start + timedelta(minutes=minutes), usegmt=True)
                 title = f"{ev['topic'].title()} in {ev['place']}: {ev['person']} speaks"
@@ -132,7 +134,6 @@ class Farm:
                     f"<description>{escape(summary)}</description></item>"
                 )
                 if self.with_pages:
-                    body = "".join(f"<p>{escape(news(self.rng, ev, 40))}</p>" for _ in range(5))
                     self.pages[f"/page/{f}/{e}.html"] = (
                         f"<html><head><title>Story {f}-{e}</title></head><body><nav><a href='/'>Home</a></nav>"
                         f"<article><h1>Story {f}-{e}</h1>{body}</article><footer>Farm news</footer></body></html>"

@@ -146,6 +146,17 @@ def test_redis_index_makes_the_same_decisions(corpus, reference, redis_storage):
     story_ids = {d[1] for d in reference}
     assert {v.decode() for values in lists.values() for v in values} <= story_ids
     assert engine.story_index.applied() > len(corpus) // 2
+    # The pipelined writes are datasketch's own layout: its MinHashLSH on the same storage reads them back.
+    from datasketch import MinHashLSH
+
+    from daemon.engine.fingerprint import Fingerprint
+
+    index = engine.copy_index
+    plain = MinHashLSH(num_perm=128, params=(index.bands, index.rows), storage_config=redis_storage)
+    for doc, d in list(zip(corpus, reference))[::25]:
+        keys = index.keys(Fingerprint.from_bytes(d[5]).signature)
+        if doc.id in index:
+            assert doc.id in plain.query(keys) and doc.id in plain
 
 
 def test_redis_story_index_trims_lists_like_the_memory_index(corpus, redis_storage):

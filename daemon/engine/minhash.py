@@ -150,7 +150,9 @@ class DatasketchBandIndex:
     Same candidates as :class:`BandIndex` (articles agreeing on a whole band of the engine's own
     signature), so the same decisions; it stores article ids, and a query answers with the insertion
     indices of the articles this engine knows (restored or added), ignoring the others. Each query and
-    insert is a round trip per band, which is why the in-process index stays the default. Restores are
+    insert through datasketch's API is a round trip per band; on Redis the index sends the same commands to the same
+    keys of datasketch's storage objects in one pipeline instead (one round trip per query, one per insert), and the
+    in-process index stays the default. Restores are
     buffered and written in bulk before the next query; an article already in storage is not written
     again, so a restart over a filled Redis writes nothing and an emptied one is refilled by the restores.
     """
@@ -174,6 +176,8 @@ class DatasketchBandIndex:
         self._index_of = index_of
         self._stored: set | None = None     # ids in storage when the first restore came
         self._session = None
+        # Redis: datasketch's storage objects, driven through one pipeline per call
+        self._redis = getattr(self.lsh.keys, "_redis", None) if config.get("type") == "redis" else None
 
     def keys(self, sig: np.ndarray):
         from datasketch import LeanMinHash
@@ -182,15 +186,37 @@ class DatasketchBandIndex:
         # for every signature of the index.
         return LeanMinHash(seed=1, hashvalues=sig, scheme="affine32")
 
+    def _bands(self, keys) -> list:
+        lsh = self.lsh
+        return [lsh._H(keys.hashvalues[start:end]) for start, end in lsh.hashranges]
+
     def query(self, keys) -> set[int]:
         self.flush()
         index_of = self._index_of
-        return {index_of[k] for k in self.lsh.query(keys) if k in index_of}
+        if self._redis is None:
+            return {index_of[k] for k in self.lsh.query(keys) if k in index_of}
+        pipe = self._redis.pipeline(transaction=False)
+        for band, table in zip(self._bands(keys), self.lsh.hashtables):
+            table._get_items(pipe, table.redis_key(band))       # SMEMBERS of the band's bucket, as lsh.query does
+        found = set().union(*pipe.execute())
+        if self.lsh.prepickle:
+            found = {pickle.loads(k) for k in found}
+        return {index_of[k] for k in found if k in index_of}
 
     def insert(self, keys, item: int, article_id: str, *, restoring: bool = False) -> None:
         if not restoring:
             self.flush()
-            self.lsh.insert(article_id, keys, check_duplication=False)
+            if self._redis is None:
+                self.lsh.insert(article_id, keys, check_duplication=False)
+                return
+            lsh = self.lsh
+            key = pickle.dumps(article_id) if lsh.prepickle else article_id
+            bands = self._bands(keys)
+            pipe = self._redis.pipeline(transaction=True)
+            lsh.keys._insert(pipe, key, *bands)                # the commands of lsh.insert, in one MULTI/EXEC
+            for band, table in zip(bands, lsh.hashtables):
+                table._insert(pipe, band, key)
+            pipe.execute()
             return
         if self._stored is None:
             self._stored = set(self.stored_ids())
