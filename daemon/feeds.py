@@ -52,8 +52,15 @@ def sync_config_feeds(db: Database, config) -> int:
     added = 0
     for i, f in enumerate(config.feeds, 1):
         check_feed_url(f.url, where=f"{config.path or 'config'}: feeds #{i}: ")
+    if not config.feeds:
+        return 0
+    # one query for what is already there: a config listing a thousand feeds costs one round trip on each start
+    with db.session() as s:
+        known = set(s.scalars(select(Feed.url)))
     for f in config.feeds:
-        added += add_feed(db, f.url, f.title, f.folder)
+        if f.url.strip() not in known:
+            added += add_feed(db, f.url, f.title, f.folder)
+            known.add(f.url.strip())
     return added
 
 

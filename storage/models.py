@@ -165,3 +165,4 @@ class Lock(Base):
 
 
 Index("ix_entries_published", Entry.published)
+Index("ix_entries_feed_published", Entry.feed_id, Entry.published)
