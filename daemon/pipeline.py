@@ -136,7 +136,19 @@ class EngineState:
             self._engine = self.factory()
             self._seq = 0
             with self.db.session() as s:
+                self.catch_up(s)        # the bulk of a restart, without holding up other workers' decisions
+            with self.db.session() as s:
+                lock_decisions(s, self.db)
                 self.catch_up(s)
+                if self._engine.shared_indexes_ahead():
+                    # Nobody can decide while we hold the lock, so Redis knowing more articles than the database
+                    # means its keys outlived an earlier database at this URL: start them again from this one.
+                    log.warning("the Redis indexes hold articles this database does not (an earlier database at the "
+                                "same URL?): clearing them and rebuilding from the database")
+                    self._engine.clear_shared_indexes()
+                    self._engine = self.factory()
+                    self._seq = 0
+                    self.catch_up(s)
         return self._engine
 
     def catch_up(self, s) -> None:
@@ -156,6 +168,12 @@ class EngineState:
 
     def invalidate(self) -> None:
         self._engine = None
+
+
+def lock_decisions(s, db: Database) -> None:
+    """Hold the story-decision lock until `s` commits (PostgreSQL; SQLite's single writer already serialises)."""
+    if db.dialect == "postgresql":
+        s.execute(sql("SELECT pg_advisory_xact_lock(7320512, hashtext(current_schema()))"))
 
 
 def new_story_id() -> str:
@@ -504,8 +522,7 @@ class Pipeline:
                 s.flush()
                 # one decision at a time across processes: PostgreSQL serialises on an advisory lock held until commit;
                 # SQLite already holds its single write lock since the flush above
-                if self.db.dialect == "postgresql":
-                    s.execute(sql("SELECT pg_advisory_xact_lock(7320512, hashtext(current_schema()))"))
+                lock_decisions(s, self.db)
                 self.engine.catch_up(s)
                 decision = engine.add(
                     Document(id=str(article.id), title=title, text=text, published=entry.published, source=article.source, url=entry.url)

@@ -226,6 +226,30 @@ def test_copy_index_in_redis(db_url, tmp_path, httpserver, wiredesk):
         assert any(k.startswith(basename + b"_bucket") for k in keys), "the copy index was written to Redis"
         assert any(k.startswith(basename + b"_stories:") for k in keys), "the story index was written to Redis"
         assert client.get(basename + b"_stories_applied") == b"3"
+
+        # The database starts again at the same URL while Redis keeps the old keys: they are found out and rebuilt.
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(db_url)
+        with engine.begin() as c:
+            for table in ("memberships", "stories", "articles", "entries", "feeds"):
+                c.execute(sa.text(f"delete from {table}"))
+        code, out, err = wiredesk("poll", "--once")
+        assert code == 0, err
+        assert "3 new articles" in out
+        assert "clearing them and rebuilding" in err
+        with engine.connect() as c:
+            stories = {r[0].encode() for r in c.execute(sa.text("select id from stories"))}
+            articles = {str(r[0]).encode() for r in c.execute(sa.text("select id from articles"))}
+        engine.dispose()
+        listed = {v for k in client.scan_iter(match=basename + b"_stories:*") if client.type(k) == b"list"
+                  for v in client.lrange(k, 0, -1)}
+        assert listed and listed <= stories
+        assert client.get(basename + b"_stories_applied") == b"3"
+        import pickle
+
+        indexed = {pickle.loads(k) for k in client.hkeys(basename + b"_keys")}
+        assert {a.decode() for a in articles} == indexed
     finally:
         for key in client.scan_iter(match=basename + b"*"):
             client.delete(key)

@@ -157,6 +157,15 @@ class Engine:
         """The story-candidate index (in memory, or in Redis through datasketch's storage with `lsh_storage`)."""
         return self._postings
 
+    def shared_indexes_ahead(self) -> bool:
+        """True when the indexes in Redis have seen articles this engine was not given (by add or restore)."""
+        applied = getattr(self._postings, "applied", None)
+        return applied is not None and applied() > len(self._ids)
+
+    def clear_shared_indexes(self) -> None:
+        """Delete every key of the indexes in Redis (this engine is then unusable: make a new one)."""
+        self._postings.clear()
+
     @property
     def copy_index(self) -> minhash.BandIndex | minhash.DatasketchBandIndex:
         """The copy-candidate LSH index (in memory, or datasketch's over `lsh_storage`)."""

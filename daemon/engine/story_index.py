@@ -34,6 +34,7 @@ class DatasketchStoryPostings:
         self._storage = ordered_storage(storage_config, name=basename + b"_stories:")
         self._redis = self._storage._redis          # the connection datasketch opened from the config
         self._counter = basename + b"_stories_applied"
+        self._basename = basename
         self._story_index = story_index
         self._story_id = story_id
         self._applied = -1                           # cached counter; it only grows
@@ -63,6 +64,13 @@ class DatasketchStoryPostings:
         return rank_stories([f for f in found if len(f)], k)
 
     # ------------------------------------------------------------------ writes
+
+    def clear(self) -> None:
+        """Delete every key under the basename: this index's and the copy LSH's."""
+        keys = list(self._redis.scan_iter(match=self._basename + b"*", count=1000))
+        for i in range(0, len(keys), 1000):
+            self._redis.delete(*keys[i:i + 1000])
+        self._applied = -1
 
     def add(self, terms, story: int, position: int = 0, *, restoring: bool = False) -> None:
         if restoring and (position < self._applied or position < self.applied()):
