@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -47,7 +48,7 @@ def poll_once(config, all_feeds: bool = False) -> int:
         finally:
             await fetcher.aclose()
             if pool is not None:
-                pool.shutdown(cancel_futures=True)
+                close_pool(pool)
 
     # What is loaded by now (modules, mappings, the parser's tables) lives until exit: set aside from the garbage
     # collector, whose full passes would otherwise walk all of it again and again during a poll of many feeds.
@@ -81,6 +82,35 @@ def _parse_pool(config):
     # worker importing feedparser itself while the first feeds wait.
     context.set_forkserver_preload(["daemon.parser", "daemon.identity"])
     return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+
+
+def close_pool(pool, grace: float = 3.0) -> None:
+    """Stop the parse workers and the fork server they came from before this process exits.
+
+    A service manager waits for every process of the service to end, so none should outlive the main one for long;
+    workers still busy after `grace` seconds are terminated (the poll is over by now). multiprocessing's resource
+    tracker is left to end on its own: it exits as soon as this process closes its end of the tracker's pipe.
+    """
+    import multiprocessing
+    from multiprocessing import forkserver
+
+    pool.shutdown(wait=False, cancel_futures=True)
+    workers = list((getattr(pool, "_processes", None) or {}).values())
+    deadline = time.monotonic() + grace
+    for proc in workers:
+        proc.join(max(0.0, deadline - time.monotonic()))
+    for proc in workers:
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(1.0)
+    pool.shutdown(wait=True)             # quick now: lets the executor release its queues
+    stop = getattr(getattr(forkserver, "_forkserver", None), "_stop", None)
+    if stop is not None:
+        try:
+            stop()                           # closes the fork server's pipe and waits for it to exit
+        except (OSError, ChildProcessError):
+            pass
+    multiprocessing.active_children()    # reap what has ended
 
 
 # ---- single instance -------------------------------------------------------------------------------------------
@@ -159,6 +189,11 @@ def run(config, host: str | None = None, port: int | None = None) -> int:
     db = database(config)
     host = host or config["server"]["host"]
     port = config["server"]["port"] if port is None else port
+    # A stop asked for before the event loop takes over the signals (the digest is served from the moment the server
+    # starts) is remembered, not fatal: the loop sees it as soon as it runs and stops cleanly.
+    early_stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: early_stop.set())
     with instance_lock(db):
         added = sync_config_feeds(db, config)
         if added:
@@ -175,20 +210,22 @@ def run(config, host: str | None = None, port: int | None = None) -> int:
         gc.collect()
         gc.freeze()
         try:
-            asyncio.run(_serve(config, db, metrics, state))
+            asyncio.run(_serve(config, db, metrics, state, early_stop))
         finally:
             server.stop()
     log.info("stopped")
     return 0
 
 
-async def _serve(config, db, metrics, state) -> None:
+async def _serve(config, db, metrics, state, early_stop: threading.Event | None = None) -> None:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if early_stop is not None and early_stop.is_set():
+        stop.set()
     notifier = Notifier()
     fetcher = make_fetcher(config)
     pool = _parse_pool(config)
@@ -258,4 +295,4 @@ async def _serve(config, db, metrics, state) -> None:
     scheduler.shutdown(wait=False)
     await fetcher.aclose()
     if pool is not None:
-        pool.shutdown(wait=False, cancel_futures=True)
+        close_pool(pool)

@@ -194,6 +194,60 @@ def test_systemd_unit_and_notify_protocol(db_url, tmp_path, httpserver):
     assert proc.returncode == 0
 
 
+def _group_members(pgid: int) -> list[str]:
+    """Command lines of the live processes in process group `pgid` (zombies are not alive)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{pid}/stat").read()
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                found.append(open(f"/proc/{pid}/cmdline").read().replace("\0", " ")[:120])
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+@pytest.mark.parametrize("whom", ["main process", "whole group"])
+def test_stopping_leaves_no_process_behind(db_url, tmp_path, httpserver, whom):
+    """With parse worker processes: when `wiredesk run` exits nothing of it is left, so a service manager waiting
+    for the service's processes to end (systemd's control group) is done as soon as the main process is."""
+    feeds = {"alpha": [("zhao", "000"), ("ap", "002")], "beta": [("herald", "001")]}
+    base = serve_farm(httpserver, feeds)
+    port = free_port()
+    write_config(tmp_path, base, feeds, port=port)
+    cfg = tmp_path / "wiredesk.toml"
+    cfg.write_text(cfg.read_text().replace("parse_workers = 1", "parse_workers = 2"))
+    env = dict(os.environ, WIREDESK_DATABASE_URL=db_url)
+    proc = subprocess.Popen([*wiredesk_exe(), "run"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            _, body = wait_http(f"http://127.0.0.1:{port}/digest.json?days=100000", proc)
+            if json.loads(body)["items"]:
+                break
+            time.sleep(0.3)
+        helpers = _group_members(proc.pid)
+        assert any("forkserver" in c for c in helpers), helpers   # the parse workers' processes are running
+    finally:
+        started = time.monotonic()
+        if whom == "main process":
+            proc.send_signal(signal.SIGTERM)
+        else:
+            os.killpg(proc.pid, signal.SIGTERM)     # what systemd does to the unit's control group
+        out, err = proc.communicate(timeout=15)
+    # multiprocessing's resource tracker ends when it reads end-of-file from the exited process: a moment, no more
+    deadline = time.monotonic() + 3
+    while (left := _group_members(proc.pid)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.returncode == 0, err
+    assert time.monotonic() - started < 10
+    assert left == [], left
+
+
 def _has(cmd):
     from shutil import which
 
