@@ -462,9 +462,16 @@ class Engine:
         if s.anchor_names:
             # An article naming none of a story's leading names must be very close to join it: two events that
             # share a place and its usual vocabulary are not one story (a visit to Pyongyang vs a delegation there).
-            have = set(fp.terms)
-            scored = [(cos, st) for cos, st in scored
-                      if cos >= s.anchor_free_similarity or self._anchored(stories[st], have)]
+            have = None
+            kept = []
+            for cos, st in scored:
+                if cos < s.anchor_free_similarity:
+                    if have is None:
+                        have = set(fp.terms)
+                    if not self._anchored(stories[st], have):
+                        continue
+                kept.append((cos, st))
+            scored = kept
         best = scored[0] if scored and scored[0][0] >= s.story_threshold else None
         if best is None:
             ev = {"best_similarity": round(scored[0][0], 4)} if scored else {}
@@ -558,6 +565,10 @@ class Engine:
             dot = float(np.cumsum(old * w64)[-1])
             book.table.add(ckeys, slot, hit, new)
             st.terms.extend(tids[~hit].tolist())
+            if st.anchors is None and st.vectors == 0:
+                # The first vector of the centroid: its leading names are this article's, kept up to date
+                # from here on (no pass over the whole centroid later).
+                st.anchors, st.anchor_weights = [], []
             if st.anchors is not None:
                 if float(fp.weights.min()) >= 0.0:
                     # Only this article's terms changed, and none went down: the new leading names are among
