@@ -89,30 +89,32 @@ class _CentroidTable:
         self._flat = self._rows.reshape(-1)
         self._flat_vals = self._flat.view(np.float64)
         self._fill = np.zeros(buckets, dtype=np.int64)
+        self._full = np.zeros(buckets, dtype=bool)       # fill == WIDTH
 
     def _bucket(self, keys: np.ndarray) -> np.ndarray:
-        with np.errstate(over="ignore"):
-            return ((keys * _FIB) >> self._shift).astype(np.intp)
+        # Array arithmetic wraps modulo 2**64 without a warning (only numpy scalars check).
+        return ((keys * _FIB) >> self._shift).astype(np.intp)
 
     def find(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per key: (index of its value in the flat table, or -1 if absent or in the overflow dict;
         its value, 0.0 if absent; present)."""
-        w = self.WIDTH
         n = len(keys)
         b = self._bucket(keys)
         rows = self._rows.take(b, axis=0)
-        # At most one key of a row matches: the matches' flat positions give their rows and columns.
-        at = np.flatnonzero(rows[:, :w] == keys[:, None])
-        r = at // w
-        pos = r * (2 * w) + w + (at - r * w)          # the value's place in `rows`
+        # At most one key of a row matches (WIDTH is 4: a row is 8 words, keys in columns 0-3 and their
+        # values in 4-7).
+        r, col = (rows[:, :4] == keys[:, None]).nonzero()
+        col += 4
         hit = np.zeros(n, dtype=bool)
         hit[r] = True
         vals = np.zeros(n, dtype=np.float64)
-        vals[r] = rows.reshape(-1).take(pos).view(np.float64)
+        vals[r] = rows.reshape(-1).take((r << 3) + col).view(np.float64)
         slot = np.full(n, -1, dtype=np.intp)
-        slot[r] = pos + (b.take(r) - r) * (2 * w)     # the same place in the whole table
+        slot[r] = (b.take(r) << 3) + col
         if self._over:
-            for i in np.flatnonzero(~hit & (self._fill.take(b) >= w)).tolist():
+            full = self._full.take(b)
+            full[r] = False
+            for i in full.nonzero()[0].tolist():
                 v = self._over.get(int(keys[i]))
                 if v is not None:
                     vals[i] = v
@@ -121,6 +123,9 @@ class _CentroidTable:
 
     def add(self, keys: np.ndarray, slot: np.ndarray, hit: np.ndarray, new_vals: np.ndarray) -> None:
         """Store `new_vals` for distinct `keys` (slot and hit from :meth:`find` just before)."""
+        if hit.all() and not self._over:
+            self._flat_vals[slot] = new_vals
+            return
         inplace = slot >= 0
         self._flat_vals[slot[inplace]] = new_vals[inplace]
         over = hit & ~inplace
@@ -137,24 +142,27 @@ class _CentroidTable:
     def _place(self, keys: np.ndarray, vals: np.ndarray) -> None:
         w = self.WIDTH
         b = self._bucket(keys)
-        if len(keys) > 1:
-            order = np.argsort(b, kind="stable")
+        col = self._fill[b]
+        sb = np.sort(b)
+        if len(b) > 1 and (sb[1:] == sb[:-1]).any():
+            # Some keys share a bucket: each takes the next free column in turn.
+            order = b.argsort(kind="stable")
             b, keys, vals = b[order], keys[order], vals[order]
             head = np.empty(len(b), dtype=bool)
             head[0] = True
             np.not_equal(b[1:], b[:-1], out=head[1:])
-            starts = np.flatnonzero(head)
+            starts = head.nonzero()[0]
             col = self._fill[b] + (np.arange(len(b)) - starts[np.cumsum(head) - 1])
             ub = b[starts]
             self._fill[ub] = np.minimum(self._fill[ub] + np.diff(starts, append=len(b)), w)
         else:
-            col = self._fill[b].copy()
             self._fill[b] = np.minimum(col + 1, w)
         fit = col < w
         if not fit.all():
             for k, v in zip(keys[~fit].tolist(), vals[~fit].tolist()):
                 self._over[k] = v
             b, col, keys, vals = b[fit], col[fit], keys[fit], vals[fit]
+        self._full[b[col == w - 1]] = True
         at = b * (2 * w) + col
         self._flat[at] = keys
         self._flat_vals[at + w] = vals
