@@ -199,6 +199,20 @@ def test_punctuation_is_normalised_like_the_translation_table():
         assert analysis.normalise_punctuation(text) == text.translate(analysis._PUNCT)
 
 
+def test_boilerplate_check_answers_like_its_expression():
+    from daemon.engine import text
+
+    rng = random.Random(6)
+    pieces = ["(end)", "END", "Copyright", "ALL RIGHTS RESERVED", "(C) 2024", "(c)2019", "(c)", "Reproduction",
+              "redistribution", "Reporting by", "editing  by", "Writing by", "Additional Reporting", "contact us",
+              "Subscribe", "newsletter", "follow us", "click here", "Read more", "related articles",
+              "This article was", "this  article has", "a.b@x.org", "x@", "the", "rights", "by", "é", "©",
+              "\u017fubscribe", "\u212aaiser", "x" * 120]
+    for _ in range(20000):
+        p = " ".join(rng.choice(pieces) for _ in range(rng.randint(0, 4)))
+        assert text.is_boilerplate(p) == (len(p) <= 300 and bool(text._BOILERPLATE_RE.search(p))), p
+
+
 # ------------------------------------------------------------------------------------------------ tokens
 
 def _words(text: str) -> list[str]:

@@ -423,12 +423,15 @@ class Engine:
         cands = self._lsh.query(keys)
         if not cands:
             return None
-        idx = np.fromiter(cands, dtype=np.int64, count=len(cands))
-        agree = np.count_nonzero(self._sigs[idx] == fp.signature[None, :], axis=1) / minhash.NUM_PERM
+        idx = np.array(list(cands), dtype=np.intp)
+        agree = (self._sigs.take(idx, axis=0) == fp.signature).sum(axis=1) / minhash.NUM_PERM
+        sizes = self._sizes.take(idx)
         # Most candidates share a band or two and nothing more: drop them before the loop.
-        ok = (agree >= s.copy_min_jaccard) & (self._sizes[idx] >= s.copy_min_shingles)
+        ok = (agree >= s.copy_min_jaccard) & (sizes >= s.copy_min_shingles)
+        if not ok.any():
+            return None
         best = None
-        for i, jac, size in zip(idx[ok].tolist(), agree[ok].tolist(), self._sizes[idx[ok]].tolist()):
+        for i, jac, size in zip(idx[ok].tolist(), agree[ok].tolist(), sizes[ok].tolist()):
             _, cont = minhash.overlap(jac, fp.shingles, size)
             if cont < s.copy_min_containment:
                 continue
