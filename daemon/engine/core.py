@@ -188,6 +188,7 @@ class _Centroids:
     def __init__(self):
         self._ids: dict[str, int] = {}
         self.names: list[str] = []
+        self._is_name = np.zeros(1024, dtype=bool)    # per term id: a name ("e:...")
         self.table = _CentroidTable()
 
     def term_ids(self, terms) -> np.ndarray:
@@ -201,8 +202,14 @@ class _Centroids:
                     if v is None:
                         v = ids[t] = len(names)
                         names.append(t)
+                        if v >= len(self._is_name):
+                            self._is_name = np.concatenate([self._is_name, np.zeros_like(self._is_name)])
+                        self._is_name[v] = t.startswith("e:")
                     out[i] = v
         return np.array(out, dtype=np.uint64)
+
+    def name_mask(self, tids: np.ndarray) -> np.ndarray:
+        return self._is_name[tids]
 
     def keys(self, story: int, tids: np.ndarray) -> np.ndarray:
         return tids | (np.uint64(story) << np.uint64(32))
@@ -462,12 +469,11 @@ class Engine:
         m = len(tids)
         if ranked:
             # The article's terms in every candidate centroid at once: one gather from the table. Each dot
-            # product is summed in the article's term order (bincount adds in input order), as a loop would.
+            # product is summed in the article's term order (cumsum adds in order), as a loop would.
             keys = ((np.array(ranked, dtype=np.uint64) << np.uint64(32))[:, None] | tids[None, :]).reshape(-1)
             slot, vals, hit = self._book.table.find(keys)
             w64 = fp.weights.astype(np.float64)
-            dots = np.bincount(np.repeat(np.arange(len(ranked)), m), weights=vals * np.tile(w64, len(ranked)),
-                               minlength=len(ranked)).tolist()
+            dots = (vals.reshape(len(ranked), m) * w64).cumsum(axis=1)[:, -1].tolist()
             scored = [(self._score(dot, stories[st]), st) for dot, st in zip(dots, ranked)]
             scored.sort(key=lambda x: (-x[0], x[1]))
         if s.anchor_names:
@@ -506,7 +512,7 @@ class Engine:
             story.anchors = heapq.nlargest(self.settings.anchor_names, (t for t in c if t.startswith("e:")),
                                            key=lambda t: (c[t], t))
             story.anchor_weights = [c[t] for t in story.anchors]
-        return not story.anchors or any(t in terms for t in story.anchors)
+        return not story.anchors or not terms.isdisjoint(story.anchors)
 
     def _score(self, dot: float, story: _Story) -> float:
         """Centroid cosine, with a prior on how alike a young story's members are.
@@ -585,10 +591,21 @@ class Engine:
                     # Only this article's terms changed, and none went down: the new leading names are among
                     # the old ones and this article's (the same list as a pass over the whole centroid, which
                     # costs more than the rest of the decision once a story is large).
-                    value = dict(zip(st.anchors, st.anchor_weights))
-                    value.update((t, v) for t, v in zip(fp.terms, new.tolist()) if t.startswith("e:"))
-                    st.anchors = heapq.nlargest(self.settings.anchor_names, value, key=lambda t: (value[t], t))
-                    st.anchor_weights = [value[t] for t in st.anchors]
+                    # Of this article's names only those at least as heavy as its k-th heaviest can be
+                    # among the k leading ones; an old leading name that misses that cut drops out under its
+                    # old weight as under its new one.
+                    at = book.name_mask(tids).nonzero()[0]
+                    if len(at):
+                        k = self.settings.anchor_names
+                        nv = new[at]
+                        if len(at) > k:
+                            keep = nv >= np.partition(nv, len(nv) - k)[len(nv) - k]
+                            at, nv = at[keep], nv[keep]
+                        value = dict(zip(st.anchors, st.anchor_weights))
+                        terms = fp.terms
+                        value.update(zip([terms[j] for j in at.tolist()], nv.tolist()))
+                        st.anchors = heapq.nlargest(k, value, key=lambda t: (value[t], t))
+                        st.anchor_weights = [value[t] for t in st.anchors]
                 else:
                     st.anchors = None
         else:
