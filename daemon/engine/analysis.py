@@ -261,10 +261,12 @@ class _WordTable:
     def lookup(self, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         bucket = (h & np.uint64(self._mask)).astype(np.intp)
         rows = self._keys.take(bucket, axis=0)
-        slot = bucket * self.WIDTH + (rows == h[:, None]).argmax(axis=1)
-        hit = self._keys.reshape(-1).take(slot) == h
-        slot = np.where(hit, slot, self._absent)
+        # Keys are distinct: at most one match per row.
+        r, c = (rows == h[:, None]).nonzero()
+        slot = np.full(len(h), self._absent, dtype=np.intp)
+        slot[r] = bucket.take(r) * self.WIDTH + c
         if self._overflow:
+            hit = slot != self._absent
             # Not in its bucket: only a full bucket can have sent it on.
             for i in (~hit & (rows[:, -1] != self._empty)).nonzero()[0].tolist():
                 slot[i] = self._probe_on(int(h[i]), int(bucket[i]))
@@ -379,7 +381,7 @@ def salient_terms(toks: Tokens, p: TermParams) -> tuple[list[str], np.ndarray]:
     h = toks.hashes
     if len(h) == 0:
         return [], np.zeros(0, dtype=np.float32)
-    seg_w = np.ones(max(len(p.segment_weights), int(toks.paragraph.max()) + 1))
+    seg_w = np.ones(max(len(p.segment_weights), int(toks.paragraph[-1]) + 1))   # paragraphs ascend
     seg_w[: len(p.segment_weights)] = p.segment_weights
     caps_seg = np.zeros(len(seg_w), dtype=bool)
     # Trailing segments without tokens (a closing "* * *") have no index here.
