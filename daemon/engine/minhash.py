@@ -115,8 +115,12 @@ class BandIndex:
 
     def keys(self, sig: np.ndarray) -> list[int]:
         s = sig.astype(np.uint64).reshape(self.bands, self.rows)
-        with np.errstate(over="ignore"):
-            k = (s * self._mult[None, :]).sum(axis=1, dtype=np.uint64) ^ self._tag
+        # The sum over each band's slots, a column at a time (a reduction over a short axis costs more);
+        # array arithmetic wraps modulo 2**64 without a warning.
+        k = s[:, 0] * self._mult[0]
+        for j in range(1, self.rows):
+            k += s[:, j] * self._mult[j]
+        k ^= self._tag
         return k.tolist()
 
     def query(self, keys: list[int]) -> set[int]:
