@@ -168,18 +168,26 @@ class _CentroidTable:
         self._flat_vals[at + w] = vals
 
     def _grow(self) -> None:
+        """Double the buckets. A bucket's keys hash to one of two buckets of the doubled table (one more bit
+        of the same product), so each row splits in two in place of order: no sort, no collisions."""
         w = self.WIDTH
-        used = self._rows[:, :w] != self._EMPTY
-        keys = self._rows[:, :w][used]
-        vals = self._rows[:, w:].view(np.float64)[used]
-        if self._over:
-            keys = np.concatenate([keys, np.fromiter(self._over.keys(), dtype=np.uint64, count=len(self._over))])
-            vals = np.concatenate([vals, np.fromiter(self._over.values(), dtype=np.float64, count=len(self._over))])
-            self._over = {}
+        old, over = self._rows, self._over
+        self._over = {}
         self._alloc(self._nb * 2)
-        step = 1 << 20
-        for i in range(0, len(keys), step):
-            self._place(keys[i:i + step], vals[i:i + step])
+        keys = old[:, :w]
+        used = keys != self._EMPTY
+        upper = (self._bucket(keys) & 1).astype(bool)        # new bucket = 2 * old bucket + this bit
+        lo, hi = used & ~upper, used & upper
+        col = np.where(upper, hi.cumsum(axis=1), lo.cumsum(axis=1)) - 1
+        row = 2 * np.arange(len(old))[:, None] + upper
+        at = (row * (2 * w) + col)[used]
+        self._flat[at] = keys[used]
+        self._flat[at + w] = old[:, w:][used]
+        self._fill = np.stack([lo.sum(axis=1), hi.sum(axis=1)], axis=1).reshape(-1)
+        self._full = self._fill >= w
+        if over:
+            self._place(np.fromiter(over.keys(), dtype=np.uint64, count=len(over)),
+                        np.fromiter(over.values(), dtype=np.float64, count=len(over)))
 
 
 class _Centroids:
