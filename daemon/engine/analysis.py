@@ -464,20 +464,20 @@ def _phrases(toks: Tokens, content: np.ndarray, upper: np.ndarray, weight: np.nd
     li = link.nonzero()[0][spaced]
     if len(li) == 0:
         return None
-    link = np.zeros(n - 1, dtype=bool)
-    link[li] = True
-    # Runs: a run starts where a token links forward but is not linked from behind.
-    into = np.zeros(n, dtype=bool)
-    into[1:] = link
-    out_ = np.zeros(n, dtype=bool)
-    out_[:-1] = link
-    run_first = (out_ & ~into).nonzero()[0]
-    run_last = (into & ~out_).nonzero()[0]
-    members = (out_ | into).nonzero()[0]
-    tok_idf = toks.lexicon[0][members]
-    # Runs are contiguous in `members`, so each run's rarest word is one reduceat away.
-    run_at = np.searchsorted(members, run_first)
-    rarest = np.minimum.reduceat(tok_idf, run_at).tolist()
+    # Runs of consecutive links: the links i..j join the tokens i..j+1 into one phrase.
+    m = len(li)
+    head = np.empty(m, dtype=bool)
+    head[0] = True
+    np.not_equal(li[1:], li[:-1] + 1, out=head[1:])
+    at = head.nonzero()[0]
+    run_first = li[at]
+    tail = np.empty(m, dtype=bool)
+    tail[-1] = True
+    tail[:-1] = head[1:]
+    run_last = li[tail] + 1
+    # The rarest word of a run: of its linking tokens (contiguous in `li`, one reduceat) and its last.
+    tok_idf = toks.lexicon[0]
+    rarest = np.minimum(np.minimum.reduceat(tok_idf[li], at), tok_idf[run_last]).tolist()
     groups: dict[bytes, list[float]] = {}
     starts = toks.start[run_first].tolist()
     ends = toks.end[run_last].tolist()
