@@ -153,6 +153,32 @@ def test_word_table_answers_like_a_dict_even_with_full_buckets():
         assert (v, f) == ref.get(q, (np.float32(99.5).item(), 0)), q
 
 
+def test_centroid_table_answers_like_a_dict_through_growth_and_full_buckets():
+    from daemon.engine.core import _CentroidTable
+
+    rng = np.random.default_rng(4)
+    table = _CentroidTable(buckets=16)
+    ref: dict[int, float] = {}
+    # Many stories and terms, some keys crowding the same buckets (same product bits), and repeated keys
+    # whose values accumulate.
+    universe = np.unique(np.concatenate([
+        (rng.integers(0, 500, 4000).astype(np.uint64) << np.uint64(32)) | rng.integers(0, 3000, 4000).astype(np.uint64),
+        np.arange(60, dtype=np.uint64) << np.uint64(32)]))
+    for _ in range(400):
+        keys = rng.choice(universe, size=rng.integers(1, 90), replace=False)
+        slot, vals, hit = table.find(keys)
+        assert hit.tolist() == [k in ref for k in keys.tolist()]
+        assert vals.tolist() == [ref.get(k, 0.0) for k in keys.tolist()]
+        add = rng.random(len(keys))
+        table.add(keys, slot, hit, vals + add)
+        for k, v in zip(keys.tolist(), (vals + add).tolist()):
+            ref[k] = v
+    assert table.size == len(ref) and table._nb > 16 and table._over
+    slot, vals, hit = table.find(universe)
+    assert hit.tolist() == [k in ref for k in universe.tolist()]
+    assert vals.tolist() == [ref.get(k, 0.0) for k in universe.tolist()]
+
+
 def test_word_table_holds_the_prior_and_the_word_lists():
     table_h, table_idf, unknown = analysis.prior_idf_table()
     sample = np.concatenate([table_h[::997], analysis._STOP_H, analysis._FUNCTION_H,
@@ -171,6 +197,20 @@ def test_punctuation_is_normalised_like_the_translation_table():
     for _ in range(500):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
         assert analysis.normalise_punctuation(text) == text.translate(analysis._PUNCT)
+
+
+def test_boilerplate_check_answers_like_its_expression():
+    from daemon.engine import text
+
+    rng = random.Random(6)
+    pieces = ["(end)", "END", "Copyright", "ALL RIGHTS RESERVED", "(C) 2024", "(c)2019", "(c)", "Reproduction",
+              "redistribution", "Reporting by", "editing  by", "Writing by", "Additional Reporting", "contact us",
+              "Subscribe", "newsletter", "follow us", "click here", "Read more", "related articles",
+              "This article was", "this  article has", "a.b@x.org", "x@", "the", "rights", "by", "é", "©",
+              "\u017fubscribe", "\u212aaiser", "x" * 120]
+    for _ in range(20000):
+        p = " ".join(rng.choice(pieces) for _ in range(rng.randint(0, 4)))
+        assert text.is_boilerplate(p) == (len(p) <= 300 and bool(text._BOILERPLATE_RE.search(p))), p
 
 
 # ------------------------------------------------------------------------------------------------ tokens

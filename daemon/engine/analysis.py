@@ -28,6 +28,7 @@ _BASE = 0x100000001B3 * 2 + 1                      # odd, so it has an inverse m
 _BASE_INV = pow(_BASE, -1, 1 << 64)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
+_S27, _S29, _S30, _S31 = np.uint64(27), np.uint64(29), np.uint64(30), np.uint64(31)
 _SHINGLE_MULT = [np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9),
                  np.uint64(0xD6E8FEB86659FD93), np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53)]
 
@@ -81,13 +82,25 @@ def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
     return _pow, _inv_pow
 
 
+_arange = np.arange(4096, dtype=np.int64)
+
+
+def _positions(n: int) -> np.ndarray:
+    """0, 1, ... n - 1 (a view of an array grown on demand)."""
+    global _arange
+    if len(_arange) < n:
+        _arange = np.arange(max(n, 2 * len(_arange)), dtype=np.int64)
+    return _arange[:n]
+
+
 def _mix(h: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        h = h ^ (h >> np.uint64(30))
-        h = h * _MIX1
-        h = h ^ (h >> np.uint64(27))
-        h = h * _MIX2
-        return h ^ (h >> np.uint64(31))
+    # Array arithmetic wraps modulo 2**64 without a warning (only numpy scalars check), so no errstate.
+    h = h ^ (h >> _S30)
+    h *= _MIX1
+    h ^= h >> _S27
+    h *= _MIX2
+    h ^= h >> _S31
+    return h
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,65 +130,69 @@ def scan(segments: list[str]) -> Tokens:
     if len(lowered) == len(raw):
         low = np.frombuffer(lowered, dtype=np.uint8)
     else:   # a rare character changes length when lower-cased: fall back to ASCII lower-casing
-        low = _ASCII_LOWER[b]
+        low = _ASCII_LOWER.take(b)
         lowered = low.tobytes()
     n = len(b)
     empty = np.zeros(0, dtype=np.int64)
     if n == 0:
         return Tokens(lowered, empty, empty, np.zeros(0, dtype=np.uint64), empty.astype(bool),
                       empty.astype(bool), empty.astype(bool), empty)
-    tok = _IS_TOKEN_CHAR[b]
+    tok = _IS_TOKEN_CHAR.take(b)
     if n > 2:
-        inner = _IS_CONNECT[b[1:-1]] & tok[:-2] & tok[2:]
+        mid = b[1:-1]
+        inner = _IS_CONNECT.take(mid) & tok[:-2] & tok[2:]
         # A possessive 's ends the token: "Lohan's" is "lohan".
-        poss = (b[1:-1] == 39) & (low[2:] == 115)
+        poss = (mid == 39) & (low[2:] == 115)
         if poss.any():
             after = np.ones(n - 2, dtype=bool)
             after[:-1] = ~tok[3:]
             poss &= after & tok[:-2]
-            idx = np.flatnonzero(poss) + 1
+            idx = poss.nonzero()[0] + 1
             tok[idx + 1] = False
             inner[idx - 1] = False
         tok[1:-1] |= inner
     # Token edges: where the class changes, with a non-token byte before and after the text.
     padded = np.zeros(n + 2, dtype=bool)
     padded[1:-1] = tok
-    edges = np.flatnonzero(padded[1:] != padded[:-1])
+    edges = (padded[1:] != padded[:-1]).nonzero()[0]
     start, end = edges[0::2], edges[1::2]
 
     pw, iv = _powers(n + 1)
-    with np.errstate(over="ignore"):
-        acc = np.empty(n + 1, dtype=np.uint64)
-        acc[0] = 0
-        np.cumsum(low * iv[:n], out=acc[1:])
-        length = end - start
-        hashes = _mix((acc[end] - acc[start]) * pw[end - 1] + length.astype(np.uint64))
+    acc = np.empty(n + 1, dtype=np.uint64)
+    acc[0] = 0
+    np.cumsum(low * iv[:n], out=acc[1:])
+    length = end - start
+    h = acc[end]
+    h -= acc[start]
+    h *= pw[end - 1]
+    h += length.astype(np.uint64)
+    hashes = _mix(h)
 
     first = b[start]
-    multibyte = first >= 0x80
-    upper = _IS_UPPER[first]
-    if multibyte.any():
+    upper = _IS_UPPER.take(first)
+    if not raw.isascii():
+        multibyte = first >= 0x80
         # A capital differs from its lower case in the first or, for multi-byte letters, the second byte.
         nxt = np.minimum(start + 1, n - 1)
         upper |= multibyte & ((first != low[start]) | (b[nxt] != low[nxt]))
-    digit = _IS_DIGIT[first]
+    digit = _IS_DIGIT.take(first)
 
-    # The byte before each token, stepping back over blanks (rarely more than one).
-    prev = start - 1
-    while True:
-        blank = _IS_BLANK[b[np.maximum(prev, 0)]] & (prev >= 0)
-        if not blank.any():
-            break
-        prev[blank] -= 1
-    sentence_start = (prev < 0) | _STARTS_SENTENCE[b[np.maximum(prev, 0)]]
+    # The byte before each token, stepping back over blanks: the last non-blank byte before its start.
+    last = np.maximum.accumulate(np.where(_IS_BLANK.take(b), -1, _positions(n)))
+    if len(start) == 0 or start[0] > 0:
+        prev = last[start - 1]
+    else:
+        prev = last[np.maximum(start - 1, 0)]
+        prev[0] = -1
+    sentence_start = (prev < 0) | _STARTS_SENTENCE.take(b[np.maximum(prev, 0)])
 
     if len(segments) > 1:
-        seg_starts = np.zeros(len(segments), dtype=np.int64)
+        seg_starts = []
         off = 0
-        for i, seg in enumerate(segments):
-            seg_starts[i] = off
+        for seg in segments:
+            seg_starts.append(off)
             off += (len(seg) if seg.isascii() else len(seg.encode("utf-8"))) + 2
-        paragraph = np.searchsorted(seg_starts, start, side="right") - 1
+        paragraph = np.array(seg_starts).searchsorted(start, side="right") - 1
     else:
         paragraph = np.zeros(len(start), dtype=np.int64)
     return Tokens(lowered, start, end, hashes, upper, digit, sentence_start, paragraph)
@@ -224,7 +241,7 @@ class _WordTable:
         keys, idf, flags, bucket = keys[order], idf[order], flags[order], bucket[order]
         head = np.ones(len(keys), dtype=bool)
         head[1:] = bucket[1:] != bucket[:-1]
-        rank = np.arange(len(keys)) - np.flatnonzero(head)[np.cumsum(head) - 1]
+        rank = np.arange(len(keys)) - head.nonzero()[0][np.cumsum(head) - 1]
         fit = rank < w
         slot = bucket[fit] * w + rank[fit]
         self._keys.reshape(-1)[slot] = keys[fit]
@@ -234,7 +251,7 @@ class _WordTable:
         for k, v, f, b in zip(keys[~fit], idf[~fit], flags[~fit], bucket[~fit].tolist()):
             while True:
                 b = (b + 1) & self._mask
-                free = np.flatnonzero(self._keys[b] == self._empty)
+                free = (self._keys[b] == self._empty).nonzero()[0]
                 if len(free):
                     self._keys[b, free[0]] = k
                     self._idf[b * w + free[0]] = v
@@ -244,12 +261,14 @@ class _WordTable:
     def lookup(self, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         bucket = (h & np.uint64(self._mask)).astype(np.intp)
         rows = self._keys.take(bucket, axis=0)
-        slot = bucket * self.WIDTH + (rows == h[:, None]).argmax(axis=1)
-        hit = self._keys.reshape(-1).take(slot) == h
-        slot = np.where(hit, slot, self._absent)
+        # Keys are distinct: at most one match per row.
+        r, c = (rows == h[:, None]).nonzero()
+        slot = np.full(len(h), self._absent, dtype=np.intp)
+        slot[r] = bucket.take(r) * self.WIDTH + c
         if self._overflow:
+            hit = slot != self._absent
             # Not in its bucket: only a full bucket can have sent it on.
-            for i in np.flatnonzero(~hit & (rows[:, -1] != self._empty)).tolist():
+            for i in (~hit & (rows[:, -1] != self._empty)).nonzero()[0].tolist():
                 slot[i] = self._probe_on(int(h[i]), int(bucket[i]))
         return self._idf.take(slot), self._flags.take(slot)
 
@@ -257,7 +276,7 @@ class _WordTable:
         while True:
             b = (b + 1) & self._mask
             row = self._keys[b]
-            at = np.flatnonzero(row == np.uint64(key))
+            at = (row == np.uint64(key)).nonzero()[0]
             if len(at):
                 return b * self.WIDTH + int(at[0])
             if row[-1] == self._empty:
@@ -325,10 +344,9 @@ def shingle_hashes(h: np.ndarray, k: int) -> np.ndarray:
         return h
     k = min(k, n)
     m = n - k + 1
-    with np.errstate(over="ignore"):
-        out = h[:m] * _SHINGLE_MULT[0]
-        for i in range(1, k):
-            out = out + h[i:i + m] * _SHINGLE_MULT[i]
+    out = h[:m] * _SHINGLE_MULT[0]
+    for i in range(1, k):
+        out += h[i:i + m] * _SHINGLE_MULT[i]
     return distinct(_mix(out))
 
 
@@ -363,7 +381,7 @@ def salient_terms(toks: Tokens, p: TermParams) -> tuple[list[str], np.ndarray]:
     h = toks.hashes
     if len(h) == 0:
         return [], np.zeros(0, dtype=np.float32)
-    seg_w = np.ones(max(len(p.segment_weights), int(toks.paragraph.max()) + 1))
+    seg_w = np.ones(max(len(p.segment_weights), int(toks.paragraph[-1]) + 1))   # paragraphs ascend
     seg_w[: len(p.segment_weights)] = p.segment_weights
     caps_seg = np.zeros(len(seg_w), dtype=bool)
     # Trailing segments without tokens (a closing "* * *") have no index here.
@@ -377,7 +395,7 @@ def salient_terms(toks: Tokens, p: TermParams) -> tuple[list[str], np.ndarray]:
     mid_capital = upper & ~toks.sentence_start & ~caps_seg[toks.paragraph]
     lower = ~upper & ~toks.digit
 
-    idx = np.flatnonzero(content)
+    idx = content.nonzero()[0]
     if len(idx) == 0:
         return [], np.zeros(0, dtype=np.float32)
     u, first, inv = _unique_first_inverse(h[idx])
@@ -391,46 +409,43 @@ def salient_terms(toks: Tokens, p: TermParams) -> tuple[list[str], np.ndarray]:
         idf = np.where(is_num, p.number_idf, idf)
         years = is_num & (length[occ] == 4)
         if years.any():
-            for j in np.flatnonzero(years).tolist():
+            for j in years.nonzero()[0].tolist():
                 s = int(toks.start[occ[j]])
                 word = toks.data[s:s + 4]
                 if word.isdigit() and 1800 <= int(word) <= 2039:
                     idf[j] = p.year_idf
     starts, ends = toks.start[occ], toks.end[occ]
-
     phrase = _phrases(toks, content, upper, weight, p) if p.phrase_weight else None
-
-    kept_terms: list[str] = []
-    kept_w: list[np.ndarray] = []
     score = (1.0 + np.log(tf)) * idf
-    data = toks.data
-    for k in (0, 1, 2):
-        factor, cap = p.groups[k], p.caps[k]
-        if factor <= 0 or cap <= 0:
-            continue
-        sel = np.flatnonzero(kind == k)
-        sc = score[sel]
-        names: list[str] = []
-        if k == 1 and phrase is not None and len(phrase[0]):
-            names = phrase[0]
-            sc = np.concatenate([sc, phrase[1]])
-        if len(sc) == 0:
-            continue
-        order = np.argsort(-sc, kind="stable")[:cap]     # heaviest first, ties in order of appearance
-        n_single = len(sel)
-        st, en = starts[sel].tolist(), ends[sel].tolist()
-        pieces = [data[st[o]:en[o]] if o < n_single else names[o - n_single] for o in order.tolist()]
-        # One decode for all: token bytes never hold the separator.
-        prefix = _KIND_PREFIX[k]
-        kept_terms += (prefix + (b"\x1f" + prefix).join(pieces)).decode("utf-8", "replace").split("\x1f")
-        kept_w.append(sc[order] * factor)
-    if not kept_terms:
+    n_single = len(score)
+    names: list[bytes] = []
+    if phrase is not None and len(phrase[0]):
+        names = phrase[0]
+        score = np.concatenate([score, phrase[1]])
+        kind = np.concatenate([kind, np.ones(len(names), dtype=kind.dtype)])
+    # Per kind, the `cap` heaviest (ties in index order: single terms, then phrases); kinds without a share
+    # or a cap keep none. One stable sort by (kind, -score) for the three kinds at once.
+    factor = np.array(p.groups, dtype=np.float64)
+    cap = np.where(factor > 0, np.maximum(np.array(p.caps, dtype=np.int64), 0), 0)
+    order = np.lexsort((-score, kind))
+    ks = kind[order]
+    rank = np.arange(len(ks)) - ks.searchsorted(ks)
+    sel = order[rank < cap[ks]]
+    if len(sel) == 0:
         return [], np.zeros(0, dtype=np.float32)
-    w = np.concatenate(kept_w)
-    order = np.argsort(-w, kind="stable")
-    w = w[order]
+    w = score[sel] * factor[kind[sel]]
+    # Heaviest first over all kinds; ties keep kind order, then the order above.
+    fin = (-w).argsort(kind="stable")
+    sel, w = sel[fin], w[fin]
+    single = np.minimum(sel, n_single - 1)
+    st, en = starts[single].tolist(), ends[single].tolist()
+    data = toks.data
+    pieces = [_KIND_PREFIX[k] + (data[a:z] if i < n_single else names[i - n_single])
+              for i, k, a, z in zip(sel.tolist(), kind[sel].tolist(), st, en)]
+    # One decode for all: token bytes never hold the separator.
+    terms = b"\x1f".join(pieces).decode("utf-8", "replace").split("\x1f")
     norm = float(np.sqrt(np.dot(w, w))) or 1.0
-    return [kept_terms[i] for i in order.tolist()], (w / norm).astype(np.float32)
+    return terms, (w / norm).astype(np.float32)
 
 
 def _phrases(toks: Tokens, content: np.ndarray, upper: np.ndarray, weight: np.ndarray,
@@ -446,23 +461,23 @@ def _phrases(toks: Tokens, content: np.ndarray, upper: np.ndarray, weight: np.nd
         return None
     data = toks.data
     spaced = np.frombuffer(data, dtype=np.uint8)[toks.end[:-1][link]] == 32
-    li = np.flatnonzero(link)[spaced]
+    li = link.nonzero()[0][spaced]
     if len(li) == 0:
         return None
-    link = np.zeros(n - 1, dtype=bool)
-    link[li] = True
-    # Runs: a run starts where a token links forward but is not linked from behind.
-    into = np.zeros(n, dtype=bool)
-    into[1:] = link
-    out_ = np.zeros(n, dtype=bool)
-    out_[:-1] = link
-    run_first = np.flatnonzero(out_ & ~into)
-    run_last = np.flatnonzero(into & ~out_)
-    members = np.flatnonzero(out_ | into)
-    tok_idf = toks.lexicon[0][members]
-    # Runs are contiguous in `members`, so each run's rarest word is one reduceat away.
-    run_at = np.searchsorted(members, run_first)
-    rarest = np.minimum.reduceat(tok_idf, run_at).tolist()
+    # Runs of consecutive links: the links i..j join the tokens i..j+1 into one phrase.
+    m = len(li)
+    head = np.empty(m, dtype=bool)
+    head[0] = True
+    np.not_equal(li[1:], li[:-1] + 1, out=head[1:])
+    at = head.nonzero()[0]
+    run_first = li[at]
+    tail = np.empty(m, dtype=bool)
+    tail[-1] = True
+    tail[:-1] = head[1:]
+    run_last = li[tail] + 1
+    # The rarest word of a run: of its linking tokens (contiguous in `li`, one reduceat) and its last.
+    tok_idf = toks.lexicon[0]
+    rarest = np.minimum(np.minimum.reduceat(tok_idf[li], at), tok_idf[run_last]).tolist()
     groups: dict[bytes, list[float]] = {}
     starts = toks.start[run_first].tolist()
     ends = toks.end[run_last].tolist()

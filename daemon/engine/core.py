@@ -19,13 +19,21 @@ from .model import Assignment, Document, EngineSettings
 @dataclass
 class _Story:
     id: str
-    centroid: dict[str, float] = field(default_factory=dict)   # sum of member term vectors
+    book: "_Centroids" = field(repr=False)
+    terms: array = field(default_factory=lambda: array("I"))   # ids of the terms of its centroid
     norm2: float = 0.0
     members: int = 0
     vectors: int = 0              # members that contributed to the centroid (copies do not)
     anchors: list[str] | None = None  # its leading names, recomputed after the centroid changes
+    anchor_weights: list[float] = field(default_factory=list)   # their centroid weights
     first: float | None = None     # publication span, POSIX seconds
     last: float | None = None
+    index: int = -1
+
+    @property
+    def centroid(self) -> dict[str, float]:
+        """Sum of member term vectors, term -> weight (built from the engine's table on each call)."""
+        return self.book.centroid(self)
 
     def extend_span(self, ts: float | None) -> None:
         if ts is None:
@@ -40,6 +48,190 @@ def _timestamp(published: datetime | None) -> float | None:
     if published.tzinfo is None:
         raise ValueError("published must be timezone-aware")
     return published.timestamp()
+
+
+_M64 = (1 << 64) - 1
+_FIB = np.uint64(0x9E3779B97F4A7C15)
+
+
+class _CentroidTable:
+    """(story index, term id) -> the story's centroid weight for the term, in one numpy array.
+
+    Every story's centroid in one hash table keyed by ``story << 32 | term``: the dot products of an
+    article with all its candidate stories are one gather of a few hundred keys, and an article joining
+    a story one scatter, with no Python object per entry. The table is far larger than the cache, so what
+    a lookup costs is the cache lines it touches: a bucket is one 64-byte line holding four keys and their
+    four values, filled in order. A key whose bucket is full goes to a small dict, which a lookup consults
+    only for keys that missed in a full bucket; the table doubles when more than LOAD of its slots are
+    taken, which keeps that rare. Values are float64 sums in the order the articles came, as a dict of
+    Python floats would hold them.
+    """
+
+    WIDTH = 4                            # keys per bucket; the row is WIDTH keys then WIDTH values
+    LOAD = 0.3
+    _EMPTY = np.uint64(_M64)             # never a key: story indices stay below 2**31
+
+    def __init__(self, buckets: int = 1 << 12):
+        self.size = 0
+        self._over: dict[int, float] = {}
+        self._alloc(buckets)
+
+    def _alloc(self, buckets: int) -> None:
+        w = self.WIDTH
+        self._nb = buckets
+        self._shift = np.uint64(64 - (buckets.bit_length() - 1))
+        # Rows aligned on cache lines.
+        raw = np.empty(buckets * 2 * w + 8, dtype=np.uint64)
+        skip = (-raw.ctypes.data % 64) // 8
+        self._rows = raw[skip:skip + buckets * 2 * w].reshape(buckets, 2 * w)
+        self._rows[:, :w] = self._EMPTY
+        self._rows[:, w:] = 0                # 0.0
+        self._flat = self._rows.reshape(-1)
+        self._flat_vals = self._flat.view(np.float64)
+        self._fill = np.zeros(buckets, dtype=np.int64)
+        self._full = np.zeros(buckets, dtype=bool)       # fill == WIDTH
+
+    def _bucket(self, keys: np.ndarray) -> np.ndarray:
+        # Array arithmetic wraps modulo 2**64 without a warning (only numpy scalars check).
+        return ((keys * _FIB) >> self._shift).astype(np.intp)
+
+    def find(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per key: (index of its value in the flat table, or -1 if absent or in the overflow dict;
+        its value, 0.0 if absent; present)."""
+        n = len(keys)
+        b = self._bucket(keys)
+        rows = self._rows.take(b, axis=0)
+        # At most one key of a row matches (WIDTH is 4: a row is 8 words, keys in columns 0-3 and their
+        # values in 4-7).
+        r, col = (rows[:, :4] == keys[:, None]).nonzero()
+        col += 4
+        hit = np.zeros(n, dtype=bool)
+        hit[r] = True
+        vals = np.zeros(n, dtype=np.float64)
+        vals[r] = rows.reshape(-1).take((r << 3) + col).view(np.float64)
+        slot = np.full(n, -1, dtype=np.intp)
+        slot[r] = (b.take(r) << 3) + col
+        if self._over:
+            full = self._full.take(b)
+            full[r] = False
+            for i in full.nonzero()[0].tolist():
+                v = self._over.get(int(keys[i]))
+                if v is not None:
+                    vals[i] = v
+                    hit[i] = True
+        return slot, vals, hit
+
+    def add(self, keys: np.ndarray, slot: np.ndarray, hit: np.ndarray, new_vals: np.ndarray) -> None:
+        """Store `new_vals` for distinct `keys` (slot and hit from :meth:`find` just before)."""
+        if hit.all() and not self._over:
+            self._flat_vals[slot] = new_vals
+            return
+        inplace = slot >= 0
+        self._flat_vals[slot[inplace]] = new_vals[inplace]
+        over = hit & ~inplace
+        if over.any():
+            for k, v in zip(keys[over].tolist(), new_vals[over].tolist()):
+                self._over[k] = v
+        fresh = ~hit
+        if fresh.any():
+            self._place(keys[fresh], new_vals[fresh])
+            self.size += int(np.count_nonzero(fresh))
+            if self.size > self.LOAD * self._nb * self.WIDTH:
+                self._grow()
+
+    def _place(self, keys: np.ndarray, vals: np.ndarray) -> None:
+        w = self.WIDTH
+        b = self._bucket(keys)
+        col = self._fill[b]
+        sb = np.sort(b)
+        if len(b) > 1 and (sb[1:] == sb[:-1]).any():
+            # Some keys share a bucket: each takes the next free column in turn.
+            order = b.argsort(kind="stable")
+            b, keys, vals = b[order], keys[order], vals[order]
+            head = np.empty(len(b), dtype=bool)
+            head[0] = True
+            np.not_equal(b[1:], b[:-1], out=head[1:])
+            starts = head.nonzero()[0]
+            col = self._fill[b] + (np.arange(len(b)) - starts[np.cumsum(head) - 1])
+            ub = b[starts]
+            self._fill[ub] = np.minimum(self._fill[ub] + np.diff(starts, append=len(b)), w)
+        else:
+            self._fill[b] = np.minimum(col + 1, w)
+        fit = col < w
+        if not fit.all():
+            for k, v in zip(keys[~fit].tolist(), vals[~fit].tolist()):
+                self._over[k] = v
+            b, col, keys, vals = b[fit], col[fit], keys[fit], vals[fit]
+        self._full[b[col == w - 1]] = True
+        at = b * (2 * w) + col
+        self._flat[at] = keys
+        self._flat_vals[at + w] = vals
+
+    def _grow(self) -> None:
+        """Double the buckets. A bucket's keys hash to one of two buckets of the doubled table (one more bit
+        of the same product), so each row splits in two in place of order: no sort, no collisions."""
+        w = self.WIDTH
+        old, over = self._rows, self._over
+        self._over = {}
+        self._alloc(self._nb * 2)
+        keys = old[:, :w]
+        used = keys != self._EMPTY
+        upper = (self._bucket(keys) & 1).astype(bool)        # new bucket = 2 * old bucket + this bit
+        lo, hi = used & ~upper, used & upper
+        col = np.where(upper, hi.cumsum(axis=1), lo.cumsum(axis=1)) - 1
+        row = 2 * np.arange(len(old))[:, None] + upper
+        at = (row * (2 * w) + col)[used]
+        self._flat[at] = keys[used]
+        self._flat[at + w] = old[:, w:][used]
+        self._fill = np.stack([lo.sum(axis=1), hi.sum(axis=1)], axis=1).reshape(-1)
+        self._full = self._fill >= w
+        if over:
+            self._place(np.fromiter(over.keys(), dtype=np.uint64, count=len(over)),
+                        np.fromiter(over.values(), dtype=np.float64, count=len(over)))
+
+
+class _Centroids:
+    """Every story's centroid: term strings numbered once per engine, weights in one _CentroidTable."""
+
+    def __init__(self):
+        self._ids: dict[str, int] = {}
+        self.names: list[str] = []
+        self._is_name = np.zeros(1024, dtype=bool)    # per term id: a name ("e:...")
+        self.table = _CentroidTable()
+
+    def term_ids(self, terms) -> np.ndarray:
+        ids = self._ids
+        out = list(map(ids.get, terms))
+        if None in out:
+            names = self.names
+            for i, t in enumerate(terms):
+                if out[i] is None:
+                    v = ids.get(t)           # an earlier duplicate in this article has just been numbered
+                    if v is None:
+                        v = ids[t] = len(names)
+                        names.append(t)
+                        if v >= len(self._is_name):
+                            self._is_name = np.concatenate([self._is_name, np.zeros_like(self._is_name)])
+                        self._is_name[v] = t.startswith("e:")
+                    out[i] = v
+        return np.array(out, dtype=np.uint64)
+
+    def name_mask(self, tids: np.ndarray) -> np.ndarray:
+        return self._is_name[tids]
+
+    def keys(self, story: int, tids: np.ndarray) -> np.ndarray:
+        return tids | (np.uint64(story) << np.uint64(32))
+
+    def values(self, story: int, tids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(keys, slots, values, present) of the terms `tids` in the centroid of story `story`."""
+        keys = self.keys(story, tids)
+        return (keys,) + self.table.find(keys)
+
+    def centroid(self, story: "_Story") -> dict[str, float]:
+        tids = np.array(story.terms, dtype=np.uint64)
+        _, _, vals, _ = self.values(story.index, tids)
+        names = self.names
+        return {names[i]: v for i, v in zip(tids.tolist(), vals.tolist())}
 
 
 class _StoryPostings:
@@ -146,6 +338,7 @@ class Engine:
                                                      lambda st: self._stories[st].id)
         else:
             self._postings = _StoryPostings(self.settings.posting_limit)
+        self._book = _Centroids()
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -222,16 +415,25 @@ class Engine:
             evidence = {"copy": {"matched": self._ids[match], "jaccard": round(jac, 4),
                                  "containment": round(cont, 4)}}
             score = cont
+            tids = found = None
         else:
             copy_of = None
             group = None
-            story, score, evidence = self._find_story(fp, ts)
+            tids = self._book.term_ids(fp.terms) if fp.terms else None
+            story, score, evidence, found = self._find_story(fp, tids, ts)
         if story is None:
             story = self._create_story(self._new_story_id())
             score = 1.0
             evidence.setdefault("founder", True)
+            found = None
+            if copy_of is None and fp.terms:
+                # A new centroid: none of the terms is there yet.
+                m = len(tids)
+                found = (self._book.keys(story, tids), np.full(m, -1, dtype=np.intp), np.zeros(m),
+                         np.zeros(m, dtype=bool))
 
-        self._index(doc.id, fp, keys, ts, story, group, is_copy=copy_of is not None)
+        self._index(doc.id, fp, keys, ts, story, group, is_copy=copy_of is not None,
+                    tids=None if copy_of is not None else tids, found=found)
         return Assignment(article_id=doc.id, story_id=self._stories[story].id, copy_of=copy_of,
                           score=round(float(score), 6), evidence=evidence, fingerprint=fp.to_bytes())
 
@@ -261,12 +463,15 @@ class Engine:
         cands = self._lsh.query(keys)
         if not cands:
             return None
-        idx = np.fromiter(cands, dtype=np.int64, count=len(cands))
-        agree = np.count_nonzero(self._sigs[idx] == fp.signature[None, :], axis=1) / minhash.NUM_PERM
+        idx = np.array(list(cands), dtype=np.intp)
+        agree = (self._sigs.take(idx, axis=0) == fp.signature).sum(axis=1) / minhash.NUM_PERM
+        sizes = self._sizes.take(idx)
         # Most candidates share a band or two and nothing more: drop them before the loop.
-        ok = (agree >= s.copy_min_jaccard) & (self._sizes[idx] >= s.copy_min_shingles)
+        ok = (agree >= s.copy_min_jaccard) & (sizes >= s.copy_min_shingles)
+        if not ok.any():
+            return None
         best = None
-        for i, jac, size in zip(idx[ok].tolist(), agree[ok].tolist(), self._sizes[idx[ok]].tolist()):
+        for i, jac, size in zip(idx[ok].tolist(), agree[ok].tolist(), sizes[ok].tolist()):
             _, cont = minhash.overlap(jac, fp.shingles, size)
             if cont < s.copy_min_containment:
                 continue
@@ -279,58 +484,68 @@ class Engine:
 
     # ------------------------------------------------------------------ stories
 
-    def _find_story(self, fp: Fingerprint, ts: float | None) -> tuple[int | None, float, dict]:
+    def _find_story(self, fp: Fingerprint, tids: np.ndarray | None, ts: float | None):
+        """(story or None, score, evidence, the article's terms in that story's centroid as
+        :meth:`_Centroids.values` gives them, or None)."""
         s = self.settings
         if not fp.terms:
-            return None, 1.0, {"reason": "no salient terms (unsupported language or empty text)"}
+            return None, 1.0, {"reason": "no salient terms (unsupported language or empty text)"}, None
         ranked = self._postings.top(fp.terms[: s.candidate_terms], s.max_candidates)
         if not ranked:
-            return None, 1.0, {}
-        window = s.time_window_hours * 3600.0
-        weights = fp.weights.tolist()
+            return None, 1.0, {}, None
+        stories = self._stories
+        if ts is not None:
+            window = s.time_window_hours * 3600.0
+            ranked = [st for st in ranked if stories[st].first is None
+                      or stories[st].first - window <= ts <= stories[st].last + window]
         scored = []
-        for st in ranked:
-            story = self._stories[st]
-            if ts is not None and story.first is not None and not (
-                    story.first - window <= ts <= story.last + window):
-                continue
-            c = story.centroid
-            dot = 0.0
-            # The shared terms first, in one C-level pass (its cache misses overlap; a large centroid
-            # is mostly out of cache), then the sum over them in the article's term order.
-            shared = c.keys() & fp.terms
-            if shared:
-                for t, w in zip(fp.terms, weights):
-                    if t in shared:
-                        dot += w * c[t]
-            scored.append((self._score(dot, story), st))
-        scored.sort(key=lambda x: (-x[0], x[1]))
+        m = len(tids)
+        if ranked:
+            # The article's terms in every candidate centroid at once: one gather from the table. Each dot
+            # product is summed in the article's term order (cumsum adds in order), as a loop would.
+            keys = ((np.array(ranked, dtype=np.uint64) << np.uint64(32))[:, None] | tids[None, :]).reshape(-1)
+            slot, vals, hit = self._book.table.find(keys)
+            w64 = fp.weights.astype(np.float64)
+            dots = (vals.reshape(len(ranked), m) * w64).cumsum(axis=1)[:, -1].tolist()
+            scored = [(self._score(dot, stories[st]), st) for dot, st in zip(dots, ranked)]
+            scored.sort(key=lambda x: (-x[0], x[1]))
         if s.anchor_names:
             # An article naming none of a story's leading names must be very close to join it: two events that
             # share a place and its usual vocabulary are not one story (a visit to Pyongyang vs a delegation there).
-            have = set(fp.terms)
-            scored = [(cos, st) for cos, st in scored
-                      if cos >= s.anchor_free_similarity or self._anchored(self._stories[st], have)]
+            have = None
+            kept = []
+            for cos, st in scored:
+                if cos < s.anchor_free_similarity:
+                    if have is None:
+                        have = set(fp.terms)
+                    if not self._anchored(stories[st], have):
+                        continue
+                kept.append((cos, st))
+            scored = kept
         best = scored[0] if scored and scored[0][0] >= s.story_threshold else None
         if best is None:
             ev = {"best_similarity": round(scored[0][0], 4)} if scored else {}
-            return None, 1.0, ev
+            return None, 1.0, ev, None
         cos, st = best
-        story = self._stories[st]
+        story = stories[st]
         norm = story.norm2 ** 0.5
-        shared = [(t, w * story.centroid[t] / norm) for t, w in zip(fp.terms, weights) if t in story.centroid]
+        row = slice(ranked.index(st) * m, (ranked.index(st) + 1) * m)
+        found = keys[row], slot[row], vals[row], hit[row]
+        shared = [(t, w * v / norm) for t, w, v, h in zip(fp.terms, fp.weights.tolist(), found[2].tolist(),
+                                                           found[3].tolist()) if h]
         shared.sort(key=lambda x: -x[1])
         evidence = {"similarity": round(cos, 4),
                     "shared_terms": [[t, round(v, 4)] for t, v in shared[:10]],
                     "story_size": story.members}
-        return st, cos, evidence
+        return st, cos, evidence, found
 
     def _anchored(self, story: _Story, terms: set[str]) -> bool:
         if story.anchors is None:
             c = story.centroid
             story.anchors = heapq.nlargest(self.settings.anchor_names, (t for t in c if t.startswith("e:")),
                                            key=lambda t: (c[t], t))
-        return not story.anchors or any(t in terms for t in story.anchors)
+            story.anchor_weights = [c[t] for t in story.anchors]
+        return not story.anchors or not terms.isdisjoint(story.anchors)
 
     def _score(self, dot: float, story: _Story) -> float:
         """Centroid cosine, with a prior on how alike a young story's members are.
@@ -352,14 +567,15 @@ class Engine:
     def _create_story(self, story_id: str) -> int:
         if story_id in self._story_index:
             raise ValueError(f"story id {story_id!r} already exists")
-        self._stories.append(_Story(story_id))
+        self._stories.append(_Story(story_id, self._book, index=len(self._stories)))
         self._story_index[story_id] = len(self._stories) - 1
         return len(self._stories) - 1
 
     # ------------------------------------------------------------------ indexing
 
     def _index(self, article_id: str, fp: Fingerprint, keys, ts: float | None, story: int,
-               group: int | None, *, is_copy: bool, restoring: bool = False) -> None:
+               group: int | None, *, is_copy: bool, restoring: bool = False,
+               tids: np.ndarray | None = None, found=None) -> None:
         i = len(self._ids)
         self._ids.append(article_id)
         self._index_of[article_id] = i
@@ -387,22 +603,54 @@ class Engine:
         st.members += 1
         if is_copy or not fp.terms:
             return  # a copy adds no new wording; the centroid describes distinct write-ups
-        c = st.centroid
-        dot = 0.0
-        weights = fp.weights.tolist()
-        for t, w in zip(fp.terms, weights):
-            old = c.get(t, 0.0)
-            dot += old * w
-            c[t] = old + w
-        if st.anchors is not None:
-            if min(weights) >= 0.0:
-                # Only this article's terms changed, and none went down: the new leading names are among
-                # the old ones and this article's (the same list as a pass over the whole centroid, which
-                # costs more than the rest of the decision once a story is large).
-                names = set(st.anchors).union(t for t in fp.terms if t.startswith("e:"))
-                st.anchors = heapq.nlargest(self.settings.anchor_names, names, key=lambda t: (c[t], t))
-            else:
-                st.anchors = None
+        book = self._book
+        if tids is None:
+            tids = book.term_ids(fp.terms)
+        w64 = fp.weights.astype(np.float64)
+        m = len(tids)
+        if len(set(fp.terms)) == m:
+            ckeys, slot, old, hit = found if found is not None else book.values(story, tids)
+            new = old + w64
+            # Summed in the article's term order (cumsum is sequential), as a loop over the terms would.
+            dot = float(np.cumsum(old * w64)[-1])
+            book.table.add(ckeys, slot, hit, new)
+            st.terms.extend(tids[~hit].tolist())
+            if st.anchors is None and st.vectors == 0:
+                # The first vector of the centroid: its leading names are this article's, kept up to date
+                # from here on (no pass over the whole centroid later).
+                st.anchors, st.anchor_weights = [], []
+            if st.anchors is not None:
+                if float(fp.weights.min()) >= 0.0:
+                    # Only this article's terms changed, and none went down: the new leading names are among
+                    # the old ones and this article's (the same list as a pass over the whole centroid, which
+                    # costs more than the rest of the decision once a story is large).
+                    # Of this article's names only those at least as heavy as its k-th heaviest can be
+                    # among the k leading ones; an old leading name that misses that cut drops out under its
+                    # old weight as under its new one.
+                    at = book.name_mask(tids).nonzero()[0]
+                    if len(at):
+                        k = self.settings.anchor_names
+                        nv = new[at]
+                        if len(at) > k:
+                            keep = nv >= np.partition(nv, len(nv) - k)[len(nv) - k]
+                            at, nv = at[keep], nv[keep]
+                        value = dict(zip(st.anchors, st.anchor_weights))
+                        terms = fp.terms
+                        value.update(zip([terms[j] for j in at.tolist()], nv.tolist()))
+                        st.anchors = heapq.nlargest(k, value, key=lambda t: (value[t], t))
+                        st.anchor_weights = [value[t] for t in st.anchors]
+                else:
+                    st.anchors = None
+        else:
+            # A term twice in one article (never from compute()): one term at a time, in order.
+            dot = 0.0
+            for j in range(m):
+                ckeys, slot, old, hit = book.values(story, tids[j:j + 1])
+                dot += float(old[0]) * float(w64[j])
+                book.table.add(ckeys, slot, hit, old + w64[j:j + 1])
+                if not hit[0]:
+                    st.terms.append(int(tids[j]))
+            st.anchors = None     # found again from the whole centroid when next needed
         st.vectors += 1
         st.norm2 += 2.0 * dot + float(np.dot(fp.weights, fp.weights))
         self._postings.add(fp.terms[: self.settings.candidate_terms], story, i, restoring=restoring)

@@ -17,6 +17,7 @@ import numpy as np
 
 NUM_PERM = 128
 _EMPTY = np.uint32(0xFFFFFFFF)
+_S32 = np.uint64(32)
 
 _rng = np.random.Generator(np.random.PCG64(20240414))
 # Odd multipliers make x -> a*x + b a bijection on 64-bit integers; the top 32 bits are the permuted value.
@@ -76,11 +77,11 @@ def signature(shingles: np.ndarray) -> np.ndarray:
     """MinHash signature (NUM_PERM uint32); all slots 0xFFFFFFFF for an empty set."""
     if len(shingles) == 0:
         return np.full(NUM_PERM, _EMPTY, dtype=np.uint32)
-    with np.errstate(over="ignore"):
-        perm = shingles[:, None] * _A
-        perm += _B
+    # Array arithmetic wraps modulo 2**64 without a warning, so no errstate.
+    perm = shingles[:, None] * _A
+    perm += _B
     # The permuted value is the top half; taking it after the minimum is the same (shifting is monotone).
-    return (perm.min(axis=0) >> np.uint64(32)).astype(np.uint32)
+    return (perm.min(axis=0) >> _S32).astype(np.uint32)
 
 
 def jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
@@ -114,8 +115,12 @@ class BandIndex:
 
     def keys(self, sig: np.ndarray) -> list[int]:
         s = sig.astype(np.uint64).reshape(self.bands, self.rows)
-        with np.errstate(over="ignore"):
-            k = (s * self._mult[None, :]).sum(axis=1, dtype=np.uint64) ^ self._tag
+        # The sum over each band's slots, a column at a time (a reduction over a short axis costs more);
+        # array arithmetic wraps modulo 2**64 without a warning.
+        k = s[:, 0] * self._mult[0]
+        for j in range(1, self.rows):
+            k += s[:, j] * self._mult[j]
+        k ^= self._tag
         return k.tolist()
 
     def query(self, keys: list[int]) -> set[int]:

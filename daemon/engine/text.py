@@ -54,9 +54,22 @@ def strip_dateline(paragraph: str) -> str:
     return paragraph
 
 
+# Every ASCII text that _BOILERPLATE_RE matches holds one of these once lower-cased (an e-mail address
+# holds "@"): most paragraphs are cleared by a few substring searches instead of the expression.
+_BOILERPLATE_CUES = ("(end)", "copyright", "all rights reserved", "(c)", "reproduction", "redistribution",
+                     "reporting by", "editing by", "writing by", "additional reporting", "contact us",
+                     "subscribe", "newsletter", "follow us", "click here", "read more", "related article",
+                     "this article ", "@")
+
 def is_boilerplate(paragraph: str) -> bool:
     """A short paragraph that speaks about the publication rather than the event."""
-    return len(paragraph) <= 300 and bool(_BOILERPLATE_RE.search(paragraph))
+    if len(paragraph) > 300:
+        return False
+    if paragraph.isascii():
+        low = paragraph.lower()
+        if not any(cue in low for cue in _BOILERPLATE_CUES):
+            return False
+    return bool(_BOILERPLATE_RE.search(paragraph))
 
 
 def body_paragraphs(text: str) -> list[str]:
