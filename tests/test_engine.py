@@ -387,3 +387,20 @@ def test_cluster_jsonl_missing_file_is_one_line(tmp_path):
     err = io.StringIO()
     assert cluster_jsonl(tmp_path / "absent.jsonl", out=io.StringIO(), err=err) == 2
     assert len(err.getvalue().splitlines()) == 1 and "absent.jsonl" in err.getvalue()
+
+
+@pytest.mark.parametrize("rows", [1, 2, 4, 8])
+def test_band_index_with_any_band_width(rows):
+    """Signatures agreeing on one whole band are candidates; disagreeing everywhere, not (any rows dividing 128)."""
+    import numpy as np
+
+    from daemon.engine import minhash
+
+    index = minhash.BandIndex(rows)
+    rng = np.random.default_rng(rows)
+    a = rng.integers(0, 2**32, minhash.NUM_PERM, dtype=np.uint64).astype(np.uint32)
+    b = (a + 1).astype(np.uint32)
+    b[:rows] = a[:rows]                       # the first band agrees
+    index.insert(index.keys(a), 7)
+    assert index.query(index.keys(b)) == {7}
+    assert index.query(index.keys((a + 2).astype(np.uint32))) == set()

@@ -107,8 +107,8 @@ class BandIndex:
             raise ValueError(f"rows must divide {NUM_PERM}")
         self.rows = rows
         self.bands = NUM_PERM // rows
-        self._mult = np.array([0x9E3779B97F4A7C15 ^ (i * 0x632BE59BD9B4E019) | 1 for i in range(rows)],
-                              dtype=np.uint64)
+        self._mult = np.array([((0x9E3779B97F4A7C15 ^ (i * 0x632BE59BD9B4E019)) & 0xFFFFFFFFFFFFFFFF) | 1
+                               for i in range(rows)], dtype=np.uint64)
         self._tag = (np.arange(self.bands, dtype=np.uint64) * np.uint64(0xD6E8FEB86659FD93))
         # Most buckets hold one article: store it bare and switch to a list on the first collision.
         self._buckets: dict[int, int | list[int]] = {}
