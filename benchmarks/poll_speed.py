@@ -145,6 +145,11 @@ def _stage_seconds(log: str, stage: str) -> float | None:
     return (when[1] - when[0]).total_seconds()
 
 
+def _stages_seconds(log: str, *stages: str) -> float | None:
+    times = [t for t in (_stage_seconds(log, s) for s in stages) if t is not None]
+    return sum(times) if times else None
+
+
 def wiredesk_runs(urls: list[str], work: Path, connections: int | None, parse_workers: int) -> list[Run]:
     work.mkdir(parents=True)
     db = work / "wiredesk.db"
@@ -178,7 +183,7 @@ def wiredesk_runs(urls: list[str], work: Path, connections: int | None, parse_wo
         else:
             problem = None
         runs.append(Run("wiredesk", kind, len(urls), _stage_seconds(err, "fetching feeds"), wall,
-                        _stage_seconds(err, "fetching and clustering articles"), peak, problem))
+                        _stages_seconds(err, "finding article texts", "deciding stories"), peak, problem))
     return runs
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Sequence
 
-from sqlalchemy import DateTime, Row, func, insert, select, type_coerce, update
+from sqlalchemy import DateTime, Row, bindparam, func, insert, select, type_coerce, update
 from sqlalchemy import text as sql
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -102,6 +102,10 @@ class PipelineSettings:
     schedule: ScheduleSettings = ScheduleSettings()
     lease_seconds: float = 600.0  # how long a worker may hold a feed it is polling before others take it over
     lsh_storage: dict | None = None  # datasketch storage_config for the copy index (Redis), None: in memory
+    # Several workers: story decisions wait until no other worker is still polling or finding texts, so that they are
+    # taken in one canonical order whatever the number of workers. A service gives up waiting for texts found longer
+    # ago than this (a deployment whose workers never pause); None waits (a one-off poll: the last worker decides).
+    decide_wait: float | None = None
 
 
 class Progress:
@@ -442,7 +446,7 @@ class Pipeline:
     async def process_pending(self, feed_ids: Sequence[int] | None = None) -> list[ArticleOutcome]:
         pending = self.pending_entries(feed_ids)
         if not pending:
-            return []
+            return self.decide_ready()   # texts another worker found and left for the last one to decide
         self.progress.start("articles", len(pending))
         loop = asyncio.get_running_loop()
 
@@ -467,24 +471,79 @@ class Pipeline:
                 log.info("%s; used the feed's own content", problem)
             return entry, feed, text[: self.settings.max_article_chars], source, None
 
-        gathered = await asyncio.gather(*(gather_text(e, f) for e, f in pending))
-        # assign in publication order so that an original is seen before the copies published after it
-        gathered.sort(key=lambda g: (g[0].published or g[0].first_seen_at, g[0].id))
+        async def found(entry: Entry, feed: Feed):
+            result = await gather_text(entry, feed)
+            self.progress.advance("articles", entry.url or "")
+            return result
+
+        gathered = await asyncio.gather(*(found(e, f) for e, f in pending))
+        self.progress.done("articles")
         outcomes: list[ArticleOutcome] = []
-        for entry, feed, text, source, error in gathered:
-            try:
+        ready = []
+        try:
+            for entry, feed, text, source, error in gathered:
                 if error:
                     outcomes.append(self._mark_no_text(entry, error))
                 else:
-                    outcomes.append(self._assign(entry, feed, text, source))
+                    ready.append({"eid": entry.id, "text": text, "text_source": source})
+            if ready:
+                with self.db.session() as s:
+                    # only entries still pending: another worker may have taken a stale one over and decided it
+                    table = Entry.__table__
+                    s.execute(update(table).where(table.c.id == bindparam("eid"), table.c.state == "pending")
+                              .values(state="ready", text=bindparam("text"), text_source=bindparam("text_source")), ready)
+        except SQLAlchemyError as exc:
+            # the entries stay pending and are taken up again by the next poll
+            outcomes.append(ArticleOutcome(None, None, None, None, None, f"cannot store articles: {storage_reason(exc)}",
+                                           storage=True))
+            return outcomes
+        outcomes.extend(self.decide_ready())
+        return outcomes
+
+    def decide_ready(self) -> list[ArticleOutcome]:
+        """Decide the stories of every entry whose text is found, one at a time in one canonical order (publication
+        time, then feed URL and entry identity), so that one worker or several take the same decisions.
+
+        With several workers sharing the database, whoever finishes last decides: while another worker holds feeds
+        or has entries still waiting for their text, this returns at once (unless texts have waited longer than
+        ``decide_wait``) and that worker decides when it is done.
+        """
+        with self.db.session() as s:
+            if self.db.dialect != "sqlite" and self._others_busy(s):
+                wait = self.settings.decide_wait
+                if wait is None:
+                    return []
+                overdue = s.scalar(select(Entry.id).where(Entry.state == "ready",
+                                                          Entry.first_seen_at < utcnow() - timedelta(seconds=wait)).limit(1))
+                if overdue is None:
+                    return []
+            rows = [tuple(r) for r in s.execute(
+                select(Entry, Feed).join(Feed, Feed.id == Entry.feed_id).where(Entry.state == "ready")
+                .order_by(func.coalesce(Entry.published, Entry.first_seen_at), Feed.url, Entry.identity))]
+        if not rows:
+            return []
+        self.progress.start("stories", len(rows))
+        outcomes: list[ArticleOutcome] = []
+        for entry, feed in rows:
+            try:
+                outcomes.append(self._assign(entry, feed, entry.text or "", entry.text_source or "feed"))
             except SQLAlchemyError as exc:
-                # the entry stays pending and is taken up again by the next poll; the rest would fail the same way
+                # the entry stays ready and is decided by the next poll; the rest would fail the same way
                 reason = f"cannot store articles: {storage_reason(exc)}"
                 outcomes.append(ArticleOutcome(entry.id, entry.url, None, None, None, reason, storage=True))
                 break
-            self.progress.advance("articles", entry.url or "")
-        self.progress.done("articles")
+            self.progress.advance("stories", entry.url or "")
+        self.progress.done("stories")
         return outcomes
+
+    def _others_busy(self, s) -> bool:
+        """Another worker holds feeds (polling them) or has entries it is still finding texts for."""
+        now = utcnow()
+        leased = s.scalar(select(Feed.id).where(Feed.lease_until > now, Feed.lease_owner != self.worker).limit(1))
+        if leased is not None:
+            return True
+        fresh = now - timedelta(seconds=self.settings.lease_seconds)
+        return s.scalar(select(Entry.id).where(Entry.state == "pending", Entry.first_seen_at >= fresh).limit(1)) is not None
 
     def _mark_no_text(self, entry: Entry, error: str) -> ArticleOutcome:
         log.warning("%s", error)
@@ -500,9 +559,9 @@ class Pipeline:
         engine = self.engine.get()
         try:
             with self.db.session() as s:
-                # locked: another worker that also fetched this entry waits here, then finds it done
+                # locked: another worker deciding the same entry waits here, then finds it done
                 row = s.get(Entry, entry.id, with_for_update=True)
-                if row is None or row.state != "pending":
+                if row is None or row.state != "ready":
                     return ArticleOutcome(entry.id, entry.url, None, None, None, None)
                 title = (entry.title or "").strip() or text.split("\n", 1)[0][:200]
                 article = Article(
@@ -542,6 +601,7 @@ class Pipeline:
                                  evidence=decision.evidence, created_at=now, seq=seq))
                 row.state = "done"
                 row.error = None
+                row.text = row.text_source = None
                 article_id, story_id = article.id, story.id
         except BaseException:
             # the engine already indexed the article; rebuild it from what was actually committed

@@ -11,7 +11,7 @@ from daemon.pipeline import Progress
 
 log = logging.getLogger("wiredesk")
 
-STAGES = {"feeds": "fetching feeds", "articles": "fetching and clustering articles"}
+STAGES = {"feeds": "fetching feeds", "articles": "finding article texts", "stories": "deciding stories"}
 
 
 class RichProgress(Progress):

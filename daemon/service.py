@@ -8,6 +8,7 @@ half-written update; an in-flight poll gets a grace period and is then cancelled
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import fcntl
 import gc
 import logging
@@ -82,6 +83,9 @@ def _parse_pool(config):
     # worker importing feedparser itself while the first feeds wait.
     context.set_forkserver_preload(["daemon.parser", "daemon.identity"])
     return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+
+
+DECIDE_WAIT_SECONDS = 60.0
 
 
 def close_pool(pool, grace: float = 3.0) -> None:
@@ -229,7 +233,9 @@ async def _serve(config, db, metrics, state, early_stop: threading.Event | None 
     notifier = Notifier()
     fetcher = make_fetcher(config)
     pool = _parse_pool(config)
-    pipeline = Pipeline(db, fetcher, pipeline_settings(config), progress=Progress(), parse_executor=pool)
+    # a service never waits long for other workers before deciding the texts it found (see decide_ready)
+    settings = dataclasses.replace(pipeline_settings(config), decide_wait=DECIDE_WAIT_SECONDS)
+    pipeline = Pipeline(db, fetcher, settings, progress=Progress(), parse_executor=pool)
     current: dict[str, asyncio.Task | None] = {"poll": None}
 
     async def tick() -> None:

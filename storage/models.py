@@ -97,8 +97,11 @@ class Entry(Base):
     published: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated: Mapped[datetime | None] = mapped_column(UTCDateTime)
     content_hash: Mapped[str] = mapped_column(String(64))
-    # "pending" (no article yet), "done", "no_text" (neither page nor feed gave text)
+    # "pending" (no article yet), "ready" (its text found, its story not decided yet), "done", "no_text" (neither page
+    # nor feed gave text)
     state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    text: Mapped[str | None] = mapped_column(Text)             # while "ready": the article text found
+    text_source: Mapped[str | None] = mapped_column(String(8))  # while "ready": "page" or "feed"
     error: Mapped[str | None] = mapped_column(Text)
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import ROOT
-from consistency import bcubed_f1, stored_and_replayed
+from consistency import stored_and_replayed
 from farm import Farm
 from test_crash import check_invariants, snapshot, wiredesk_exe
 
@@ -113,10 +113,8 @@ def test_three_workers_share_the_feeds_and_agree_on_stories(pg_url, tmp_path, in
     finally:
         farm.stop()
     strip = lambda groups: sorted(sorted(u.split("/page/")[1] for u in g) for g in groups)  # noqa: E731
-    # Another arrival order can change a few decisions (the engine is incremental), not the picture.
-    agreement = bcubed_f1(strip(one), strip(three))
-    print(f"B-cubed F1 of the three-worker stories against the one-worker stories: {agreement:.3f}")
-    assert agreement >= 0.9
+    # the decisions are taken in one canonical order whatever the number of workers: the same stories
+    assert strip(three) == strip(one)
 
 
 def test_a_killed_workers_feeds_are_taken_over(pg_url, tmp_path):
@@ -155,3 +153,48 @@ def test_a_killed_workers_feeds_are_taken_over(pg_url, tmp_path):
         assert state["articles"] == 80 and state["pending"] == 0
     finally:
         farm.stop()
+
+
+def _ready_entry(db, url, minutes_ago):
+    """A feed with one entry whose text was found `minutes_ago` and whose story is not decided yet."""
+    from datetime import datetime, timedelta, timezone
+
+    from daemon.feeds import add_feed
+    from storage.models import Entry, Feed
+
+    add_feed(db, url)
+    then = datetime.now(timezone.utc) - timedelta(minutes=minutes_ago)
+    with db.session() as s:
+        feed = s.scalar(sa.select(Feed).where(Feed.url == url))
+        s.add(Entry(feed_id=feed.id, identity=url + "#1", url=url + "/1", title="Flood in Valeford",
+                    content_hash="x", state="ready", text="The flood in Valeford has affected at least 40 people, "
+                    "officials said on Saturday, and the river is still rising.", text_source="feed",
+                    published=then, first_seen_at=then, changed_at=then))
+        return feed.id
+
+
+def test_stories_wait_for_a_worker_still_polling_unless_overdue(pg_url):
+    """While another worker holds a feed, the texts found are left for the last worker to decide (one canonical
+    order); a service gives up waiting for texts found longer ago than its decide_wait."""
+    from datetime import datetime, timedelta, timezone
+
+    from daemon.pipeline import Pipeline, PipelineSettings
+    from storage import open_database
+    from storage.models import Entry, Feed
+
+    db = open_database(pg_url)
+    feed_id = _ready_entry(db, "https://example.com/a.xml", minutes_ago=2)
+    with db.session() as s:        # another worker is polling this feed
+        s.get(Feed, feed_id).lease_owner = "elsewhere:1:x"
+        s.get(Feed, feed_id).lease_until = datetime.now(timezone.utc) + timedelta(minutes=5)
+    patient = Pipeline(db, fetcher=None, settings=PipelineSettings())
+    assert patient.decide_ready() == []
+    hurried = Pipeline(db, fetcher=None, settings=PipelineSettings(decide_wait=600.0))
+    assert hurried.decide_ready() == []                 # found 2 minutes ago: still worth waiting for
+    service = Pipeline(db, fetcher=None, settings=PipelineSettings(decide_wait=60.0))
+    [outcome] = service.decide_ready()
+    assert outcome.article_id and outcome.story_id
+    with db.session() as s:
+        entry = s.scalar(sa.select(Entry))
+        assert entry.state == "done" and entry.text is None
+    db.dispose()
