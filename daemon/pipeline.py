@@ -174,6 +174,22 @@ class EngineState:
         self._engine = None
 
 
+def _alive(owner: str | None) -> bool:
+    """Whether a lease's owner may still be working: a process on this host that no longer exists is not (an
+    interrupted `poll --once`, say), so nobody waits for its leases to expire before deciding stories."""
+    host, _, rest = (owner or "").partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname()[:40] or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def lock_decisions(s, db: Database) -> None:
     """Hold the story-decision lock until `s` commits (PostgreSQL; SQLite's single writer already serialises)."""
     if db.dialect == "postgresql":
@@ -539,8 +555,9 @@ class Pipeline:
     def _others_busy(self, s) -> bool:
         """Another worker holds feeds (polling them) or has entries it is still finding texts for."""
         now = utcnow()
-        leased = s.scalar(select(Feed.id).where(Feed.lease_until > now, Feed.lease_owner != self.worker).limit(1))
-        if leased is not None:
+        owners = s.scalars(select(Feed.lease_owner).where(Feed.lease_until > now, Feed.lease_owner != self.worker)
+                           .distinct().limit(100)).all()
+        if any(_alive(owner) for owner in owners):
             return True
         fresh = now - timedelta(seconds=self.settings.lease_seconds)
         return s.scalar(select(Entry.id).where(Entry.state == "pending", Entry.first_seen_at >= fresh).limit(1)) is not None

@@ -198,3 +198,30 @@ def test_stories_wait_for_a_worker_still_polling_unless_overdue(pg_url):
         entry = s.scalar(sa.select(Entry))
         assert entry.state == "done" and entry.text is None
     db.dispose()
+
+
+def test_leases_of_a_process_gone_from_this_host_do_not_hold_up_the_stories(pg_url):
+    """An interrupted `poll --once` leaves leases until they expire; the next run decides its stories anyway."""
+    import socket as socket_
+    from datetime import datetime, timedelta, timezone
+
+    from daemon.pipeline import Pipeline, PipelineSettings
+    from storage import open_database
+    from storage.models import Feed
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    db = open_database(pg_url)
+    feed_id = _ready_entry(db, "https://example.com/b.xml", minutes_ago=0)
+    with db.session() as s:
+        feed = s.get(Feed, feed_id)
+        feed.lease_owner = f"{socket_.gethostname()[:40]}:{gone.pid}:deadbeef"
+        feed.lease_until = datetime.now(timezone.utc) + timedelta(minutes=5)
+    [outcome] = Pipeline(db, fetcher=None, settings=PipelineSettings()).decide_ready()
+    assert outcome.story_id
+    with db.session() as s:        # a live worker's lease (this test's own process) still holds them up
+        feed = s.get(Feed, feed_id)
+        feed.lease_owner = f"{socket_.gethostname()[:40]}:{os.getpid()}:cafe"
+    _ready_entry(db, "https://example.com/c.xml", minutes_ago=0)
+    assert Pipeline(db, fetcher=None, settings=PipelineSettings()).decide_ready() == []
+    db.dispose()
