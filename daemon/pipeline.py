@@ -29,6 +29,7 @@ from typing import Callable, Sequence
 from sqlalchemy import DateTime, Row, bindparam, func, insert, select, type_coerce, update
 from sqlalchemy import text as sql
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import defer
 
 from daemon.engine import Document, Engine
 from daemon.errors import FeedError
@@ -533,8 +534,10 @@ class Pipeline:
                                                           Entry.first_seen_at < utcnow() - timedelta(seconds=wait)).limit(1))
                 if overdue is None:
                     return []
+            # the texts stay in the database until each entry's turn: a large first poll holds one at a time
             rows = [tuple(r) for r in s.execute(
                 select(Entry, Feed).join(Feed, Feed.id == Entry.feed_id).where(Entry.state == "ready")
+                .options(defer(Entry.text))
                 .order_by(func.coalesce(Entry.published, Entry.first_seen_at), Feed.url, Entry.identity))]
         if not rows:
             return []
@@ -542,7 +545,7 @@ class Pipeline:
         outcomes: list[ArticleOutcome] = []
         for entry, feed in rows:
             try:
-                outcomes.append(self._assign(entry, feed, entry.text or "", entry.text_source or "feed"))
+                outcomes.append(self._assign(entry, feed))
             except SQLAlchemyError as exc:
                 # the entry stays ready and is decided by the next poll; the rest would fail the same way
                 reason = f"cannot store articles: {storage_reason(exc)}"
@@ -571,7 +574,8 @@ class Pipeline:
                 row.error = error
         return ArticleOutcome(entry.id, entry.url, None, None, None, error)
 
-    def _assign(self, entry: Entry, feed: Feed, text: str, source: str) -> ArticleOutcome:
+    def _assign(self, entry: Entry, feed: Feed) -> ArticleOutcome:
+        """Store the article of a ready entry (its text was found and kept on the entry) and decide its story."""
         now = utcnow()
         engine = self.engine.get()
         try:
@@ -580,6 +584,7 @@ class Pipeline:
                 row = s.get(Entry, entry.id, with_for_update=True)
                 if row is None or row.state != "ready":
                     return ArticleOutcome(entry.id, entry.url, None, None, None, None)
+                text, source = row.text or "", row.text_source or "feed"
                 title = (entry.title or "").strip() or text.split("\n", 1)[0][:200]
                 article = Article(
                     entry_id=entry.id,
