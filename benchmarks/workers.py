@@ -25,7 +25,8 @@ import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from consistency import bcubed_f1, stored_and_replayed  # noqa: E402
+from consistency import stored_and_replayed  # noqa: E402
+from ecbplus import bcubed  # noqa: E402  (benchmarks/ecbplus.py)
 EXE = [str(ROOT / ".venv" / "bin" / "wiredesk")] if (ROOT / ".venv" / "bin" / "wiredesk").exists() else [sys.executable, "-m", "daemon"]
 
 
@@ -87,7 +88,7 @@ def main() -> int:
             if redis_url:
                 clear_redis(redis_url, url)
             rows.append((k, "redis" if redis_url else "memory", wall, args.feeds / wall, shares, len(stories),
-                         stored == replayed, stories == reference, bcubed_f1(reference, stories),
+                         stored == replayed, stories == reference, bcubed(labels(stories), labels(reference))[2],
                          all(p.returncode == 0 for p in procs)))
             with admin.connect() as c:
                 c.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
@@ -104,6 +105,11 @@ def main() -> int:
           "the order the workers decided them (memberships.seq): no worker decided on stale state. The B-cubed F1 against\n"
           "the first run (one worker) shows how far the stories differ, if they do.")
     return 0 if all(r[6] and r[7] and r[9] for r in rows) else 1
+
+
+def labels(groups: list[list[str]]) -> dict[str, int]:
+    """A partition as item -> group number, the form benchmarks/ecbplus.py scores."""
+    return {item: i for i, group in enumerate(groups) for item in group}
 
 
 def clear_redis(redis_url: str, database_url: str) -> None:

@@ -102,7 +102,7 @@ class PipelineSettings:
     max_article_chars: int = 200_000
     schedule: ScheduleSettings = ScheduleSettings()
     lease_seconds: float = 600.0  # how long a worker may hold a feed it is polling before others take it over
-    lsh_storage: dict | None = None  # datasketch storage_config for the copy index (Redis), None: in memory
+    lsh_storage: dict | None = None  # datasketch storage_config for the copy and story indexes (Redis), None: in memory
     # Several workers: story decisions wait until no other worker is still polling or finding texts, so that they are
     # taken in one canonical order whatever the number of workers. A service gives up waiting for texts found longer
     # ago than this (a deployment whose workers never pause); None waits (a one-off poll: the last worker decides).
@@ -187,7 +187,7 @@ def _alive(owner: str | None) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass                    # it exists, under another user
     return True
 
 

@@ -7,6 +7,8 @@ receives the articles in that sequence. Used by tests/test_workers.py and benchm
 
 from __future__ import annotations
 
+from datetime import timezone
+
 import sqlalchemy as sa
 
 from daemon.engine import Document, Engine
@@ -25,29 +27,9 @@ def stored_and_replayed(database_url: str) -> tuple[list, list]:
     replayed: dict[str, list] = {}
     for art, title, text, published, source, story, copy_of in rows:
         if published is not None and published.tzinfo is None:
-            from datetime import timezone
-
             published = published.replace(tzinfo=timezone.utc)
         a = fresh.add(Document(id=str(art), title=title, text=text, published=published, source=source))
         stored.setdefault(story, []).append((str(art), str(copy_of) if copy_of else None))
         replayed.setdefault(a.story_id, []).append((a.article_id, a.copy_of))
     norm = lambda groups: sorted(sorted(g) for g in groups.values())  # noqa: E731
     return norm(stored), norm(replayed)
-
-
-def bcubed_f1(a: list[list], b: list[list]) -> float:
-    """B-cubed F1 of partition `b` against partition `a` (lists of groups of hashable items)."""
-    ga = {x: i for i, g in enumerate(a) for x in g}
-    gb = {x: i for i, g in enumerate(b) for x in g}
-    sa_, sb = {}, {}
-    for x, i in ga.items():
-        sa_.setdefault(i, set()).add(x)
-    for x, i in gb.items():
-        sb.setdefault(i, set()).add(x)
-    p = r = 0.0
-    for x in ga:
-        inter = len(sa_[ga[x]] & sb[gb[x]])
-        p += inter / len(sb[gb[x]])
-        r += inter / len(sa_[ga[x]])
-    p, r = p / len(ga), r / len(ga)
-    return 2 * p * r / (p + r) if p + r else 0.0

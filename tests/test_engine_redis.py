@@ -14,19 +14,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from daemon.engine import Document, Engine
+from farm import _TOPICS  # the test farm's event topics and the words spoken around them
 
 REDIS = {"host": "127.0.0.1", "port": 6379}
 
 _PLACES = ["Port Alvar", "Kestrel Bay", "Dunmore", "Valeska", "Oristan", "Halvik", "Brenmoor", "Calder Springs"]
 _PEOPLE = ["Maria Lopez", "Tomas Berg", "Aiko Tanaka", "Samuel Okafor", "Lena Fischer", "Rafael Duarte",
            "Nadia Haddad", "Piotr Nowak", "Grace Mensah", "Ivan Petrov"]
-_TOPICS = [
-    ("flood", ["river", "levee", "rain", "evacuated", "homes", "rescue", "water", "villages"]),
-    ("strike", ["workers", "union", "wages", "factory", "talks", "walkout", "management", "contract"]),
-    ("election", ["votes", "ballots", "candidate", "turnout", "polling", "coalition", "parliament", "count"]),
-    ("fire", ["blaze", "firefighters", "warehouse", "smoke", "damage", "investigators", "alarm", "crews"]),
-    ("summit", ["leaders", "trade", "agreement", "talks", "delegation", "tariffs", "ministers", "treaty"]),
-]
 
 
 def dev_like_corpus(n_events: int = 60, seed: int = 3) -> list[Document]:

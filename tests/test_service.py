@@ -92,10 +92,20 @@ def wiredesk_exe():
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "daemon"]
 
 
-def start_run(tmp_path, env_extra=None):
+def start_run(tmp_path, env_extra=None, new_session=False):
     env = dict(os.environ, **(env_extra or {}))
     return subprocess.Popen([*wiredesk_exe(), "run"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=new_session)
+
+
+def wait_for_story(port, proc, seconds=60):
+    """The digest's JSON once the first poll's story shows in it (or at the deadline)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        _, body = wait_http(f"http://127.0.0.1:{port}/digest.json?days=100000", proc)
+        if json.loads(body)["items"] or time.monotonic() > deadline:
+            return body
+        time.sleep(0.3)
 
 
 def wait_http(url, proc, seconds=30):
@@ -122,12 +132,7 @@ def test_run_serves_and_stops_cleanly(db_url, tmp_path, httpserver):
         status, body = wait_http(f"http://127.0.0.1:{port}/healthz", proc)
         assert status == 200 and body.startswith(b"ok")
         # the first poll runs at start; wait until the story shows in the digest
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            _, body = wait_http(f"http://127.0.0.1:{port}/digest.json?days=100000", proc)
-            if json.loads(body)["items"]:
-                break
-            time.sleep(0.5)
+        body = wait_for_story(port, proc)
         assert json.loads(body)["items"], "the polled story reached the digest"
         if db_url.startswith("sqlite"):
             # a second instance on the same SQLite database is refused with one clear line
@@ -220,16 +225,9 @@ def test_stopping_leaves_no_process_behind(db_url, tmp_path, httpserver, whom):
     write_config(tmp_path, base, feeds, port=port)
     cfg = tmp_path / "wiredesk.toml"
     cfg.write_text(cfg.read_text().replace("parse_workers = 1", "parse_workers = 2"))
-    env = dict(os.environ, WIREDESK_DATABASE_URL=db_url)
-    proc = subprocess.Popen([*wiredesk_exe(), "run"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = start_run(tmp_path, {"WIREDESK_DATABASE_URL": db_url}, new_session=True)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            _, body = wait_http(f"http://127.0.0.1:{port}/digest.json?days=100000", proc)
-            if json.loads(body)["items"]:
-                break
-            time.sleep(0.3)
+        wait_for_story(port, proc)
         helpers = _group_members(proc.pid)
         assert any("forkserver" in c for c in helpers), helpers   # the parse workers' processes are running
     finally:

@@ -254,17 +254,27 @@ class _StoryPostings:
             if p is None:
                 lists[t] = array("i", (story,))
             elif p[-1] != story:
-                if story in p[-8:]:
-                    p.remove(story)
-                p.append(story)
-                if len(p) > 2 * keep:
-                    # News is local in time: a common term only needs to find the stories it saw recently.
-                    del p[:-keep]
+                push_story(p, story, keep)
 
     def top(self, terms, k: int) -> list[int]:
         """The k stories found under most of `terms` (a story counts once per list entry), ties to the
         earlier story; most shared first."""
         return rank_stories([p for p in map(self._lists.get, terms) if p is not None], k)
+
+
+def push_story(p, story, keep: int) -> bool:
+    """Put `story` at the end of the posting list `p` (a list or array ending in another story): taken out of the last
+    few entries first, the list kept within 2 * keep. True when more changed than one entry appended."""
+    rewritten = False
+    if story in p[-8:]:
+        p.remove(story)
+        rewritten = True
+    p.append(story)
+    if len(p) > 2 * keep:
+        # News is local in time: a common term only needs to find the stories it saw recently.
+        del p[:-keep]
+        rewritten = True
+    return rewritten
 
 
 def rank_stories(found: list, k: int) -> list[int]:

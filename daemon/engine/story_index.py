@@ -17,7 +17,7 @@ from __future__ import annotations
 from array import array
 from typing import Callable, Mapping
 
-from .core import rank_stories
+from .core import push_story, rank_stories
 
 
 class DatasketchStoryPostings:
@@ -46,10 +46,6 @@ class DatasketchStoryPostings:
         value = self._redis.get(self._counter)
         self._applied = int(value) if value is not None else 0
         return self._applied
-
-    def get(self, term: str) -> list[str]:
-        """The story ids listed under `term`, oldest first."""
-        return [v.decode("utf-8") for v in self._storage.get(term)]
 
     def top(self, terms, k: int) -> list[int]:
         terms = list(terms)
@@ -87,16 +83,7 @@ class DatasketchStoryPostings:
                 continue
             if p[-1] == sid:
                 continue
-            changed = False
-            if sid in p[-8:]:
-                p.remove(sid)
-                changed = True
-            p.append(sid)
-            if len(p) > 2 * keep:
-                # News is local in time: a common term only needs to find the stories it saw recently.
-                del p[:-keep]
-                changed = True
-            if changed:
+            if push_story(p, sid, keep):      # the same change as the in-memory lists', written back whole
                 storage.remove(term, buffer=True)
                 storage.insert(term, *p, buffer=True)
             else:
