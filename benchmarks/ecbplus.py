@@ -1,10 +1,17 @@
 """Story clustering quality on an ECB+ JSONL corpus (B-cubed precision / recall / F1 over `gold`).
 
-    python benchmarks/ecbplus.py ../shared/datasets/ecbplus-dev.jsonl [--orders 5] [--seed 0]
+    python benchmarks/ecbplus.py ../shared/datasets/ecbplus-dev.jsonl [--orders 5] [--seed 0] [--diagnose]
 
 Runs the engine with its default settings in input order and in several random arrival orders, and prints
 the spread, plus a TF-IDF cosine + average-linkage baseline (at its best cut, an optimistic baseline) for
 scale. Needs no network.
+
+--diagnose adds where the input-order run loses (the topics with the lowest F1 and how their stories were
+split or merged) and how far the engine's own article vectors separate each story from the other story of its
+topic: with every story's centroid known in advance (the gold members, the article itself left out), how often an
+article is closer to its own story than to its sister, and how the plain centroid cosines of both kinds fall
+around the engine's join threshold. An incremental engine only ever sees a young story when the sister's first
+article arrives, so the absolute overlap, not the ranking, is what bounds it.
 """
 
 from __future__ import annotations
@@ -84,15 +91,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--orders", type=int, default=5, help="random arrival orders (default 5)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--diagnose", action="store_true", help="per-topic losses and how well the features separate sisters")
     args = ap.parse_args(argv)
 
     docs = read_corpus(args.path)
-    gold = {}
+    gold, topic = {}, {}
     with open(args.path, encoding="utf-8") as fh:
         for line in fh:
             if line.strip():
                 obj = json.loads(line)
                 gold[str(obj["id"])] = str(obj["gold"])
+                topic[str(obj["id"])] = str(obj.get("topic"))
     print(f"{len(docs)} articles, {len(set(gold.values()))} gold stories")
     print(f"{'run':<22}{'P':>8}{'R':>8}{'F1':>8}{'stories':>9}{'sec':>7}")
 
@@ -102,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         return f
 
     t = time.perf_counter()
-    f1s = [row("engine, input order", run_engine(docs), time.perf_counter() - t)]
+    first = run_engine(docs)
+    f1s = [row("engine, input order", first, time.perf_counter() - t)]
     rng = random.Random(args.seed)
     for k in range(args.orders):
         order = docs[:]
@@ -115,7 +125,72 @@ def main(argv: list[str] | None = None) -> int:
         p, r, f, cut = tfidf_average_linkage(docs, gold)
         print(f"{'tfidf+avg-link (best)':<22}{p:8.4f}{r:8.4f}{f:8.4f}{'':>9}{time.perf_counter() - t:7.2f}"
               f"  cut at distance {cut:.2f}")
+    if args.diagnose:
+        diagnose(docs, gold, topic, first)
     return 0
+
+
+def diagnose(docs: list[Document], gold: dict[str, str], topic: dict[str, str], pred: dict[str, str]) -> None:
+    import numpy as np
+
+    print("\nlowest topics, input order (gold story: members in each predicted story)")
+    losses = []
+    for t in sorted(set(topic.values())):
+        ids = [d for d in gold if topic[d] == t]
+        f = bcubed({d: pred[d] for d in ids}, {d: gold[d] for d in ids})[2]
+        found: dict[str, Counter] = defaultdict(Counter)
+        for d in ids:
+            found[pred[d]][gold[d]] += 1
+        losses.append((f, t, sorted((dict(c) for c in found.values()), key=lambda c: -sum(c.values()))))
+    for f, t, parts in sorted(losses)[:10]:
+        print(f"  topic {t:<4} F1 {f:.3f}  " + "  ".join("+".join(f"{g}:{n}" for g, n in sorted(c.items()))
+                                                        for c in parts))
+
+    engine = Engine()
+    vectors = {}
+    for d in docs:
+        fp = engine.fingerprint(d)
+        vectors[d.id] = dict(zip(fp.terms, fp.weights.astype(float).tolist()))
+    members: dict[str, list[str]] = defaultdict(list)
+    for d in docs:
+        members[gold[d.id]].append(d.id)
+    sisters: dict[str, set[str]] = defaultdict(set)
+    for d in docs:
+        sisters[topic[d.id]].add(gold[d.id])
+
+    def centroid(ids):
+        c: dict[str, float] = defaultdict(float)
+        for i in ids:
+            for term, w in vectors[i].items():
+                c[term] += w
+        return c
+
+    def cosine(v, c):
+        dot = sum(w * c.get(term, 0.0) for term, w in v.items())
+        n = math.sqrt(sum(w * w for w in v.values())) * math.sqrt(sum(w * w for w in c.values()))
+        return dot / n if n else 0.0
+
+    cents = {g: centroid(ids) for g, ids in members.items()}
+    own, sister, closer = [], [], 0
+    for d in docs:
+        g = gold[d.id]
+        others = sisters[topic[d.id]] - {g}
+        rest = [i for i in members[g] if i != d.id]
+        if not others or not rest:
+            continue
+        mine = cosine(vectors[d.id], centroid(rest))
+        theirs = [cosine(vectors[d.id], cents[o]) for o in others]
+        own.append(mine)
+        sister.extend(theirs)
+        closer += mine > max(theirs)
+    own_a, sister_a = np.array(own), np.array(sister)
+    th = engine.settings.story_threshold
+    print(f"\nseparation with every centroid known ({len(own)} articles that have a sister story):")
+    print(f"  closer to its own story than to its sister: {closer / len(own):.3f}")
+    print(f"  {'cosine cut':>10}  {'own below':>9}  {'sister above':>12}")
+    for cut in sorted({0.25, th, 0.35, 0.4, 0.45, 0.5}):
+        mark = "  (join threshold)" if cut == th else ""
+        print(f"  {cut:10.2f}  {(own_a < cut).mean():9.3f}  {(sister_a >= cut).mean():12.3f}{mark}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ receives the articles in that sequence. Used by tests/test_workers.py and benchm
 
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import datetime, timezone
 
 import sqlalchemy as sa
 
@@ -26,6 +26,8 @@ def stored_and_replayed(database_url: str) -> tuple[list, list]:
     stored: dict[str, list] = {}
     replayed: dict[str, list] = {}
     for art, title, text, published, source, story, copy_of in rows:
+        if isinstance(published, str):          # SQLite hands back the stored text
+            published = datetime.fromisoformat(published)
         if published is not None and published.tzinfo is None:
             published = published.replace(tzinfo=timezone.utc)
         a = fresh.add(Document(id=str(art), title=title, text=text, published=published, source=source))
