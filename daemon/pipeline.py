@@ -624,12 +624,15 @@ class Pipeline:
                 lock_decisions(s, self.db)
                 self.engine.catch_up(s)
                 seq = s.scalar(select(func.max(Membership.seq))) or 0
-                stories: dict[str, Story] = {}
+                decisions = [engine.add(dataclasses.replace(doc, id=str(article.id)), fingerprint=fp)
+                             for _, _, _, article, doc, fp in todo]
                 with s.no_autoflush:
-                    for at, entry, row, article, doc, fp in todo:
-                        decision = engine.add(dataclasses.replace(doc, id=str(article.id)), fingerprint=fp)
+                    # the batch's stories that already exist, in one query
+                    stories = {story.id: story for story in s.scalars(
+                        select(Story).where(Story.id.in_({decision.story_id for decision in decisions})))}
+                    for (at, entry, row, article, doc, fp), decision in zip(todo, decisions):
                         article.fingerprint = decision.fingerprint
-                        story = stories.get(decision.story_id) or s.get(Story, decision.story_id)
+                        story = stories.get(decision.story_id)
                         if story is None:
                             sid = decision.story_id
                             story = Story(id=sid, uuid=f"urn:uuid:{uuid.UUID(hex=sid) if len(sid) == 32 else uuid.uuid4()}",
