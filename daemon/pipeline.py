@@ -583,7 +583,7 @@ class Pipeline:
         in the order given, in one transaction."""
         now = utcnow()
         engine = self.engine.get()
-        outcomes: list[ArticleOutcome] = []
+        outcomes: list[ArticleOutcome | None] = []    # in the chunk's order; None until decided below
         try:
             with self.db.session() as s:
                 # locked: another worker deciding the same entries waits here, then finds them done
@@ -595,7 +595,7 @@ class Pipeline:
                     if row is None or row.state != "ready":
                         outcomes.append(ArticleOutcome(entry.id, entry.url, None, None, None, None))
                         continue
-                    outcomes.append(None)           # decided below
+                    outcomes.append(None)
                     text, source = row.text or "", row.text_source or "feed"
                     title = (entry.title or "").strip() or text.split("\n", 1)[0][:200]
                     article = Article(
@@ -662,10 +662,10 @@ class Pipeline:
 # Feeds stored per transaction. Large enough that commits stop mattering, small enough that the event loop (which
 # the writes share with the fetches) is never held for long.
 WRITE_BATCH = 100
+WRITE_PAUSE = 0.05  # seconds the writer waits for a batch to fill: at most 20 transactions a second
 # Ready entries stored and decided per transaction: one commit, one catch-up and one lock per batch instead of per
 # article. Small enough that the decision lock is never held for long (about 1 ms per article).
 DECIDE_BATCH = 64
-WRITE_PAUSE = 0.05  # seconds the writer waits for a batch to fill: at most 20 transactions a second
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from consistency import stored_and_replayed
 from farm import event, news
@@ -90,11 +91,11 @@ def test_a_storage_failure_keeps_its_batch_ready_and_the_next_run_decides_it_the
         if inserted["n"] > DECIDE_BATCH + 10:
             raise OperationalError("INSERT INTO memberships", {}, Exception("database or disk is full"))
 
-    sa.event.listen(sa.orm.Session, "before_flush", fail_in_second_batch)
+    sa.event.listen(Session, "before_flush", fail_in_second_batch)
     try:
         outcomes = pipeline.decide_ready()
     finally:
-        sa.event.remove(sa.orm.Session, "before_flush", fail_in_second_batch)
+        sa.event.remove(Session, "before_flush", fail_in_second_batch)
     decided = [o for o in outcomes if o.story_id]
     [failed] = [o for o in outcomes if o.error]
     assert failed.storage and "database or disk is full" in failed.error
