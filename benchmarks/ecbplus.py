@@ -130,6 +130,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def auc(higher, lower) -> float:
+    """How often a value of `higher` exceeds one of `lower` (ties count half): the area under the ROC curve."""
+    import numpy as np
+    from scipy.stats import rankdata
+
+    ranks = rankdata(np.concatenate([higher, lower]))
+    return float((ranks[:len(higher)].sum() - len(higher) * (len(higher) + 1) / 2) / (len(higher) * len(lower)))
+
+
 def diagnose(docs: list[Document], gold: dict[str, str], topic: dict[str, str], pred: dict[str, str]) -> None:
     import numpy as np
 
@@ -187,9 +196,7 @@ def diagnose(docs: list[Document], gold: dict[str, str], topic: dict[str, str], 
     th = engine.settings.story_threshold
     print(f"\nseparation with every centroid known ({len(own)} articles that have a sister story):")
     print(f"  closer to its own story than to its sister: {closer / len(own):.3f}")
-    ranks = np.concatenate([own_a, sister_a]).argsort().argsort() + 1.0
-    auc = (ranks[:len(own_a)].sum() - len(own_a) * (len(own_a) + 1) / 2) / (len(own_a) * len(sister_a))
-    print(f"  an own-story cosine above a sister-story cosine (AUC): {auc:.3f}")
+    print(f"  an own-story cosine above a sister-story cosine (AUC): {auc(own_a, sister_a):.3f}")
     # The situation of a sister's first article: each story known by one member (a random one, seeded).
     rng = random.Random(0)
     young_own, young_sister = [], []
@@ -202,8 +209,7 @@ def diagnose(docs: list[Document], gold: dict[str, str], topic: dict[str, str], 
         young_own.append(cosine(vectors[d.id], vectors[rng.choice(rest)]))
         young_sister.extend(cosine(vectors[d.id], vectors[rng.choice(members[o])]) for o in others)
     yo, ys = np.array(young_own), np.array(young_sister)
-    ranks = np.concatenate([yo, ys]).argsort().argsort() + 1.0
-    young_auc = (ranks[:len(yo)].sum() - len(yo) * (len(yo) + 1) / 2) / (len(yo) * len(ys))
+    young_auc = auc(yo, ys)
     cut = min(np.linspace(0, 1, 101), key=lambda c: (yo < c).mean() + (ys >= c).mean())
     print(f"  the same with each story known by one member: AUC {young_auc:.3f}; at the best cut ({cut:.2f}) "
           f"{(yo < cut).mean():.3f} of own below and {(ys >= cut).mean():.3f} of sister above")

@@ -642,7 +642,6 @@ class Pipeline:
                         story.updated_at = now
                         story.article_count += 1
                         seq += 1
-                        self.engine.advance(seq)
                         copy_of = int(decision.copy_of) if decision.copy_of else None
                         s.add(Membership(article_id=article.id, story_id=story.id, copy_of=copy_of, score=float(decision.score),
                                          evidence=decision.evidence, created_at=now, seq=seq))
@@ -650,6 +649,7 @@ class Pipeline:
                         row.error = None
                         row.text = row.text_source = None
                         outcomes[at] = ArticleOutcome(entry.id, entry.url, article.id, story.id, copy_of)
+                self.engine.advance(seq)
         except BaseException:
             # the engine already indexed the articles; rebuild it from what was actually committed
             self.engine.invalidate()
