@@ -7,6 +7,7 @@ real feeds are often slightly broken; a feed with no usable entries and a bozo e
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import hashlib
 import re
 from dataclasses import dataclass
@@ -151,12 +152,71 @@ def clean_prolog(data: bytes, url: str) -> bytes:
     return _WS_RUN.sub(b" ", text[:first]).strip(b" \t\r\n") + b"\n".join(keep) + b"\n" + text[root:]
 
 
+# A numeric character reference; the digits are possessive so that a long run without ";" is scanned once.
+_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]++)|([0-9]++));")
+_REPLACEMENT_REF = b"&#xFFFD;"
+
+
+def _xml_char(code: int) -> bool:
+    return code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD or 0x10000 <= code <= 0x10FFFF
+
+
+def _bad_ref(match: re.Match) -> bool:
+    digits = match.group(1) or match.group(2)
+    if len(digits.lstrip(b"0")) > 8:  # beyond any code point; int() of a million digits would be slow or refused
+        return True
+    return not _xml_char(int(digits, 16 if match.group(1) else 10))
+
+
+def _replace_bad_refs(text: bytes) -> tuple[bytes, int]:
+    count = 0
+
+    def sub(match: re.Match) -> bytes:
+        nonlocal count
+        if _bad_ref(match):
+            count += 1
+            return _REPLACEMENT_REF
+        return match.group(0)
+
+    return _CHAR_REF.sub(sub, text), count
+
+
+_WIDE_CODECS = (  # (how the document starts, its codec), most specific first
+    (b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"),
+    (b"<\x00\x00\x00", "utf-32-le"), (b"\x00\x00\x00<", "utf-32-be"), (b"<\x00", "utf-16-le"), (b"\x00<", "utf-16-be"),
+)
+
+
+def neutralise_char_refs(data: bytes) -> tuple[bytes, int]:
+    """References to characters XML forbids (a surrogate, U+0000, beyond U+10FFFF) become U+FFFD, with their count.
+
+    feedparser's fallback parser turns such a reference into a character and then fails on it (UnicodeEncodeError,
+    ValueError, OverflowError), or hands on a NUL that no database takes; one bad title must not cost the feed.
+    """
+    if b"&#" not in data.replace(b"\x00", b""):
+        return data, 0
+    for start, codec in _WIDE_CODECS:
+        if data.startswith(start):
+            try:
+                text = data.decode(codec)
+            except UnicodeDecodeError:
+                return data, 0  # not what it claims to be: feedparser says so
+            fixed, count = _replace_bad_refs(text.encode("utf-8", "surrogatepass"))
+            return (fixed.decode("utf-8", "surrogatepass").encode(codec, "surrogatepass"), count) if count else (data, 0)
+    return _replace_bad_refs(data)
+
+
 def parse_feed(data: bytes, url: str, headers: dict | None = None, max_entries: int | None = None) -> ParsedFeed:
     if data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"["):
         raise FeedError(url, "this is JSON (a JSON Feed?); wiredesk reads RSS and Atom feeds", kind="parse")
     data = clean_prolog(data, url)
-    # feedparser never fetches here: it is given bytes, and the response headers only for the encoding.
-    parsed = feedparser.parse(data, response_headers=dict(headers or {}), sanitize_html=False, resolve_relative_uris=True)
+    data, bad_refs = neutralise_char_refs(data)
+    try:
+        # feedparser never fetches here: it is given bytes, and the response headers only for the encoding.
+        parsed = feedparser.parse(data, response_headers=dict(headers or {}), sanitize_html=False, resolve_relative_uris=True)
+    except Exception as exc:  # feedparser's fallback parser has raised on odd input before: the feed's error, no more
+        raise FeedError(url, f"the feed cannot be read ({type(exc).__name__}: {_describe(exc)})", kind="parse") from exc
     problem = parsed.get("bozo_exception")
     version = parsed.get("version") or ""
     raw_entries = parsed.get("entries") or []
@@ -166,16 +226,27 @@ def parse_feed(data: bytes, url: str, headers: dict | None = None, max_entries: 
     if not raw_entries and parsed.get("bozo") and problem is not None:
         # broken and nothing recovered (a cut-off download, say): an error, not an empty feed
         raise FeedError(url, f"broken feed with no readable entries ({_describe(problem)})", kind="parse")
-    entries = tuple(_entry(e) for e in raw_entries[: max_entries or None])
+    entries_list, skipped = [], []
+    for raw in raw_entries[: max_entries or None]:
+        try:
+            entries_list.append(_entry(raw))
+        except Exception as exc:  # one unreadable entry costs itself, not the feed
+            skipped.append(f"{type(exc).__name__}: {_describe(exc)}")
+    entries = tuple(entries_list)
     ttl = None
     try:
         ttl = int(parsed.feed.get("ttl")) if parsed.feed.get("ttl") else None
     except (TypeError, ValueError):
         ttl = None
     warning = _describe(problem) if parsed.get("bozo") and problem else None
+    notes = [warning] if warning else []
+    if bad_refs:
+        notes.append(f"replaced {bad_refs} reference{'s' if bad_refs > 1 else ''} to characters XML forbids with U+FFFD")
+    if skipped:
+        notes.append(f"skipped {len(skipped)} unreadable entr{'ies' if len(skipped) > 1 else 'y'} ({skipped[0]})")
     if max_entries and len(raw_entries) > max_entries:
-        extra = f"kept the first {max_entries} of {len(raw_entries)} entries (fetch.max_entries_per_feed)"
-        warning = f"{warning}; {extra}" if warning else extra
+        notes.append(f"kept the first {max_entries} of {len(raw_entries)} entries (fetch.max_entries_per_feed)")
+    warning = "; ".join(notes) or None
     return ParsedFeed(
         url=url,
         title=parsed.feed.get("title") or None,
@@ -207,8 +278,18 @@ def parse_feed_keyed(data: bytes, url: str, headers: dict | None = None, max_ent
     from daemon.identity import canonical_url, entry_identity  # daemon.identity imports this module
 
     feed = parse_feed(data, url, headers, max_entries)
-    keys = tuple(EntryKeys(entry_identity(e), canonical_url(e.url), e.content_hash) for e in feed.entries)
-    return KeyedFeed(feed, keys)
+    entries, keys, failed = [], [], []
+    for entry in feed.entries:
+        try:
+            keys.append(EntryKeys(entry_identity(entry), canonical_url(entry.url), entry.content_hash))
+            entries.append(entry)
+        except Exception as exc:  # an entry whose identity cannot be found is left out, not the feed
+            failed.append(f"{type(exc).__name__}: {_describe(exc)}")
+    if failed:
+        note = f"left out {len(failed)} entr{'ies' if len(failed) > 1 else 'y'} without an identity ({failed[0]})"
+        feed = dataclasses.replace(feed, entries=tuple(entries),
+                                   warning=f"{feed.warning}; {note}" if feed.warning else note)
+    return KeyedFeed(feed, tuple(keys))
 
 
 def _describe(exc: BaseException | None) -> str:

@@ -29,7 +29,9 @@ from typing import Callable, Sequence
 
 from sqlalchemy import DateTime, Row, bindparam, func, insert, select, type_coerce, update
 from sqlalchemy import text as sql
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import (DisconnectionError, InterfaceError, InternalError, OperationalError, ProgrammingError,
+                            SQLAlchemyError)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import defer
 
 from daemon.engine import Document, Engine
@@ -87,6 +89,26 @@ class PollReport:
     @property
     def storage_errors(self) -> list[str]:
         return [f.error for f in self.feeds if f.error_kind == "storage"] + [a.error for a in self.articles if a.storage]
+
+
+def is_storage_failure(exc: BaseException) -> bool:
+    """Whether the database itself failed (full or read-only disk, lost connection, broken schema), as opposed to
+    one feed's or one article's content that the database refused; only the first stops a poll's writing."""
+    if isinstance(exc, (OperationalError, InterfaceError, InternalError, ProgrammingError, DisconnectionError,
+                        PoolTimeout)):
+        return True
+    try:  # the shared indexes: Redis out of reach fails every article alike, none of them is the cause
+        from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeout
+    except ImportError:
+        return False
+    return isinstance(exc, (RedisConnectionError, RedisTimeout))
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line for an unexpected exception: its type and the first line of its message."""
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    return f"{type(orig).__name__}: {lines[0][:300]}" if lines else type(orig).__name__
 
 
 def storage_reason(exc: SQLAlchemyError) -> str:
@@ -263,13 +285,15 @@ class Pipeline:
         loop = asyncio.get_running_loop()
         # Fetching and parsing run concurrently; one writer stores what is ready, several feeds per transaction, so
         # that a thousand feeds do not cost a thousand commits.
-        ready: asyncio.Queue[_Fetched | Exception] = asyncio.Queue()
+        ready: asyncio.Queue[_Fetched] = asyncio.Queue()
 
         async def fetch(feed: Feed) -> None:
             try:
-                item: _Fetched | Exception = await self._fetch_feed(feed, loop)
-            except Exception as exc:  # handed to the writer, which ends the poll with it
-                item = exc
+                item = await self._fetch_feed(feed, loop)
+            except Exception as exc:  # whatever went wrong is this feed's error; the poll goes on
+                log.debug("fetching %s failed", feed.url, exc_info=True)
+                item = _failed(feed.id, feed.url, FeedError(feed.url, f"cannot fetch the feed: {describe_failure(exc)}",
+                                                            kind="fetch"))
             ready.put_nowait(item)
 
         async def write() -> None:
@@ -281,14 +305,11 @@ class Pipeline:
                 while len(batch) < WRITE_BATCH and not ready.empty():
                     batch.append(ready.get_nowait())
                 remaining -= len(batch)
-                for outcome in self._store_feeds([item for item in batch if isinstance(item, _Fetched)]):
+                for outcome in self._store_feeds(batch):
                     report.feeds.append(outcome)
                     self.progress.advance("feeds", outcome.feed_url)
                     if outcome.error:
                         log.warning("%s", outcome.error)
-                for item in batch:
-                    if isinstance(item, Exception):
-                        raise item  # an unexpected failure ends the poll, as it always did
 
         fetching = [asyncio.ensure_future(fetch(f)) for f in feeds]
         try:
@@ -316,6 +337,9 @@ class Pipeline:
                 parsed, keys = keyed.feed, keyed.keys
             except FeedError as exc:
                 parse_error = exc
+            except Exception as exc:  # a parser bug or a worker that died: the feed's error, with the reason
+                log.debug("parsing %s failed", feed.url, exc_info=True)
+                parse_error = FeedError(feed.url, f"cannot parse the feed: {describe_failure(exc)}", kind="parse")
         return _Fetched(feed.id, feed.url, result, parsed, keys, parse_error)
 
     def _store_feeds(self, batch: Sequence[_Fetched]) -> list[FeedOutcome]:
@@ -333,11 +357,23 @@ class Pipeline:
             if len(batch) > 1:
                 log.debug("storing %d feeds together failed (%s); storing them one at a time", len(batch), exc)
                 return [outcome for item in batch for outcome in self._store_feeds([item])]
-            if not isinstance(exc, SQLAlchemyError):
-                raise
-            # a full or read-only disk: nothing of this feed's update was written, so the next poll redoes it
             url = batch[0].url
-            return [FeedOutcome(url, ok=False, error=f"{url}: cannot store the update: {storage_reason(exc)}", error_kind="storage")]
+            if is_storage_failure(exc):
+                # a full or read-only disk: nothing of this feed's update was written, so the next poll redoes it
+                return [FeedOutcome(url, ok=False, error=f"{url}: cannot store the update: {storage_reason(exc)}",
+                                    error_kind="storage")]
+            # this feed's content (or a bug it triggers): the feed's error, and its schedule backs off
+            log.debug("storing the update of %s failed", url, exc_info=True)
+            failed = _failed(batch[0].feed_id, url, FeedError(url, f"cannot store the update: {describe_failure(exc)}",
+                                                              kind="store"), batch[0].result)
+            try:
+                with self.db.session() as s:
+                    return self._write_feeds(s, [failed])
+            except Exception as again:
+                if not is_storage_failure(again):
+                    raise
+                return [FeedOutcome(url, ok=False, error=f"{url}: cannot store the update: {storage_reason(again)}",
+                                    error_kind="storage")]
 
     def _write_feeds(self, s, batch: Sequence[_Fetched]) -> list[FeedOutcome]:
         now = utcnow()
@@ -490,7 +526,12 @@ class Pipeline:
             return entry, feed, text[: self.settings.max_article_chars], source, None
 
         async def found(entry: Entry, feed: Feed):
-            result = await gather_text(entry, feed)
+            try:
+                result = await gather_text(entry, feed)
+            except Exception as exc:  # an extractor or fetcher bug on this entry: the entry's error, not the poll's
+                log.debug("finding the text of %s failed", entry.url or entry.identity, exc_info=True)
+                result = (entry, feed, None, "feed", f"entry {entry.url or entry.identity} of {feed.url}: cannot find "
+                                                     f"its text: {describe_failure(exc)}")
             self.progress.advance("articles", entry.url or "")
             return result
 
@@ -547,8 +588,10 @@ class Pipeline:
         for at in range(0, len(rows), DECIDE_BATCH):
             chunk = rows[at:at + DECIDE_BATCH]
             try:
-                outcomes.extend(self._assign(chunk))
-            except SQLAlchemyError as exc:
+                outcomes.extend(self._assign_each(chunk))
+            except Exception as exc:
+                if not is_storage_failure(exc):
+                    raise
                 # the chunk's entries stay ready and are decided by the next poll; the rest would fail the same way
                 reason = f"cannot store articles: {storage_reason(exc)}"
                 entry = chunk[0][0]
@@ -569,14 +612,32 @@ class Pipeline:
         fresh = now - timedelta(seconds=self.settings.lease_seconds)
         return s.scalar(select(Entry.id).where(Entry.state == "pending", Entry.first_seen_at >= fresh).limit(1)) is not None
 
-    def _mark_no_text(self, entry: Entry, error: str) -> ArticleOutcome:
+    def _mark_no_text(self, entry: Entry, error: str, states: Sequence[str] = ("pending", "ready")) -> ArticleOutcome:
         log.warning("%s", error)
         with self.db.session() as s:
             row = s.get(Entry, entry.id)
-            if row is not None:
+            if row is not None and row.state in states:
                 row.state = "no_text"
                 row.error = error
+                row.text = row.text_source = None
         return ArticleOutcome(entry.id, entry.url, None, None, None, error)
+
+    def _assign_each(self, chunk: list[tuple[Entry, Feed]]) -> list[ArticleOutcome]:
+        """_assign, and when the chunk fails for another reason than the database's, each entry alone: the entry
+        that cannot be stored or decided is set aside with its error, the others are decided in their turn."""
+        self.engine.get()  # an engine that cannot be built is no entry's fault: that error goes up as it is
+        try:
+            return self._assign(chunk)
+        except Exception as exc:
+            if is_storage_failure(exc):
+                raise
+            if len(chunk) == 1:
+                entry, feed = chunk[0]
+                log.debug("deciding the story of %s failed", entry.url or entry.identity, exc_info=True)
+                return [self._mark_no_text(entry, f"entry {entry.url or entry.identity} of {feed.url}: cannot store "
+                                                  f"its article: {describe_failure(exc)}", states=("ready",))]
+            log.debug("deciding %d articles together failed (%s); deciding them one at a time", len(chunk), exc)
+        return [outcome for item in chunk for outcome in self._assign_each([item])]
 
     def _assign(self, chunk: list[tuple[Entry, Feed]]) -> list[ArticleOutcome]:
         """Store the articles of ready entries (their texts were found and kept on the entries) and decide their stories,
@@ -678,6 +739,18 @@ class _Fetched:
     parsed: ParsedFeed | None
     keys: tuple[EntryKeys, ...]  # of the parsed entries, in order
     parse_error: FeedError | None
+
+
+def _failed(feed_id: int, url: str, error: FeedError, result: FetchResult | None = None) -> _Fetched:
+    """A feed's fetch that ends in ``error``: stored like any failed fetch (the error, a backed-off schedule)."""
+    if result is None:
+        result = FetchResult(url=url, final_url=url, status=None, content=None, headers={}, etag=None,
+                             last_modified=None, permanent_url=None, not_modified=False, retry_after=None,
+                             error_kind=None, error=None, elapsed=0.0)
+    else:
+        result = dataclasses.replace(result, content=None, permanent_url=None, not_modified=False, error_kind=None,
+                                     error=None)
+    return _Fetched(feed_id, url, result, None, (), error)
 
 
 @dataclass
