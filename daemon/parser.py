@@ -57,6 +57,52 @@ def _time(value) -> datetime | None:
         return None
 
 
+# What a feed may put in each field, in characters. Longer values are cut (a link is dropped instead: a cut URL is a
+# wrong one), so that one hostile feed cannot make a digest, a table or a cache as large as the feed itself.
+MAX_TITLE_CHARS = 1_000        # an entry's title
+MAX_NAME_CHARS = 300           # a feed's title (the outlet's name) and an entry's author
+MAX_URL_CHARS = 2_048          # links; the feeds table's URL column is this long
+MAX_GUID_CHARS = 2_000         # an entry's guid (its identity keeps this much)
+MAX_SUMMARY_CHARS = 50_000     # an entry's summary
+MAX_CONTENT_CHARS = 1_000_000  # an entry's full body (HTML); its text is then cut to fetch.max_article_chars
+
+# Never text: C0 controls but tab and line breaks, DEL, C1 controls, lone surrogates (no encoding takes them), the
+# noncharacters U+FFFE/U+FFFF, and NUL, which PostgreSQL refuses in text.
+_NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+# Invisible in a one-line name, and able to reorder or hide what is shown around it: bidirectional embeddings,
+# overrides and isolates, zero-width characters and other format controls, line and paragraph separators.
+_INVISIBLE = re.compile("[\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff"
+                        "\ufff9-\ufffb\U000e0000-\U000e007f]")
+_LINE_SPACE = re.compile(r"\s+")
+
+
+def clean_text(value: str | None, limit: int) -> str | None:
+    """Body text as a database takes it: characters that are never text removed, at most ``limit`` characters."""
+    if not value:
+        return None
+    value = _NOT_TEXT.sub("", value[: limit * 2])  # removing never lengthens: look at a bounded slice only
+    return _cut(value, limit) or None
+
+
+def clean_name(value: str | None, limit: int) -> str | None:
+    """A title or a name: one line of visible text (control, bidi and zero-width characters removed), cut."""
+    if not value:
+        return None
+    value = _INVISIBLE.sub("", _NOT_TEXT.sub(" ", value[: limit * 4]))
+    return _cut(_LINE_SPACE.sub(" ", value).strip(), limit) or None
+
+
+def clean_url(value: str | None) -> str | None:
+    if not value:
+        return None
+    value = _NOT_TEXT.sub("", value.strip()[: MAX_URL_CHARS + 1])
+    return value if value and len(value) <= MAX_URL_CHARS else None
+
+
+def _cut(value: str, limit: int) -> str:
+    return value if len(value) <= limit else value[: limit - 1].rstrip() + "\u2026"
+
+
 def _entry(raw) -> ParsedEntry:
     content = None
     contents = raw.get("content") or []
@@ -68,12 +114,12 @@ def _entry(raw) -> ParsedEntry:
     if content and summary and content.strip() == summary.strip():
         summary = None
     return ParsedEntry(
-        guid=(raw.get("id") or None),
-        url=(raw.get("link") or None),
-        title=(raw.get("title") or None),
-        author=(raw.get("author") or None),
-        summary=summary,
-        content=content,
+        guid=clean_text(raw.get("id"), MAX_GUID_CHARS),
+        url=clean_url(raw.get("link")),
+        title=clean_name(raw.get("title"), MAX_TITLE_CHARS),
+        author=clean_name(raw.get("author"), MAX_NAME_CHARS),
+        summary=clean_text(summary, MAX_SUMMARY_CHARS),
+        content=clean_text(content, MAX_CONTENT_CHARS),
         # dict.get: feedparser's own get() maps a missing updated_parsed to published_parsed with a warning
         published=_time(dict.get(raw, "published_parsed")) or _time(dict.get(raw, "updated_parsed")),
         updated=_time(dict.get(raw, "updated_parsed")),
@@ -249,8 +295,8 @@ def parse_feed(data: bytes, url: str, headers: dict | None = None, max_entries: 
     warning = "; ".join(notes) or None
     return ParsedFeed(
         url=url,
-        title=parsed.feed.get("title") or None,
-        site_url=parsed.feed.get("link") or None,
+        title=clean_name(parsed.feed.get("title"), MAX_NAME_CHARS),
+        site_url=clean_url(parsed.feed.get("link")),
         ttl_minutes=ttl,
         entries=entries,
         warning=warning,

@@ -41,7 +41,7 @@ from daemon.fetcher import Fetcher, FetchResult, Validators
 from daemon.parser import EntryKeys, ParsedFeed, parse_feed_keyed
 from daemon.schedule import RECENT_ENTRIES, ScheduleSettings, next_poll
 from storage import Database
-from storage.models import Article, Entry, Feed, Membership, Story
+from storage.models import MAX_URL, Article, Entry, Feed, Membership, Story
 
 log = logging.getLogger("wiredesk")
 
@@ -420,7 +420,13 @@ class Pipeline:
             values.update(status="active", error_count=0, last_success_at=now)
             if result.etag or result.last_modified or not result.not_modified:
                 values.update(etag=result.etag, last_modified=result.last_modified)
-            if result.permanent_url and result.permanent_url != url:
+            moved_too_far = None
+            if result.permanent_url and result.permanent_url != url and len(result.permanent_url) > MAX_URL:
+                # a feed URL is its key: a cut one would name another resource, so the feed stays where it is
+                moved_too_far = (f"moved permanently to a URL longer than {MAX_URL} characters; polling "
+                                 f"{url} as before")
+                log.info("feed %s %s", url, moved_too_far)
+            elif result.permanent_url and result.permanent_url != url:
                 # (two feeds of one batch moving to the same URL fail the batch's write; retried one by one, the
                 # second then sees the first and stays where it is)
                 clash = s.scalar(select(Feed.id).where(Feed.url == result.permanent_url))
@@ -430,11 +436,12 @@ class Pipeline:
             if parsed is not None:
                 new, changed = _merge_entries(feed.id, parsed, item.keys, known, now, writes)
                 entry_times = [e.published for e in parsed.entries if e.published]
+                warning = "; ".join(w for w in (parsed.warning, moved_too_far) if w) or None
                 values.update(title=feed.title or parsed.title, site_url=parsed.site_url or feed.site_url,
-                              last_error=parsed.warning and f"parsed with a warning: {parsed.warning}",
-                              last_error_kind="warning" if parsed.warning else None)
+                              last_error=warning and f"parsed with a warning: {warning}",
+                              last_error_kind="warning" if warning else None)
             else:
-                values.update(last_error=None, last_error_kind=None)
+                values.update(last_error=moved_too_far, last_error_kind="warning" if moved_too_far else None)
                 # 304: the feed has not changed, so its publishing rhythm is the one its stored entries show
                 entry_times = recent
         when, interval = next_poll(

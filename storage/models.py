@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from sqlalchemy import (
@@ -49,6 +50,48 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(timezone.utc)
 
 
+# NUL is refused by PostgreSQL in text ("cannot contain NUL"), a lone surrogate by every encoder: neither is text.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+class CleanText(TypeDecorator):
+    """Text as every backend stores it: NUL and lone surrogates removed on the way in, so that SQLite and PostgreSQL
+    keep the same value and one odd character never fails a feed's whole update."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if isinstance(value, str) and _UNSTORABLE.search(value):
+            return _UNSTORABLE.sub("", value)
+        return value
+
+
+class CleanString(TypeDecorator):
+    """A VARCHAR(length), cleaned like CleanText and cut to its length (PostgreSQL refuses longer values, SQLite would
+    keep them). Key columns whose cut value would name something else are declared with ``cut=False``: callers
+    check those lengths themselves (MAX_URL for feed URLs)."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, length: int, cut: bool = True):
+        super().__init__(length)
+        self.cut = cut
+
+    def process_bind_param(self, value, dialect):
+        if isinstance(value, str):
+            if _UNSTORABLE.search(value):
+                value = _UNSTORABLE.sub("", value)
+            if self.cut and len(value) > self.impl.length:
+                value = value[: self.impl.length]
+        return value
+
+
+MAX_URL = 2048  # feeds.url
+MAX_FOLDER = 255  # feeds.folder
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -57,23 +100,23 @@ class Feed(Base):
     __tablename__ = "feeds"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    url: Mapped[str] = mapped_column(String(2048), unique=True)
-    title: Mapped[str | None] = mapped_column(Text)
-    site_url: Mapped[str | None] = mapped_column(Text)
-    folder: Mapped[str | None] = mapped_column(String(255))
+    url: Mapped[str] = mapped_column(CleanString(MAX_URL, cut=False), unique=True)
+    title: Mapped[str | None] = mapped_column(CleanText)
+    site_url: Mapped[str | None] = mapped_column(CleanText)
+    folder: Mapped[str | None] = mapped_column(CleanString(MAX_FOLDER))
     # "active", "gone" (410: kept, never polled again), "error" (failing, backing off)
-    status: Mapped[str] = mapped_column(String(16), default="active")
-    etag: Mapped[str | None] = mapped_column(Text)
-    last_modified: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(CleanString(16), default="active")
+    etag: Mapped[str | None] = mapped_column(CleanText)
+    last_modified: Mapped[str | None] = mapped_column(CleanText)
     error_count: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    last_error_kind: Mapped[str | None] = mapped_column(String(32))
+    last_error: Mapped[str | None] = mapped_column(CleanText)
+    last_error_kind: Mapped[str | None] = mapped_column(CleanString(32))
     last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     interval_seconds: Mapped[float | None] = mapped_column(Float)
-    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_owner: Mapped[str | None] = mapped_column(CleanString(64))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -87,22 +130,22 @@ class Entry(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id", ondelete="CASCADE"), index=True)
     # guid, else the canonical link, else a hash of the content: what makes two sightings the same entry
-    identity: Mapped[str] = mapped_column(String(2048))
-    guid: Mapped[str | None] = mapped_column(Text)
-    url: Mapped[str | None] = mapped_column(Text)
-    title: Mapped[str | None] = mapped_column(Text)
-    author: Mapped[str | None] = mapped_column(Text)
-    summary: Mapped[str | None] = mapped_column(Text)
-    content: Mapped[str | None] = mapped_column(Text)
+    identity: Mapped[str] = mapped_column(CleanString(2048))
+    guid: Mapped[str | None] = mapped_column(CleanText)
+    url: Mapped[str | None] = mapped_column(CleanText)
+    title: Mapped[str | None] = mapped_column(CleanText)
+    author: Mapped[str | None] = mapped_column(CleanText)
+    summary: Mapped[str | None] = mapped_column(CleanText)
+    content: Mapped[str | None] = mapped_column(CleanText)
     published: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    content_hash: Mapped[str] = mapped_column(String(64))
+    content_hash: Mapped[str] = mapped_column(CleanString(64))
     # "pending" (no article yet), "ready" (its text found, its story not decided yet), "done", "no_text" (neither page
     # nor feed gave text)
-    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
-    text: Mapped[str | None] = mapped_column(Text)             # while "ready": the article text found
-    text_source: Mapped[str | None] = mapped_column(String(8))  # while "ready": "page" or "feed"
-    error: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(CleanString(16), default="pending", index=True)
+    text: Mapped[str | None] = mapped_column(CleanText)             # while "ready": the article text found
+    text_source: Mapped[str | None] = mapped_column(CleanString(8))  # while "ready": "page" or "feed"
+    error: Mapped[str | None] = mapped_column(CleanText)
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -115,15 +158,15 @@ class Article(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     entry_id: Mapped[int | None] = mapped_column(ForeignKey("entries.id", ondelete="SET NULL"), unique=True)
     # an id given from outside (a fixture id, a JSONL id); None for articles found by polling
-    external_id: Mapped[str | None] = mapped_column(String(255), unique=True)
-    url: Mapped[str | None] = mapped_column(Text)
-    title: Mapped[str] = mapped_column(Text)
-    text: Mapped[str] = mapped_column(Text)
-    source: Mapped[str | None] = mapped_column(Text)
+    external_id: Mapped[str | None] = mapped_column(CleanString(255), unique=True)
+    url: Mapped[str | None] = mapped_column(CleanText)
+    title: Mapped[str] = mapped_column(CleanText)
+    text: Mapped[str] = mapped_column(CleanText)
+    source: Mapped[str | None] = mapped_column(CleanText)
     published: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # "page" (extracted from the article page) or "feed" (the feed's own content, when the page failed or was empty)
-    extracted_from: Mapped[str] = mapped_column(String(8))
-    text_hash: Mapped[str] = mapped_column(String(64), index=True)
+    extracted_from: Mapped[str] = mapped_column(CleanString(8))
+    text_hash: Mapped[str] = mapped_column(CleanString(64), index=True)
     fingerprint: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -131,9 +174,9 @@ class Article(Base):
 class Story(Base):
     __tablename__ = "stories"
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    uuid: Mapped[str] = mapped_column(String(64), unique=True)
-    title: Mapped[str] = mapped_column(Text)
+    id: Mapped[str] = mapped_column(CleanString(64), primary_key=True)
+    uuid: Mapped[str] = mapped_column(CleanString(64), unique=True)
+    title: Mapped[str] = mapped_column(CleanText)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     article_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -162,8 +205,8 @@ class Lock(Base):
 
     __tablename__ = "locks"
 
-    name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    owner: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(CleanString(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(CleanString(128))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

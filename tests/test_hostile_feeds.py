@@ -233,3 +233,45 @@ def test_run_goes_on_polling_beside_a_bad_feed(db_url, tmp_path):
     log_text = log_path.read_text()
     assert "poll failed" not in log_text and "Traceback" not in log_text, log_text[-2000:]
     assert f"{site.url('/parse.xml')}: the feed cannot be read (RuntimeError: the parser fell over)" in log_text
+
+
+def moved(location: str):
+    def handler(h):
+        h.send_response(301)
+        h.send_header("Location", location)
+        h.send_header("Content-Length", "0")
+        h.end_headers()
+
+    return handler
+
+
+# Checked to fail before the fix: on PostgreSQL `poll --once` exited 2 with "database not writable: ... cannot contain
+# NUL" (and "value too long for type character varying(2048)" for the move), the feeds' errors were not recorded.
+def test_nul_and_a_long_redirect_target_are_stored_on_every_backend(db_url, tmp_path, wiredesk):
+    long_path = "/moved/" + "x" * 2100 + ".xml"
+    with Site() as site:
+        site.routes["/nul.xml"] = (raw_rss("<item><title>nul &#0; in a title</title><guid>n1</guid>"
+                                           "<description>nul &#0; in a summary</description></item>"
+                                           "<item><title>raw \x00 nul</title><guid>n2</guid>"
+                                           "<description>raw \x00 nul in a summary</description></item>",
+                                           title="nul \x00 outlet"),)
+        site.routes["/old.xml"] = moved(site.url(long_path))
+        site.routes[long_path.split("?")[0]] = (rss([("a story behind a long redirect", None, "Long way round.")]),)
+        site.routes["/neighbour.xml"] = (neighbour(),)
+        write_config(tmp_path, [site.url(f"/{n}.xml") for n in ("nul", "old", "neighbour")], fetch_articles=False)
+        code, out, err = wiredesk("poll", "--once")
+        assert code == 0, err
+        assert "not writable" not in err
+        listed = feeds_by_url(wiredesk)
+        assert set(listed) == {site.url(f"/{n}.xml") for n in ("nul", "old", "neighbour")}
+        assert listed[site.url("/nul.xml")]["status"] == "active" and listed[site.url("/nul.xml")]["entries"] == 2
+        old = listed[site.url("/old.xml")]
+        assert old["status"] == "active" and old["entries"] == 1
+        assert "moved permanently to a URL longer than 2048 characters" in old["last_error"]
+        assert listed[site.url("/neighbour.xml")]["entries"] == 20
+        stored = rows(db_url, "select title, summary from entries where title not like 'neighbour%'")
+        assert all("\x00" not in (title or "") + (summary or "") for title, summary in stored), stored
+        assert sorted(title for title, _ in stored) == ["a story behind a long redirect", "nul \ufffd in a title",
+                                                        "raw nul"]
+        assert rows(db_url, "select count(*) from articles") == [(23,)]
+        assert rows(db_url, f"select title from feeds where url = '{site.url('/nul.xml')}'") == [("nul outlet",)]
