@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import json
 import logging
+import os
+import select
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -25,6 +27,27 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
+def _like(key: str):
+    """An option parsed as a number and held to the same range as the config key it stands in for."""
+    from daemon.config import allowed_for
+
+    section, name = key.split(".")
+    rule = allowed_for(section, name)
+    whole = rule.text.startswith("a whole number")
+
+    def parse(text: str):
+        try:
+            value = int(text) if whole else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'a whole number' if whole else 'a number'}") from None
+        if not rule.test(value):
+            raise argparse.ArgumentTypeError(f"{text} is not allowed: it must be {rule.text}")
+        return value
+
+    parse.__name__ = "whole number" if whole else "number"
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="wiredesk", description="Self-hosted news feed aggregator that groups wire copies and same-event coverage into stories.")
     p.add_argument("--version", action="version", version=f"wiredesk {__version__}")
@@ -35,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("init", help="create or migrate the database and print where it is")
     run = sub.add_parser("run", help="the service: scheduler + HTTP server, until SIGTERM/SIGINT")
     run.add_argument("--host", help="listen address (default server.host)")
-    run.add_argument("--port", type=int, help="listen port (default server.port)")
+    run.add_argument("--port", type=_like("server.port"), help="listen port (default server.port)")
     poll = sub.add_parser("poll", help="poll feeds")
     poll.add_argument("--once", action="store_true", required=True, help="poll every due feed once, process everything, exit")
     poll.add_argument("--all", action="store_true", help="poll every feed, due or not")
@@ -64,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("file", help="JSONL, one article a line: id (required), title, text, url, source, published")
 
     st = sub.add_parser("stories", help="list stories")
-    st.add_argument("--limit", type=int, default=50)
+    st.add_argument("--limit", type=_like("digest.max_entries"), default=50, help="at most this many stories")
     st.add_argument("--json", action="store_true")
     one = sub.add_parser("story", help="show one story with its members and why each joined")
     one.add_argument("id", help="story id (or a unique prefix), its urn:uuid, or an article key")
@@ -73,11 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     dg = sub.add_parser("digest", help="render the digest")
     dg.add_argument("--format", choices=["atom", "rss", "json", "html"], default="atom")
     dg.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
-    dg.add_argument("--min-outlets", type=int, help="only stories covered by at least this many outlets")
-    dg.add_argument("--days", type=float, help="only stories updated in the last DAYS days")
+    dg.add_argument("--min-outlets", type=_like("digest.min_outlets"), help="only stories covered by at least this many outlets")
+    dg.add_argument("--days", type=_like("digest.window_days"), help="only stories updated in the last DAYS days (0: no window)")
     dg.add_argument("--folder", action="append", help="only stories with a source in this OPML folder (repeatable)")
     dg.add_argument("--feed", action="append", help="only stories with a source from this feed, by title or URL (repeatable)")
-    dg.add_argument("--limit", type=int, help="at most this many entries")
+    dg.add_argument("--limit", type=_like("digest.max_entries"), help="at most this many entries")
     return p
 
 
@@ -103,7 +126,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("wiredesk: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
+        # `wiredesk stories | head` closes our standard output early: that is how the reader says "enough". Any other
+        # broken pipe (a worker, a socket) is a failure, and must end with a failing status.
+        if not _stdout_closed():
+            raise
+        devnull = os.open(os.devnull, os.O_WRONLY)  # so that the flush at exit does not fail once more
+        os.dup2(devnull, sys.stdout.fileno())
         return 0
+
+
+def _stdout_closed() -> bool:
+    """Whether the reading end of standard output has gone away (a pipe with no reader, a hung-up socket)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    try:
+        events = poller.poll(0)
+    except OSError:
+        return False
+    return any(mask & (select.POLLERR | select.POLLHUP) for _, mask in events)
 
 
 # ---- commands -----------------------------------------------------------------------------------------------
@@ -247,23 +291,38 @@ def cmd_digest(args, config) -> int:
     # the same query rules as the server's: config defaults, the given options instead, the configured cap
     query = query_from_config(config, min_outlets=args.min_outlets, window_days=args.days, folders=args.folder,
                               feeds=args.feed, limit=args.limit)
+    if args.output:
+        check_output_path(args.output)
     body, _ctype = render_digest(database(config), config, args.format, query)
-    _write_output(body, args.output)
+    write_output(body, args.output)
     return 0
 
 
-def _write_output(body: bytes, output: str | None) -> None:
-    if output:
-        path = Path(output)
-        try:
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_bytes(body)
-            tmp.replace(path)
-        except OSError as exc:
-            raise InputError(f"cannot write {output}: {exc.strerror}") from exc
-    else:
+def check_output_path(output: str) -> Path:
+    """Refuse an output path that cannot be written before any work is done: a folder, a missing folder."""
+    path = Path(output)
+    if path.is_dir():
+        raise InputError(f"cannot write {output}: it is a folder (give a file name, e.g. {path / 'feeds.opml'})")
+    parent = path.parent
+    if not parent.is_dir():
+        raise InputError(f"cannot write {output}: the folder {parent} does not exist")
+    return path
+
+
+def write_output(body: bytes, output: str | None) -> None:
+    """``body`` to the file ``output`` (whole or not at all: written aside, then renamed), else to standard output."""
+    if not output:
         sys.stdout.buffer.write(body)
         sys.stdout.flush()
+        return
+    path = check_output_path(output)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # beside it, so that the rename stays on one disk
+    try:
+        tmp.write_bytes(body)
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"cannot write {output}: {exc.strerror or exc}") from exc
 
 
 def cmd_feeds(args, config) -> int:

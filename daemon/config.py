@@ -7,15 +7,20 @@ a test keeps it in step with ``SCHEMA`` below.
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+from urllib.parse import urlsplit
 
 import platformdirs
 
 from daemon.errors import ConfigError
+from daemon.urls import http_url_problem
 
 APP = "wiredesk"
 
@@ -70,6 +75,164 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
 }
 FEED_KEYS = {"url": (str,), "title": (str,), "folder": (str,)}
 LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+
+# Longest feed title and folder name taken from the config, the command line or an OPML file (the folder column
+# holds 255 characters).
+MAX_FEED_TITLE_CHARS = 1024
+MAX_FOLDER_CHARS = 255
+
+
+# ---- what each value may be ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Allowed:
+    """What a value may be: ``text`` completes "must be ..." in the error message, ``test`` says whether it is."""
+
+    text: str
+    test: Callable[[Any], bool]
+
+
+def _finite(value: Any) -> bool:
+    return not isinstance(value, float) or math.isfinite(value)
+
+
+def number(low: float, high: float, *, above: bool = False) -> Allowed:
+    """A finite number from ``low`` (excluded when ``above``) to ``high``."""
+    text = f"a number above {low:g} and at most {high:g}" if above else f"a number from {low:g} to {high:g}"
+    return Allowed(text, lambda v: _finite(v) and (v > low if above else v >= low) and v <= high)
+
+
+def whole(low: int, high: int) -> Allowed:
+    return Allowed(f"a whole number from {low} to {high}", lambda v: low <= v <= high)
+
+
+def _plain(value: str, max_chars: int) -> bool:
+    # control and format characters (NUL, newlines, bidi overrides) would break headers, log lines and pages
+    return len(value) <= max_chars and not any(unicodedata.category(c) in ("Cc", "Cf") for c in value)
+
+
+def text(max_chars: int, *, empty: bool = True) -> Allowed:
+    what = f"text of at most {max_chars} characters without control characters"
+    return Allowed(what if empty else f"non-empty {what}", lambda v: (empty or bool(v.strip())) and _plain(v, max_chars))
+
+
+def strings(max_items: int, max_chars: int) -> Allowed:
+    return Allowed(
+        f"a list of at most {max_items} strings, each at most {max_chars} characters without control characters",
+        lambda v: len(v) <= max_items and all(isinstance(s, str) and _plain(s, max_chars) for s in v),
+    )
+
+
+def _is_network(value: Any) -> bool:
+    try:
+        ipaddress.ip_network(str(value).strip(), strict=False)
+    except ValueError:
+        return False
+    return isinstance(value, str)
+
+
+def _http_url(value: str) -> bool:
+    return http_url_problem(value) is None
+
+
+def _redis_url(value: str) -> bool:
+    if not value:
+        return True
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - parsed for its ValueError
+    except ValueError:
+        return False
+    if parts.scheme == "unix":
+        return bool(parts.path) and _plain(value, 2048)
+    return parts.scheme in ("redis", "rediss") and bool(parts.hostname) and _plain(value, 2048)
+
+
+# Every value is checked at load against its entry here; a key without one gets the rule for its type (_BY_TYPE).
+# config.example.toml states the same ranges in its comments.
+ALLOWED: dict[str, Allowed] = {
+    "database.url": text(4096),
+    "fetch.timeout": number(0, 3600, above=True),
+    "fetch.connect_timeout": number(0, 600, above=True),
+    "fetch.max_bytes": whole(1024, 1024**3),
+    "fetch.max_redirects": whole(0, 20),
+    "fetch.max_connections": whole(1, 1000),
+    "fetch.max_per_host": whole(1, 100),
+    "fetch.user_agent": text(512),
+    "fetch.allow_networks": Allowed("a list of IP networks such as \"192.168.1.0/24\" or \"::1/128\"",
+                                    lambda v: all(_is_network(n) for n in v)),
+    "fetch.max_entries_per_feed": whole(1, 100_000),
+    "fetch.max_article_chars": whole(1, 10_000_000),
+    "schedule.interval_minutes": number(0, 43200, above=True),
+    "schedule.min_interval_minutes": number(1, 43200),
+    "schedule.max_interval_minutes": number(1, 43200),
+    "schedule.backoff_minutes": number(0, 43200, above=True),
+    "schedule.max_backoff_minutes": number(0, 43200, above=True),
+    "schedule.parse_workers": whole(0, 256),
+    "schedule.tick_seconds": number(0.1, 3600),
+    "schedule.lease_seconds": number(0, 86400, above=True),
+    "digest.title": text(256),
+    "digest.base_url": Allowed("an http(s) URL with a host, such as \"https://news.example.org/\"", _http_url),
+    "digest.preferred_outlets": strings(1000, 256),
+    "digest.min_outlets": whole(1, 1000),
+    "digest.window_days": number(0, 36500),
+    "digest.max_entries": whole(1, 10_000),
+    "digest.folders": strings(1000, MAX_FOLDER_CHARS),
+    "digest.feeds": strings(10_000, 2048),
+    "server.host": text(255, empty=False),
+    "server.port": whole(0, 65535),
+    "redis.url": Allowed("empty or a redis://, rediss:// or unix:// URL, such as \"redis://127.0.0.1:6379/0\"", _redis_url),
+    "log.level": Allowed(f"one of {', '.join(sorted(LOG_LEVELS))}", lambda v: v.upper() in LOG_LEVELS),
+}
+_BY_TYPE: dict[type, Allowed] = {
+    bool: Allowed("true or false", lambda v: True),
+    int: Allowed("a finite number", _finite),
+    float: Allowed("a finite number", _finite),
+    str: text(4096),
+    list: strings(10_000, 4096),
+}
+# Pairs that must be in order: (lower, upper).
+ORDERED: tuple[tuple[str, str], ...] = (
+    ("schedule.min_interval_minutes", "schedule.max_interval_minutes"),
+    ("schedule.backoff_minutes", "schedule.max_backoff_minutes"),
+)
+FEED_ALLOWED: dict[str, Allowed] = {
+    "url": Allowed("an http(s) URL with a host", lambda v: _http_url(v.strip())),
+    "title": text(MAX_FEED_TITLE_CHARS),
+    "folder": text(MAX_FOLDER_CHARS),
+}
+
+
+def allowed_for(section: str, key: str) -> Allowed:
+    rule = ALLOWED.get(f"{section}.{key}")
+    if rule is None:
+        types = SCHEMA[section][key][0]
+        rule = _BY_TYPE.get(bool if types == (bool,) else types[0], _BY_TYPE[str])
+    return rule
+
+
+def _shown(value: Any) -> str:
+    # a whole number as written (integers are read as floats where fractions are allowed)
+    shown = repr(int(value)) if isinstance(value, float) and value.is_integer() else repr(value)
+    return shown if len(shown) <= 80 else shown[:77] + "..."
+
+
+def validate(values: dict[str, dict[str, Any]], name: str = "config") -> None:
+    """Every value against its rule, then the ordered pairs: ConfigError naming the key and what it must be."""
+    for section, keys in values.items():
+        for key, value in keys.items():
+            if value is None:  # computed at load (database.url)
+                continue
+            rule = allowed_for(section, key)
+            if not rule.test(value):
+                raise ConfigError(f"{name}: {section}.{key} = {_shown(value)} is not allowed: it must be {rule.text}")
+    for low, high in ORDERED:
+        (ls, lk), (hs, hk) = low.split("."), high.split(".")
+        if values[ls][lk] > values[hs][hk]:
+            raise ConfigError(
+                f"{name}: {high} = {values[hs][hk]:g} is below {low} = {values[ls][lk]:g}: it must be at least {low}"
+            )
 
 
 @dataclass(frozen=True)
@@ -144,6 +307,12 @@ def parse(text: str, path: Path | None = None) -> Config:
                     if key not in FEED_KEYS:
                         raise ConfigError(f"{name}: unknown key feeds.{key} in feeds #{i} (known: {', '.join(FEED_KEYS)})")
                     _check_type(f"{name}: feeds #{i}.{key}", value, FEED_KEYS[key])
+                    if key == "url" and http_url_problem(value.strip()):
+                        raise ConfigError(f"{name}: feeds #{i}: {_shown(value)} is not an http(s) URL a feed can be "
+                                          f"read from: {http_url_problem(value.strip())}")
+                    if not FEED_ALLOWED[key].test(value):
+                        raise ConfigError(f"{name}: feeds #{i}.{key} = {_shown(value)} is not allowed: it must be "
+                                          f"{FEED_ALLOWED[key].text}")
                 feeds.append(FeedConfig(item["url"], item.get("title"), item.get("folder")))
             continue
         if section not in SCHEMA:
@@ -156,17 +325,8 @@ def parse(text: str, path: Path | None = None) -> Config:
                     f"{name}: unknown key {section}.{key} (known in [{section}]: {', '.join(SCHEMA[section])})"
                 )
             values[section][key] = _check_type(f"{name}: {section}.{key}", value, SCHEMA[section][key][0])
-    level = str(values["log"]["level"]).upper()
-    if level not in LOG_LEVELS:
-        raise ConfigError(f"{name}: log.level must be one of {', '.join(sorted(LOG_LEVELS))}, not {values['log']['level']!r}")
-    values["log"]["level"] = level
-    for key in ("timeout", "connect_timeout", "max_bytes", "max_connections", "max_per_host"):
-        if values["fetch"][key] <= 0:
-            raise ConfigError(f"{name}: fetch.{key} must be positive")
-    if not 0.1 <= values["schedule"]["tick_seconds"] <= 3600:
-        raise ConfigError(f"{name}: schedule.tick_seconds must be between 0.1 and 3600")
-    if values["schedule"]["min_interval_minutes"] < 1:
-        raise ConfigError(f"{name}: schedule.min_interval_minutes must be at least 1")
+    validate(values, name)
+    values["log"]["level"] = values["log"]["level"].upper()
     return Config(path, values, tuple(feeds))
 
 

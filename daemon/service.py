@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Iterator
 
 from daemon.app import database, make_fetcher, pipeline_settings
-from daemon.errors import StorageError, WiredeskError
+from daemon.errors import ConfigError, StorageError, WiredeskError
 from daemon.feeds import sync_config_feeds
 from daemon.pipeline import Pipeline, Progress
 
@@ -33,9 +33,29 @@ log = logging.getLogger("wiredesk")
 STOP_GRACE_SECONDS = 7.0  # an in-flight poll may finish within this; SIGTERM must end the process within 10 s
 
 
+def check_redis(config) -> None:
+    """An unreachable redis.url is a setting to fix: one line before any work, not a traceback in the middle."""
+    url = config["redis"]["url"]
+    if not url:
+        return
+    from daemon.app import lsh_storage
+
+    lsh_storage(config)  # the package is there and the URL reads as a Redis URL
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
+    try:
+        client.ping()
+    except (redis.exceptions.RedisError, OSError) as exc:
+        raise ConfigError(f"redis.url: cannot reach Redis ({exc}); start it, fix the URL or set redis.url = \"\"") from exc
+    finally:
+        client.close()
+
+
 def poll_once(config, all_feeds: bool = False) -> int:
     from daemon.progress import console_progress
 
+    check_redis(config)
     db = database(config)
     sync_config_feeds(db, config)
 
@@ -190,6 +210,7 @@ def run(config, host: str | None = None, port: int | None = None) -> int:
     from daemon.metrics import Metrics
     from daemon.server import Server
 
+    check_redis(config)
     db = database(config)
     host = host or config["server"]["host"]
     port = config["server"]["port"] if port is None else port

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
+from daemon.errors import InputError
 from storage import Database
 from storage.models import Article, Feed, Entry, Membership, Story
 
@@ -101,13 +102,33 @@ def load_stories(db: Database, story_ids: list[str] | None = None, limit: int | 
         return [StoryView(st.id, st.uuid, st.title, st.created_at, st.updated_at, tuple(members[st.id])) for st in stories]
 
 
+class AmbiguousStory(InputError):
+    """A story id prefix that several stories share."""
+
+
+AMBIGUOUS_SHOWN = 5  # matches listed when a prefix is ambiguous
+
+
+def _like_prefix(text: str) -> str:
+    # the prefix taken literally: % and _ are LIKE wildcards, escaped with "\" (declared in the query)
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def find_story(db: Database, ident: str) -> StoryView | None:
-    """A story by its id, a unique id prefix, its urn:uuid, or the key of one of its articles."""
+    """A story by its id, a unique id prefix, its urn:uuid, or the key of one of its articles.
+
+    AmbiguousStory when the prefix is shared by several stories (a few of them named)."""
     with db.session() as s:
         sid = s.scalar(select(Story.id).where((Story.id == ident) | (Story.uuid == ident)))
         if sid is None and len(ident) >= 4:
-            found = list(s.scalars(select(Story.id).where(Story.id.like(f"{ident}%")).limit(2)))
-            sid = found[0] if len(found) == 1 else None
+            found = list(s.scalars(select(Story.id).where(Story.id.like(_like_prefix(ident), escape="\\"))
+                                   .order_by(Story.id).limit(AMBIGUOUS_SHOWN + 1)))
+            if len(found) > 1:
+                more = ", ..." if len(found) > AMBIGUOUS_SHOWN else ""
+                count = f"more than {AMBIGUOUS_SHOWN}" if more else str(len(found))
+                raise AmbiguousStory(f"story prefix {ident!r} is ambiguous: {count} stories match "
+                                     f"({', '.join(found[:AMBIGUOUS_SHOWN])}{more}); give more of the id")
+            sid = found[0] if found else None
         if sid is None:
             sid = s.scalar(
                 select(Membership.story_id).join(Article, Article.id == Membership.article_id).where(Article.external_id == ident)

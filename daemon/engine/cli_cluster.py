@@ -14,10 +14,21 @@ class CorpusError(ValueError):
     """A line of the input corpus that cannot be read as an article."""
 
 
+def _text(key: str, value: str) -> str:
+    # JSON may spell a lone surrogate ("\ud800"): not a character, it cannot be written out or stored
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise CorpusError(f"'{key}' contains {value[exc.start]!r}, a lone surrogate (not a character)") from None
+    return value
+
+
 def _optional_str(obj: dict, key: str) -> str | None:
     v = obj.get(key)
-    if v is None or isinstance(v, str):
+    if v is None:
         return v
+    if isinstance(v, str):
+        return _text(key, v)
     raise CorpusError(f"'{key}' must be a string or null")
 
 
@@ -45,6 +56,8 @@ def _document(line: str, seen: set[str]) -> Document:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
         raise CorpusError(f"invalid JSON ({exc.msg})") from None
+    except RecursionError:
+        raise CorpusError("JSON nested too deeply (an article is one flat object)") from None
     if not isinstance(obj, dict):
         raise CorpusError("expected a JSON object")
     art_id = obj.get("id")
@@ -52,6 +65,7 @@ def _document(line: str, seen: set[str]) -> Document:
         art_id = str(art_id)
     if not isinstance(art_id, str) or not art_id:
         raise CorpusError("missing or empty 'id'")
+    _text("id", art_id)
     if art_id in seen:
         raise CorpusError(f"duplicate id {art_id!r}")
     seen.add(art_id)

@@ -1,0 +1,80 @@
+"""What counts as a usable http(s) URL: one check shared by feed URLs, OPML imports and the digest's base URL.
+
+The URL is read by a real parser (``urllib.parse``, then httpx, which the fetcher uses), never by pattern alone:
+the port must be a number from 1 to 65535, a host must be present and well formed, and no control character or
+space may hide anywhere in it (they break the OPML export, log lines and HTTP requests).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import unicodedata
+from urllib.parse import urlsplit
+
+__all__ = ["MAX_URL_CHARS", "http_url_problem"]
+
+# The feeds table stores URLs in a column of this many characters (PostgreSQL enforces it, SQLite does not).
+MAX_URL_CHARS = 2048
+
+# A host name label: letters (any script, for internationalised names), digits, hyphens and underscores.
+_LABEL = re.compile(r"[^\W_](?:[\w-]*[^\W_])?")
+
+
+def _has_control(text: str) -> bool:
+    # Cc (C0, DEL, C1), and also Cf format characters (bidi overrides, zero-width) that make a URL read differently
+    # from what it is; spaces have no place in a URL either (they are written %20).
+    return any(unicodedata.category(c) in ("Cc", "Cf", "Zs", "Zl", "Zp") for c in text)
+
+
+def _host_problem(host: str, bracketed: bool) -> str | None:
+    if bracketed:
+        try:
+            ipaddress.IPv6Address(host.split("%", 1)[0])
+        except ValueError:
+            return f"[{host}] is not an IPv6 address"
+        return None
+    try:
+        ipaddress.IPv4Address(host)
+        return None
+    except ValueError:
+        pass
+    name = host[:-1] if host.endswith(".") else host
+    if len(name) > 253 or not all(label and len(label) <= 63 and _LABEL.fullmatch(label) for label in name.split(".")):
+        return f"{host!r} is not a host name"
+    if name.replace(".", "").isdigit():
+        return f"{host!r} is not an IPv4 address"
+    return None
+
+
+def http_url_problem(url: str) -> str | None:
+    """Why ``url`` is not a usable absolute http(s) URL, in a few words; None when it is one."""
+    if not isinstance(url, str):
+        return "it is not text"
+    if len(url) > MAX_URL_CHARS:
+        return f"it is {len(url)} characters long, over the limit of {MAX_URL_CHARS}"
+    if _has_control(url):
+        return "it contains a control character or a space"
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # parsed here: ValueError for "abc" or a number out of range
+    except ValueError as exc:
+        return f"it cannot be parsed ({exc})"
+    if parts.scheme.lower() not in ("http", "https"):
+        return f"its scheme is {parts.scheme + ':' if parts.scheme else 'missing'}, not http: or https:"
+    host = parts.hostname or ""
+    if not host:
+        return "it has no host"
+    if port is not None and not 1 <= port <= 65535:
+        return f"its port {port} is outside 1-65535"
+    netloc_host = parts.netloc.rpartition("@")[2]
+    problem = _host_problem(host, netloc_host.startswith("["))
+    if problem:
+        return problem
+    import httpx  # the fetcher's own parser must read it the same way
+
+    try:
+        httpx.URL(url)
+    except (httpx.InvalidURL, ValueError, TypeError) as exc:
+        return f"it cannot be parsed ({exc})"
+    return None

@@ -1,0 +1,400 @@
+"""Hostile values from the config file and the command line: one line, exit 2, nothing written.
+
+Every test here was run against the code before its fix and failed there (a traceback, a silently accepted value, a
+partial write, or the wrong message); the comment above each says how.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import textwrap
+from datetime import datetime, timezone
+
+import pytest
+import sqlalchemy as sa
+
+from conftest import ROOT, count_rows
+
+
+def one_line(err: str) -> str:
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def wiredesk_cmd() -> list[str]:
+    exe = ROOT / ".venv" / "bin" / "wiredesk"
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "daemon"]
+
+
+def usage_error(wiredesk, *argv) -> str:
+    """A mistake argparse reports: SystemExit(2) with one line on stderr."""
+    with pytest.raises(SystemExit) as exc:
+        wiredesk(*argv)
+    assert exc.value.code == 2
+    return ""
+
+
+@pytest.fixture
+def sqlite_url(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'wiredesk.db'}"
+    monkeypatch.setenv("WIREDESK_DATABASE_URL", url)
+    return url
+
+
+def feed_total(url: str) -> int:
+    """Feeds stored; 0 when the command never even created the database."""
+    try:
+        return count_rows(url)["feeds"]
+    except sa.exc.OperationalError:
+        return 0
+    except sa.exc.ProgrammingError:  # PostgreSQL: relation does not exist
+        return 0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---- config values ---------------------------------------------------------------------------------------------
+
+# (section, key, TOML value, words of the allowed range that the message must carry)
+BAD_CONFIG = [
+    ("schedule", "interval_minutes", "0", "above 0"),
+    ("schedule", "interval_minutes", "-30", "above 0"),
+    ("schedule", "backoff_minutes", "0", "above 0"),
+    ("schedule", "max_backoff_minutes", "-1", "above 0"),
+    ("schedule", "lease_seconds", "-1", "above 0"),
+    ("schedule", "parse_workers", "-1", "from 0 to 256"),
+    ("schedule", "min_interval_minutes", "nan", "from 1 to 43200"),
+    ("server", "port", "99999", "from 0 to 65535"),
+    ("server", "port", "-5", "from 0 to 65535"),
+    ("digest", "preferred_outlets", "[1, 2]", "strings"),
+    ("digest", "window_days", "nan", "from 0 to 36500"),
+    ("digest", "window_days", "-1", "from 0 to 36500"),
+    ("digest", "window_days", "inf", "from 0 to 36500"),
+    ("digest", "min_outlets", "-5", "from 1 to 1000"),
+    ("digest", "max_entries", "-1", "from 1 to 10000"),
+    ("digest", "base_url", '"javascript:alert(1)//"', "http(s) URL"),
+    ("digest", "base_url", '"http://[::1/"', "http(s) URL"),
+    ("digest", "title", '"a\\u202eb"', "control characters"),
+    ("fetch", "timeout", "inf", "above 0 and at most 3600"),
+    ("fetch", "timeout", "nan", "above 0 and at most 3600"),
+    ("fetch", "connect_timeout", "inf", "above 0 and at most 600"),
+    ("fetch", "max_entries_per_feed", "0", "from 1 to 100000"),
+    ("fetch", "max_entries_per_feed", "-1", "from 1 to 100000"),
+    ("fetch", "max_article_chars", "-5", "from 1 to 10000000"),
+    ("fetch", "max_redirects", "-1", "from 0 to 20"),
+    ("fetch", "user_agent", '"wiredesk\\r\\nX-Injected: 1"', "control characters"),
+    ("fetch", "allow_networks", '["10.0.0.0/33"]', "IP networks"),
+    ("redis", "url", '"http://127.0.0.1:6379/"', "redis://"),
+]
+
+
+# Before the fix: each of these loaded (exit 0 for `stories`); some crashed later in a poll or the server, others were
+# used as given (no timeout, no entry cap, javascript: links in the digest).
+@pytest.mark.parametrize("section,key,value,allowed", BAD_CONFIG, ids=[f"{s}.{k}={v}" for s, k, v, _ in BAD_CONFIG])
+def test_config_value_out_of_range_is_one_line(tmp_path, sqlite_url, wiredesk, section, key, value, allowed):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(f"[{section}]\n{key} = {value}\n")
+    code, out, err = wiredesk("--config", cfg, "stories")
+    line = one_line(err)
+    assert code == 2 and out == ""
+    assert f"{section}.{key}" in line and "must be" in line and allowed in line, line
+    assert not (tmp_path / "wiredesk.db").exists(), "nothing is opened or written"
+
+
+# Before the fix: max_interval below min_interval loaded, then every poll raised ValueError from ScheduleSettings.
+@pytest.mark.parametrize("low,high,body", [
+    ("schedule.min_interval_minutes", "schedule.max_interval_minutes", "max_interval_minutes = 3"),
+    ("schedule.backoff_minutes", "schedule.max_backoff_minutes", "backoff_minutes = 60\nmax_backoff_minutes = 30"),
+])
+def test_config_bounds_in_the_wrong_order(tmp_path, sqlite_url, wiredesk, low, high, body):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(f"[schedule]\n{body}\n")
+    code, _, err = wiredesk("--config", cfg, "stories")
+    line = one_line(err)
+    assert code == 2 and high in line and low in line and "at least" in line
+
+
+def test_every_number_in_the_config_has_a_stated_range():
+    from daemon.config import ALLOWED, SCHEMA
+
+    for section, keys in SCHEMA.items():
+        for key, (types, _) in keys.items():
+            if int in types or float in types:
+                assert f"{section}.{key}" in ALLOWED, f"{section}.{key} has no range in config.ALLOWED"
+
+
+def test_example_config_states_the_ranges():
+    text = (ROOT / "config.example.toml").read_text()
+    for words in ("[above 0, at most 3600]", "[1 to 100000]", "[0 to 36500]", "[port 0 to 65535"):
+        assert words in text
+
+
+# Before the fix: `poll --once` with a feed to poll ended in a ConnectionError traceback from the engine (exit 1).
+def test_unreachable_redis_is_one_line_before_polling(tmp_path, sqlite_url, httpserver, wiredesk):
+    httpserver.expect_request("/f.xml").respond_with_data(
+        "<rss version='2.0'><channel><title>t</title><item><title>a story</title><guid>g1</guid>"
+        "<description>Some text of a story.</description></item></channel></rss>", content_type="application/rss+xml")
+    port = free_port()
+    cfg = tmp_path / "wiredesk.toml"
+    cfg.write_text(textwrap.dedent(f"""\
+        [fetch]
+        allow_networks = ["127.0.0.0/8"]
+        fetch_articles = false
+        [schedule]
+        parse_workers = 1
+        [redis]
+        url = "redis://127.0.0.1:{port}/0"
+        [[feeds]]
+        url = "{httpserver.url_for('/f.xml')}"
+        """))
+    code, out, err = wiredesk("poll", "--once")
+    line = one_line(err)
+    assert code == 2 and "redis.url" in line and f"127.0.0.1:{port}" in line
+    assert not httpserver.log, "nothing was fetched"
+
+
+# Before the fix: `run --port -5` passed argparse and failed in the server with an OverflowError traceback.
+def test_run_port_out_of_range(tmp_path, sqlite_url):
+    res = subprocess.run([*wiredesk_cmd(), "run", "--port", "-5"], capture_output=True, text=True, cwd=tmp_path,
+                         timeout=60)
+    line = one_line(res.stderr)
+    assert res.returncode == 2 and "--port" in line and "0 to 65535" in line
+
+
+# ---- command-line input ---------------------------------------------------------------------------------------
+
+BAD_URLS = [
+    "http://[::1/",                      # unbalanced bracket: ValueError traceback before
+    "http://example.com:99999/feed.xml",  # port out of range: accepted before
+    "http://example.com:abc/feed.xml",    # port not a number: accepted before
+    "http://:80/feed.xml",               # no host: accepted before
+    "http://exa\x01mple.com/feed.xml",    # control character: accepted before, then broke the OPML export
+    "http://example.com/feed\n.xml",
+    "http://example.com/a b.xml",
+    "http://-example-.com/feed.xml",
+    "http://example.com:0/feed.xml",
+]
+
+
+@pytest.mark.parametrize("url", BAD_URLS, ids=[repr(u) for u in BAD_URLS])
+def test_feeds_add_checks_the_url_with_a_parser(db_url, wiredesk, url):
+    code, out, err = wiredesk("feeds", "add", url)
+    line = one_line(err)
+    assert code == 2 and out == "" and "is not an http(s) URL" in line
+    assert feed_total(db_url) == 0
+
+
+def test_good_urls_are_still_accepted(db_url, wiredesk):
+    for url in ("https://en.yna.co.kr/RSS/news.xml", "http://[::1]:8080/feed.xml", "http://bücher.example/feed",
+                "http://127.0.0.1:8765/f.xml?x=1&y=%20", "HTTPS://EXAMPLE.COM./feed"):
+        code, out, err = wiredesk("feeds", "add", url)
+        assert code == 0, err
+    assert feed_total(db_url) == 5
+
+
+# Before the fix: on PostgreSQL both ended in a DataError traceback ("value too long for type character varying").
+@pytest.mark.parametrize("argv,words", [
+    (["feeds", "add", "https://example.com/" + "x" * 3000], "over the limit of 2048"),
+    (["feeds", "add", "https://example.com/feed.xml", "--folder", "f" * 256], "at most 255"),
+    (["feeds", "add", "https://example.com/feed.xml", "--title", "t" * 5000], "at most 1024"),
+    (["feeds", "add", "https://example.com/feed.xml", "--folder", "News\u202e"], "control character"),
+])
+def test_feeds_add_lengths(db_url, wiredesk, argv, words):
+    code, _, err = wiredesk(*argv)
+    assert code == 2 and words in one_line(err)
+    assert feed_total(db_url) == 0
+
+
+def opml(outlines: list[str]) -> str:
+    return ('<?xml version="1.0"?><opml version="2.0"><head><title>f</title></head><body>'
+            + "".join(outlines) + "</body></opml>")
+
+
+# Before the fix: the two good feeds were stored, then the third raised InputError (exit 2 with a partial import).
+@pytest.mark.parametrize("third", ["http://:80/c.xml", "http://example.com:99999/c.xml", "http://example.com/&#x202E;c.xml"])
+def test_opml_import_is_all_or_nothing(db_url, tmp_path, wiredesk, third):
+    path = tmp_path / "feeds.opml"
+    path.write_text(opml([
+        '<outline type="rss" text="a" xmlUrl="https://a.example/feed.xml"/>',
+        '<outline type="rss" text="b" xmlUrl="https://b.example/feed.xml"/>',
+        f'<outline type="rss" text="c" xmlUrl="{third}"/>',
+    ]))
+    code, out, err = wiredesk("feeds", "import", path)
+    line = one_line(err)
+    assert code == 2 and "feed #3" in line and "nothing was imported" in line
+    assert feed_total(db_url) == 0
+
+
+def test_opml_folder_over_the_column_is_refused(db_url, tmp_path, wiredesk):
+    path = tmp_path / "feeds.opml"
+    path.write_text(opml(['<outline type="rss" text="a" xmlUrl="https://a.example/feed.xml"/>',
+                          f'<outline text="{"F" * 300}"><outline type="rss" text="b" xmlUrl="https://b.example/f"/>'
+                          '</outline>']))
+    code, _, err = wiredesk("feeds", "import", path)
+    assert code == 2 and "255" in one_line(err)
+    assert feed_total(db_url) == 0
+
+
+def test_opml_import_and_again(db_url, tmp_path, wiredesk):
+    path = tmp_path / "feeds.opml"
+    path.write_text(opml(['<outline type="rss" text="a&#10;title" xmlUrl="https://a.example/feed.xml"/>',
+                          '<outline text="News"><outline type="rss" text="b" xmlUrl="https://b.example/f"/>'
+                          '<outline type="rss" text="b again" xmlUrl="https://b.example/f"/></outline>']))
+    code, out, err = wiredesk("feeds", "import", path)
+    assert code == 0, err
+    assert "imported 2 new feeds" in out
+    code, out, err = wiredesk("feeds", "import", path)
+    assert code == 0 and "imported 0 new feeds" in out and "2 already present" in out
+    code, out, _ = wiredesk("feeds", "list", "--json")
+    rows = {r["url"]: r for r in json.loads(out)}
+    assert rows["https://a.example/feed.xml"]["title"] == "a title"
+    assert rows["https://b.example/f"]["folder"] == "News" and rows["https://b.example/f"]["title"] == "b"
+
+
+# Before the fix: one transaction and two statements per feed; 100,000 outlines took over a minute.
+def test_opml_import_takes_a_few_statements_not_two_per_feed(sqlite_url, tmp_path, wiredesk):
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    n = 3000
+    path = tmp_path / "many.opml"
+    path.write_text(opml([f'<outline type="rss" text="f{i}" xmlUrl="https://f{i}.example/feed.xml"/>'
+                          for i in range(n)]))
+    code, _, err = wiredesk("init")
+    assert code == 0, err
+    statements = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        code, out, err = wiredesk("feeds", "import", path)
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+    assert code == 0, err
+    assert f"imported {n} new feeds" in out
+    assert len(statements) < 60, f"{len(statements)} statements for {n} feeds"
+    assert count_rows(sqlite_url)["feeds"] == n
+
+
+# Before the fix: a FileNotFoundError / IsADirectoryError traceback.
+@pytest.mark.parametrize("where", ["/nonexistent/x.opml", "TMP"])
+def test_feeds_export_to_an_unwritable_place(sqlite_url, tmp_path, wiredesk, where):
+    target = str(tmp_path) if where == "TMP" else where
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, out, err = wiredesk("feeds", "export", "-o", target)
+    line = one_line(err)
+    assert code == 2 and out == "" and target in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == before, "no temporary file left behind"
+
+
+def test_digest_to_a_folder(sqlite_url, tmp_path, wiredesk):
+    code, out, err = wiredesk("digest", "-o", tmp_path)
+    assert code == 2 and "folder" in one_line(err)
+
+
+# Before the fix: RecursionError and UnicodeEncodeError tracebacks (exit 1).
+@pytest.mark.parametrize("line,words", [
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ('{"id": "a", "title": "x \\ud800 y", "text": "hello"}', "lone surrogate"),
+    ('{"id": "\\udfff", "text": "hello"}', "lone surrogate"),
+])
+def test_cluster_hostile_lines(tmp_path, wiredesk, line, words):
+    path = tmp_path / "corpus.jsonl"
+    path.write_text(json.dumps({"id": "ok", "text": "fine"}) + "\n" + line + "\n")
+    code, out, err = wiredesk("cluster", path)
+    msg = one_line(err)
+    assert code == 2 and out == "" and "corpus.jsonl:2:" in msg and words in msg
+
+
+# Before the fix: --limit 99999999999999999999 overflowed in the database driver (traceback); nan, inf and negative
+# numbers were taken as given.
+@pytest.mark.parametrize("argv", [
+    ["stories", "--limit", "99999999999999999999"],
+    ["stories", "--limit", "0"],
+    ["digest", "--days", "nan"],
+    ["digest", "--days", "inf"],
+    ["digest", "--days", "-1"],
+    ["digest", "--min-outlets", "-5"],
+    ["digest", "--limit", "-1"],
+    ["run", "--port", "65536"],
+])
+def test_numeric_options_out_of_range(sqlite_url, tmp_path, argv):
+    res = subprocess.run([*wiredesk_cmd(), *argv], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    line = one_line(res.stderr)
+    assert res.returncode == 2 and argv[1] in line and "must be" in line
+    assert not (tmp_path / "wiredesk.db").exists()
+
+
+def add_stories(url: str, ids: list[str]) -> None:
+    from daemon.app import database
+    from daemon.config import parse
+    from storage.models import Story
+
+    config = parse("")
+    config.values["database"]["url"] = url
+    db = database(config)
+    now = datetime.now(timezone.utc)
+    with db.session() as s:
+        for sid in ids:
+            s.add(Story(id=sid, uuid=f"uuid-{sid}", title=f"story {sid}", created_at=now, updated_at=now,
+                        article_count=0))
+    db.dispose()
+
+
+# Before the fix: "story 'abcd' not found" for a prefix that several stories share.
+def test_ambiguous_story_prefix(db_url, wiredesk):
+    add_stories(db_url, [f"abcd{i:04d}" for i in range(7)] + ["ffff0001", "ffff0002", "eeee0001"])
+    code, _, err = wiredesk("story", "abcd")
+    line = one_line(err)
+    assert code == 2 and "ambiguous" in line and "not found" not in line
+    assert "abcd0000" in line and "abcd0004" in line and "abcd0006" not in line and "more than 5" in line
+    code, _, err = wiredesk("story", "ffff")
+    line = one_line(err)
+    assert code == 2 and "ambiguous: 2 stories match (ffff0001, ffff0002)" in line
+    code, out, err = wiredesk("story", "eeee", "--json")
+    assert code == 0 and json.loads(out)["id"] == "eeee0001"
+
+
+# Before the fix: "____" and "%%%%" were LIKE patterns, matching the only story there is.
+@pytest.mark.parametrize("pattern", ["____", "%%%%", "ab%", "a_cd"])
+def test_story_prefix_wildcards_are_literal(db_url, wiredesk, pattern):
+    add_stories(db_url, ["abcd1234"])
+    code, _, err = wiredesk("story", pattern)
+    assert code == 2 and "not found" in one_line(err)
+    code, out, err = wiredesk("story", "abcd", "--json")
+    assert code == 0 and json.loads(out)["id"] == "abcd1234"
+
+
+# ---- exit status on a broken pipe ------------------------------------------------------------------------------
+
+
+def test_closed_stdout_is_a_normal_end(sqlite_url, tmp_path):
+    proc = subprocess.Popen([*wiredesk_cmd(), "feeds", "export"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            cwd=tmp_path)
+    proc.stdout.close()  # the reader is gone before the first byte is written, as with `| head -0`
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert b"Traceback" not in err and b"BrokenPipe" not in err
+
+
+# Before the fix: cli.main returned 0 for any BrokenPipeError, so a service ending that way was not restarted.
+def test_other_broken_pipes_fail(wiredesk, monkeypatch):
+    from daemon import cli
+
+    def broken(args, config):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setitem(cli.COMMANDS, "stories", broken)
+    with pytest.raises(BrokenPipeError):
+        wiredesk("stories")
