@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from array import array
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from itertools import islice
 from typing import Callable, Iterable, Iterator
 
 import heapq
@@ -320,8 +321,11 @@ class Engine:
     """
 
     def __init__(self, settings: EngineSettings | None = None,
-                 new_story_id: Callable[[], str] | None = None, *, lsh_storage: dict | None = None):
+                 new_story_id: Callable[[], str] | None = None, *, lsh_storage: dict | None = None,
+                 embedder=None):
         self.settings = settings or EngineSettings()
+        # The semantic model (an .embed.Embedder), or None: fingerprints then carry no vector.
+        self.embedder = embedder
         self._term_params = term_params(self.settings)
         self._stories: list[_Story] = []
         self._story_index: dict[str, int] = {}
@@ -377,7 +381,7 @@ class Engine:
     def fingerprint(self, doc: Document) -> Fingerprint:
         """The fingerprint of a document: a pure function of its title and text, the settings and the
         word-frequency prior, so it may be computed anywhere (see :meth:`fingerprint_many`)."""
-        return compute(doc.title or "", doc.text or "", self.settings, self._term_params)
+        return compute(doc.title or "", doc.text or "", self.settings, self._term_params, self.embedder)
 
     def fingerprint_many(self, docs: Iterable[Document], workers: int = 0,
                          chunksize: int = 32) -> Iterator[Fingerprint]:
@@ -388,11 +392,22 @@ class Engine:
         The worker processes are started on first use and kept until :meth:`close`.
         """
         if workers <= 0:
-            return (self.fingerprint(d) for d in docs)
-        if self._pool is None or self._pool.workers != workers:
+            if self.embedder is None:
+                return (self.fingerprint(d) for d in docs)
+            return self._fingerprint_chunks(docs, chunksize)
+        model_dir = None if self.embedder is None else str(self.embedder.model_dir)
+        if self._pool is None or self._pool.workers != workers or self._pool.model_dir != model_dir:
             self.close()
-            self._pool = FingerprintPool(self.settings, workers)
+            self._pool = FingerprintPool(self.settings, workers, model_dir)
         return self._pool.map(docs, chunksize)
+
+    def _fingerprint_chunks(self, docs: Iterable[Document], chunksize: int) -> Iterator[Fingerprint]:
+        # In this process, with the model: lexical fingerprints one by one, vectors a chunk at a time.
+        it = iter(docs)
+        while chunk := list(islice(it, chunksize)):
+            vectors = self.embedder.embed_articles((d.title or "", d.text or "") for d in chunk)
+            for d, v in zip(chunk, vectors):
+                yield replace(compute(d.title or "", d.text or "", self.settings, self._term_params), vector=v.copy())
 
     def close(self) -> None:
         """Stop the fingerprint worker processes, if any."""

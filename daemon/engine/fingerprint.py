@@ -19,8 +19,10 @@ from . import analysis
 from .analysis import TermParams, mostly_ideographic, normalise_punctuation, salient_terms, scan
 from .text import body_paragraphs, normalise, tokens
 
-_MAGIC = b"WDF1"
+_MAGIC = b"WDF1"                  # without a semantic vector (still written then: older versions read it)
+_MAGIC_VECTOR = b"WDF2"           # WDF1 and, after the weights, the vector's dimension count and float16 values
 _HEAD = struct.Struct("<4sBIH")  # magic, flags, shingle count, term count
+_DIMS = struct.Struct("<H")
 _SEP = "\x1f"
 
 
@@ -35,6 +37,9 @@ class Fingerprint:
     signature: np.ndarray               # MinHash, uint32[NUM_PERM]
     terms: tuple[str, ...]              # salient terms, heaviest first
     weights: np.ndarray                 # float32, unit L2 norm, aligned with terms
+    # The semantic vector of title and lead (float32, unit norm, see .embed), None without the model. Stored as
+    # float16, so a restored vector differs from the computed one by at most about 5e-4 per dimension.
+    vector: np.ndarray | None = None
 
     def __reduce__(self):
         # Between processes (fingerprints computed in a pool) the stored form is also the compact one.
@@ -42,21 +47,31 @@ class Fingerprint:
 
     def to_bytes(self) -> bytes:
         text = _SEP.join(self.terms).encode("utf-8")
-        head = _HEAD.pack(_MAGIC, 1 if self.english else 0, self.shingles, len(self.terms))
-        return b"".join((head, self.signature.astype("<u4").tobytes(),
-                         self.weights.astype("<f4").tobytes(), text))
+        magic = _MAGIC if self.vector is None else _MAGIC_VECTOR
+        parts = [_HEAD.pack(magic, 1 if self.english else 0, self.shingles, len(self.terms)),
+                 self.signature.astype("<u4").tobytes(), self.weights.astype("<f4").tobytes()]
+        if self.vector is not None:
+            parts += [_DIMS.pack(len(self.vector)), self.vector.astype("<f2").tobytes()]
+        parts.append(text)
+        return b"".join(parts)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "Fingerprint":
         try:
             magic, flags, shingles, n = _HEAD.unpack_from(data, 0)
-            if magic != _MAGIC:
+            if magic not in (_MAGIC, _MAGIC_VECTOR):
                 raise FingerprintError("not a wiredesk fingerprint (bad magic)")
             off = _HEAD.size
             sig = np.frombuffer(data, dtype="<u4", count=minhash.NUM_PERM, offset=off).astype(np.uint32)
             off += 4 * minhash.NUM_PERM
             weights = np.frombuffer(data, dtype="<f4", count=n, offset=off).astype(np.float32)
             off += 4 * n
+            vector = None
+            if magic == _MAGIC_VECTOR:
+                (dims,) = _DIMS.unpack_from(data, off)
+                off += _DIMS.size
+                vector = np.frombuffer(data, dtype="<f2", count=dims, offset=off).astype(np.float32)
+                off += 2 * dims
             terms = tuple(data[off:].decode("utf-8").split(_SEP)) if n else ()
         except (struct.error, ValueError, UnicodeDecodeError) as exc:
             if isinstance(exc, FingerprintError):
@@ -64,7 +79,7 @@ class Fingerprint:
             raise FingerprintError(f"corrupt fingerprint: {exc}") from exc
         if len(terms) != n:
             raise FingerprintError("corrupt fingerprint: term count mismatch")
-        return cls(bool(flags & 1), shingles, sig, terms, weights)
+        return cls(bool(flags & 1), shingles, sig, terms, weights, vector)
 
 
 def term_params(s) -> TermParams:
@@ -77,7 +92,15 @@ def term_params(s) -> TermParams:
         caps=(s.max_words, s.max_names, s.max_numbers))
 
 
-def compute(title: str, text: str, settings, params: TermParams | None = None) -> Fingerprint:
+def compute(title: str, text: str, settings, params: TermParams | None = None, embedder=None) -> Fingerprint:
+    """The fingerprint of one article; with an `embedder` (see .embed) it carries the semantic vector too."""
+    fp = _lexical(title, text, settings, params)
+    if embedder is not None:
+        fp = replace(fp, vector=embedder.embed_one(title, text))
+    return fp
+
+
+def _lexical(title: str, text: str, settings, params: TermParams | None = None) -> Fingerprint:
     s = settings
     title = normalise_punctuation(normalise(title)).strip()
     paras = body_paragraphs(normalise_punctuation(text))
@@ -109,13 +132,19 @@ class FingerprintPool:
     that uses one must guard its entry point (``if __name__ == "__main__":``).
     """
 
-    def __init__(self, settings, workers: int):
+    def __init__(self, settings, workers: int, model_dir: str | None = None):
+        """`model_dir`: the folder of the semantic model (an embedder's ``model_dir``); each worker loads it
+        when it starts and embeds every chunk it is given in one batched call. None: no vectors."""
         import multiprocessing
+        import os
         from concurrent.futures import ProcessPoolExecutor
 
         self.workers = workers
+        self.model_dir = model_dir
+        # The cores are shared among the workers: each embeds with its share of them.
+        threads = max(1, len(os.sched_getaffinity(0)) // workers)
         self._executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_worker_start, initargs=(settings,))
+                                             initializer=_worker_start, initargs=(settings, model_dir, threads))
 
     def map(self, docs: Iterable, chunksize: int = 32) -> Iterator[Fingerprint]:
         """Fingerprints of `docs` in order, at most a few chunks per worker ahead of the consumer."""
@@ -145,13 +174,29 @@ class FingerprintPool:
 
 _worker_settings = None
 _worker_params: TermParams | None = None
+_worker_embedder = None
 
 
-def _worker_start(settings) -> None:
-    global _worker_settings, _worker_params
+def _worker_start(settings, model_dir: str | None = None, threads: int = 1) -> None:
+    global _worker_settings, _worker_params, _worker_embedder
     _worker_settings, _worker_params = settings, term_params(settings)
     analysis.warm_up()
+    if model_dir is not None:
+        from .embed import ModelError, load_embedder
+
+        try:
+            _worker_embedder = load_embedder(model_dir, threads=threads)
+        except ModelError as exc:
+            # The parent loaded the same folder a moment ago; should it have changed since, this worker's
+            # fingerprints go without vectors (as an article stored before the model was installed does).
+            import logging
+
+            logging.getLogger(__name__).warning("%s: fingerprints from this worker carry no semantic vector", exc)
 
 
 def _worker_compute(chunk: list[tuple[str, str]]) -> list[Fingerprint]:
-    return [compute(title, text, _worker_settings, _worker_params) for title, text in chunk]
+    fps = [_lexical(title, text, _worker_settings, _worker_params) for title, text in chunk]
+    if _worker_embedder is not None:
+        vectors = _worker_embedder.embed_articles(chunk)
+        fps = [replace(fp, vector=v.copy()) for fp, v in zip(fps, vectors)]
+    return fps
