@@ -61,6 +61,8 @@ def clean_label(value: str | None, max_chars: int) -> str | None:
     """A title read from a file: control characters dropped, whitespace collapsed, cut to ``max_chars``."""
     if not value:
         return None
+    if value.isascii() and value.isprintable():
+        return _SPACES.sub(" ", value).strip()[:max_chars] or None
     kept = "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in value
                    if unicodedata.category(c) != "Cf")
     return _SPACES.sub(" ", kept).strip()[:max_chars] or None

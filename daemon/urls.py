@@ -21,9 +21,14 @@ MAX_URL_CHARS = 2048
 _LABEL = re.compile(r"[^\W_](?:[\w-]*[^\W_])?")
 
 
+_ASCII_CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
+
+
 def _has_control(text: str) -> bool:
     # Cc (C0, DEL, C1), and also Cf format characters (bidi overrides, zero-width) that make a URL read differently
-    # from what it is; spaces have no place in a URL either (they are written %20).
+    # from what it is; spaces have no place in a URL either (they are written %20). Most URLs are ASCII: one regex.
+    if text.isascii():
+        return _ASCII_CONTROL_OR_SPACE.search(text) is not None
     return any(unicodedata.category(c) in ("Cc", "Cf", "Zs", "Zl", "Zp") for c in text)
 
 
@@ -71,10 +76,12 @@ def http_url_problem(url: str) -> str | None:
     problem = _host_problem(host, netloc_host.startswith("["))
     if problem:
         return problem
-    import httpx  # the fetcher's own parser must read it the same way
+    if not host.isascii() or "xn--" in host:
+        # an internationalised name: the fetcher's own parser must be able to encode it (IDNA)
+        import httpx
 
-    try:
-        httpx.URL(url)
-    except (httpx.InvalidURL, ValueError, TypeError) as exc:
-        return f"it cannot be parsed ({exc})"
+        try:
+            httpx.URL(url)
+        except (httpx.InvalidURL, ValueError, TypeError) as exc:
+            return f"its host cannot be encoded ({exc})"
     return None
