@@ -69,6 +69,10 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
     "redis": {
         "url": ((str,), ""),
     },
+    "engine": {
+        "semantic": ((bool,), True),
+        "model_dir": ((str,), ""),
+    },
     "log": {
         "level": ((str,), "INFO"),
     },
@@ -183,6 +187,7 @@ ALLOWED: dict[str, Allowed] = {
     "server.host": text(255, empty=False),
     "server.port": whole(0, 65535),
     "redis.url": Allowed("empty or a redis://, rediss:// or unix:// URL, such as \"redis://127.0.0.1:6379/0\"", _redis_url),
+    "engine.model_dir": text(4096),
     "log.level": Allowed(f"one of {', '.join(sorted(LOG_LEVELS))}", lambda v: v.upper() in LOG_LEVELS),
 }
 _BY_TYPE: dict[type, Allowed] = {
