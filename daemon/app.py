@@ -14,6 +14,8 @@ from storage import Database, open_database
 
 USER_AGENT = f"wiredesk/{__version__} (+https://github.com/wiredesk/wiredesk)"
 
+log = logging.getLogger("wiredesk")
+
 
 def setup_logging(level: str) -> None:
     logging.basicConfig(
@@ -61,6 +63,7 @@ def pipeline_settings(config: Config) -> PipelineSettings:
         max_article_chars=config["fetch"]["max_article_chars"],
         lease_seconds=s["lease_seconds"],
         lsh_storage=lsh_storage(config),
+        embedder=semantic_embedder(config),
         schedule=ScheduleSettings(
             interval=s["interval_minutes"] * 60.0,
             min_interval=s["min_interval_minutes"] * 60.0,
@@ -69,6 +72,34 @@ def pipeline_settings(config: Config) -> PipelineSettings:
             backoff_max=s["max_backoff_minutes"] * 60.0,
         ),
     )
+
+
+# One load per model folder and process; None where it could not be loaded (said once).
+_embedders: dict[str, object] = {}
+
+
+def semantic_embedder(config: Config | None = None, report=None):
+    """The sentence-embedding model the engine uses for its semantic signal, or None.
+
+    None when ``[engine] semantic = false``, or when the model is missing or damaged: then one line (through
+    `report`, else the log) says why and that stories use the lexical signals only. Nothing stored depends on
+    the model being there: fingerprints stored with a vector keep it, those stored without one stay so.
+    """
+    engine = config["engine"] if config is not None else {"semantic": True, "model_dir": ""}
+    if not engine["semantic"]:
+        log.info("semantic signal off ([engine] semantic = false): stories use the lexical signals only")
+        return None
+    key = engine["model_dir"]
+    if key not in _embedders:
+        from daemon.engine.embed import ModelError, load_embedder
+
+        try:
+            _embedders[key] = load_embedder(key or None)
+        except ModelError as exc:
+            _embedders[key] = None
+            why = str(exc).removeprefix("sentence-embedding model: ")
+            (report or log.warning)(f"semantic model not available ({why}): stories use the lexical signals only")
+    return _embedders[key]
 
 
 def lsh_storage(config: Config) -> dict | None:

@@ -25,7 +25,7 @@ import uuid
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from sqlalchemy import DateTime, Row, bindparam, func, insert, select, type_coerce, update
 from sqlalchemy import text as sql
@@ -126,6 +126,7 @@ class PipelineSettings:
     schedule: ScheduleSettings = ScheduleSettings()
     lease_seconds: float = 600.0  # how long a worker may hold a feed it is polling before others take it over
     lsh_storage: dict | None = None  # datasketch storage_config for the copy and story indexes (Redis), None: in memory
+    embedder: Any = None             # the semantic model (engine.embed.Embedder), None: lexical signals only
     # Several workers: story decisions wait until no other worker is still polling or finding texts, so that they are
     # taken in one canonical order whatever the number of workers. A service gives up waiting for texts found longer
     # ago than this (a deployment whose workers never pause); None waits (a one-off poll: the last worker decides).
@@ -240,7 +241,8 @@ class Pipeline:
         self.settings = settings
         # who holds a feed's lease: unique per pipeline, readable in the database by a person
         self.worker = f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.engine = engine or EngineState(db, lambda: Engine(new_story_id=new_story_id, lsh_storage=settings.lsh_storage))
+        self.engine = engine or EngineState(db, lambda: Engine(new_story_id=new_story_id, lsh_storage=settings.lsh_storage,
+                                                                  embedder=settings.embedder))
         self.progress = progress or Progress()
         self.parse_executor = parse_executor
         # replay gives fixture ids by article URL, so that output speaks of the fixtures' own names
@@ -682,9 +684,12 @@ class Pipeline:
                     # a pure function of the title and text: computed before the decision lock is taken
                     doc = Document(id="", title=title, text=text, published=entry.published, source=article.source,
                                    url=entry.url)
-                    todo.append((at, entry, row, article, doc, engine.fingerprint(doc)))
+                    todo.append((at, entry, row, article, doc))
                 if not todo:
                     return outcomes
+                # the chunk's fingerprints together: the semantic vectors are computed in one batch
+                fps = engine.fingerprint_many([doc for _, _, _, _, doc in todo], chunksize=len(todo))
+                todo = [(*item, fp) for item, fp in zip(todo, fps)]
                 s.add_all([article for _, _, _, article, _, _ in todo])
                 s.flush()
                 # one decision at a time across processes: PostgreSQL serialises on an advisory lock held until commit;

@@ -94,17 +94,28 @@ def read_corpus(path) -> list[Document]:
     return docs
 
 
-def cluster_jsonl(path, out: TextIO = sys.stdout, err: TextIO | None = None) -> int:
-    """Validate the whole file, then assign every article in input order; 0 on success, 2 on bad input."""
+_DEFAULT = object()
+
+
+def cluster_jsonl(path, out: TextIO = sys.stdout, err: TextIO | None = None, embedder=_DEFAULT) -> int:
+    """Validate the whole file, then assign every article in input order; 0 on success, 2 on bad input.
+
+    `embedder`: the semantic model (default: the installed one, as the daemon's default config has it; when it
+    cannot be loaded one line on `err` says so and the stories use the lexical signals only)."""
     err = err if err is not None else sys.stderr
     try:
         docs = read_corpus(path)
     except CorpusError as exc:
         print(f"wiredesk cluster: {exc}", file=err)
         return 2
-    engine = Engine()
-    for doc in docs:
-        a = engine.add(doc)
+    if embedder is _DEFAULT:
+        from daemon.app import semantic_embedder
+
+        embedder = semantic_embedder(report=lambda line: print(f"wiredesk cluster: {line}", file=err))
+    engine = Engine(embedder=embedder)
+    # fingerprints (and their vectors) in batches ahead of the decisions, which stay one article at a time
+    for doc, fp in zip(docs, engine.fingerprint_many(docs, chunksize=256)):
+        a = engine.add(doc, fingerprint=fp)
         out.write(json.dumps({"id": a.article_id, "story": a.story_id, "copy_of": a.copy_of},
                              ensure_ascii=False) + "\n")
     return 0
