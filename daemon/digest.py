@@ -29,6 +29,7 @@ from lxml import etree
 from lxml.html import builder as E
 
 from daemon.errors import InputError
+from daemon.parser import INVISIBLE_CHARS
 
 __all__ = [
     "FORMATS",
@@ -488,17 +489,20 @@ def _strip_illegal(text: str) -> str:
 
 
 def _plain(text: str | None) -> str:
-    """Untrusted text as plain text: markup removed (even when entity-escaped), whitespace collapsed."""
+    """Untrusted text as plain text: markup removed (however many times it was entity-escaped), invisible and
+    bidirectional control characters removed, whitespace collapsed. The caller escapes it once for its format."""
     if not text:
         return ""
     value = _strip_illegal(text)
-    # Unescaping can reveal markup that was escaped once (or twice); repeat until nothing changes.
-    for _ in range(4):
+    # Unescaping can reveal markup that was escaped once, twice or ten times: repeat until nothing changes (a fixed
+    # point). A round that changes the text shortens it, so there are fewer rounds than characters; the check on the
+    # length makes that a guarantee.
+    while True:
         stripped = _strip_illegal(html.unescape(nh3.clean(value, tags=set(), clean_content_tags=_DROP_WITH_CONTENT)))
-        if stripped == value:
+        if stripped == value or len(stripped) >= len(value):
             break
         value = stripped
-    return _SPACES.sub(" ", value).strip()
+    return _SPACES.sub(" ", INVISIBLE_CHARS.sub("", value)).strip()
 
 
 def _story_title(story: DigestStory) -> str:

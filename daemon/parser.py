@@ -71,8 +71,8 @@ MAX_CONTENT_CHARS = 1_000_000  # an entry's full body (HTML); its text is then c
 _NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 # Invisible in a one-line name, and able to reorder or hide what is shown around it: bidirectional embeddings,
 # overrides and isolates, zero-width characters and other format controls, line and paragraph separators.
-_INVISIBLE = re.compile("[\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff"
-                        "\ufff9-\ufffb\U000e0000-\U000e007f]")
+INVISIBLE_CHARS = re.compile("[\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff"
+                             "\ufff9-\ufffb\U000e0000-\U000e007f]")
 _LINE_SPACE = re.compile(r"\s+")
 
 
@@ -88,7 +88,7 @@ def clean_name(value: str | None, limit: int) -> str | None:
     """A title or a name: one line of visible text (control, bidi and zero-width characters removed), cut."""
     if not value:
         return None
-    value = _INVISIBLE.sub("", _NOT_TEXT.sub(" ", value[: limit * 4]))
+    value = INVISIBLE_CHARS.sub("", _NOT_TEXT.sub(" ", value[: limit * 4]))
     return _cut(_LINE_SPACE.sub(" ", value).strip(), limit) or None
 
 

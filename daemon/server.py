@@ -52,6 +52,9 @@ MAX_AGE_SECONDS = 60.0
 # How long a rendered document is served without asking the database whether a story changed.
 RECHECK_SECONDS = 1.0
 CACHED_DOCUMENTS = 64
+# ... and at most this many bytes of them (bodies and their gzipped copies): queries differing only in a parameter
+# must not hold the server's memory at 64 times the largest digest.
+CACHED_BYTES = 32 * 1024 * 1024
 GZIP_MIN_BYTES = 1024
 IDLE_CONNECTION_SECONDS = 60  # a keep-alive connection with no request for this long is closed
 HTML_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src https: http:; base-uri 'none'; "
@@ -138,6 +141,10 @@ class Document:
     def gzip_etag(self) -> str:
         return self.etag[:-1] + '-gzip"'
 
+    @property
+    def size(self) -> int:
+        return len(self.body) + len(self.gzipped or b"")
+
 
 def _whole_second(dt: datetime) -> datetime:
     return dt.astimezone(timezone.utc).replace(microsecond=0)
@@ -155,7 +162,8 @@ class DigestCache:
     rendering when something else did (a story leaving the time window), and never earlier than before.
     """
 
-    def __init__(self, db: Database, config, max_age: float = MAX_AGE_SECONDS, recheck: float = RECHECK_SECONDS):
+    def __init__(self, db: Database, config, max_age: float = MAX_AGE_SECONDS, recheck: float = RECHECK_SECONDS,
+                 max_documents: int = CACHED_DOCUMENTS, max_bytes: int = CACHED_BYTES):
         self.db = db
         self.config = config
         self.max_age = max_age
@@ -163,6 +171,9 @@ class DigestCache:
         # Until a first story exists, an empty digest is as old as the server; it keeps one ETag meanwhile.
         self.started = _whole_second(datetime.now(timezone.utc))
         self.items: OrderedDict[tuple, Document] = OrderedDict()
+        self.max_documents = max_documents
+        self.max_bytes = max_bytes
+        self.bytes = 0  # the size of the documents in items
         self.lock = threading.Lock()  # guards items
         self.render_lock = threading.Lock()  # one rendering at a time; the GIL would allow no more anyway
 
@@ -187,10 +198,13 @@ class DigestCache:
 
     def _put(self, key: tuple, doc: Document) -> None:
         with self.lock:
+            old = self.items.get(key)
+            self.bytes += doc.size - (old.size if old is not None else 0)
             self.items[key] = doc
             self.items.move_to_end(key)
-            while len(self.items) > CACHED_DOCUMENTS:
-                self.items.popitem(last=False)
+            # least recently used first; the document just rendered stays, whatever its size
+            while len(self.items) > 1 and (len(self.items) > self.max_documents or self.bytes > self.max_bytes):
+                self.bytes -= self.items.popitem(last=False)[1].size
 
     def get(self, fmt: str, query: DigestQuery) -> Document:
         key = (fmt, query)

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from test_hostile import Site, feeds_by_url, reply, rows, rss, write_config
+from test_hostile import Site, feeds_by_url, rows, rss, sqlite_url, write_config  # noqa: F401 (a fixture)
 from test_service import free_port, wait_http
 
 # the references feedparser's fallback parser raised on: a surrogate, past U+10FFFF, past any C int
@@ -221,7 +221,7 @@ def test_run_goes_on_polling_beside_a_bad_feed(db_url, tmp_path):
                 time.sleep(0.2)
             assert rows(db_url, "select count(*) from articles where title like 'neighbour story%'") == [(20,)]
             assert rows(db_url, "select title from articles where title like 'bad%'") == [("bad \ufffd ref",)]
-            status, body = wait_http(f"http://127.0.0.1:{port}/digest.json?days=100000", proc)
+            status, body = wait_http(f"http://127.0.0.1:{port}/digest.json?days=36500", proc)
             assert json.loads(body)["items"], "the neighbour's stories reached the digest"
             # each feed fetched once over all those ticks: the good ones are not due, the failing one backs off
             assert site.hits["/surrogate.xml"] == site.hits["/parse.xml"] == site.hits["/neighbour.xml"] == 1
@@ -275,3 +275,169 @@ def test_nul_and_a_long_redirect_target_are_stored_on_every_backend(db_url, tmp_
                                                         "raw nul"]
         assert rows(db_url, "select count(*) from articles") == [(23,)]
         assert rows(db_url, f"select title from feeds where url = '{site.url('/nul.xml')}'") == [("nul outlet",)]
+
+
+# --- every size bounded -------------------------------------------------------------------------------------------
+
+
+def big_title_feed(chars: int) -> bytes:
+    title = ("headline " * (chars // 9 + 1))[:chars]
+    return raw_rss(f"<item><title>{title}</title><guid>big</guid><description>A story with a very long "
+                   f"headline about bridges.</description></item>", title="O" * 5000)
+
+
+# Checked to fail before the fix: the whole 10 MB title was stored on the entry, the article and the story, and each
+# digest carried it (over 10 MB apiece).
+def test_a_ten_megabyte_title_is_cut_with_bounded_memory_and_digest(sqlite_url, tmp_path, wiredesk):
+    import tracemalloc
+
+    with Site() as site:
+        site.routes["/big.xml"] = (big_title_feed(10_000_000),)
+        site.routes["/neighbour.xml"] = (neighbour(),)
+        # a first poll loads the engine and its word tables, so that the one measured is the big feed's
+        write_config(tmp_path, [site.url("/neighbour.xml")], fetch_articles=False)
+        code, out, err = wiredesk("poll", "--once")
+        assert code == 0, err
+        write_config(tmp_path, [site.url("/big.xml"), site.url("/neighbour.xml")], fetch_articles=False)
+        tracemalloc.start()
+        try:
+            code, out, err = wiredesk("poll", "--once")
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert code == 0, err
+    # the document itself is 10 MB and feedparser holds it a few times over; nothing after the parser copies it
+    assert peak < 120 * 1024 * 1024, f"peak {peak} bytes"
+    (entry_title,), = rows(sqlite_url, "select title from entries where identity = 'guid:big'")
+    (article_title, source), = rows(sqlite_url, "select a.title, a.source from articles a join entries e on "
+                                                "e.id = a.entry_id where e.identity = 'guid:big'")
+    assert entry_title == article_title and len(entry_title) <= 1000 and entry_title.endswith("\u2026")
+    assert len(source) <= 300  # the outlet's name
+    for fmt in ("atom", "rss", "json", "html"):
+        code, out, err = wiredesk("digest", "--format", fmt, "--days", "36500", "-o", tmp_path / f"digest.{fmt}")
+        assert code == 0, err
+        size = (tmp_path / f"digest.{fmt}").stat().st_size
+        assert size < 200_000, (fmt, size)
+    started = time.monotonic()
+    code, out, err = wiredesk("stories", "--json")
+    assert code == 0, err
+    assert time.monotonic() - started < 10 and len(out) < 200_000
+
+
+# Checked to fail before the fix: DigestCache kept up to 64 documents whatever their size (and took no byte limit).
+def test_the_digest_cache_is_bounded_by_bytes(sqlite_url, tmp_path, wiredesk):
+    from daemon.config import load
+    from daemon.server import DigestCache, parse_query
+    from storage import open_database
+
+    code, out, err = wiredesk("replay")
+    assert code == 0, err
+    config = load(None)
+    db = open_database(sqlite_url)
+    try:
+        probe = DigestCache(db, config)
+        one = probe.get("json", parse_query("days=36500", config)).size
+        cache = DigestCache(db, config, max_bytes=3 * one)
+        sizes = []
+        for limit in range(1, 21):
+            doc = cache.get("json", parse_query(f"days=36500&limit={limit}", config))
+            sizes.append(doc.size)
+            assert cache.bytes == sum(d.size for d in cache.items.values())
+            assert cache.bytes <= 3 * one or len(cache.items) == 1
+        assert len(cache.items) < 20 and max(sizes) <= one
+        # the documents still in the cache are served from it
+        kept = next(reversed(cache.items))
+        assert cache.get(*kept) is cache.items[kept]
+    finally:
+        db.dispose()
+
+
+# --- titles and names are plain text ------------------------------------------------------------------------------
+
+
+def escaped(text: str, times: int) -> str:
+    import html
+
+    for _ in range(times):
+        text = html.escape(text, quote=False)
+    return text
+
+
+def digest_titles(tmp_path, wiredesk) -> dict[str, list[str]]:
+    """Each format's story titles and outlet names, read back the way a feed reader reads them."""
+    from lxml import etree, html as lxml_html
+
+    out: dict[str, list[str]] = {}
+    for fmt in ("atom", "rss", "json", "html"):
+        path = tmp_path / f"digest.{fmt}"
+        code, _, err = wiredesk("digest", "--format", fmt, "--days", "36500", "-o", path)
+        assert code == 0, err
+        data = path.read_bytes()
+        assert b"onerror" not in data and b"\xe2\x80\xae" not in data and b"\xe2\x80\xac" not in data, fmt
+        def source_titles(fragment) -> list[str]:  # the list of sources each entry carries
+            return [el.text_content() for el in fragment.xpath("//li/strong | //li/a[1]")]
+
+        if fmt == "json":
+            items = json.loads(data)["items"]
+            out[fmt] = [i["title"] for i in items] + [a["name"] for i in items for a in i.get("authors", [])]
+            out[fmt] += [s[key] for i in items for s in i["_wiredesk"]["sources"] for key in ("title", "outlet")]
+            for i in items:
+                out[fmt] += source_titles(lxml_html.fromstring(i["content_html"]))
+        elif fmt == "html":
+            page = lxml_html.fromstring(data)
+            assert not page.xpath("//img") and not page.xpath("//*[@onerror]")
+            out[fmt] = [h.text_content() for h in page.xpath("//article/h2")] + source_titles(page)
+        else:
+            root = etree.fromstring(data)
+            out[fmt] = [t.text for t in root.iter("{http://www.w3.org/2005/Atom}title", "title", "{*}name", "{*}creator")]
+            for body in root.iter("{http://www.w3.org/2005/Atom}content", "description"):
+                if body.getparent().tag in ("item", "{http://www.w3.org/2005/Atom}entry"):
+                    fragment = lxml_html.fromstring(body.text)
+                    assert not fragment.xpath("//img") and not fragment.xpath("//*[@onerror]")
+                    out[fmt] += source_titles(fragment)
+    return out
+
+
+# Checked to fail before the fix: the title escaped five and six times reached every format as an <img onerror>
+# element (or its text), and U+202E/U+202C stayed in titles and outlet names.
+def test_titles_and_names_are_plain_text(sqlite_url, tmp_path, wiredesk):
+    markup = '<img src="x" onerror="alert(1)">'
+    items = "".join(
+        f"<item><title>{escaped(markup, times)}story escaped {times} times</title><guid>e{times}</guid>"
+        f"<description>{text}</description></item>"
+        for times, text in ((1, "Gulls nested on the cathedral roof for a third spring."),
+                            (5, "Parliament passed the fisheries budget after midnight."),
+                            (6, "Quarterly inflation figures surprised Frankfurt economists.")))
+    items += ("<item><title>bidi \u202eevil\u202c \u200bstory</title><guid>bidi</guid>"
+              "<description>Volcanic ash grounded flights across Iceland on Tuesday.</description></item>")
+    with Site() as site:
+        site.routes["/escaped.xml"] = (raw_rss(items, title="Outlet \u202eX\u202c Times"),)
+        write_config(tmp_path, [site.url("/escaped.xml")], fetch_articles=False)
+        code, out, err = wiredesk("poll", "--once")
+        assert code == 0, err
+    stored = [t for (t,) in rows(sqlite_url, "select title from entries")] + \
+             [t for (t,) in rows(sqlite_url, "select title from feeds")]
+    assert not any(c in t for t in stored for c in "\u202e\u202c\u200b"), stored
+    assert "bidi evil story" in stored and "Outlet X Times" in stored
+    for fmt, texts in digest_titles(tmp_path, wiredesk).items():
+        joined = " | ".join(texts)
+        assert "<" not in joined and "onerror" not in joined and "&lt;" not in joined and "&amp;" not in joined, (fmt, joined)
+        for times in (1, 5, 6):
+            assert f"story escaped {times} times" in texts, (fmt, texts)
+        assert "bidi evil story" in texts, (fmt, texts)
+        if fmt != "html":
+            assert "Outlet X Times" in texts, (fmt, texts)
+
+
+def test_stored_titles_and_names_are_shown_as_plain_text():
+    """Titles stored before the parser cleaned them (or by replay) are made plain in the digest too."""
+    from daemon.digest import DigestMeta, DigestSource, DigestStory, render
+
+    now = datetime(2024, 4, 13, tzinfo=timezone.utc)
+    title = escaped('<img src="x" onerror="alert(1)">', 7) + "old \u202estory\u202c"
+    source = DigestSource("1", title, "http://example.com/a", "Old \u2066Outlet\u2069", now, None)
+    story = DigestStory("urn:uuid:00000000-0000-0000-0000-000000000001", title, source, (source,), now, now, 0)
+    for fmt in ("atom", "rss", "json", "html"):
+        data = render([story], fmt, DigestMeta()).decode()
+        assert "onerror" not in data and "\u202e" not in data and "\u2066" not in data, fmt
+        assert "old story" in data and "Old Outlet" in data, fmt
