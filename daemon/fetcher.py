@@ -150,10 +150,28 @@ def _version() -> str:
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+# The NAT64 well-known prefix (RFC 6052): a translator forwards 64:ff9b::7f00:1 to 127.0.0.1.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+# The rule is ipaddress's is_global. These ranges are not globally reachable either, but the ipaddress module of the
+# Python versions wiredesk runs on counts them as global (its table predates them or leaves them out):
+NOT_GLOBAL_BEYOND_IPADDRESS = (
+    ipaddress.IPv6Network("fec0::/10"),     # site-local, deprecated by RFC 3879 but still routed inside sites
+    ipaddress.IPv6Network("3fff::/20"),     # documentation, RFC 9637
+    ipaddress.IPv6Network("5f00::/16"),     # SRv6 segment identifiers, RFC 9602
+    ipaddress.IPv6Network("64:ff9b:1::/48"),  # local-use IPv4/IPv6 translation, RFC 8215
+    ipaddress.IPv4Network("192.0.0.0/24"),  # IETF protocol assignments, RFC 6890 (older tables list only parts)
+    ipaddress.IPv4Network("192.88.99.0/24"),  # 6to4 relay anycast, deprecated by RFC 7526
+)
+
+
 def _effective(ip: IPAddress) -> IPAddress:
-    """The IPv4 address an IPv6 address stands for, when it embeds one (::ffff:127.0.0.1 is 127.0.0.1)."""
+    """The IPv4 address an IPv6 address stands for, when it embeds one (::ffff:127.0.0.1 is 127.0.0.1; so are the
+    6to4 2002:7f00:1:: and the NAT64 64:ff9b::7f00:1)."""
     if isinstance(ip, ipaddress.IPv6Address):
         embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is None and ip in _NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if embedded is not None:
             return embedded
     return ip
@@ -172,7 +190,10 @@ def _forbidden_kind(ip: IPAddress) -> str | None:
         return "a reserved"
     if ip.is_private:
         return "a private"
-    if not ip.is_global:  # e.g. 100.64.0.0/10, carrier-grade NAT
+    if getattr(ip, "is_site_local", False):  # IPv6 only
+        return "a site-local"
+    # the rule: only globally reachable addresses (100.64.0.0/10, carrier-grade NAT, is one that is not)
+    if not ip.is_global or any(ip.version == net.version and ip in net for net in NOT_GLOBAL_BEYOND_IPADDRESS):
         return "a non-public"
     return None
 

@@ -398,3 +398,83 @@ def test_other_broken_pipes_fail(wiredesk, monkeypatch):
     monkeypatch.setitem(cli.COMMANDS, "stories", broken)
     with pytest.raises(BrokenPipeError):
         wiredesk("stories")
+
+
+# ---- addresses the fetcher refuses ------------------------------------------------------------------------------
+
+# Every range of the IANA IPv4 and IPv6 special-purpose address registries that is not globally reachable, plus the
+# deprecated site-local fec0::/10: (network, an address in it). The rule is ipaddress's is_global; the fetcher adds
+# the ranges this Python's table still counts as global.
+NOT_GLOBAL = [
+    ("0.0.0.0/8", "0.1.2.3"),
+    ("10.0.0.0/8", "10.255.0.1"),
+    ("100.64.0.0/10", "100.127.255.254"),
+    ("127.0.0.0/8", "127.8.9.10"),
+    ("169.254.0.0/16", "169.254.169.254"),
+    ("172.16.0.0/12", "172.31.0.1"),
+    ("192.0.0.0/24", "192.0.0.8"),
+    ("192.0.2.0/24", "192.0.2.1"),
+    ("192.88.99.0/24", "192.88.99.1"),
+    ("192.168.0.0/16", "192.168.77.1"),
+    ("198.18.0.0/15", "198.19.255.1"),
+    ("198.51.100.0/24", "198.51.100.7"),
+    ("203.0.113.0/24", "203.0.113.9"),
+    ("224.0.0.0/4", "239.1.2.3"),
+    ("240.0.0.0/4", "250.1.2.3"),
+    ("255.255.255.255/32", "255.255.255.255"),
+    ("::/128", "::"),
+    ("::1/128", "::1"),
+    ("::ffff:0:0/96", "::ffff:10.0.0.1"),
+    ("64:ff9b::/96", "64:ff9b::10.0.0.1"),
+    ("64:ff9b:1::/48", "64:ff9b:1::8.8.8.8"),
+    ("100::/64", "100::1"),
+    ("2001::/23", "2001:1ff::1"),
+    ("2001::/32", "2001:0:4136:e378:8000:63bf:3fff:fdd2"),
+    ("2001:2::/48", "2001:2::1"),
+    ("2001:10::/28", "2001:10::1"),
+    ("2001:20::/28", "2001:20::1"),
+    ("2001:db8::/32", "2001:db8::1"),
+    ("2002::/16", "2002:a00:1::1"),
+    ("3fff::/20", "3fff:fff::1"),
+    ("5f00::/16", "5f00::1"),
+    ("fc00::/7", "fdff::1"),
+    ("fe80::/10", "febf::1"),
+    ("fec0::/10", "fec0::1"),
+    ("fec0::/10", "feff:ffff::1"),
+    ("ff00::/8", "ff0e::1"),
+]
+
+
+# Before the fix: fec0::1 and feff:ffff::1 (site-local), 3fff::/20, 5f00::/16 and 192.88.99.0/24 were fetched.
+@pytest.mark.parametrize("network,address", NOT_GLOBAL, ids=[f"{n}:{a}" for n, a in NOT_GLOBAL])
+def test_every_non_global_range_is_refused(network, address):
+    import ipaddress
+
+    from daemon.fetcher import AddressPolicy
+
+    assert ipaddress.ip_address(address) in ipaddress.ip_network(network)
+    assert AddressPolicy().refusal(address) is not None, f"{address} ({network}) was allowed"
+    # an IPv6 form of an IPv4 address is judged, and opened, as that IPv4 address
+    opening = "10.0.0.0/8" if network in ("::ffff:0:0/96", "64:ff9b::/96", "2002::/16") else network
+    assert AddressPolicy([opening]).refusal(address) is None, "fetch.allow_networks opens it"
+
+
+@pytest.mark.parametrize("address", ["8.8.8.8", "1.1.1.1", "93.184.216.34", "2606:4700::1111",
+                                     "2001:4860:4860::8888", "64:ff9b::808:808", "2a00:1450:4001::1"])
+def test_global_addresses_are_allowed(address):
+    from daemon.fetcher import AddressPolicy
+
+    assert AddressPolicy().refusal(address) is None
+
+
+def test_site_local_feed_is_refused_before_connecting():
+    import asyncio
+
+    from daemon.fetcher import Fetcher, Limits
+
+    async def go():
+        async with Fetcher(Limits(connect_timeout=2, timeout=5)) as fetcher:
+            return await fetcher.fetch("http://[fec0::1]:8080/feed.xml")
+
+    result = asyncio.run(go())
+    assert result.error_kind == "refused_address" and "fec0::1 is a site-local address" in result.error
