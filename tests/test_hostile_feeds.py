@@ -49,8 +49,12 @@ def test_forbidden_character_references_cost_nothing(db_url, tmp_path, wiredesk)
         for name, ref in FORBIDDEN_REFS.items():
             site.routes[f"/{name}.xml"] = (raw_rss(f"<item><title>bad {ref} ref</title><guid>s1</guid>"
                                                    f"<description>Text {ref} of a story about {name}.</description></item>"),)
+        # the same in UTF-16, which feedparser converts before it parses
+        wide = raw_rss("<item><title>bad &#xD800; ref</title><guid>s1</guid><description>Wide text.</description>"
+                       "</item>").decode().replace('encoding="utf-8"', 'encoding="utf-16"').encode("utf-16")
+        site.routes["/wide.xml"] = (wide, "application/xml")
         site.routes["/neighbour.xml"] = (neighbour(),)
-        urls = [site.url(f"/{name}.xml") for name in [*FORBIDDEN_REFS, "neighbour"]]
+        urls = [site.url(f"/{name}.xml") for name in [*FORBIDDEN_REFS, "wide", "neighbour"]]
         write_config(tmp_path, urls, fetch_articles=False)
         code, out, err = wiredesk("poll", "--once")
         assert code == 0, err
@@ -58,12 +62,12 @@ def test_forbidden_character_references_cost_nothing(db_url, tmp_path, wiredesk)
         listed = feeds_by_url(wiredesk)
         assert listed[site.url("/neighbour.xml")]["entries"] == 20
         assert rows(db_url, "select count(*) from articles where title like 'neighbour story%'") == [(20,)]
-        for name in FORBIDDEN_REFS:
+        for name in [*FORBIDDEN_REFS, "wide"]:
             row = listed[site.url(f"/{name}.xml")]
             assert row["status"] == "active" and row["entries"] == 1, row
             assert "U+FFFD" in row["last_error"], row
         titles = sorted(t for (t,) in rows(db_url, "select title from articles where title like 'bad%'"))
-        assert titles == ["bad \ufffd ref"] * 3
+        assert titles == ["bad \ufffd ref"] * 4
         # their schedules were stored: a second poll right away fetches nothing
         before = site.requests
         code, out, err = wiredesk("poll", "--once")
