@@ -22,7 +22,7 @@ import socket
 import hashlib
 import logging
 import uuid
-from concurrent.futures import Executor
+from concurrent.futures import BrokenExecutor, Executor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Sequence
@@ -331,11 +331,18 @@ class Pipeline:
         keys: tuple[EntryKeys, ...] = ()
         parse_error: FeedError | None = None
         if result.content is not None and not result.error_kind:
+            args = (parse_feed_keyed, result.content, feed.url, dict(result.headers), self.settings.max_entries_per_feed)
             try:
-                keyed = await loop.run_in_executor(
-                    self.parse_executor, parse_feed_keyed, result.content, feed.url, dict(result.headers),
-                    self.settings.max_entries_per_feed,
-                )
+                executor = self.parse_executor
+                try:
+                    keyed = await loop.run_in_executor(executor, *args)
+                except BrokenExecutor:
+                    # A parse worker died (killed, out of memory) and took the pool with it: every later feed would
+                    # fail alike, so the rest are parsed in threads of this process, this one included.
+                    if self.parse_executor is executor:
+                        log.warning("a feed parsing process ended unexpectedly; parsing in this process from now on")
+                        self.parse_executor = None
+                    keyed = await loop.run_in_executor(None, *args)
                 parsed, keys = keyed.feed, keyed.keys
             except FeedError as exc:
                 parse_error = exc

@@ -445,3 +445,42 @@ def test_stored_titles_and_names_are_shown_as_plain_text():
         data = render([story], fmt, DigestMeta()).decode()
         assert "onerror" not in data and "\u202e" not in data and "\u2066" not in data, fmt
         assert "old story" in data and "Old Outlet" in data, fmt
+
+
+# Checked to fail before the fix: once a parse worker had died, every feed of the poll (and of every later poll of
+# a running service) failed with "BrokenProcessPool".
+def test_a_dead_parse_worker_costs_no_feed(db_url):
+    import asyncio
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing
+
+    from daemon.feeds import add_feed
+    from daemon.fetcher import Fetcher
+    from daemon.pipeline import Pipeline, PipelineSettings
+    from storage import open_database
+
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    with pytest.raises(Exception):
+        pool.submit(os._exit, 1).result(timeout=60)  # the worker dies as one killed by the kernel would
+    db = open_database(db_url)
+    try:
+        with Site() as site:
+            site.routes["/a.xml"] = (neighbour(),)
+            site.routes["/b.xml"] = (rss([("another story", None, "Snow closed the mountain pass.")], title="B"),)
+            for name in ("a", "b"):
+                add_feed(db, site.url(f"/{name}.xml"))
+
+            async def go():
+                fetcher = Fetcher(allow_networks=("127.0.0.1/32",))
+                try:
+                    pipeline = Pipeline(db, fetcher, PipelineSettings(fetch_articles=False), parse_executor=pool)
+                    return await pipeline.poll_due()
+                finally:
+                    await fetcher.aclose()
+
+            report = asyncio.run(go())
+        assert [f.error for f in report.feeds if not f.ok] == []
+        assert rows(db_url, "select count(*) from entries") == [(21,)]
+    finally:
+        pool.shutdown(wait=True)
+        db.dispose()
