@@ -92,6 +92,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # wrote, and feed validators flag them.
 _ILLEGAL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _SEPARATORS = re.compile("[\x0b\x0c\x85]")
+PLAIN_MAX_CHARS = 4096  # of a title or a name, before it is made plain
 _SPACES = re.compile(r"\s+")
 
 # What a summary may keep: enough for a paragraph with emphasis, lists and links, nothing that runs or restyles.
@@ -493,7 +494,8 @@ def _plain(text: str | None) -> str:
     bidirectional control characters removed, whitespace collapsed. The caller escapes it once for its format."""
     if not text:
         return ""
-    value = _strip_illegal(text)
+    # titles and names are capped where feeds are parsed; this bounds the rounds below for anything stored before
+    value = _strip_illegal(text[:PLAIN_MAX_CHARS])
     # Unescaping can reveal markup that was escaped once, twice or ten times: repeat until nothing changes (a fixed
     # point). A round that changes the text shortens it, so there are fewer rounds than characters; the check on the
     # length makes that a guarantee.
