@@ -101,8 +101,11 @@ def _parse_pool(config):
     context = multiprocessing.get_context("forkserver")
     # The fork server imports the parser once and every worker is forked from it ready to parse, instead of each
     # worker importing feedparser itself while the first feeds wait.
-    context.set_forkserver_preload(["daemon.parser", "daemon.identity"])
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    context.set_forkserver_preload(["daemon.parser", "daemon.identity", "daemon.procs"])
+    from daemon.procs import die_with_parent
+
+    # workers that outlived a killed poll would keep the fork server and the resource tracker alive too (see procs)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=die_with_parent)
 
 
 DECIDE_WAIT_SECONDS = 60.0

@@ -478,3 +478,103 @@ def test_site_local_feed_is_refused_before_connecting():
 
     result = asyncio.run(go())
     assert result.error_kind == "refused_address" and "fec0::1 is a site-local address" in result.error
+
+
+# ---- helper processes end with the main one ---------------------------------------------------------------------
+
+
+def _children() -> dict[int, list[int]]:
+    """ppid -> pids of live (not zombie) processes, from /proc."""
+    import os
+
+    tree: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        if state not in ("Z", "X"):
+            tree.setdefault(int(ppid), []).append(int(entry))
+    return tree
+
+
+def _descendants(pid: int) -> set[int]:
+    tree, found, todo = _children(), set(), [pid]
+    while todo:
+        for child in tree.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _alive(pids: set[int]) -> set[int]:
+    tree = _children()
+    live = {p for kids in tree.values() for p in kids}
+    return pids & live
+
+
+# Before the fix: the fork server, the parse workers and the resource tracker were all still running 15 s after the
+# SIGKILL (4 orphans), and stayed so.
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigkilled_poll_leaves_no_helper_process(tmp_path, sqlite_url):
+    import os
+    import signal
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    release = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            if self.path == "/slow.xml":
+                release.wait(60)  # holds the poll open until the test is over
+            n = self.path.strip("/").split(".")[0]
+            body = (f"<rss version='2.0'><channel><title>{n}</title><item><title>story {n}</title><guid>{n}</guid>"
+                    f"<description>Text of story {n}.</description></item></channel></rss>").encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/rss+xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    lines = ["[fetch]", 'allow_networks = ["127.0.0.0/8"]', "fetch_articles = false", "[schedule]", "parse_workers = 2"]
+    for name in ["slow", *(f"f{i}" for i in range(8))]:
+        lines += ["[[feeds]]", f'url = "{base}/{name}.xml"']
+    (tmp_path / "wiredesk.toml").write_text("\n".join(lines) + "\n")
+    proc = subprocess.Popen([*wiredesk_cmd(), "poll", "--once"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        helpers: set[int] = set()
+        deadline = time.monotonic() + 60
+        # the resource tracker, the fork server and its two workers
+        while len(helpers) < 4 and time.monotonic() < deadline and proc.poll() is None:
+            helpers = _descendants(proc.pid)
+            time.sleep(0.05)
+        assert len(helpers) >= 4, f"the poll did not start its helpers: {helpers}"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        deadline = time.monotonic() + 15
+        while _alive(helpers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        left = _alive(helpers)
+        for pid in left:  # do not leave them to other tests
+            os.kill(pid, signal.SIGKILL)
+        assert not left, f"{len(left)} helper processes outlived the killed poll"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        release.set()
+        server.shutdown()

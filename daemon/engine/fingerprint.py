@@ -14,6 +14,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from ..procs import die_with_parent
 from . import minhash
 from . import analysis
 from .analysis import TermParams, mostly_ideographic, normalise_punctuation, salient_terms, scan
@@ -178,6 +179,7 @@ _worker_embedder = None
 
 
 def _worker_start(settings, model_dir: str | None = None, threads: int = 1) -> None:
+    die_with_parent()  # a worker never outlives the process that started it (see daemon/procs.py)
     global _worker_settings, _worker_params, _worker_embedder
     _worker_settings, _worker_params = settings, term_params(settings)
     analysis.warm_up()
