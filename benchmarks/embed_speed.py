@@ -101,6 +101,10 @@ def main() -> None:
                 if args.reference_python:
                     sec, ref_vectors, ref_info = reference(args.reference_python, texts, tmp)
                     theirs.append(sec)
+                print(f"{path.name}: run {len(ours)}/{args.repeat}: wiredesk {len(docs) / ours[-1]:.1f}/s"
+                      + (f", {args.workers} workers {len(docs) / pooled[-1]:.1f}/s" if pooled else "")
+                      + (f", sentence-transformers {len(docs) / theirs[-1]:.1f}/s" if theirs else ""),
+                      file=sys.stderr, flush=True)
             n = len(docs)
             one = n / statistics.median(ours)
             rows.append((path.name, n, pieces / n, "wiredesk numpy, one process", one, None))

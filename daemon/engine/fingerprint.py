@@ -184,8 +184,9 @@ def _worker_start(settings, model_dir: str | None = None, threads: int = 1) -> N
     _worker_settings, _worker_params = settings, term_params(settings)
     analysis.warm_up()
     if model_dir is not None:
-        from .embed import ModelError, load_embedder
+        from .embed import ModelError, limit_blas_threads, load_embedder
 
+        limit_blas_threads(threads)
         try:
             _worker_embedder = load_embedder(model_dir, threads=threads)
         except ModelError as exc:
