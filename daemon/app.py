@@ -75,7 +75,7 @@ def pipeline_settings(config: Config) -> PipelineSettings:
 
 
 # One load per model folder and process; None where it could not be loaded (said once).
-_embedders: dict[str, object] = {}
+_embedders: dict[str | None, object] = {}     # None: the off switch, said once
 
 
 def semantic_embedder(config: Config | None = None, report=None):
@@ -87,7 +87,9 @@ def semantic_embedder(config: Config | None = None, report=None):
     """
     engine = config["engine"] if config is not None else {"semantic": True, "model_dir": ""}
     if not engine["semantic"]:
-        log.info("semantic signal off ([engine] semantic = false): stories use the lexical signals only")
+        if None not in _embedders:
+            _embedders[None] = None
+            log.info("semantic signal off ([engine] semantic = false): stories use the lexical signals only")
         return None
     key = engine["model_dir"]
     if key not in _embedders:
