@@ -253,3 +253,17 @@ def test_replay_stores_vectors_and_a_damaged_model_loses_nothing(tmp_path, monke
         after = dict(c.execute("select id, fingerprint from articles"))
     assert after == before
     assert sorted(len(s["articles"]) for s in again["stories"]) == sorted(len(s["articles"]) for s in first["stories"])
+
+
+def test_the_off_switch_and_the_default(tmp_path, monkeypatch):
+    from daemon import app
+    from daemon import config as config_mod
+
+    monkeypatch.setattr(app, "_embedders", {})
+    off = tmp_path / "off.toml"
+    off.write_text("[engine]\nsemantic = false\n")
+    assert app.pipeline_settings(config_mod.load(off)).embedder is None
+    default = config_mod.load(None)
+    assert default["engine"] == {"semantic": True, "model_dir": ""}
+    embedder = app.pipeline_settings(default).embedder
+    assert (embedder is not None) == (MODEL is not None and (MODEL / "model.safetensors").is_file())
