@@ -180,7 +180,7 @@ ALLOWED: dict[str, Allowed] = {
     "digest.base_url": Allowed("an http(s) URL with a host, such as \"https://news.example.org/\"", _http_url),
     "digest.preferred_outlets": strings(1000, 256),
     "digest.min_outlets": whole(1, 1000),
-    "digest.window_days": number(0, 36500),
+    "digest.window_days": number(0, 100_000),  # about 270 years: any date a feed carries is within reach
     "digest.max_entries": whole(1, 10_000),
     "digest.folders": strings(1000, MAX_FOLDER_CHARS),
     "digest.feeds": strings(10_000, 2048),

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 
 import feedparser
 
+from daemon.charset import check_encoding
 from daemon.errors import FeedError
 
 
@@ -256,7 +257,7 @@ def neutralise_char_refs(data: bytes) -> tuple[bytes, int]:
 def parse_feed(data: bytes, url: str, headers: dict | None = None, max_entries: int | None = None) -> ParsedFeed:
     if data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"["):
         raise FeedError(url, "this is JSON (a JSON Feed?); wiredesk reads RSS and Atom feeds", kind="parse")
-    data = clean_prolog(data, url)
+    data = clean_prolog(check_encoding(data, url, headers), url)  # UTF-7, EBCDIC...: refused before the prolog check
     data, bad_refs = neutralise_char_refs(data)
     try:
         # feedparser never fetches here: it is given bytes, and the response headers only for the encoding.

@@ -76,9 +76,9 @@ BAD_CONFIG = [
     ("server", "port", "99999", "from 0 to 65535"),
     ("server", "port", "-5", "from 0 to 65535"),
     ("digest", "preferred_outlets", "[1, 2]", "strings"),
-    ("digest", "window_days", "nan", "from 0 to 36500"),
-    ("digest", "window_days", "-1", "from 0 to 36500"),
-    ("digest", "window_days", "inf", "from 0 to 36500"),
+    ("digest", "window_days", "nan", "from 0 to 100000"),
+    ("digest", "window_days", "-1", "from 0 to 100000"),
+    ("digest", "window_days", "inf", "from 0 to 100000"),
     ("digest", "min_outlets", "-5", "from 1 to 1000"),
     ("digest", "max_entries", "-1", "from 1 to 10000"),
     ("digest", "base_url", '"javascript:alert(1)//"', "http(s) URL"),
@@ -134,7 +134,7 @@ def test_every_number_in_the_config_has_a_stated_range():
 
 def test_example_config_states_the_ranges():
     text = (ROOT / "config.example.toml").read_text()
-    for words in ("[above 0, at most 3600]", "[1 to 100000]", "[0 to 36500]", "[port 0 to 65535"):
+    for words in ("[above 0, at most 3600]", "[1 to 100000]", "[0 to 100000]", "[port 0 to 65535"):
         assert words in text
 
 
@@ -578,3 +578,65 @@ def test_sigkilled_poll_leaves_no_helper_process(tmp_path, sqlite_url):
             proc.kill()
         release.set()
         server.shutdown()
+
+
+# ---- encodings the entity check cannot read ---------------------------------------------------------------------
+
+LAUGHS = ('<?xml version="1.0" encoding="{enc}"?>\n<!DOCTYPE rss [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>\n'
+          '<rss version="2.0"><channel><title>t</title><item><title>x &b;</title><guid>g</guid></item></channel></rss>')
+PLAIN = ('<?xml version="1.0" encoding="{enc}"?>\n<rss version="2.0"><channel><title>t</title><item>'
+         '<title>{title}</title><guid>g</guid></item></channel></rss>')
+
+
+def utf7_hidden(text: str) -> bytes:
+    """``text`` in UTF-7 with every character in base64 (``<`` is ``+ADw-``): no markup byte is left in ASCII."""
+    import base64
+
+    return b"+" + base64.b64encode(text.encode("utf-16-be")).rstrip(b"=") + b"-"
+
+
+# Before the fix: UTF-7 and EBCDIC documents passed the byte-level entity check (their DOCTYPE is not written in ASCII
+# bytes) and were handed to feedparser.
+@pytest.mark.parametrize("enc,label,headers", [
+    ("utf-7", "utf-7", None),
+    ("utf-7", "utf-8", {"Content-Type": "application/rss+xml; charset=UTF-7"}),
+    ("cp037", "IBM037", None),
+    ("cp500", "ebcdic-cp-be", None),
+    ("cp1140", "cp1140", None),
+])
+def test_encodings_the_entity_check_cannot_read_are_refused(enc, label, headers):
+    from daemon.errors import FeedError
+    from daemon.parser import parse_feed
+
+    text = LAUGHS.format(enc=label)
+    if enc == "utf-7":
+        decl_end = text.index("?>") + 2
+        data = text[:decl_end].encode() + utf7_hidden(text[decl_end:])
+    else:
+        data = text.encode(enc)
+    with pytest.raises(FeedError) as exc:
+        parse_feed(data, "https://example.com/feed.xml", headers=headers)
+    assert exc.value.kind == "refused_xml" and "refused" in exc.value.message
+
+
+@pytest.mark.parametrize("enc,label,title", [
+    ("utf-8", "utf-8", "caf\u00e9 \u65e5\u672c"), ("latin-1", "ISO-8859-1", "caf\u00e9"),
+    ("cp1252", "windows-1252", "caf\u00e9 \u20ac"), ("shift_jis", "Shift_JIS", "\u65e5\u672c story"),
+    ("gb18030", "GB18030", "\u65b0\u95fb story"), ("koi8-r", "KOI8-R", "\u043d\u043e\u0432\u043e\u0441\u0442\u0438"),
+    ("utf-16", "UTF-16", "caf\u00e9 \u65e5\u672c"), ("utf-32", "UTF-32", "caf\u00e9 \u65e5\u672c"),
+])
+def test_readable_encodings_still_parse(enc, label, title):
+    from daemon.parser import parse_feed
+
+    feed = parse_feed(PLAIN.format(enc=label, title=title).encode(enc), "https://example.com/feed.xml")
+    assert [e.title for e in feed.entries] == [title]
+
+
+@pytest.mark.parametrize("enc", ["utf-16", "utf-32"])
+def test_wide_entity_feeds_are_still_refused(enc):
+    from daemon.errors import FeedError
+    from daemon.parser import parse_feed
+
+    with pytest.raises(FeedError) as exc:
+        parse_feed(LAUGHS.format(enc=enc.upper()).encode(enc), "https://example.com/feed.xml")
+    assert exc.value.kind == "refused_xml"
