@@ -193,7 +193,7 @@ def diagnose(docs: list[Document], gold: dict[str, str], topic: dict[str, str], 
         sister.extend(theirs)
         closer += mine > max(theirs)
     own_a, sister_a = np.array(own), np.array(sister)
-    th = engine.settings.story_threshold
+    th = 0.3      # the centroid-cosine cut the engine joined at before its learned decision
     print(f"\nseparation with every centroid known ({len(own)} articles that have a sister story):")
     print(f"  closer to its own story than to its sister: {closer / len(own):.3f}")
     print(f"  an own-story cosine above a sister-story cosine (AUC): {auc(own_a, sister_a):.3f}")

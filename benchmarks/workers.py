@@ -25,6 +25,7 @@ import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+from daemon.app import semantic_embedder  # noqa: E402
 from consistency import stored_and_replayed  # noqa: E402
 from ecbplus import bcubed  # noqa: E402  (benchmarks/ecbplus.py)
 EXE = [str(ROOT / ".venv" / "bin" / "wiredesk")] if (ROOT / ".venv" / "bin" / "wiredesk").exists() else [sys.executable, "-m", "daemon"]
@@ -82,7 +83,7 @@ def main() -> int:
                 wall = time.monotonic() - started
             shares = [int(o.split("polled ")[1].split(" ")[0]) if "polled " in o else 0 for o in outs]
             stories = partition(url)
-            stored, replayed = stored_and_replayed(url)
+            stored, replayed = stored_and_replayed(url, semantic_embedder())
             if reference is None:
                 reference = stories
             if redis_url:

@@ -183,13 +183,15 @@ class EngineState:
     def catch_up(self, s) -> None:
         engine = self._engine if self._engine is not None else self.get()
         rows = s.execute(
-            select(Membership.seq, Membership.article_id, Membership.story_id, Membership.copy_of, Article.fingerprint, Article.published)
+            select(Membership.seq, Membership.article_id, Membership.story_id, Membership.copy_of, Article.fingerprint,
+                   Article.published, Article.source)
             .join(Article, Article.id == Membership.article_id)
             .where(Membership.seq > self._seq)
             .order_by(Membership.seq)
         )
-        for seq, article_id, story_id, copy_of, fingerprint, published in rows:
-            engine.restore(str(article_id), fingerprint, story_id, str(copy_of) if copy_of else None, published)
+        for seq, article_id, story_id, copy_of, fingerprint, published, source in rows:
+            engine.restore(str(article_id), fingerprint, story_id, str(copy_of) if copy_of else None, published,
+                           source)
             self._seq = seq
 
     def advance(self, seq: int) -> None:

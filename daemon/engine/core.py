@@ -9,10 +9,11 @@ from itertools import islice
 from typing import Callable, Iterable, Iterator
 
 import heapq
+import math
 
 import numpy as np
 
-from . import minhash
+from . import decision, minhash
 from .fingerprint import Fingerprint, FingerprintPool, compute, term_params
 from .model import Assignment, Document, EngineSettings
 
@@ -23,6 +24,11 @@ class _Story:
     book: "_Centroids" = field(repr=False)
     terms: array = field(default_factory=lambda: array("I"))   # ids of the terms of its centroid
     norm2: float = 0.0
+    kind_norm2: list = field(default_factory=lambda: [0.0, 0.0, 0.0])   # |centroid|^2 per kind: words, names, numbers
+    vec_rows: array = field(default_factory=lambda: array("i"))  # members with a semantic vector (article indices)
+    time_sum: float = 0.0          # of the dated members, for the mean time
+    dated: int = 0
+    outlets: set = field(default_factory=set)
     members: int = 0
     vectors: int = 0              # members that contributed to the centroid (copies do not)
     anchors: list[str] | None = None  # its leading names, recomputed after the centroid changes
@@ -43,6 +49,15 @@ class _Story:
         self.last = ts if self.last is None else max(self.last, ts)
 
 
+def fp_vector(fp: Fingerprint) -> np.ndarray | None:
+    """The fingerprint's semantic vector as float32, or None (no model, or a fingerprint stored without one)."""
+    v = fp.vector
+    if v is None or len(v) != _DIM:
+        return None
+    # As stored (float16): an engine restored from the database then decides exactly as one that never stopped.
+    return np.asarray(v, dtype=np.float16).astype(np.float32)
+
+
 def _timestamp(published: datetime | None) -> float | None:
     if published is None:
         return None
@@ -52,6 +67,8 @@ def _timestamp(published: datetime | None) -> float | None:
 
 
 _M64 = (1 << 64) - 1
+_KINDS = {"w:": 0, "e:": 1, "n:": 2}
+_DIM = 384                    # semantic vector width
 _FIB = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -198,6 +215,7 @@ class _Centroids:
         self._ids: dict[str, int] = {}
         self.names: list[str] = []
         self._is_name = np.zeros(1024, dtype=bool)    # per term id: a name ("e:...")
+        self._kind = np.zeros(1024, dtype=np.uint8)   # per term id: 0 word, 1 name, 2 number
         self.table = _CentroidTable()
 
     def term_ids(self, terms) -> np.ndarray:
@@ -213,12 +231,17 @@ class _Centroids:
                         names.append(t)
                         if v >= len(self._is_name):
                             self._is_name = np.concatenate([self._is_name, np.zeros_like(self._is_name)])
+                            self._kind = np.concatenate([self._kind, np.zeros_like(self._kind)])
                         self._is_name[v] = t.startswith("e:")
+                        self._kind[v] = _KINDS.get(t[:2], 0)
                     out[i] = v
         return np.array(out, dtype=np.uint64)
 
     def name_mask(self, tids: np.ndarray) -> np.ndarray:
         return self._is_name[tids]
+
+    def kinds(self, tids: np.ndarray) -> np.ndarray:
+        return self._kind[tids]
 
     def keys(self, story: int, tids: np.ndarray) -> np.ndarray:
         return tids | (np.uint64(story) << np.uint64(32))
@@ -338,6 +361,12 @@ class Engine:
         self._story_of: list[int] = []
         self._group_of: list[int] = []              # copy group = insertion index of its founder
         self._sigs = np.zeros((1024, minhash.NUM_PERM), dtype=np.uint32)
+        self._vecs = np.zeros((1024, _DIM), dtype=np.float32)       # semantic vector per article (0: none)
+        # Per story: the sum of its members' semantic vectors and that sum normalised (0: none yet).
+        self._story_vsum = np.zeros((256, _DIM), dtype=np.float64)
+        self._story_unit = np.zeros((256, _DIM), dtype=np.float32)
+        # The decision's weights and threshold (the fitted ones unless a fitting run passes its own).
+        self._models = dict(decision.MODELS)
         # Per copy group (keyed by founder): the earliest member so far.
         self._group_first: dict[int, int] = {}
         if lsh_storage is None:
@@ -445,7 +474,7 @@ class Engine:
             copy_of = None
             group = None
             tids = self._book.term_ids(fp.terms) if fp.terms else None
-            story, score, evidence, found = self._find_story(fp, tids, ts)
+            story, score, evidence, found = self._find_story(fp, tids, ts, doc.source)
         if story is None:
             story = self._create_story(self._new_story_id())
             score = 1.0
@@ -458,13 +487,13 @@ class Engine:
                          np.zeros(m, dtype=bool))
 
         self._index(doc.id, fp, keys, ts, story, group, is_copy=copy_of is not None,
-                    tids=None if copy_of is not None else tids, found=found)
+                    tids=None if copy_of is not None else tids, found=found, source=doc.source)
         return Assignment(article_id=doc.id, story_id=self._stories[story].id, copy_of=copy_of,
                           score=round(float(score), 6), evidence=evidence, fingerprint=fp.to_bytes())
 
     def restore(self, article_id: str, fingerprint: bytes, story_id: str, copy_of: str | None,
-                published: datetime | None = None) -> None:
-        """Re-index a stored decision (call in the original insertion order)."""
+                published: datetime | None = None, source: str | None = None) -> None:
+        """Re-index a stored decision (call in the original insertion order; `source` as given to add)."""
         if article_id in self._index_of:
             raise ValueError(f"article {article_id!r} is already indexed")
         fp = Fingerprint.from_bytes(fingerprint)
@@ -477,7 +506,59 @@ class Engine:
             if src is not None:
                 group = self._group_of[src]
         self._index(article_id, fp, self._lsh.keys(fp.signature), _timestamp(published), story, group,
-                    is_copy=copy_of is not None, restoring=True)
+                    is_copy=copy_of is not None, restoring=True, source=source)
+
+    def observe(self, doc: Document, story_id: str | None, fingerprint: Fingerprint | None = None
+                ) -> tuple[list[str], np.ndarray, list[str], str]:
+        """For fitting the decision: the candidate stories' ids, feature rows and the model that scores each
+        (as :meth:`add` would), then index `doc` into story `story_id` (founded if new) whatever the model says,
+        or, with `story_id` None, where the models decide. Copies are not looked for. Returns the story id too."""
+        if doc.id in self._index_of:
+            raise ValueError(f"article {doc.id!r} is already indexed")
+        ts = _timestamp(doc.published)
+        fp = fingerprint if fingerprint is not None else self.fingerprint(doc)
+        tids = self._book.term_ids(fp.terms) if fp.terms else None
+        ids: list[str] = []
+        x = np.zeros((0, decision.N_FEATURES))
+        models: list[str] = []
+        if fp.terms:
+            cands = self._candidates(fp, ts)
+            if cands:
+                x, models, allowed, _ = self._features(fp, tids, ts, doc.source, cands)
+                x, models = x[allowed], [m for m, a in zip(models, allowed) if a]
+                ids = [self._stories[c].id for c, a in zip(cands, allowed) if a]
+                if story_id is None:
+                    p, need, _ = self._probabilities(x, models)
+                    j = int(np.argmax(p - need)) if len(p) else 0
+                    if len(p) and p[j] >= need[j]:
+                        story_id = ids[j]
+        if story_id is None:
+            story_id = self._new_story_id()
+        story = self._story_index.get(story_id)
+        if story is None:
+            story = self._create_story(story_id)
+        self._index(doc.id, fp, self._lsh.keys(fp.signature), ts, story, None, is_copy=False, tids=tids,
+                    source=doc.source)
+        return ids, x, models, story_id
+
+    def set_story_model(self, name: str, weights: np.ndarray, threshold: float) -> None:
+        """Decide with these weights and threshold for model `name` (see decision.MODELS) instead of the
+        fitted ones (for the fitting script)."""
+        if name not in self._models:
+            raise ValueError(f"no story model {name!r}")
+        self._models[name] = (np.asarray(weights, dtype=np.float64), float(threshold))
+
+    def _probabilities(self, x: np.ndarray, models: list[str]) -> tuple[np.ndarray, np.ndarray, list]:
+        """Per candidate row: P(same story), the threshold it must pass, and the weights that scored it."""
+        p = np.zeros(len(x))
+        need = np.zeros(len(x))
+        used = []
+        for j, name in enumerate(models):
+            w, t = self._models[name]
+            p[j] = decision.probabilities(x[j], w)
+            need[j] = t
+            used.append(w)
+        return p, need, used
 
     # ------------------------------------------------------------------ copies
 
@@ -509,60 +590,126 @@ class Engine:
 
     # ------------------------------------------------------------------ stories
 
-    def _find_story(self, fp: Fingerprint, tids: np.ndarray | None, ts: float | None):
-        """(story or None, score, evidence, the article's terms in that story's centroid as
-        :meth:`_Centroids.values` gives them, or None)."""
+    def _candidates(self, fp: Fingerprint, ts: float | None) -> list[int]:
+        """Candidate stories: those most often under the article's heaviest terms, then those nearest by the
+        semantic vector among the most recently founded; within the time bound when dates are known."""
         s = self.settings
-        if not fp.terms:
-            return None, 1.0, {"reason": "no salient terms (unsupported language or empty text)"}, None
         ranked = self._postings.top(fp.terms[: s.candidate_terms], s.max_candidates)
-        if not ranked:
-            return None, 1.0, {}, None
-        stories = self._stories
+        v = fp_vector(fp)
+        n = len(self._stories)
+        if v is not None and s.semantic_candidates > 0 and n:
+            lo = max(0, n - s.semantic_window)
+            sims = self._story_unit[lo:n] @ v
+            k = min(s.semantic_candidates, n - lo)
+            top = np.argpartition(-sims, k - 1)[:k] if k < n - lo else np.arange(n - lo)
+            top = top[np.lexsort((top, -sims[top]))] + lo       # nearest first, ties to the older story
+            have = set(ranked)
+            ranked = ranked + [st for st in top.tolist() if st not in have and sims[st - lo] > 0.0]
         if ts is not None:
+            stories = self._stories
             window = s.time_window_hours * 3600.0
             ranked = [st for st in ranked if stories[st].first is None
                       or stories[st].first - window <= ts <= stories[st].last + window]
-        scored = []
+        return ranked
+
+    def _features(self, fp: Fingerprint, tids: np.ndarray, ts: float | None, source: str | None,
+                  cands: list[int]):
+        """The decision's feature rows (one per candidate story, columns as decision.NAMES) and the article's
+        terms in every candidate centroid (keys, slots, values, present) as one gather from the table."""
+        stories = self._stories
         m = len(tids)
-        if ranked:
-            # The article's terms in every candidate centroid at once: one gather from the table. Each dot
-            # product is summed in the article's term order (cumsum adds in order), as a loop would.
-            keys = ((np.array(ranked, dtype=np.uint64) << np.uint64(32))[:, None] | tids[None, :]).reshape(-1)
-            slot, vals, hit = self._book.table.find(keys)
-            w64 = fp.weights.astype(np.float64)
-            dots = (vals.reshape(len(ranked), m) * w64).cumsum(axis=1)[:, -1].tolist()
-            scored = [(self._score(dot, stories[st]), st) for dot, st in zip(dots, ranked)]
-            scored.sort(key=lambda x: (-x[0], x[1]))
-        if s.anchor_names:
-            # An article naming none of a story's leading names must be very close to join it: two events that
-            # share a place and its usual vocabulary are not one story (a visit to Pyongyang vs a delegation there).
-            have = None
-            kept = []
-            for cos, st in scored:
-                if cos < s.anchor_free_similarity:
-                    if have is None:
-                        have = set(fp.terms)
-                    if not self._anchored(stories[st], have):
-                        continue
-                kept.append((cos, st))
-            scored = kept
-        best = scored[0] if scored and scored[0][0] >= s.story_threshold else None
-        if best is None:
-            ev = {"best_similarity": round(scored[0][0], 4)} if scored else {}
-            return None, 1.0, ev, None
-        cos, st = best
-        story = stories[st]
-        norm = story.norm2 ** 0.5
-        row = slice(ranked.index(st) * m, (ranked.index(st) + 1) * m)
+        c = len(cands)
+        keys = ((np.array(cands, dtype=np.uint64) << np.uint64(32))[:, None] | tids[None, :]).reshape(-1)
+        slot, vals, hit = self._book.table.find(keys)
+        w64 = fp.weights.astype(np.float64)
+        prod = vals.reshape(c, m) * w64
+        # Each dot product summed in the article's term order (cumsum adds in order), as a loop would.
+        dots = prod.cumsum(axis=1)[:, -1]
+        kind = self._book.kinds(tids)
+        x = np.zeros((c, decision.N_FEATURES))
+        col = decision.INDEX
+        x[:, col["bias"]] = 1.0
+        x[:, col["lex"]] = [self._score(d, stories[st]) for d, st in zip(dots.tolist(), cands)]
+        sq = w64 * w64
+        story_kind = np.array([stories[st].kind_norm2 for st in cands])
+        for k, name in enumerate(("words", "names", "numbers")):
+            mask = kind == k
+            a2 = float(sq[mask].sum())
+            if a2 <= 0.0:
+                continue
+            kd = prod[:, mask].sum(axis=1)
+            den = np.sqrt(a2 * story_kind[:, k])
+            x[:, col[name]] = np.where(den > 0, kd / np.maximum(den, 1e-300), 0.0)
+        v = fp_vector(fp)
+        short = fp.shingles < decision.SHORT_SHINGLES
+        has_story_vec = np.array([len(stories[st].vec_rows) > 0 for st in cands])
+        if v is not None:
+            x[:, col["sem_mean"]] = self._story_unit[cands] @ v
+            best = np.zeros(c)
+            for j, st in enumerate(cands):
+                rows = stories[st].vec_rows[-decision.NEAREST_MEMBERS:]
+                if len(rows):
+                    best[j] = float((self._vecs[np.frombuffer(rows, dtype=np.int32)] @ v).max())
+            x[:, col["sem_max"]] = best
+            counts = np.array([max(len(stories[st].vec_rows), 1) for st in cands], dtype=np.float64)
+            x[:, col["sem_avg"]] = (self._story_vsum[cands] @ v.astype(np.float64)) / counts
+        models = [decision.model_name(bool(sem), short) for sem in (has_story_vec & (v is not None)).tolist()]
+        x[:, col["lex_x_sem"]] = x[:, col["lex"]] * x[:, col["sem_mean"]]
+        have = set(fp.terms)
+        gate = self.settings.anchor_names and not short
+        allowed = np.ones(c, dtype=bool)
+        for j, st in enumerate(cands):
+            story = stories[st]
+            if not self._anchored(story, have):
+                x[j, col["anchor_miss"]] = 1.0
+                # An article with a body that names none of a story's leading names must be very close to join it:
+                # two events that share a place and its usual vocabulary are not one story (a visit to Pyongyang
+                # vs a delegation there). The learned weights do not find this rule from the development data.
+                if gate and x[j, col["lex"]] < self.settings.anchor_free_similarity \
+                        and x[j, col["sem_mean"]] < self.settings.anchor_free_semantic:
+                    allowed[j] = False
+            x[j, col["log_size"]] = math.log1p(story.members)
+            if source and source in story.outlets:
+                x[j, col["same_outlet"]] = 1.0
+            if ts is not None and story.first is not None:
+                x[j, col["far_newest"]] = decision.far(ts - story.last)
+                x[j, col["far_oldest"]] = decision.far(ts - story.first)
+                x[j, col["far_mean"]] = decision.far(ts - story.time_sum / story.dated)
+        return x, models, allowed, (keys, slot, vals, hit)
+
+    def _find_story(self, fp: Fingerprint, tids: np.ndarray | None, ts: float | None, source: str | None = None):
+        """(story or None, score, evidence, the article's terms in that story's centroid as
+        :meth:`_Centroids.values` gives them, or None)."""
+        if not fp.terms:
+            return None, 1.0, {"reason": "no salient terms (unsupported language or empty text)"}, None
+        cands = self._candidates(fp, ts)
+        if not cands:
+            return None, 1.0, {}, None
+        x, models, allowed, (keys, slot, vals, hit) = self._features(fp, tids, ts, source, cands)
+        p, need, used = self._probabilities(x, models)
+        p[~allowed] = 0.0
+        j = int(np.argmax(p - need))          # the clearest pass; ties to the earlier candidate
+        if p[j] < need[j]:
+            return None, 1.0, {"best_probability": round(float(p[j]), 4),
+                               "best_story": self._stories[cands[j]].id}, None
+        st = cands[j]
+        story = self._stories[st]
+        m = len(tids)
+        row = slice(j * m, (j + 1) * m)
         found = keys[row], slot[row], vals[row], hit[row]
+        norm = max(story.norm2, 1e-300) ** 0.5
         shared = [(t, w * v / norm) for t, w, v, h in zip(fp.terms, fp.weights.tolist(), found[2].tolist(),
                                                            found[3].tolist()) if h]
-        shared.sort(key=lambda x: -x[1])
-        evidence = {"similarity": round(cos, 4),
+        shared.sort(key=lambda t: -t[1])
+        evidence = {"probability": round(float(p[j]), 4),
+                    "similarity": round(float(x[j, decision.INDEX["lex"]]), 4),
+                    "features": decision.contributions(x[j], used[j]),
+                    "model": models[j],
                     "shared_terms": [[t, round(v, 4)] for t, v in shared[:10]],
                     "story_size": story.members}
-        return st, cos, evidence, found
+        if ts is not None and story.last is not None:
+            evidence["hours_from_newest"] = round((ts - story.last) / 3600.0, 2)
+        return st, float(p[j]), evidence, found
 
     def _anchored(self, story: _Story, terms: set[str]) -> bool:
         if story.anchors is None:
@@ -594,13 +741,16 @@ class Engine:
             raise ValueError(f"story id {story_id!r} already exists")
         self._stories.append(_Story(story_id, self._book, index=len(self._stories)))
         self._story_index[story_id] = len(self._stories) - 1
+        if len(self._stories) > len(self._story_unit):
+            self._story_vsum = np.concatenate([self._story_vsum, np.zeros_like(self._story_vsum)])
+            self._story_unit = np.concatenate([self._story_unit, np.zeros_like(self._story_unit)])
         return len(self._stories) - 1
 
     # ------------------------------------------------------------------ indexing
 
     def _index(self, article_id: str, fp: Fingerprint, keys, ts: float | None, story: int,
                group: int | None, *, is_copy: bool, restoring: bool = False,
-               tids: np.ndarray | None = None, found=None) -> None:
+               tids: np.ndarray | None = None, found=None, source: str | None = None) -> None:
         i = len(self._ids)
         self._ids.append(article_id)
         self._index_of[article_id] = i
@@ -609,6 +759,7 @@ class Engine:
         if i >= len(self._sigs):
             self._sigs = np.concatenate([self._sigs, np.zeros_like(self._sigs)])
             self._sizes = np.concatenate([self._sizes, np.zeros_like(self._sizes)])
+            self._vecs = np.concatenate([self._vecs, np.zeros_like(self._vecs)])
         self._sigs[i] = fp.signature
         self._sizes[i] = fp.shingles
         if fp.shingles >= self.settings.copy_min_shingles:
@@ -625,9 +776,22 @@ class Engine:
 
         st = self._stories[story]
         st.extend_span(ts)
+        if ts is not None:
+            st.time_sum += ts
+            st.dated += 1
         st.members += 1
+        if source:
+            st.outlets.add(source)
         if is_copy or not fp.terms:
             return  # a copy adds no new wording; the centroid describes distinct write-ups
+        v = fp_vector(fp)
+        if v is not None:
+            self._vecs[i] = v
+            st.vec_rows.append(i)
+            vs = self._story_vsum[story]
+            vs += v
+            norm = float(np.sqrt(vs @ vs))
+            self._story_unit[story] = vs / norm if norm > 0 else 0.0
         book = self._book
         if tids is None:
             tids = book.term_ids(fp.terms)
@@ -637,7 +801,13 @@ class Engine:
             ckeys, slot, old, hit = found if found is not None else book.values(story, tids)
             new = old + w64
             # Summed in the article's term order (cumsum is sequential), as a loop over the terms would.
-            dot = float(np.cumsum(old * w64)[-1])
+            prod = old * w64
+            dot = float(np.cumsum(prod)[-1])
+            kind = book.kinds(tids)
+            sq = w64 * w64
+            for k in range(3):
+                mask = kind == k
+                st.kind_norm2[k] += 2.0 * float(prod[mask].sum()) + float(sq[mask].sum())
             book.table.add(ckeys, slot, hit, new)
             st.terms.extend(tids[~hit].tolist())
             if st.anchors is None and st.vectors == 0:
@@ -669,9 +839,11 @@ class Engine:
         else:
             # A term twice in one article (never from compute()): one term at a time, in order.
             dot = 0.0
+            kind = book.kinds(tids)
             for j in range(m):
                 ckeys, slot, old, hit = book.values(story, tids[j:j + 1])
                 dot += float(old[0]) * float(w64[j])
+                st.kind_norm2[int(kind[j])] += 2.0 * float(old[0]) * float(w64[j]) + float(w64[j]) ** 2
                 book.table.add(ckeys, slot, hit, old + w64[j:j + 1])
                 if not hit[0]:
                     st.terms.append(int(tids[j]))

@@ -119,9 +119,18 @@ def _lexical(title: str, text: str, settings, params: TermParams | None = None) 
         return Fingerprint(False, len(sh), sig, (), np.zeros(0, dtype=np.float32))
     params = params or term_params(s)
     caps = tuple(p.isupper() for p in [title] + paras)
+    if not caps[0] and title_case(title):
+        # "Apple Unveils New iPhone": a title in title case says nothing with its capitals.
+        caps = (True,) + caps[1:]
     params = replace(params, caps_segments=caps) if any(caps) else params
     terms, weights = salient_terms(toks, params)
     return Fingerprint(True, len(sh), sig, tuple(terms), weights)
+
+
+def title_case(title: str) -> bool:
+    """Most words of the title (of three or more) start with a capital."""
+    words = [w for w in title.split() if w[:1].isalpha()]
+    return len(words) >= 3 and sum(w[0].isupper() for w in words) >= 0.6 * len(words)
 
 
 class FingerprintPool:

@@ -38,7 +38,6 @@ class EngineSettings:
     copy_min_shingles: int = 5         # shorter bodies are never called copies
     # Story tier
     cohesion_prior: float = 0.35       # assumed similarity between members of a story too young to tell
-    story_threshold: float = 0.3       # cosine to the story centroid needed to join it
     title_weight: float = 2.0          # extra term count for each title occurrence
     lead_paragraphs: int = 2
     lead_weight: float = 1.0           # extra term count for each occurrence in the lead
@@ -54,6 +53,10 @@ class EngineSettings:
     candidate_terms: int = 15          # an article's heaviest terms used to look up candidate stories
     max_candidates: int = 8            # candidate stories verified against their centroid
     posting_limit: int = 200           # stories remembered per term for candidate lookup (most recent)
-    time_window_hours: float = 48.0    # a story only takes articles published this close to its span
+    time_window_hours: float = 48.0    # a story is a candidate only for articles published this close to its span
+                                       # (the time features of the decision weigh the gap within it)
+    semantic_candidates: int = 8       # stories nearest by the semantic vector, verified beside the term candidates
+    semantic_window: int = 4096        # ... looked for among this many most recently founded stories
     anchor_names: int = 2              # a story's leading names (heaviest in its centroid) ...
     anchor_free_similarity: float = 0.45  # ... one of which an article must name, unless it is this similar
+    anchor_free_semantic: float = 0.6  # ... or its semantic cosine to the story's mean is this high
