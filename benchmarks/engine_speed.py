@@ -1,7 +1,7 @@
 """Engine throughput and memory against the plain datasketch path, side by side, at 10k and 100k articles.
 
     python benchmarks/engine_speed.py ../shared/datasets/ecbplus-dev.jsonl [--sizes 10000,100000]
-                                      [--sample 5000] [--workers 1] [--methods engine,engine-pool,datasketch]
+                                      [--sample 5000] [--workers 1] [--methods engine,engine-pool,decision,datasketch]
 
 The corpus is synthesised from the dev texts (seeded): each article shuffles sentences of three real
 articles into new paragraphs and replaces 15 % of their words, so articles are distinct but realistic; one in
@@ -14,6 +14,10 @@ Methods, each in its own process (so that its resident memory growth per indexed
 * engine-pool: the same decisions, with the fingerprints computed by `--workers` worker processes
   (`Engine.fingerprint_many`) while the main process decides, article by article, in order. This is the
   only method that runs anything in parallel. The pool is started and warmed before the clock starts.
+* decision: the decision alone, without fingerprinting or embedding: every fingerprint is computed before the
+  clock starts and given a semantic vector (a fixed random projection of its term vector, so that articles
+  sharing terms have close vectors, as real embeddings of related texts do), then `Engine.add` runs on the
+  stored fingerprints. Its cpu us/art is the decision's cost per article at index size N.
 * datasketch: the plain path of the issue, in one process: word 3-shingles, `MinHash(num_perm=128)
   .update_batch` over SHA-1-hashed shingles, then `MinHashLSH(threshold=0.5)` query and insert.
 
@@ -130,6 +134,37 @@ def run_engine(docs, sample: int, workers: int) -> dict:
     return out
 
 
+def run_decision(docs, sample: int) -> dict:
+    import dataclasses
+    import gc
+    import zlib
+
+    import numpy as np
+
+    from daemon.engine import Engine
+
+    engine = Engine()
+    proj = np.random.default_rng(5).standard_normal((4096, 384)).astype(np.float32)
+    fps = []
+    for d in docs:
+        fp = engine.fingerprint(d)
+        if fp.terms:
+            rows = np.array([zlib.crc32(t.encode()) % 4096 for t in fp.terms])
+            v = fp.weights @ proj[rows]
+            fp = dataclasses.replace(fp, vector=(v / np.linalg.norm(v)).astype(np.float32))
+        fps.append(fp)
+    gc.collect()
+    before = rss()
+    clock = Clock(len(docs), sample)
+    for i, (d, fp) in enumerate(zip(docs, fps)):
+        clock.tick(i)
+        engine.add(d, fingerprint=fp)
+    out = clock.result()
+    gc.collect()
+    out["bytes_per_article"] = (rss() - before) / len(docs)
+    return out
+
+
 def run_datasketch(docs, sample: int) -> dict:
     import gc
 
@@ -163,7 +198,9 @@ def run_datasketch(docs, sample: int) -> dict:
 
 def worker(path: str, n: int, method: str, sample: int, workers: int) -> dict:
     docs = synthesise(path, n)
-    if method == "datasketch":
+    if method == "decision":
+        out = run_decision(docs, sample)
+    elif method == "datasketch":
         out = run_datasketch(docs, sample)
     else:
         out = run_engine(docs, sample, workers if method == "engine-pool" else 0)
@@ -179,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     # On 2 cores one worker is right: the main process keeps the other core busy with the decisions, and a
     # second worker only competes with it for the core and the cache.
     ap.add_argument("--workers", type=int, default=1, help="fingerprint worker processes for engine-pool")
-    ap.add_argument("--methods", default="engine,engine-pool,datasketch")
+    ap.add_argument("--methods", default="engine,engine-pool,decision,datasketch")
     ap.add_argument("--worker", nargs=2, metavar=("N", "METHOD"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
@@ -211,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{r['secs']:7.1f}", flush=True)
         if "datasketch" in res:
             base = res["datasketch"]["per_sec"]
-            ratios = ", ".join(f"{m} {res[m]['per_sec'] / base:.2f}x" for m in methods if m != "datasketch")
+            ratios = ", ".join(f"{m} {res[m]['per_sec'] / base:.2f}x" for m in methods
+                               if m not in ("datasketch", "decision"))
             print(f"{n:>9} speed-up vs datasketch (SAMPLE={min(args.sample, n)}): {ratios}", flush=True)
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0

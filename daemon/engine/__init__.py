@@ -23,15 +23,17 @@ Algorithm
    shared phrases do not. A copy joins its source's story; ``copy_of`` names the earliest member of the
    copy group (by publication time when known, else by arrival).
 3. **Story tier.** Candidate stories share some of the article's heaviest terms (an inverted index that
-   remembers the most recent stories per term); each candidate is verified by cosine similarity to the
-   story centroid (the sum of its members' term vectors, copies excluded) — never to a single member,
-   which would chain different events together. For a story of one or two members the members'
-   mutual similarity is unknown, so a prior stands in for it. The story must lie within a time window of
-   the article when both have dates. The best candidate above the threshold takes the article; otherwise
-   it founds a new story. Decisions are never revised, so a story id, once returned, is final.
+   remembers the most recent stories per term) or are nearest by the semantic vector (the all-MiniLM-L6-v2
+   embedding of title and lead, :mod:`.embed`, stored in the fingerprint) among the recently founded ones;
+   with dates, within a time window of the story. Each candidate is scored by a small fitted logistic model
+   (:mod:`.decision`) over centroid cosines per kind of term (never a single member's, which would chain
+   events together), semantic cosines to the story's mean, nearest and average member, the story's leading
+   names, size and outlets, and the time gaps. The most likely candidate above its model's threshold takes the
+   article; otherwise it founds a new story. Decisions are never revised, so a story id, once returned, is
+   final.
 
-Every decision carries JSON evidence: similarity to the centroid and the shared salient terms with their
-contributions, or the estimated Jaccard and containment for a copy. All thresholds live in
+Every decision carries JSON evidence: every feature's value and its share of the score, the probability,
+the shared salient terms with their contributions, or the estimated Jaccard and containment for a copy. All thresholds live in
 :class:`EngineSettings`; its defaults are the ones used everywhere.
 
 Languages
