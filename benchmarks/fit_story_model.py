@@ -33,10 +33,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from daemon.engine import Document, Engine, EngineSettings  # noqa: E402
 from daemon.engine import decision  # noqa: E402
 from daemon.engine.fingerprint import compute, term_params  # noqa: E402
+from ecbplus import bcubed  # noqa: E402  (benchmarks/ecbplus.py)
 
 L2 = 1e-2
 THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
@@ -213,21 +215,6 @@ def fit(groups) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------- scoring
-
-def bcubed(pred: dict, gold: dict) -> tuple[float, float, float]:
-    by_pred, by_gold = defaultdict(set), defaultdict(set)
-    for k, c in pred.items():
-        by_pred[c].add(k)
-    for k, g in gold.items():
-        by_gold[g].add(k)
-    p = r = 0.0
-    for k in gold:
-        inter = len(by_pred[pred[k]] & by_gold[gold[k]])
-        p += inter / len(by_pred[pred[k]])
-        r += inter / len(by_gold[gold[k]])
-    p, r = p / len(gold), r / len(gold)
-    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
-
 
 def engine_with(models) -> Engine:
     engine = Engine()
