@@ -599,7 +599,9 @@ class Engine:
         n = len(self._stories)
         if v is not None and s.semantic_candidates > 0 and n:
             lo = max(0, n - s.semantic_window)
-            sims = self._story_unit[lo:n] @ v
+            # einsum's own loop, not BLAS: a matrix-vector product this small costs more in waking BLAS threads
+            # (milliseconds on a busy machine) than in arithmetic.
+            sims = np.einsum("ij,j->i", self._story_unit[lo:n], v)
             k = min(s.semantic_candidates, n - lo)
             top = np.argpartition(-sims, k - 1)[:k] if k < n - lo else np.arange(n - lo)
             top = top[np.lexsort((top, -sims[top]))] + lo       # nearest first, ties to the older story
