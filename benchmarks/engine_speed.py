@@ -102,8 +102,6 @@ class Clock:
 
 
 def run_engine(docs, sample: int, workers: int) -> dict:
-    import gc
-
     from daemon.engine import Document, Engine
 
     engine = Engine()
@@ -114,20 +112,7 @@ def run_engine(docs, sample: int, workers: int) -> dict:
         for _ in engine.fingerprint_many(docs[: 8 * 32 * workers], workers=workers):
             pass
     fingerprints = engine.fingerprint_many(docs, workers=workers) if workers else None
-    gc.collect()
-    before = rss()
-    clock = Clock(len(docs), sample)
-    if fingerprints is None:
-        for i, d in enumerate(docs):
-            clock.tick(i)
-            engine.add(d)
-    else:
-        for i, (d, fp) in enumerate(zip(docs, fingerprints)):
-            clock.tick(i)
-            engine.add(d, fingerprint=fp)
-    out = clock.result()
-    gc.collect()
-    out["bytes_per_article"] = (rss() - before) / len(docs)
+    out = timed_adds(engine, docs, fingerprints, sample)
     if workers:
         out["cpu_us"] = None     # the main process's CPU time alone says little here
     engine.close()
@@ -136,7 +121,6 @@ def run_engine(docs, sample: int, workers: int) -> dict:
 
 def run_decision(docs, sample: int) -> dict:
     import dataclasses
-    import gc
     import zlib
 
     import numpy as np
@@ -153,12 +137,21 @@ def run_decision(docs, sample: int) -> dict:
             v = fp.weights @ proj[rows]
             fp = dataclasses.replace(fp, vector=(v / np.linalg.norm(v)).astype(np.float32))
         fps.append(fp)
+    return timed_adds(engine, docs, fps, sample)
+
+
+def timed_adds(engine, docs, fingerprints, sample: int) -> dict:
+    """Clock `engine.add` over `docs` (with `fingerprints` when given: an iterable in the same order), and the
+    resident memory growth per article."""
+    import gc
+
     gc.collect()
     before = rss()
     clock = Clock(len(docs), sample)
-    for i, (d, fp) in enumerate(zip(docs, fps)):
+    fps = iter(fingerprints) if fingerprints is not None else None
+    for i, d in enumerate(docs):
         clock.tick(i)
-        engine.add(d, fingerprint=fp)
+        engine.add(d, fingerprint=next(fps) if fps is not None else None)
     out = clock.result()
     gc.collect()
     out["bytes_per_article"] = (rss() - before) / len(docs)

@@ -58,6 +58,12 @@ def fp_vector(fp: Fingerprint) -> np.ndarray | None:
     return np.asarray(v, dtype=np.float16).astype(np.float32)
 
 
+def _choice(p: np.ndarray, need: np.ndarray) -> int | None:
+    """The candidate to join: the clearest pass of its threshold (ties to the earlier), or None when none passes."""
+    j = int(np.argmax(p - need))
+    return j if p[j] >= need[j] else None
+
+
 def _timestamp(published: datetime | None) -> float | None:
     if published is None:
         return None
@@ -527,10 +533,10 @@ class Engine:
                 x, models, allowed, _ = self._features(fp, tids, ts, doc.source, cands)
                 x, models = x[allowed], [m for m, a in zip(models, allowed) if a]
                 ids = [self._stories[c].id for c, a in zip(cands, allowed) if a]
-                if story_id is None:
+                if story_id is None and ids:
                     p, need, _ = self._probabilities(x, models)
-                    j = int(np.argmax(p - need)) if len(p) else 0
-                    if len(p) and p[j] >= need[j]:
+                    j = _choice(p, need)
+                    if j is not None:
                         story_id = ids[j]
         if story_id is None:
             story_id = self._new_story_id()
@@ -690,8 +696,9 @@ class Engine:
         x, models, allowed, (keys, slot, vals, hit) = self._features(fp, tids, ts, source, cands)
         p, need, used = self._probabilities(x, models)
         p[~allowed] = 0.0
-        j = int(np.argmax(p - need))          # the clearest pass; ties to the earlier candidate
-        if p[j] < need[j]:
+        j = _choice(p, need)
+        if j is None:
+            j = int(np.argmax(p - need))
             return None, 1.0, {"best_probability": round(float(p[j]), 4),
                                "best_story": self._stories[cands[j]].id}, None
         st = cands[j]

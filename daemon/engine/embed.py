@@ -274,13 +274,7 @@ class Embedder:
             run(attend, tasks)
             att = ctx @ wo
 
-            def norm1(r, att=att, x=x, bo=bo, w=ln1w, b=ln1b):
-                a = att[r]
-                a += bo
-                a += x[r]
-                _layer_norm(a, w, b, eps)
-
-            run(norm1, rows)
+            run(_add_and_norm(att, bo, x, ln1w, ln1b, eps), rows)
             x = att
             inter = x @ wi
 
@@ -292,13 +286,7 @@ class Embedder:
             run(act, rows)
             y = inter @ wf
 
-            def norm2(r, y=y, x=x, bf=bf, w=ln2w, b=ln2b):
-                a = y[r]
-                a += bf
-                a += x[r]
-                _layer_norm(a, w, b, eps)
-
-            run(norm2, rows)
+            run(_add_and_norm(y, bf, x, ln2w, ln2b, eps), rows)
             x = y
         # Mean over each text's tokens (no padding exists), then unit length.
         pooled = np.add.reduceat(x, offs[:-1], axis=0)
@@ -317,6 +305,16 @@ class Embedder:
         else:
             for _ in self._pool.map(fn, items):
                 pass
+
+
+def _add_and_norm(out: np.ndarray, bias: np.ndarray, residual: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float):
+    """A row-chunk task: out[r] = LayerNorm(out[r] + bias + residual[r]), in place (a sublayer's output step)."""
+    def task(r):
+        a = out[r]
+        a += bias
+        a += residual[r]
+        _layer_norm(a, w, b, eps)
+    return task
 
 
 def _row_chunks(n: int) -> list[slice]:
