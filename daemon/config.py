@@ -45,7 +45,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
     "schedule": {
         "interval_minutes": ((int, float), 30),
         "min_interval_minutes": ((int, float), 5),
-        "max_interval_minutes": ((int, float), 1440),
+        "max_interval_minutes": ((int, float), 60),
         "backoff_minutes": ((int, float), 10),
         "max_backoff_minutes": ((int, float), 1440),
         "parse_workers": ((int,), 0),
@@ -77,7 +77,8 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "level": ((str,), "INFO"),
     },
 }
-FEED_KEYS = {"url": (str,), "title": (str,), "folder": (str,)}
+FEED_KEYS = {"url": (str,), "title": (str,), "folder": (str,), "interval_minutes": (int, float),
+             "fetch_articles": (bool,)}
 LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
 
 # Longest feed title and folder name taken from the config, the command line or an OPML file (the folder column
@@ -206,6 +207,8 @@ FEED_ALLOWED: dict[str, Allowed] = {
     "url": Allowed("an http(s) URL with a host", lambda v: _http_url(v.strip())),
     "title": text(MAX_FEED_TITLE_CHARS),
     "folder": text(MAX_FOLDER_CHARS),
+    "interval_minutes": number(1, 43200),
+    "fetch_articles": Allowed("true or false", lambda v: isinstance(v, bool)),
 }
 
 
@@ -245,6 +248,8 @@ class FeedConfig:
     url: str
     title: str | None = None
     folder: str | None = None
+    interval_minutes: float | None = None    # the feed's own poll interval; None: the adaptive schedule
+    fetch_articles: bool | None = None       # None: [fetch] fetch_articles
 
 
 @dataclass(frozen=True)
@@ -318,7 +323,9 @@ def parse(text: str, path: Path | None = None) -> Config:
                     if not FEED_ALLOWED[key].test(value):
                         raise ConfigError(f"{name}: feeds #{i}.{key} = {_shown(value)} is not allowed: it must be "
                                           f"{FEED_ALLOWED[key].text}")
-                feeds.append(FeedConfig(item["url"], item.get("title"), item.get("folder")))
+                feeds.append(FeedConfig(item["url"], item.get("title"), item.get("folder"),
+                                        float(item["interval_minutes"]) if "interval_minutes" in item else None,
+                                        item.get("fetch_articles")))
             continue
         if section not in SCHEMA:
             raise ConfigError(f"{name}: unknown section [{section}] (known: {', '.join([*SCHEMA, 'feeds'])})")

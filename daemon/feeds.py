@@ -10,11 +10,11 @@ import json
 import re
 import unicodedata
 import xml.etree.ElementTree as ET
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import listparser
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from daemon.config import MAX_FEED_TITLE_CHARS, MAX_FOLDER_CHARS
@@ -121,13 +121,91 @@ def remove_feed(db: Database, url: str) -> bool:
 
 
 def sync_config_feeds(db: Database, config) -> int:
-    """Feeds listed in the config file are added on start (never removed: the database is the record)."""
+    """Feeds listed in the config file are added on start (never removed: the database is the record), and the
+    settings a [[feeds]] entry gives (title, folder, interval_minutes, fetch_articles) are applied to its feed."""
     items = [check_feed(f.url, f.title, f.folder, where=f"{config.path or 'config'}: feeds #{i}: ")
              for i, f in enumerate(config.feeds, 1)]
     if not items:
         return 0
     # one lookup for what is already there: a config listing a thousand feeds costs a few round trips on each start
-    return add_feeds(db, items)
+    added = add_feeds(db, items)
+    settings = []
+    for (url, title, folder), f in zip(items, config.feeds):
+        values = {k: v for k, v in (("title", title), ("folder", folder)) if v is not None}
+        if f.interval_minutes is not None:
+            values["poll_interval_seconds"] = f.interval_minutes * 60.0
+        if f.fetch_articles is not None:
+            values["fetch_articles"] = f.fetch_articles
+        if values:
+            settings.append((url, values))
+    if settings:
+        with db.session() as s:
+            for url, values in settings:
+                s.execute(update(Feed).where(Feed.url == url).values(**values))
+    return added
+
+
+AUTO = "auto"
+
+
+def parse_interval(value: str) -> float | None:
+    """`--interval`: minutes (1 to 43,200) as seconds, or None for "auto" (the adaptive schedule)."""
+    if value.strip().lower() == AUTO:
+        return None
+    try:
+        minutes = float(value)
+    except ValueError:
+        minutes = float("nan")
+    if not 1 <= minutes <= 43200:
+        raise InputError(f"--interval {value!r}: give minutes from 1 to 43200, or auto for the adaptive schedule")
+    return minutes * 60.0
+
+
+_UNSET = object()
+
+
+def edit_feed(db: Database, url: str, *, title=_UNSET, folder=_UNSET, interval=_UNSET, fetch_articles=_UNSET) -> dict:
+    """Change a feed's own settings; returns the changed values. An empty title or folder clears it; an interval
+    (seconds, None: adaptive) takes effect at once: the next poll is moved to at most that long after the last."""
+    values: dict = {}
+    if title is not _UNSET:
+        values["title"] = check_label(title, "title", MAX_FEED_TITLE_CHARS)
+    if folder is not _UNSET:
+        values["folder"] = check_label(folder, "folder", MAX_FOLDER_CHARS)
+    if fetch_articles is not _UNSET:
+        values["fetch_articles"] = fetch_articles
+    with db.session() as s:
+        feed = s.scalar(select(Feed).where(Feed.url == url.strip()))
+        if feed is None:
+            raise InputError(f"{url!r} is not a feed (wiredesk feeds list shows them; feeds add adds one)")
+        if interval is not _UNSET:
+            values["poll_interval_seconds"] = interval
+            if interval is not None:
+                now = datetime.now(timezone.utc)
+                due = (feed.last_polled_at or now) + timedelta(seconds=interval)
+                if feed.next_poll_at is None or feed.next_poll_at > due or feed.interval_source == "user":
+                    feed.next_poll_at = max(due, now) if feed.last_polled_at else now
+                feed.interval_seconds, feed.interval_source = interval, "user"
+        for key, value in values.items():
+            setattr(feed, key, value)
+    return values
+
+
+def mark_due(db: Database, urls: list[str]) -> None:
+    """Make these feeds due now: the service takes them at its next look for due feeds."""
+    now = datetime.now(timezone.utc)
+    with db.session() as s:
+        s.execute(update(Feed).where(Feed.url.in_(urls), Feed.status != "gone").values(next_poll_at=now))
+
+
+def feeds_by_url(db: Database, urls: list[str]) -> list[Feed]:
+    """The Feed rows of `urls`, in that order; an unknown URL is an error that names it."""
+    with db.session() as s:
+        rows = {f.url: f for f in s.scalars(select(Feed).where(Feed.url.in_(urls)))}
+    missing = [u for u in urls if u not in rows]
+    if missing:
+        raise InputError(f"{missing[0]!r} is not a feed (wiredesk feeds list shows them; feeds add adds one)")
+    return [rows[u] for u in urls]
 
 
 def parse_opml(path: str) -> list[tuple[str, str | None, str | None]]:
@@ -226,6 +304,14 @@ def list_feeds(db: Database) -> list[dict]:
                 "last_error": f.last_error,
                 "error_count": f.error_count,
                 "next_poll": f.next_poll_at.isoformat() if f.next_poll_at else None,
+                # the interval now in force and where it came from (user, adaptive, ttl, cache, retry-after,
+                # backoff); before the first poll: the feed's own interval, else the schedule's
+                "interval_minutes": round((f.interval_seconds if f.interval_seconds is not None
+                                           else f.poll_interval_seconds) / 60.0, 1)
+                if (f.interval_seconds is not None or f.poll_interval_seconds is not None) else None,
+                "interval_source": f.interval_source or ("user" if f.poll_interval_seconds is not None else None),
+                "own_interval_minutes": round(f.poll_interval_seconds / 60.0, 1) if f.poll_interval_seconds else None,
+                "fetch_articles": f.fetch_articles,
             }
             for f in s.scalars(select(Feed).order_by(Feed.folder, Feed.id))
         ]
@@ -240,13 +326,22 @@ def command(args, config) -> int:
     # check what the user gave before touching the database, so a mistake writes nothing
     if action == "add":
         url, title, folder = check_feed(args.url, args.title, args.folder)
+    if action == "edit":
+        changes = _edit_args(args)
+    if action == "poll":
+        urls = [check_feed_url(u) for u in args.urls]
     if action == "export" and args.output:
         check_output_path(args.output)
     items = parse_opml(args.file) if action == "import" else []
     db = database(config)
+    sync_config_feeds(db, config)   # feeds and settings from the config are there before anything is listed
     if action == "add":
-        added = add_feed(db, url, title, folder)
-        print(f"added {url}" if added else f"{url} is already a feed")
+        return _add_command(db, config, url, title, folder, every=args.all)
+    elif action == "edit":
+        values = edit_feed(db, args.url, **changes)
+        print(f"{args.url.strip()}: " + ", ".join(_describe_change(k, v) for k, v in values.items()))
+    elif action == "poll":
+        return _poll_command(db, config, urls)
     elif action == "remove":
         if not remove_feed(db, args.url):
             raise InputError(f"{args.url!r} is not a feed (wiredesk feeds list shows them)")
@@ -269,7 +364,7 @@ def command(args, config) -> int:
         table = Table(title=f"{len(rows)} feeds")
         # URLs are what people copy from this table: keep them on one line
         table.add_column("feed", no_wrap=True, min_width=min(60, max((len(r["url"]) for r in rows), default=4)))
-        for col in ("folder", "status", "entries", "last success", "last error", "next poll"):
+        for col in ("folder", "status", "entries", "last success", "last error", "next poll", "interval"):
             table.add_column(col)
         for r in rows:
             status_style = {"active": "green", "error": "yellow", "gone": "red"}.get(r["status"], "")
@@ -281,6 +376,104 @@ def command(args, config) -> int:
                 (r["last_success"] or "-")[:16].replace("T", " "),
                 r["last_error"] or "",
                 (r["next_poll"] or "now")[:16].replace("T", " "),
+                f"{r['interval_minutes']:g} min\n{r['interval_source']}" if r["interval_minutes"] is not None
+                else "adaptive",
             )
         console().print(table)
     return 0
+
+
+def _edit_args(args) -> dict:
+    changes: dict = {}
+    if args.title is not None:
+        changes["title"] = args.title
+    if args.folder is not None:
+        changes["folder"] = args.folder
+    if args.interval is not None:
+        changes["interval"] = parse_interval(args.interval)
+    if args.fetch_articles is not None:
+        changes["fetch_articles"] = args.fetch_articles
+    if not changes:
+        raise InputError("feeds edit: nothing to change; give --title, --folder, --interval MINUTES|auto or "
+                         "--fetch-articles/--no-fetch-articles")
+    check_feed_url(args.url)
+    return changes
+
+
+def _describe_change(key: str, value) -> str:
+    if key == "poll_interval_seconds":
+        return "interval auto (adaptive)" if value is None else f"interval {value / 60:g} min"
+    if key == "fetch_articles":
+        return "article pages fetched" if value else "article pages not fetched (the feed's own content)"
+    return f"{key} {value!r}" if value is not None else f"{key} cleared"
+
+
+def _add_command(db: Database, config, url: str, title: str | None, folder: str | None, every: bool) -> int:
+    """Add a feed; a web page's URL adds the feed(s) it links. A URL that cannot be reached now is added as given
+    (it is polled like any other feed and its errors show in `feeds list`)."""
+    with db.session() as s:
+        if s.scalar(select(Feed.id).where(Feed.url == url)) is not None:
+            print(f"{url} is already a feed (wiredesk feeds edit changes its title, folder or interval)")
+            return 0
+    result = _fetch_once(config, url)
+    if not result.ok or result.content is None:
+        added = add_feed(db, url, title, folder)
+        why = result.error or "no content"
+        print(f"added {url} (not checked now: {why})" if added else f"{url} is already a feed")
+        return 0
+    from daemon.discover import feed_links, looks_like_html
+
+    if not looks_like_html(result.content, result.headers):
+        added = add_feed(db, url, title, folder)
+        print(f"added {url}" if added else f"{url} is already a feed")
+        return 0
+    found = feed_links(result.content, result.final_url)
+    readable = [f for f in found if f.readable]
+    if not readable:
+        also = f" (it links only a JSON Feed, which wiredesk does not read: {found[0].url})" if found else ""
+        raise InputError(f"{url} is a web page that links no RSS or Atom feed{also}; give the feed's own URL "
+                         f"(look for an RSS or Atom link on the site)")
+    chosen = readable if every else readable[:1]
+    for f in chosen:
+        feed_url = check_feed_url(f.url)
+        added = add_feed(db, feed_url, title or f.title, folder)
+        label = f" ({f.title})" if f.title else ""
+        print(f"{url} is a web page; added its {f.kind} feed {feed_url}{label}" if added
+              else f"{url} is a web page; its {f.kind} feed {feed_url} is already a feed")
+    rest = readable[len(chosen):]
+    if rest:
+        print(f"  it links {len(rest)} more: " + ", ".join(f.url for f in rest) + " (--all adds every one)")
+    return 0
+
+
+def _fetch_once(config, url: str):
+    import asyncio
+
+    from daemon.app import make_fetcher
+
+    async def go():
+        fetcher = make_fetcher(config)
+        try:
+            return await fetcher.fetch(url)
+        finally:
+            await fetcher.aclose()
+
+    return asyncio.run(go())
+
+
+def _poll_command(db: Database, config, urls: list[str]) -> int:
+    """Poll these feeds now, due or not. Beside a running `wiredesk run` on the same SQLite database the feeds are
+    made due in the database instead, and the service polls them at its next look for due feeds (every
+    [schedule] tick_seconds): it alone writes there, and a row it reads anyway needs no port, no credentials and no
+    second code path."""
+    from daemon.service import poll_here, service_holding
+
+    feeds = feeds_by_url(db, urls)
+    holder = service_holding(db)
+    if holder:
+        mark_due(db, urls)
+        tick = config["schedule"]["tick_seconds"]
+        print(f"queued {len(feeds)} feed{'s' if len(feeds) != 1 else ''} for wiredesk run ({holder}): polled within "
+              f"{tick:g} s ([schedule] tick_seconds)")
+        return 0
+    return poll_here(config, db, feeds=feeds)

@@ -391,7 +391,7 @@ class Pipeline:
         # Plain rows rather than ORM objects: each feed's new state is computed from them, and the whole batch is
         # written in one statement per kind of change.
         feeds = {row.id: row for row in s.execute(
-            select(Feed.id, Feed.url, Feed.title, Feed.site_url, Feed.error_count)
+            select(Feed.id, Feed.url, Feed.title, Feed.site_url, Feed.error_count, Feed.poll_interval_seconds)
             .where(Feed.id.in_([item.feed_id for item in batch]))
         )}
         # what the batch needs from the entries table, in two queries rather than two per feed
@@ -455,7 +455,7 @@ class Pipeline:
                 values.update(last_error=moved_too_far, last_error_kind="warning" if moved_too_far else None)
                 # 304: the feed has not changed, so its publishing rhythm is the one its stored entries show
                 entry_times = recent
-        when, interval = next_poll(
+        when, interval, source = next_poll(
             now,
             self.settings.schedule,
             ok=not error_kind,
@@ -464,8 +464,9 @@ class Pipeline:
             headers=dict(result.headers or {}),
             ttl=parsed.ttl_minutes if parsed else None,
             retry_after=result.retry_after,
+            interval=feed.poll_interval_seconds,
         )
-        values.update(next_poll_at=when, interval_seconds=interval)
+        values.update(next_poll_at=when, interval_seconds=interval, interval_source=source)
         outcome = FeedOutcome(
             url,
             ok=not error_kind,
@@ -524,7 +525,8 @@ class Pipeline:
 
         async def gather_text(entry: Entry, feed: Feed) -> tuple[Entry, Feed, str | None, str, str | None]:
             text, source, problem = None, "feed", None
-            if self.settings.fetch_articles and entry.url:
+            fetch_page = self.settings.fetch_articles if feed.fetch_articles is None else feed.fetch_articles
+            if fetch_page and entry.url:
                 page = await self.fetcher.fetch(entry.url)
                 if page.content is not None and not page.error_kind:
                     text = await loop.run_in_executor(None, extract_page, page.content, page.final_url)

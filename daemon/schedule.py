@@ -11,14 +11,17 @@ import random
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 
 __all__ = [
+    "NextPoll",
     "ScheduleSettings",
     "adaptive_interval",
     "backoff_interval",
     "freshness_floor",
+    "freshness_floors",
     "next_poll",
     "parse_http_date",
     "parse_retry_after",
@@ -33,13 +36,16 @@ JITTER = 0.2
 class ScheduleSettings:
     interval: float = 1800.0  # seconds between polls when the feed's own rhythm is unknown
     min_interval: float = 300.0  # never poll a feed more often than this
-    max_interval: float = 86400.0  # never leave a working feed unpolled for longer than this
+    max_interval: float = 3600.0  # never leave a working feed unpolled for longer than this (a monitor must not go blind)
     backoff_base: float = 600.0  # first back-off after an error
     backoff_max: float = 86400.0
+    max_floor: float = 86400.0  # the longest wait a publisher's <ttl>, Cache-Control, Expires or Retry-After can ask
 
     def __post_init__(self) -> None:
         if not 0 < self.min_interval <= self.max_interval:
             raise ValueError("schedule: need 0 < min_interval <= max_interval")
+        if self.max_floor <= 0:
+            raise ValueError("schedule: max_floor must be positive")
         if not 0 < self.backoff_base <= self.backoff_max:
             raise ValueError("schedule: need 0 < backoff_base <= backoff_max")
         if self.interval <= 0:
@@ -90,22 +96,28 @@ def freshness_floor(headers: Mapping[str, str], ttl_minutes: int | None, now: da
     (RFC 9111 5.3), Expires counts only when Cache-Control has no max-age. The result is meant as a floor on the next
     interval: polling before the publisher says anything can have changed only costs both sides.
     """
+    floors = freshness_floors(headers, ttl_minutes, now)
+    return max(floors.values()) if floors else None
+
+
+def freshness_floors(headers: Mapping[str, str], ttl_minutes: int | None, now: datetime) -> dict[str, float]:
+    """Each wait the publisher asked for, in seconds, by where it asked: "ttl", "cache" (Cache-Control max-age or
+    Expires) and "retry-after"; only positive ones (see :func:`freshness_floor`)."""
     lowered = {key.lower(): value for key, value in headers.items()}
-    candidates: list[float] = []
+    candidates: dict[str, float] = {}
     if ttl_minutes is not None and ttl_minutes > 0:
-        candidates.append(ttl_minutes * 60.0)
+        candidates["ttl"] = ttl_minutes * 60.0
     max_age = _max_age(lowered.get("cache-control", ""))
     if max_age is not None:
-        candidates.append(float(max_age))
+        candidates["cache"] = float(max_age)
     else:
         expires = parse_http_date(lowered.get("expires"))
         if expires is not None:
-            candidates.append(max(0.0, (expires - _aware(now)).total_seconds()))
+            candidates["cache"] = max(0.0, (expires - _aware(now)).total_seconds())
     retry_after = parse_retry_after(lowered.get("retry-after"), now)
     if retry_after is not None:
-        candidates.append(retry_after)
-    positive = [seconds for seconds in candidates if seconds > 0]
-    return max(positive) if positive else None
+        candidates["retry-after"] = retry_after
+    return {source: seconds for source, seconds in candidates.items() if seconds > 0}
 
 
 def _clamp(value: float, low: float, high: float) -> float:
@@ -152,6 +164,16 @@ def backoff_interval(error_count: int, settings: ScheduleSettings, rng: random.R
     return rng.uniform(base * (1 - JITTER), min(base * (1 + JITTER), settings.backoff_max))
 
 
+class NextPoll(NamedTuple):
+    """When to poll a feed next, the interval that led there, and where that interval came from: "user" (the feed's
+    own interval), "adaptive" (its publishing rhythm), "ttl", "cache" or "retry-after" (the publisher's floor raised
+    it), or "backoff" (it is failing)."""
+
+    when: datetime
+    interval: float
+    source: str
+
+
 def next_poll(
     now: datetime,
     settings: ScheduleSettings = ScheduleSettings(),
@@ -163,27 +185,35 @@ def next_poll(
     ttl: int | None = None,
     retry_after: float | None = None,
     rng: random.Random | None = None,
-) -> tuple[datetime, float]:
-    """The next poll time and the interval that led to it.
+    interval: float | None = None,
+) -> NextPoll:
+    """The next poll time, the interval that led to it and its source.
 
-    On success: the adaptive interval, raised to the publisher's freshness floor, within max_interval (a header
-    asking for a year of silence must not silence a feed for a year). On error (``error_count`` consecutive
-    errors, this one included): exponential back-off with jitter, raised to the server's Retry-After, within
-    backoff_max.
+    On success: the feed's own `interval` (seconds, set by the user) when it has one, else the adaptive interval
+    within max_interval; either raised to the publisher's freshness floor, which counts up to max_floor: the
+    publisher knows when the feed can have changed, but a header asking for a year of silence must not silence a
+    feed for a year. On
+    error (``error_count`` consecutive errors, this one included): exponential back-off with jitter, raised to the
+    server's Retry-After, within backoff_max.
     """
     now = _aware(now)
     headers = headers or {}
     if ok:
-        interval = adaptive_interval(entry_times, settings, now=now)
-        floor = freshness_floor(headers, ttl, now)
-        if retry_after is not None:
-            floor = max(floor or 0.0, retry_after)
-        if floor is not None:
-            interval = max(interval, min(floor, settings.max_interval))
+        if interval is not None:
+            seconds, source = float(interval), "user"
+        else:
+            seconds, source = adaptive_interval(entry_times, settings, now=now), "adaptive"
+        floors = freshness_floors(headers, ttl, now)
+        if retry_after is not None and retry_after > 0:
+            floors["retry-after"] = max(floors.get("retry-after", 0.0), retry_after)
+        if floors:
+            floor_source = max(floors, key=lambda k: floors[k])
+            floor = min(floors[floor_source], settings.max_floor)
+            if floor > seconds:
+                seconds, source = floor, floor_source
     else:
-        interval = backoff_interval(error_count, settings, rng or random.Random())
-        asked = [seconds for seconds in (retry_after, parse_retry_after(_get(headers, "retry-after"), now)) if seconds]
+        seconds, source = backoff_interval(error_count, settings, rng or random.Random()), "backoff"
+        asked = [s for s in (retry_after, parse_retry_after(_get(headers, "retry-after"), now)) if s]
         if asked:
-            interval = max(interval, min(max(asked), settings.backoff_max))
-    return now + timedelta(seconds=interval), interval
-
+            seconds = max(seconds, min(max(asked), settings.backoff_max))
+    return NextPoll(now + timedelta(seconds=seconds), seconds, source)

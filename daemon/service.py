@@ -53,11 +53,21 @@ def check_redis(config) -> None:
 
 
 def poll_once(config, all_feeds: bool = False) -> int:
-    from daemon.progress import console_progress
-
     check_redis(config)
     db = database(config)
+    holder = service_holding(db)
+    if holder:
+        # a second writer beside the service would only wait on its write lock and fail as if the disk were broken
+        raise WiredeskError(f"wiredesk run ({holder}) is using {db.describe()} and polls its due feeds itself; "
+                            f"`wiredesk feeds poll URL` has it poll a feed now (or stop it to poll from here)")
     sync_config_feeds(db, config)
+    return poll_here(config, db, all_feeds=all_feeds)
+
+
+def poll_here(config, db, *, all_feeds: bool = False, feeds=None) -> int:
+    """Poll the due feeds (every feed with `all_feeds`, or the given Feed rows), process everything and say what
+    happened; 1 when every feed tried failed."""
+    from daemon.progress import console_progress
 
     async def go():
         fetcher = make_fetcher(config)
@@ -65,6 +75,8 @@ def poll_once(config, all_feeds: bool = False) -> int:
         try:
             with console_progress() as progress:
                 pipeline = Pipeline(db, fetcher, pipeline_settings(config), progress=progress, parse_executor=pool)
+                if feeds is not None:
+                    return await pipeline.poll(feeds)
                 return await pipeline.poll_due(all_feeds=all_feeds)
         finally:
             await fetcher.aclose()
@@ -87,6 +99,10 @@ def poll_once(config, all_feeds: bool = False) -> int:
             print(f"  {f.error}", file=sys.stderr)
     if report.storage_errors:
         raise StorageError(f"database not writable: {report.storage_errors[0]} (nothing was lost; run again once the disk is fixed)")
+    if report.feeds and not ok:
+        print(f"wiredesk: every feed polled failed ({len(report.feeds)}); `wiredesk feeds list` shows each one's error",
+              file=sys.stderr)
+        return 1
     return 0
 
 
@@ -143,18 +159,47 @@ def close_pool(pool, grace: float = 3.0) -> None:
 # ---- single instance -------------------------------------------------------------------------------------------
 
 
+def _lock_path(db) -> Path | None:
+    """The file beside an SQLite database that `wiredesk run` holds while it runs (None: not a file database)."""
+    if db.dialect != "sqlite":
+        return None
+    target = db.url.database or ":memory:"
+    if target == ":memory:":
+        return None
+    path = Path(target).expanduser()
+    return path.with_name(path.name + ".run.lock")
+
+
+def service_holding(db) -> str | None:
+    """Who runs the service on this SQLite database ("pid N on HOST"), or None when no `wiredesk run` holds it (and
+    always on PostgreSQL, where workers share the database). Looks without taking the lock for longer than a moment."""
+    lock_path = _lock_path(db)
+    if lock_path is None or not lock_path.exists():
+        return None
+    try:
+        fh = open(lock_path, "r")
+    except OSError:
+        return None
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return fh.read().strip() or "another process"
+        fcntl.flock(fh, fcntl.LOCK_UN)
+    return None
+
+
 @contextmanager
 def instance_lock(db) -> Iterator[None]:
     """One `wiredesk run` per SQLite database: a file lock beside the file, released by the operating system when
     the process dies, so a crash never leaves a stale lock behind. PostgreSQL takes several workers.
     """
+    lock_path = _lock_path(db)
     if db.dialect == "sqlite":
-        target = db.url.database or ":memory:"
-        if target == ":memory:":
+        if lock_path is None:
             yield
             return
-        path = Path(target).expanduser()
-        lock_path = path.with_name(path.name + ".run.lock")
+        path = lock_path.with_name(lock_path.name[: -len(".run.lock")])
         fh = open(lock_path, "a+")
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -116,6 +117,11 @@ class Feed(Base):
     last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     interval_seconds: Mapped[float | None] = mapped_column(Float)
+    # where interval_seconds came from: "user", "adaptive", "ttl", "cache", "retry-after", "backoff"
+    interval_source: Mapped[str | None] = mapped_column(String(16))
+    # the feed's own settings (feeds edit, [[feeds]], OPML); None: the adaptive schedule, the [fetch] default
+    poll_interval_seconds: Mapped[float | None] = mapped_column(Float)
+    fetch_articles: Mapped[bool | None] = mapped_column(Boolean)
     lease_owner: Mapped[str | None] = mapped_column(CleanString(64))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

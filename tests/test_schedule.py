@@ -17,6 +17,7 @@ from daemon.schedule import (
 NOW = datetime(2024, 4, 12, 9, 0, tzinfo=timezone.utc)
 HOUR = 3600.0
 DEFAULT = ScheduleSettings()
+DAY_MAX = ScheduleSettings(max_interval=86400.0)  # adaptation over a longer range than the hourly default
 
 
 def http_date(moment: datetime) -> str:
@@ -106,14 +107,16 @@ def test_interval_is_clamped():
 def test_bursts_do_not_collapse_the_interval():
     # Four entries at once, every six hours: most gaps are zero, yet the feed publishes every 90 minutes.
     times = [NOW - timedelta(hours=6 * (burst + 1), seconds=s) for burst in range(4) for s in range(4)]
-    interval = adaptive_interval(times, DEFAULT, now=NOW)
+    interval = adaptive_interval(times, DAY_MAX, now=NOW)
     assert 80 * 60 <= interval <= 100 * 60
 
 
 def test_a_feed_that_fell_silent_is_polled_less_often():
     old_burst = hourly(10, newest=NOW - timedelta(days=5))
-    assert adaptive_interval(old_burst, DEFAULT) == HOUR  # its rhythm while it was publishing
-    assert adaptive_interval(old_burst, DEFAULT, now=NOW) > 12 * HOUR  # but it has been quiet for days
+    assert adaptive_interval(old_burst, DAY_MAX) == HOUR  # its rhythm while it was publishing
+    assert adaptive_interval(old_burst, DAY_MAX, now=NOW) > 12 * HOUR  # but it has been quiet for days
+    # by default never past an hour: a monitor must not go blind for a day
+    assert adaptive_interval(old_burst, DEFAULT, now=NOW) == HOUR == DEFAULT.max_interval
 
 
 def test_only_recent_entries_count():
@@ -130,29 +133,50 @@ def test_future_dates_are_ignored_and_naive_dates_are_utc():
 
 
 def test_success_uses_the_adaptive_interval():
-    when, interval = next_poll(NOW, DEFAULT, ok=True, error_count=0, entry_times=hourly(10))
+    when, interval, _ = next_poll(NOW, DEFAULT, ok=True, error_count=0, entry_times=hourly(10))
     assert interval == HOUR and when == NOW + timedelta(hours=1)
 
 
 def test_success_respects_the_freshness_floor():
-    _, from_ttl = next_poll(NOW, DEFAULT, ok=True, error_count=0, entry_times=hourly(10), ttl=180)
-    assert from_ttl == 3 * HOUR
+    # the floors hold past max_interval: the publisher said nothing can change before then
+    first, from_ttl, source = next_poll(NOW, DEFAULT, ok=True, error_count=0, entry_times=hourly(10), ttl=180)
+    assert from_ttl == 3 * HOUR and source == "ttl" and first == NOW + timedelta(hours=3)
     headers = {"cache-control": "max-age=7200"}
-    _, from_header = next_poll(NOW, DEFAULT, ok=True, error_count=0, entry_times=hourly(10), headers=headers)
-    assert from_header == 2 * HOUR
-    _, from_argument = next_poll(NOW, DEFAULT, ok=True, error_count=0, entry_times=hourly(10), retry_after=5400)
-    assert from_argument == 1.5 * HOUR
+    _, from_header, source = next_poll(NOW, DEFAULT, ok=True, error_count=0, entry_times=hourly(10), headers=headers)
+    assert from_header == 2 * HOUR and source == "cache"
+    _, from_argument, source = next_poll(NOW, DEFAULT, ok=True, error_count=0, entry_times=hourly(10), retry_after=5400)
+    assert from_argument == 1.5 * HOUR and source == "retry-after"
 
 
 def test_a_floor_below_the_interval_changes_nothing():
-    _, interval = next_poll(NOW, DEFAULT, ok=True, error_count=0, entry_times=hourly(10), ttl=5)
-    assert interval == HOUR
+    _, interval, source = next_poll(NOW, DEFAULT, ok=True, error_count=0, entry_times=hourly(10), ttl=5)
+    assert interval == HOUR and source == "adaptive"
 
 
-def test_the_floor_never_goes_past_max_interval():
+def test_the_floor_never_goes_past_max_floor():
     headers = {"cache-control": "max-age=31536000"}  # a year
-    _, interval = next_poll(NOW, DEFAULT, ok=True, error_count=0, entry_times=hourly(10), headers=headers)
-    assert interval == DEFAULT.max_interval
+    _, interval, _ = next_poll(NOW, DEFAULT, ok=True, error_count=0, entry_times=hourly(10), headers=headers)
+    assert interval == DEFAULT.max_floor == 86400.0
+
+
+def test_a_rarely_publishing_feed_is_polled_within_the_hour_by_default():
+    weekly = [NOW - timedelta(weeks=i) for i in range(5)]
+    when, interval, source = next_poll(NOW, DEFAULT, ok=True, error_count=0, entry_times=weekly)
+    assert interval == HOUR and when == NOW + timedelta(hours=1) and source == "adaptive"
+
+
+def test_the_feeds_own_interval_wins_over_the_adaptation():
+    # an hourly feed set to 4 hours, a weekly one set to 10 minutes: each as the user said, past max_interval too
+    _, slow, source = next_poll(NOW, DEFAULT, ok=True, error_count=0, entry_times=hourly(10), interval=4 * HOUR)
+    assert slow == 4 * HOUR and source == "user"
+    weekly = [NOW - timedelta(weeks=i) for i in range(5)]
+    _, fast, source = next_poll(NOW, DEFAULT, ok=True, error_count=0, entry_times=weekly, interval=600)
+    assert fast == 600 and source == "user"
+    # the publisher's floor still holds over the user's interval, and errors still back off
+    _, floored, source = next_poll(NOW, DEFAULT, ok=True, error_count=0, interval=600, ttl=30)
+    assert floored == 1800 and source == "ttl"
+    _, failing, source = next_poll(NOW, DEFAULT, ok=False, error_count=1, interval=600, rng=random.Random(1))
+    assert source == "backoff" and failing >= DEFAULT.backoff_base * 0.8
 
 
 @pytest.mark.parametrize("errors", [1, 2, 3, 4, 5])
@@ -170,7 +194,7 @@ def test_backoff_is_capped_and_still_jittered():
 
 
 def test_zero_errors_on_failure_counts_as_the_first():
-    _, interval = next_poll(NOW, DEFAULT, ok=False, error_count=0, rng=random.Random(1))
+    _, interval, _ = next_poll(NOW, DEFAULT, ok=False, error_count=0, rng=random.Random(1))
     assert 0.8 * DEFAULT.backoff_base <= interval <= 1.2 * DEFAULT.backoff_base
 
 
@@ -181,17 +205,17 @@ def test_backoff_is_reproducible_with_a_seeded_rng():
 
 
 def test_retry_after_is_a_floor_on_the_backoff():
-    _, interval = next_poll(NOW, DEFAULT, ok=False, error_count=1, retry_after=2 * HOUR, rng=random.Random(1))
+    _, interval, _ = next_poll(NOW, DEFAULT, ok=False, error_count=1, retry_after=2 * HOUR, rng=random.Random(1))
     assert interval == 2 * HOUR
     headers = {"retry-after": http_date(NOW + timedelta(hours=3))}
-    _, interval = next_poll(NOW, DEFAULT, ok=False, error_count=1, headers=headers, rng=random.Random(1))
+    _, interval, _ = next_poll(NOW, DEFAULT, ok=False, error_count=1, headers=headers, rng=random.Random(1))
     assert interval == 3 * HOUR
-    _, interval = next_poll(NOW, DEFAULT, ok=False, error_count=1, retry_after=10, rng=random.Random(1))
+    _, interval, _ = next_poll(NOW, DEFAULT, ok=False, error_count=1, retry_after=10, rng=random.Random(1))
     assert interval >= 0.8 * DEFAULT.backoff_base  # a short Retry-After does not shorten the back-off
 
 
 def test_retry_after_is_capped_by_backoff_max():
-    _, interval = next_poll(NOW, DEFAULT, ok=False, error_count=1, retry_after=30 * 86400.0, rng=random.Random(1))
+    _, interval, _ = next_poll(NOW, DEFAULT, ok=False, error_count=1, retry_after=30 * 86400.0, rng=random.Random(1))
     assert interval == DEFAULT.backoff_max
 
 
