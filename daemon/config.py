@@ -65,6 +65,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
     "server": {
         "host": ((str,), "127.0.0.1"),
         "port": ((int,), 8080),
+        "base_url": ((str,), ""),
     },
     "redis": {
         "url": ((str,), ""),
@@ -187,6 +188,7 @@ ALLOWED: dict[str, Allowed] = {
     "digest.feeds": strings(10_000, 2048),
     "server.host": text(255, empty=False),
     "server.port": whole(0, 65535),
+    "server.base_url": Allowed("empty, or the http(s) URL where WebSub hubs reach this server", lambda v: not v.strip() or _http_url(v)),
     "redis.url": Allowed("empty or a redis://, rediss:// or unix:// URL, such as \"redis://127.0.0.1:6379/0\"", _redis_url),
     "engine.model_dir": text(4096),
     "log.level": Allowed(f"one of {', '.join(sorted(LOG_LEVELS))}", lambda v: v.upper() in LOG_LEVELS),

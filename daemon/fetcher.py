@@ -715,6 +715,13 @@ class Fetcher:
     async def aclose(self) -> None:
         await self._client.aclose()
 
+    async def post_form(self, url: str, form: dict[str, str]) -> int:
+        """POST a form (a WebSub subscription) through the same address guard; returns the HTTP status. Redirects
+        are not followed. Raises httpx errors and :class:`AddressRefused` as they come."""
+        response = await self._client.post(url, data=form, extensions=self._extensions)
+        await response.aclose()
+        return response.status_code
+
     @contextlib.asynccontextmanager
     async def _host_slot(self, host: str) -> AsyncIterator[None]:
         # Slots are dropped when unused so that thousands of one-off article hosts do not pile up.

@@ -47,6 +47,8 @@ class ParsedFeed:
     ttl_minutes: int | None
     entries: tuple[ParsedEntry, ...]
     warning: str | None  # set when feedparser had to recover from a problem
+    hub_url: str | None = None    # the WebSub hub it names (Link header, else <link rel="hub">)
+    self_url: str | None = None   # its own URL as it names it (rel="self"): the topic a hub knows it by
 
 
 def _time(value) -> datetime | None:
@@ -294,6 +296,7 @@ def parse_feed(data: bytes, url: str, headers: dict | None = None, max_entries: 
     if max_entries and len(raw_entries) > max_entries:
         notes.append(f"kept the first {max_entries} of {len(raw_entries)} entries (fetch.max_entries_per_feed)")
     warning = "; ".join(notes) or None
+    hub, self_url = websub_links(parsed.feed.get("links") or [], headers)
     return ParsedFeed(
         url=url,
         title=clean_name(parsed.feed.get("title"), MAX_NAME_CHARS),
@@ -301,7 +304,36 @@ def parse_feed(data: bytes, url: str, headers: dict | None = None, max_entries: 
         ttl_minutes=ttl,
         entries=entries,
         warning=warning,
+        hub_url=hub,
+        self_url=self_url,
     )
+
+
+_LINK_HEADER = re.compile(r'<([^>]*)>\s*((?:;\s*[^;,]*)*)')
+_REL = re.compile(r';\s*rel\s*=\s*"?([^";]+)"?', re.IGNORECASE)
+
+
+def websub_links(links, headers: dict | None) -> tuple[str | None, str | None]:
+    """The hub and self URLs a feed names for WebSub (W3C, 2018, section 4): HTTP Link headers first, then the
+    document's own links; only http(s) URLs within the length limit."""
+    found: dict[str, str] = {}
+    for key, value in (headers or {}).items():
+        if key.lower() != "link" or not isinstance(value, str):
+            continue
+        for target, params in _LINK_HEADER.findall(value[:8192]):
+            for rel in _REL.findall(params):
+                for name in rel.lower().split():
+                    found.setdefault(name, target.strip())
+    for link in links:
+        rel = (link.get("rel") or "").lower()
+        if rel in ("hub", "self") and link.get("href"):
+            found.setdefault(rel, str(link["href"]).strip())
+
+    def usable(value: str | None) -> str | None:
+        value = clean_url(value)
+        return value if value and value.lower().startswith(("http://", "https://")) and len(value) <= 2048 else None
+
+    return usable(found.get("hub")), usable(found.get("self"))
 
 
 @dataclass(frozen=True)

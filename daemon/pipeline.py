@@ -327,6 +327,29 @@ class Pipeline:
             report.articles.extend(await self.process_pending())
         return report
 
+    async def take_push(self, feed_id: int, content: bytes, headers: dict) -> PollReport:
+        """Content a WebSub hub pushed for this feed: parsed, stored and processed as a poll's would be."""
+        report = PollReport()
+        with self.db.session() as s:
+            feed = s.get(Feed, feed_id)
+            if feed is None:
+                return report
+            url, etag, last_modified = feed.url, feed.etag, feed.last_modified
+        result = FetchResult(url=url, final_url=url, status=200, content=content, headers=headers, etag=etag,
+                             last_modified=last_modified, permanent_url=None, not_modified=False, retry_after=None,
+                             error_kind=None, error=None, elapsed=0.0)
+        loop = asyncio.get_running_loop()
+        parsed, keys, parse_error = None, (), None
+        try:
+            keyed = await loop.run_in_executor(None, parse_feed_keyed, content, url, headers,
+                                               self.settings.max_entries_per_feed)
+            parsed, keys = keyed.feed, keyed.keys
+        except FeedError as exc:
+            parse_error = exc
+        report.feeds.extend(self._store_feeds([_Fetched(feed_id, url, result, parsed, keys, parse_error)]))
+        report.articles.extend(await self.process_pending([feed_id]))
+        return report
+
     async def _fetch_feed(self, feed: Feed, loop: asyncio.AbstractEventLoop) -> _Fetched:
         result = await self.fetcher.fetch(feed.url, Validators(feed.etag, feed.last_modified))
         parsed: ParsedFeed | None = None
@@ -391,7 +414,8 @@ class Pipeline:
         # Plain rows rather than ORM objects: each feed's new state is computed from them, and the whole batch is
         # written in one statement per kind of change.
         feeds = {row.id: row for row in s.execute(
-            select(Feed.id, Feed.url, Feed.title, Feed.site_url, Feed.error_count, Feed.poll_interval_seconds)
+            select(Feed.id, Feed.url, Feed.title, Feed.site_url, Feed.error_count, Feed.poll_interval_seconds,
+                   Feed.websub_state)
             .where(Feed.id.in_([item.feed_id for item in batch]))
         )}
         # what the batch needs from the entries table, in two queries rather than two per feed
@@ -450,7 +474,8 @@ class Pipeline:
                 warning = "; ".join(w for w in (parsed.warning, moved_too_far) if w) or None
                 values.update(title=feed.title or parsed.title, site_url=parsed.site_url or feed.site_url,
                               last_error=warning and f"parsed with a warning: {warning}",
-                              last_error_kind="warning" if warning else None)
+                              last_error_kind="warning" if warning else None,
+                              hub_url=parsed.hub_url, websub_topic=parsed.self_url if parsed.hub_url else None)
             else:
                 values.update(last_error=moved_too_far, last_error_kind="warning" if moved_too_far else None)
                 # 304: the feed has not changed, so its publishing rhythm is the one its stored entries show
@@ -464,8 +489,12 @@ class Pipeline:
             headers=dict(result.headers or {}),
             ttl=parsed.ttl_minutes if parsed else None,
             retry_after=result.retry_after,
-            interval=feed.poll_interval_seconds,
+            # pushed by a hub: polling stays on at the slow end of the schedule, a safety net
+            interval=feed.poll_interval_seconds if feed.websub_state != "active"
+            else max(feed.poll_interval_seconds or 0.0, self.settings.schedule.max_interval),
         )
+        if feed.websub_state == "active" and source in ("user", "adaptive"):
+            source = "websub"
         values.update(next_poll_at=when, interval_seconds=interval, interval_source=source)
         outcome = FeedOutcome(
             url,

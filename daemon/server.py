@@ -338,6 +338,8 @@ def make_handler(db: Database, config, metrics, state):
                     return self._send(200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST, {"Cache-Control": "no-store"})
                 if url.path == "/favicon.ico":  # browsers ask for it; no icon beats a 404 in every console
                     return self._send(204, b"", None, {"Cache-Control": "max-age=86400"})
+                if url.path.startswith("/websub/"):
+                    return self._websub_verify(url)
                 fmt = ROUTES.get(url.path)
                 if fmt is None:
                     return self._text(404, f"not found: {url.path[:80]}; the digest is at /, /digest.atom, /digest.rss and /digest.json")
@@ -392,7 +394,55 @@ def make_handler(db: Database, config, metrics, state):
         def _not_allowed(self):
             self._text(405, f"method {self.command} is not allowed; use GET or HEAD", {"Allow": "GET, HEAD"})
 
-        do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed
+        def _websub_feed(self, path: str) -> int | None:
+            tail = path[len("/websub/"):]
+            return int(tail) if tail.isdigit() and len(tail) < 19 else None
+
+        def _websub_verify(self, url):
+            from urllib.parse import parse_qsl
+
+            from daemon import websub
+
+            feed_id = self._websub_feed(url.path)
+            if feed_id is None:
+                return self._text(404, "no such subscription")
+            status, body = websub.verify(db, feed_id, dict(parse_qsl(url.query, keep_blank_values=True)))
+            self._send(status, body.encode(), PLAIN, {"Cache-Control": "no-store"})
+
+        def do_POST(self):
+            from daemon import websub
+
+            url = urlsplit(self.path)
+            if not url.path.startswith("/websub/"):
+                return self._not_allowed()
+            feed_id = self._websub_feed(url.path)
+            try:
+                length = int(self.headers.get("Content-Length") or "-1")
+            except ValueError:
+                length = -1
+            limit = config["fetch"]["max_bytes"]
+            if length < 0 or length > limit:
+                self.close_connection = True
+                return self._text(413 if length > limit else 411, f"a push needs a Content-Length of at most {limit} bytes")
+            body = self.rfile.read(length)
+            try:
+                known, secret = websub.push_secret(db, feed_id) if feed_id is not None else (False, None)
+            except Exception as exc:
+                log.warning("cannot take a push for feed %s: %s", feed_id, exc)
+                return self._text(503, "storage unavailable, try again later", {"Retry-After": "30"})
+            if not known:
+                return self._text(410, "no such subscription")   # the hub drops it
+            push = state.get("push")
+            if not websub.signature_ok(secret, body, self.headers.get("X-Hub-Signature")):
+                # WebSub 8: a push whose signature does not match is ignored, yet acknowledged (a hub would only retry)
+                log.warning("WebSub: ignored a push for feed %s: its X-Hub-Signature does not match", feed_id)
+                return self._send(202, b"", None)
+            headers = {k.lower(): v for k, v in self.headers.items() if k.lower() in ("content-type", "link")}
+            if push is None or not push(feed_id, body, headers):
+                return self._text(503, "not taking pushes now, try again later", {"Retry-After": "30"})
+            self._send(202, b"", None)
+
+        do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed
 
     return Handler
 

@@ -25,6 +25,7 @@ from typing import Iterator
 
 from daemon.app import database, make_fetcher, pipeline_settings
 from daemon.errors import ConfigError, StorageError, WiredeskError
+from daemon import websub
 from daemon.feeds import sync_config_feeds
 from daemon.pipeline import Pipeline, Progress
 
@@ -306,12 +307,47 @@ async def _serve(config, db, metrics, state, early_stop: threading.Event | None 
     settings = dataclasses.replace(pipeline_settings(config), decide_wait=DECIDE_WAIT_SECONDS)
     pipeline = Pipeline(db, fetcher, settings, progress=Progress(), parse_executor=pool)
     current: dict[str, asyncio.Task | None] = {"poll": None}
+    # one thing at a time writes through the pipeline: a poll, or a hub's push (which waits for the poll, and back)
+    turn = asyncio.Lock()
+    base_url = config["server"]["base_url"]
+
+    async def take_push(feed_id: int, body: bytes, headers: dict) -> None:
+        async with turn:
+            try:
+                report = await pipeline.take_push(feed_id, body, headers)
+            except Exception as exc:
+                log.warning("WebSub: a push for feed %s was not stored: %s", feed_id, exc)
+                return
+        stored = sum(1 for a in report.articles if a.article_id)
+        log.info("WebSub: push for feed %s: %d new articles", feed_id, stored)
+
+    def push(feed_id: int, body: bytes, headers: dict) -> bool:
+        # called from the HTTP server's threads; False once the service is stopping
+        if stop.is_set() or loop.is_closed():
+            return False
+        try:
+            asyncio.run_coroutine_threadsafe(take_push(feed_id, body, headers), loop)
+        except RuntimeError:
+            return False
+        return True
+
+    state["push"] = push
+
+    async def polled_in_turn():
+        async with turn:
+            report = await pipeline.poll_due()
+        if base_url:
+            try:
+                await websub.subscribe_due(db, fetcher, base_url)
+            except Exception as exc:  # a hub's or the database's trouble: polling goes on
+                log.warning("WebSub: subscribing failed: %s", exc)
+        return report
 
     async def tick() -> None:
         if current["poll"] is not None or stop.is_set():
             return
         started = time.monotonic()
-        task = asyncio.ensure_future(pipeline.poll_due())
+        task = asyncio.ensure_future(polled_in_turn())
         current["poll"] = task
         try:
             # shielded: stopping the scheduler cancels this job, but the poll gets its grace period (see below)

@@ -122,6 +122,14 @@ class Feed(Base):
     # the feed's own settings (feeds edit, [[feeds]], OPML); None: the adaptive schedule, the [fetch] default
     poll_interval_seconds: Mapped[float | None] = mapped_column(Float)
     fetch_articles: Mapped[bool | None] = mapped_column(Boolean)
+    # WebSub: the hub the feed names and the topic it is known by there; the subscription's secret, state
+    # ("pending" until the hub verifies it, "active", "denied"), when it was asked for and when its lease ends
+    hub_url: Mapped[str | None] = mapped_column(CleanText)
+    websub_topic: Mapped[str | None] = mapped_column(CleanText)
+    websub_secret: Mapped[str | None] = mapped_column(String(128))
+    websub_state: Mapped[str | None] = mapped_column(String(16))
+    websub_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    websub_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lease_owner: Mapped[str | None] = mapped_column(CleanString(64))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

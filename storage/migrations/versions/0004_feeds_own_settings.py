@@ -1,4 +1,4 @@
-"""feeds: a feed's own poll interval and article fetching, and where its current interval came from
+"""feeds: a feed's own poll interval and article fetching, where its current interval came from, WebSub
 
 Revision ID: 0004
 Revises: 0003
@@ -20,10 +20,20 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('poll_interval_seconds', sa.Float(), nullable=True))
         batch_op.add_column(sa.Column('fetch_articles', sa.Boolean(), nullable=True))
         batch_op.add_column(sa.Column('interval_source', sa.String(length=16), nullable=True))
+        # WebSub: the hub the feed names, the topic it is known by there, and this subscription's state
+        batch_op.add_column(sa.Column('hub_url', sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column('websub_topic', sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column('websub_secret', sa.String(length=128), nullable=True))
+        batch_op.add_column(sa.Column('websub_state', sa.String(length=16), nullable=True))
+        batch_op.add_column(sa.Column('websub_requested_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('websub_lease_until', sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table('feeds') as batch_op:
+        for column in ('websub_lease_until', 'websub_requested_at', 'websub_state', 'websub_secret', 'websub_topic',
+                       'hub_url'):
+            batch_op.drop_column(column)
         batch_op.drop_column('interval_source')
         batch_op.drop_column('fetch_articles')
         batch_op.drop_column('poll_interval_seconds')
