@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 
 from daemon.errors import FeedError
+from daemon.states import ErrorKind
 
 __all__ = ["check_encoding", "ascii_compatible"]
 
@@ -57,7 +58,7 @@ def _family(name: str) -> str:
 
 
 def _refuse(url: str, why: str) -> None:
-    raise FeedError(url, f"refused: {why}", kind="refused_xml")
+    raise FeedError(url, f"refused: {why}", kind=ErrorKind.REFUSED_XML)
 
 
 def check_encoding(data: bytes, url: str, headers: Mapping[str, str] | None = None) -> bytes:

@@ -123,6 +123,27 @@ def test_config_bounds_in_the_wrong_order(tmp_path, sqlite_url, wiredesk, low, h
     assert code == 2 and high in line and low in line and "at least" in line
 
 
+# The inconsistency named in the issue, as a user meets it: the real command, its real exit status, one line.
+def test_poll_once_with_min_interval_above_max_is_one_line_and_exit_2(tmp_path, sqlite_url):
+    (tmp_path / "wiredesk.toml").write_text("[schedule]\nmin_interval_minutes = 100\nmax_interval_minutes = 50\n")
+    res = subprocess.run([*wiredesk_cmd(), "poll", "--once"], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    line = one_line(res.stderr)
+    assert res.returncode == 2 and res.stdout == ""
+    assert line.startswith("wiredesk: wiredesk.toml: schedule.max_interval_minutes = 50 is below "
+                           "schedule.min_interval_minutes = 100"), line
+    assert not (tmp_path / "wiredesk.db").exists(), "nothing is opened or written"
+
+
+def test_inconsistent_schedule_in_code_is_a_config_error():
+    """Settings built in code (not from the file) are held to the same order, in the project's own error."""
+    from daemon.errors import ConfigError, WiredeskError
+    from daemon.schedule import ScheduleSettings
+
+    with pytest.raises(ConfigError, match="min_interval <= max_interval") as exc:
+        ScheduleSettings(min_interval=6000, max_interval=3000)
+    assert isinstance(exc.value, WiredeskError) and exc.value.exit_code == 2
+
+
 def test_every_number_in_the_config_has_a_stated_range():
     from daemon.config import ALLOWED, SCHEMA
 
