@@ -168,7 +168,8 @@ def cmd_replay(args, config) -> int:
     from daemon.pipeline import Pipeline
     from daemon.progress import console_progress
     from daemon.replay import load_corpus
-    from daemon.views import load_stories
+    from storage.feeds import feeds_by_url
+    from storage.stories import load_stories
 
     folder = Path(args.dir) if args.dir else _default_seeds()
     corpus = load_corpus(folder)
@@ -176,7 +177,7 @@ def cmd_replay(args, config) -> int:
     for f in corpus.feeds:
         add_feed(db, f.url, f.outlet, f.folder)
     routes = corpus.routes()
-    feeds = [f for f in _feeds_by_url(db, [f.url for f in corpus.feeds])]
+    feeds = feeds_by_url(db, [f.url for f in corpus.feeds])
     # replay always reads every fixture feed, whatever the schedule says: the corpus is the point
     settings = pipeline_settings(config)
 
@@ -223,20 +224,10 @@ def _default_seeds() -> Path:
     raise InputError("replay: no seeds/ folder here; give the fixture folder (wiredesk replay PATH)")
 
 
-def _feeds_by_url(db, urls):
-    from sqlalchemy import select
-
-    from storage.models import Feed
-
-    with db.session() as s:
-        rows = {f.url: f for f in s.scalars(select(Feed).where(Feed.url.in_(urls)))}
-    return [rows[u] for u in urls if u in rows]
-
-
 def cmd_stories(args, config) -> int:
     from daemon.app import database
     from daemon.tables import stories_table
-    from daemon.views import load_stories
+    from storage.stories import load_stories
 
     stories = load_stories(database(config), limit=args.limit)
     if args.json:
@@ -249,7 +240,7 @@ def cmd_stories(args, config) -> int:
 def cmd_story(args, config) -> int:
     from daemon.app import database
     from daemon.tables import story_detail
-    from daemon.views import find_story
+    from storage.stories import find_story
 
     story = find_story(database(config), args.id)
     if story is None:

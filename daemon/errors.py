@@ -33,6 +33,10 @@ class InputError(WiredeskError):
     """A file or argument given on the command line is invalid."""
 
 
+class AmbiguousStory(InputError):
+    """A story id prefix that several stories share."""
+
+
 class StorageError(WiredeskError):
     """The database cannot be opened, migrated, read or written, or holds what it must not."""
 

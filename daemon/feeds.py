@@ -14,17 +14,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import listparser
-from sqlalchemy import func, insert, select
-from sqlalchemy.exc import IntegrityError
 
 from daemon.config import MAX_FEED_TITLE_CHARS, MAX_FOLDER_CHARS
 from daemon.errors import InputError
+from daemon.states import FeedStatus
 from daemon.urls import http_url_problem
 from storage import Database
-from storage.models import Entry, Feed
-
-# URLs looked up per query when importing many feeds at once (well under every backend's parameter limit).
-_LOOKUP_CHUNK = 500
+from storage import feeds as stored
 
 
 def check_feed_url(url: str, where: str = "") -> str:
@@ -75,49 +71,26 @@ def check_feed(url: str, title: str | None, folder: str | None, where: str = "")
 
 def add_feed(db: Database, url: str, title: str | None = None, folder: str | None = None) -> bool:
     url, title, folder = check_feed(url, title, folder)
-    try:
-        with db.session() as s:
-            if s.scalar(select(Feed.id).where(Feed.url == url)) is not None:
-                return False
-            s.add(Feed(url=url, title=title, folder=folder, status="active", error_count=0, created_at=datetime.now(timezone.utc)))
-    except IntegrityError:
-        return False  # another worker starting at the same moment added it first
-    return True
+    return stored.add_feed(db, url, title, folder)
 
 
 def add_feeds(db: Database, items: list[tuple[str, str | None, str | None]]) -> int:
     """Add checked feeds in one transaction, all or none; those already present stay as they are. Returns how
-    many were new. One lookup per few hundred URLs and one bulk insert: 100,000 feeds in seconds, not minutes."""
+    many were new."""
     unique: dict[str, tuple[str | None, str | None]] = {}
     for url, title, folder in items:
         unique.setdefault(url, (title, folder))
-    for attempt in (1, 2):
-        try:
-            with db.session() as s:
-                urls = list(unique)
-                known: set[str] = set()
-                for i in range(0, len(urls), _LOOKUP_CHUNK):
-                    known.update(s.scalars(select(Feed.url).where(Feed.url.in_(urls[i:i + _LOOKUP_CHUNK]))))
-                now = datetime.now(timezone.utc)
-                rows = [{"url": u, "title": t, "folder": f, "status": "active", "error_count": 0, "created_at": now}
-                        for u, (t, f) in unique.items() if u not in known]
-                if rows:
-                    s.execute(insert(Feed), rows)
-            return len(rows)
-        except IntegrityError:
-            if attempt == 2:  # added by another process twice in a row: say so rather than loop
-                raise InputError("feeds were being added by another wiredesk process at the same time; nothing was "
-                                 "imported, run the import again") from None
-    raise AssertionError("unreachable")
+    for _attempt in (1, 2):
+        added = stored.add_new_feeds(db, unique)
+        if added is not None:
+            return added
+    # added by another process twice in a row: say so rather than loop
+    raise InputError("feeds were being added by another wiredesk process at the same time; nothing was "
+                     "imported, run the import again")
 
 
 def remove_feed(db: Database, url: str) -> bool:
-    with db.session() as s:
-        feed = s.scalar(select(Feed).where(Feed.url == url.strip()))
-        if feed is None:
-            return False
-        s.delete(feed)
-    return True
+    return stored.remove_feed(db, url.strip())
 
 
 def sync_config_feeds(db: Database, config) -> int:
@@ -182,9 +155,7 @@ def export_opml(db: Database) -> bytes:
     ET.SubElement(head, "dateCreated").text = datetime.now(timezone.utc).strftime("%a, %d %b %Y %H:%M:%S GMT")
     body = ET.SubElement(root, "body")
     folders: dict[str, ET.Element] = {}
-    with db.session() as s:
-        feeds = list(s.scalars(select(Feed).order_by(Feed.folder, Feed.id)))
-    for f in feeds:
+    for f in stored.all_feeds(db):
         parent = body
         if f.folder:
             parent = folders.get(f.folder)
@@ -213,22 +184,20 @@ def _when(value: datetime | None) -> str:
 
 
 def list_feeds(db: Database) -> list[dict]:
-    with db.session() as s:
-        counts = {k: v for k, v in s.execute(select(Entry.feed_id, func.count()).group_by(Entry.feed_id))}
-        return [
-            {
-                "url": f.url,
-                "title": f.title,
-                "folder": f.folder,
-                "status": f.status,
-                "entries": counts.get(f.id, 0),
-                "last_success": f.last_success_at.isoformat() if f.last_success_at else None,
-                "last_error": f.last_error,
-                "error_count": f.error_count,
-                "next_poll": f.next_poll_at.isoformat() if f.next_poll_at else None,
-            }
-            for f in s.scalars(select(Feed).order_by(Feed.folder, Feed.id))
-        ]
+    return [
+        {
+            "url": f.url,
+            "title": f.title,
+            "folder": f.folder,
+            "status": f.status,
+            "entries": entries,
+            "last_success": f.last_success_at.isoformat() if f.last_success_at else None,
+            "last_error": f.last_error,
+            "error_count": f.error_count,
+            "next_poll": f.next_poll_at.isoformat() if f.next_poll_at else None,
+        }
+        for f, entries in ((summary.feed, summary.entries) for summary in stored.feed_summaries(db))
+    ]
 
 
 def command(args, config) -> int:
@@ -272,7 +241,7 @@ def command(args, config) -> int:
         for col in ("folder", "status", "entries", "last success", "last error", "next poll"):
             table.add_column(col)
         for r in rows:
-            status_style = {"active": "green", "error": "yellow", "gone": "red"}.get(r["status"], "")
+            status_style = {FeedStatus.ACTIVE: "green", FeedStatus.ERROR: "yellow", FeedStatus.GONE: "red"}.get(r["status"], "")
             table.add_row(
                 f"{r['title'] or ''}\n{r['url']}" if r["title"] else r["url"],
                 r["folder"] or "",

@@ -156,7 +156,7 @@ def lite(seeds_db, tmp_path) -> Served:
 
 
 def stored_stories(db):
-    from daemon.views import load_stories
+    from storage.stories import load_stories
 
     return load_stories(db)
 
