@@ -12,7 +12,7 @@ import lxml.html
 import pytest
 from lxml import etree
 
-from daemon.digest import (
+from daemon.publish.render import (
     FORMATS,
     DigestMeta,
     DigestSource,

@@ -471,7 +471,7 @@ NOT_GLOBAL = [
 def test_every_non_global_range_is_refused(network, address):
     import ipaddress
 
-    from daemon.fetcher import AddressPolicy
+    from daemon.fetch.client import AddressPolicy
 
     assert ipaddress.ip_address(address) in ipaddress.ip_network(network)
     assert AddressPolicy().refusal(address) is not None, f"{address} ({network}) was allowed"
@@ -483,7 +483,7 @@ def test_every_non_global_range_is_refused(network, address):
 @pytest.mark.parametrize("address", ["8.8.8.8", "1.1.1.1", "93.184.216.34", "2606:4700::1111",
                                      "2001:4860:4860::8888", "64:ff9b::808:808", "2a00:1450:4001::1"])
 def test_global_addresses_are_allowed(address):
-    from daemon.fetcher import AddressPolicy
+    from daemon.fetch.client import AddressPolicy
 
     assert AddressPolicy().refusal(address) is None
 
@@ -491,7 +491,7 @@ def test_global_addresses_are_allowed(address):
 def test_site_local_feed_is_refused_before_connecting():
     import asyncio
 
-    from daemon.fetcher import Fetcher, Limits
+    from daemon.fetch.client import Fetcher, Limits
 
     async def go():
         async with Fetcher(Limits(connect_timeout=2, timeout=5)) as fetcher:
@@ -627,7 +627,7 @@ def utf7_hidden(text: str) -> bytes:
 ])
 def test_encodings_the_entity_check_cannot_read_are_refused(enc, label, headers):
     from daemon.errors import FeedError
-    from daemon.parser import parse_feed
+    from daemon.parse.feed import parse_feed
 
     text = LAUGHS.format(enc=label)
     if enc == "utf-7":
@@ -647,7 +647,7 @@ def test_encodings_the_entity_check_cannot_read_are_refused(enc, label, headers)
     ("utf-16", "UTF-16", "caf\u00e9 \u65e5\u672c"), ("utf-32", "UTF-32", "caf\u00e9 \u65e5\u672c"),
 ])
 def test_readable_encodings_still_parse(enc, label, title):
-    from daemon.parser import parse_feed
+    from daemon.parse.feed import parse_feed
 
     feed = parse_feed(PLAIN.format(enc=label, title=title).encode(enc), "https://example.com/feed.xml")
     assert [e.title for e in feed.entries] == [title]
@@ -656,7 +656,7 @@ def test_readable_encodings_still_parse(enc, label, title):
 @pytest.mark.parametrize("enc", ["utf-16", "utf-32"])
 def test_wide_entity_feeds_are_still_refused(enc):
     from daemon.errors import FeedError
-    from daemon.parser import parse_feed
+    from daemon.parse.feed import parse_feed
 
     with pytest.raises(FeedError) as exc:
         parse_feed(LAUGHS.format(enc=enc.upper()).encode(enc), "https://example.com/feed.xml")

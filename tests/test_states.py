@@ -5,7 +5,7 @@ from __future__ import annotations
 import pickle
 
 from daemon.errors import FeedError, WiredeskError
-from daemon.fetcher import ERROR_KINDS
+from daemon.fetch.client import ERROR_KINDS
 from daemon.states import FEED_ERROR_KINDS, FETCH_ERROR_KINDS, EntryState, ErrorKind, FeedStatus
 
 

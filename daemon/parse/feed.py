@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 import feedparser
 
-from daemon.charset import check_encoding
+from daemon.parse.charset import check_encoding
 from daemon.errors import FeedError
 from daemon.states import ErrorKind
 
@@ -323,7 +323,7 @@ class KeyedFeed:
 def parse_feed_keyed(data: bytes, url: str, headers: dict | None = None, max_entries: int | None = None) -> KeyedFeed:
     """parse_feed, plus each entry's keys: computed where the parse runs (a worker process during a poll), because
     normalising thousands of links is otherwise the largest cost left in the process that stores them."""
-    from daemon.identity import canonical_url, entry_identity  # daemon.identity imports this module
+    from daemon.parse.identity import canonical_url, entry_identity  # daemon.parse.identity imports this module
 
     feed = parse_feed(data, url, headers, max_entries)
     entries, keys, failed = [], [], []

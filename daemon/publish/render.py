@@ -29,7 +29,7 @@ from lxml import etree
 from lxml.html import builder as E
 
 from daemon.errors import InputError, StorageError
-from daemon.parser import INVISIBLE_CHARS
+from daemon.parse.feed import INVISIBLE_CHARS
 
 __all__ = [
     "FORMATS",

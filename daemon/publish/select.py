@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from daemon.digest import FORMATS, DigestMeta, DigestSource, DigestStory, choose_primary, filter_stories, render
+from daemon.publish.render import FORMATS, DigestMeta, DigestSource, DigestStory, choose_primary, filter_stories, render
 from daemon.errors import InputError
 from storage import Database
 from storage.records import StoryView

@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl, urlsplit
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from daemon.errors import InputError
-from daemon.publish import DigestQuery, query_from_config, render_digest
+from daemon.publish.select import DigestQuery, query_from_config, render_digest
 from storage import Database
 from storage.health import HealthProbe
 from storage.stories import stories_version

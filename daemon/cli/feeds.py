@@ -18,7 +18,7 @@ import listparser
 from daemon.config import MAX_FEED_TITLE_CHARS, MAX_FOLDER_CHARS
 from daemon.errors import InputError
 from daemon.states import FeedStatus
-from daemon.urls import http_url_problem
+from daemon.fetch.urls import http_url_problem
 from storage import Database
 from storage import feeds as stored
 
@@ -203,7 +203,7 @@ def list_feeds(db: Database) -> list[dict]:
 def command(args, config) -> int:
     from daemon.app import database
 
-    from daemon.cli import check_output_path, write_output
+    from daemon.cli.main import check_output_path, write_output
 
     action = args.feeds_command
     # check what the user gave before touching the database, so a mistake writes nothing
@@ -233,7 +233,7 @@ def command(args, config) -> int:
             return 0
         from rich.table import Table
 
-        from daemon.tables import console
+        from daemon.publish.tables import console
 
         table = Table(title=f"{len(rows)} feeds")
         # URLs are what people copy from this table: keep them on one line
