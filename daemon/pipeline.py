@@ -696,8 +696,9 @@ class Pipeline:
                     todo.append((at, entry, row, article, doc))
                 if not todo:
                     return outcomes
-                # the chunk's fingerprints together: the semantic vectors are computed in one batch
-                fps = engine.fingerprint_many([doc for _, _, _, _, doc in todo], chunksize=len(todo))
+                # the chunk's fingerprints together: the semantic vectors of all but the copies in one batch, in
+                # the parse worker processes where there are some
+                fps = engine.fingerprints_to_add([doc for _, _, _, _, doc in todo], executor=self.parse_executor)
                 todo = [(*item, fp) for item, fp in zip(todo, fps)]
                 s.add_all([article for _, _, _, article, _, _ in todo])
                 s.flush()

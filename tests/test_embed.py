@@ -164,6 +164,99 @@ def test_fingerprint_workers_embed_their_chunks(embedder):
     assert pooled == here
 
 
+class _Counting:
+    """An embedder that counts the texts it is given (and embeds them with the real one)."""
+
+    def __init__(self, real):
+        self.real, self.texts, self.model_dir = real, [], real.model_dir
+
+    def embed_articles(self, articles):
+        articles = list(articles)
+        self.texts += [title for title, _ in articles]
+        return self.real.embed_articles(articles)
+
+    def embed_one(self, title, text):
+        self.texts.append(title)
+        return self.real.embed_one(title, text)
+
+
+def _wire_batch():
+    body = " ".join(f"Sentence {i} of the wire report says the harbour gates at pier {i} failed at dawn." for i in range(30))
+    return [
+        Document(id="w1", title="Harbour gates fail at dawn", text=body),
+        Document(id="w2", title="Unrelated: council approves cycle bridge", text="The vote passed with seventeen in favour."),
+        # the same wire text carried again, trimmed and retitled: a copy of w1 within the batch
+        Document(id="w3", title="Gates fail (Yonhap)", text=body[: len(body) * 3 // 4]),
+    ]
+
+
+@needs_model
+def test_a_copy_reuses_its_originals_vector(embedder):
+    counting = _Counting(embedder)
+    engine = Engine(embedder=counting)
+    docs = _wire_batch()
+    fps = engine.fingerprints_to_add(docs)
+    assert counting.texts == ["Harbour gates fail at dawn", "Unrelated: council approves cycle bridge"]
+    assert fps[2].vector is None
+    stored = [engine.add(d, fingerprint=fp) for d, fp in zip(docs, fps)]
+    assert stored[2].copy_of == "w1" and len(counting.texts) == 2          # nothing computed for the copy
+    original, copy = (Fingerprint.from_bytes(stored[i].fingerprint).vector for i in (0, 2))
+    assert copy is not None and np.array_equal(copy, original)
+    # a later copy of the copy: found against the index, and given the same vector
+    later = Document(id="w4", title="Gates fail, wire", text=docs[2].text)
+    (fp,) = engine.fingerprints_to_add([later])
+    assert fp.vector is None and len(counting.texts) == 2
+    again = engine.add(later, fingerprint=fp)
+    assert again.copy_of == "w1" and np.array_equal(Fingerprint.from_bytes(again.fingerprint).vector, original)
+    # restored without the model: the same vectors
+    restarted = Engine()
+    for a in stored + [again]:
+        restarted.restore(a.article_id, a.fingerprint, a.story_id, a.copy_of)
+    assert np.array_equal(restarted._vecs[restarted._index_of["w3"]], restarted._vecs[restarted._index_of["w1"]])
+
+
+@needs_model
+def test_an_article_that_only_looked_like_a_copy_gets_its_vector_when_added(embedder):
+    counting = _Counting(embedder)
+    engine = Engine(embedder=counting)
+    docs = _wire_batch()
+    fps = engine.fingerprints_to_add(docs)
+    # w1 is not added: w3 has nothing to copy and is decided with a vector of its own
+    a = engine.add(docs[2], fingerprint=fps[2])
+    assert a.copy_of is None and counting.texts[-1] == "Gates fail (Yonhap)"
+    want = embedder.embed_one(docs[2].title, docs[2].text)
+    assert np.abs(Fingerprint.from_bytes(a.fingerprint).vector - want).max() <= 1e-3
+
+
+def _worker_has_model() -> bool:
+    from daemon.engine import fingerprint
+
+    return bool(fingerprint._embedders)
+
+
+@needs_model
+def test_vectors_are_computed_in_the_worker_processes(embedder):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    docs = _docs() + _wire_batch()
+    here = Engine(embedder=embedder).fingerprints_to_add(docs)
+    counting = _Counting(embedder)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        assert pool.submit(_worker_has_model).result() is False
+        pooled = Engine(embedder=counting).fingerprints_to_add(docs, executor=pool)
+        assert pool.submit(_worker_has_model).result() is True
+    assert counting.texts == []                       # none in this process
+    for a, b in zip(here, pooled):
+        assert (a.vector is None) == (b.vector is None)
+        if a.vector is not None:
+            assert np.abs(a.vector - b.vector).max() < 1e-5
+    # a pool that cannot do it (shut down, as a broken one): the vectors are computed here
+    fallback = Engine(embedder=counting).fingerprints_to_add(docs, executor=pool)
+    assert len(counting.texts) == sum(fp.vector is not None for fp in here)
+    assert all((a.vector is None) == (b.vector is None) for a, b in zip(here, fallback))
+
+
 @needs_model
 def test_restore_gives_the_vectors_without_the_model(embedder):
     stored = [a for a in (Engine(embedder=embedder).add(d) for d in _docs())]

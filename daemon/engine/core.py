@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from . import decision, minhash
-from .fingerprint import Fingerprint, FingerprintPool, compute, term_params
+from .fingerprint import Fingerprint, FingerprintPool, compute, embed_with, term_params
 from .model import Assignment, Document, EngineSettings
 
 
@@ -444,6 +444,23 @@ class Engine:
             for d, v in zip(chunk, vectors):
                 yield replace(compute(d.title or "", d.text or "", self.settings, self._term_params), vector=v.copy())
 
+    def fingerprints_to_add(self, docs: list[Document], executor=None) -> list[Fingerprint]:
+        """The fingerprints of a batch about to be given to :meth:`add` in this order, with the semantic vectors of
+        all but the copies computed in one batch: in the processes of `executor` (a ``concurrent.futures``
+        process pool, for example the daemon's parse workers) when given, else in this one.
+
+        A copy takes its original's vector in :meth:`add` instead of computing its own; an article that looked like
+        a copy here and is not one there (an index shared with other engines moved on) gets its vector there.
+        """
+        fps = [compute(d.title or "", d.text or "", self.settings, self._term_params) for d in docs]
+        if self.embedder is None or not fps:
+            return fps
+        need = [j for j, copy in enumerate(self._copies_ahead(fps)) if not copy]
+        vectors = embed_with(self.embedder, [(docs[j].title or "", docs[j].text or "") for j in need], executor)
+        for j, v in zip(need, vectors):
+            fps[j] = replace(fps[j], vector=v)
+        return fps
+
     def close(self) -> None:
         """Stop the fingerprint worker processes, if any."""
         if self._pool is not None:
@@ -476,9 +493,15 @@ class Engine:
                                  "containment": round(cont, 4)}}
             score = cont
             tids = found = None
+            # The copy's vector is its original's (as stored), so it is never computed twice for one text.
+            original = self._vecs[match]
+            if original.any():
+                fp = replace(fp, vector=original.copy())
         else:
             copy_of = None
             group = None
+            if fp.vector is None and self.embedder is not None:
+                fp = replace(fp, vector=self.embedder.embed_one(doc.title, doc.text))
             tids = self._book.term_ids(fp.terms) if fp.terms else None
             story, score, evidence, found = self._find_story(fp, tids, ts, doc.source)
         if story is None:
@@ -576,8 +599,14 @@ class Engine:
         if not cands:
             return None
         idx = np.array(list(cands), dtype=np.intp)
-        agree = (self._sigs.take(idx, axis=0) == fp.signature).sum(axis=1) / minhash.NUM_PERM
-        sizes = self._sizes.take(idx)
+        return self._best_copy(fp, idx, self._sigs.take(idx, axis=0), self._sizes.take(idx))
+
+    def _best_copy(self, fp: Fingerprint, idx: np.ndarray, sigs: np.ndarray, sizes: np.ndarray
+                   ) -> tuple[int, float, float] | None:
+        """Of the articles `idx` (their signatures and shingle counts), the one `fp` copies best: (index, estimated
+        Jaccard, containment of the smaller text), or None when none passes both."""
+        s = self.settings
+        agree = (sigs == fp.signature).sum(axis=1) / minhash.NUM_PERM
         # Most candidates share a band or two and nothing more: drop them before the loop.
         ok = (agree >= s.copy_min_jaccard) & (sizes >= s.copy_min_shingles)
         if not ok.any():
@@ -593,6 +622,20 @@ class Engine:
         if best is None:
             return None
         return best[1], best[2], best[3]
+
+    def _copies_ahead(self, fps: list[Fingerprint]) -> list[bool]:
+        """Which of a batch about to be added in this order look like copies: of an indexed article, or of one
+        before them in the batch (compared directly, no LSH). Read-only; :meth:`add` decides."""
+        s = self.settings
+        sigs = np.array([fp.signature for fp in fps], dtype=np.uint32).reshape(len(fps), minhash.NUM_PERM)
+        sizes = np.array([fp.shingles for fp in fps], dtype=np.int64)
+        out = []
+        for j, fp in enumerate(fps):
+            copy = fp.shingles >= s.copy_min_shingles and (
+                self._find_copy(fp, self._lsh.keys(fp.signature)) is not None
+                or (j > 0 and self._best_copy(fp, np.arange(j), sigs[:j], sizes[:j]) is not None))
+            out.append(bool(copy))
+        return out
 
     # ------------------------------------------------------------------ stories
 
@@ -791,11 +834,12 @@ class Engine:
         st.members += 1
         if source:
             st.outlets.add(source)
-        if is_copy or not fp.terms:
-            return  # a copy adds no new wording; the centroid describes distinct write-ups
         v = fp_vector(fp)
         if v is not None:
-            self._vecs[i] = v
+            self._vecs[i] = v     # a copy's too: the next copy of it takes it from here
+        if is_copy or not fp.terms:
+            return  # a copy adds no new wording; the centroid describes distinct write-ups
+        if v is not None:
             st.vec_rows.append(i)
             vs = self._story_vsum[story]
             vs += v

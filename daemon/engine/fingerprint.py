@@ -6,6 +6,7 @@ state an engine that never restarted would have.
 
 from __future__ import annotations
 
+import os
 import struct
 from collections import deque
 from dataclasses import dataclass, replace
@@ -212,3 +213,41 @@ def _worker_compute(chunk: list[tuple[str, str]]) -> list[Fingerprint]:
         vectors = _worker_embedder.embed_articles(chunk)
         fps = [replace(fp, vector=v.copy()) for fp, v in zip(fps, vectors)]
     return fps
+
+
+def embed_with(embedder, articles: list[tuple[str, str]], executor=None) -> list[np.ndarray]:
+    """The semantic vectors of (title, text) pairs: split among the processes of `executor` (a process pool whose
+    workers load `embedder`'s model once each, see :func:`embed_in_worker`) when given, else in this process.
+
+    A pool that cannot do it (a worker died, the model folder changed under it) costs nothing but time: the
+    vectors are then computed here."""
+    if not articles:
+        return []
+    if executor is not None:
+        workers = max(1, getattr(executor, "_max_workers", 1))
+        threads = max(1, len(os.sched_getaffinity(0)) // workers)
+        step = -(-len(articles) // workers)
+        parts = [articles[i:i + step] for i in range(0, len(articles), step)]
+        try:
+            futures = [executor.submit(embed_in_worker, str(embedder.model_dir), threads, part) for part in parts]
+            return [v for f in futures for v in f.result()]
+        except Exception as exc:  # BrokenProcessPool, a shut-down pool, a model the worker could not load
+            import logging
+
+            logging.getLogger(__name__).debug("embedding in the worker processes failed (%s); embedding here", exc)
+    return list(embedder.embed_articles(articles))
+
+
+_embedders: dict[str, object] = {}
+
+
+def embed_in_worker(model_dir: str, threads: int, articles: list[tuple[str, str]]) -> list[np.ndarray]:
+    """Run in a worker process: the vectors of `articles` by the model in `model_dir`, loaded (and its weights
+    checked) on the first call of this process and kept for the next ones."""
+    embedder = _embedders.get(model_dir)
+    if embedder is None:
+        from .embed import limit_blas_threads, load_embedder
+
+        limit_blas_threads(threads)
+        embedder = _embedders[model_dir] = load_embedder(model_dir, threads=threads)
+    return list(embedder.embed_articles(articles))
