@@ -34,7 +34,7 @@ def fill(db, n: int, seed: int = 7) -> list:
     import sqlalchemy as sa
 
     from daemon.engine import Document
-    from daemon.feeds import add_feed
+    from daemon.cli.feeds import add_feed
     from farm import event, news
     from storage.models import Entry, Feed
 

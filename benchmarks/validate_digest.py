@@ -121,7 +121,7 @@ def seed_title(lines: list[str]) -> str:
 
 
 def seed_sources():
-    from daemon.digest import DigestSource
+    from daemon.publish.render import DigestSource
 
     sources = []
     for path in sorted((ROOT / "seeds").glob("*.txt")):
@@ -145,7 +145,7 @@ def seed_sources():
 
 
 def hostile_story():
-    from daemon.digest import DigestSource, DigestStory
+    from daemon.publish.render import DigestSource, DigestStory
 
     t0 = datetime(2024, 4, 13, 12, 0, tzinfo=timezone.utc)
     original = DigestSource(
@@ -177,7 +177,7 @@ def hostile_story():
 
 def sample(validator: Path, python: str, out: Path) -> int:
     sys.path.insert(0, str(ROOT))
-    from daemon.digest import FORMATS, DigestMeta, DigestStory, choose_primary, render
+    from daemon.publish.render import FORMATS, DigestMeta, DigestStory, choose_primary, render
 
     members = seed_sources()
     primary = choose_primary(members)

@@ -7,7 +7,7 @@ import sys
 
 from daemon import __version__
 from daemon.config import Config
-from daemon.fetcher import Fetcher, Limits
+from daemon.fetch.client import Fetcher, Limits
 from daemon.pipeline import PipelineSettings
 from daemon.schedule import ScheduleSettings
 from storage import Database, open_database

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import platformdirs
 
 from daemon.errors import ConfigError
-from daemon.urls import http_url_problem
+from daemon.fetch.urls import http_url_problem
 
 APP = "wiredesk"
 

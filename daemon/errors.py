@@ -2,7 +2,21 @@
 
 The CLI turns any WiredeskError into a single line on stderr and exit code 2; the message must say what is wrong,
 where, and what to do. Causes are chained (``raise ... from exc``) so that logs at debug level keep the detail.
+
+    WiredeskError
+    ├── ConfigError      the configuration file or a setting (also raised for inconsistent settings in code)
+    ├── InputError       a file, argument or query parameter (AmbiguousStory: a story prefix several share)
+    ├── StorageError     the database or the shared Redis indexes cannot be opened, read or written
+    ├── FeedError        one feed could not be fetched, parsed or stored; carries the URL and an ErrorKind
+    └── ModelError       the sentence-embedding model is missing or damaged (daemon.engine.embed)
+
+Library errors (SQLAlchemy, Redis, OS errors) are wrapped into these where they reach the user, with the library's
+exception as the cause.
 """
+
+from __future__ import annotations
+
+from daemon.states import ErrorKind
 
 
 class WiredeskError(Exception):
@@ -19,18 +33,22 @@ class InputError(WiredeskError):
     """A file or argument given on the command line is invalid."""
 
 
+class AmbiguousStory(InputError):
+    """A story id prefix that several stories share."""
+
+
 class StorageError(WiredeskError):
-    """The database cannot be opened, migrated or written."""
+    """The database cannot be opened, migrated, read or written, or holds what it must not."""
 
 
 class FeedError(WiredeskError):
     """A feed could not be fetched or parsed; carries the feed URL."""
 
-    def __init__(self, url: str, message: str, kind: str = "error"):
+    def __init__(self, url: str, message: str, kind: ErrorKind = ErrorKind.ERROR):
         super().__init__(f"{url}: {message}")
         self.url = url
         self.message = message
-        self.kind = kind
+        self.kind = ErrorKind(kind)
 
     def __reduce__(self):
         # parsed in worker processes: must survive pickling with its fields

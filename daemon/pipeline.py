@@ -36,9 +36,9 @@ from sqlalchemy.orm import defer
 
 from daemon.engine import Document, Engine
 from daemon.errors import FeedError
-from daemon.extract import extract_page, text_from_feed
-from daemon.fetcher import Fetcher, FetchResult, Validators
-from daemon.parser import EntryKeys, ParsedFeed, parse_feed_keyed
+from daemon.extract.article import extract_page, text_from_feed
+from daemon.fetch.client import Fetcher, FetchResult, Validators
+from daemon.parse.feed import EntryKeys, ParsedFeed, parse_feed_keyed
 from daemon.schedule import RECENT_ENTRIES, ScheduleSettings, next_poll
 from storage import Database
 from storage.models import MAX_URL, Article, Entry, Feed, Membership, Story

@@ -15,6 +15,8 @@ from typing import NamedTuple
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 
+from daemon.errors import ConfigError
+
 __all__ = [
     "NextPoll",
     "ScheduleSettings",
@@ -43,13 +45,13 @@ class ScheduleSettings:
 
     def __post_init__(self) -> None:
         if not 0 < self.min_interval <= self.max_interval:
-            raise ValueError("schedule: need 0 < min_interval <= max_interval")
+            raise ConfigError("schedule: need 0 < min_interval <= max_interval")
         if self.max_floor <= 0:
-            raise ValueError("schedule: max_floor must be positive")
+            raise ConfigError("schedule: max_floor must be positive")
         if not 0 < self.backoff_base <= self.backoff_max:
-            raise ValueError("schedule: need 0 < backoff_base <= backoff_max")
+            raise ConfigError("schedule: need 0 < backoff_base <= backoff_max")
         if self.interval <= 0:
-            raise ValueError("schedule: interval must be positive")
+            raise ConfigError("schedule: interval must be positive")
 
 
 def _aware(moment: datetime) -> datetime:

@@ -26,7 +26,7 @@ from typing import Iterator
 from daemon.app import database, make_fetcher, pipeline_settings
 from daemon.errors import ConfigError, StorageError, WiredeskError
 from daemon import websub
-from daemon.feeds import sync_config_feeds
+from daemon.cli.feeds import sync_config_feeds
 from daemon.pipeline import Pipeline, Progress
 
 log = logging.getLogger("wiredesk")
@@ -118,7 +118,7 @@ def _parse_pool(config):
     context = multiprocessing.get_context("forkserver")
     # The fork server imports the parser once and every worker is forked from it ready to parse, instead of each
     # worker importing feedparser itself while the first feeds wait.
-    context.set_forkserver_preload(["daemon.parser", "daemon.identity", "daemon.procs"])
+    context.set_forkserver_preload(["daemon.parse.feed", "daemon.parse.identity", "daemon.procs"])
     from daemon.procs import die_with_parent
 
     # workers that outlived a killed poll would keep the fork server and the resource tracker alive too (see procs)
@@ -256,8 +256,8 @@ class Notifier:
 
 
 def run(config, host: str | None = None, port: int | None = None) -> int:
-    from daemon.metrics import Metrics
-    from daemon.server import Server
+    from daemon.serve.metrics import Metrics
+    from daemon.serve.http import Server
 
     check_redis(config)
     db = database(config)

@@ -22,6 +22,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from daemon.errors import StorageError
+
 # SQLite's INTEGER PRIMARY KEY is only an alias of the rowid for plain INTEGER; BigInteger elsewhere.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -36,7 +38,7 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         if value.tzinfo is None:
-            raise ValueError("naive datetime given to the database")
+            raise StorageError("naive datetime given to the database (a bug: every stored time carries its zone)")
         from datetime import timezone
 
         return value.astimezone(timezone.utc)

@@ -62,7 +62,7 @@ def count_rows(url: str) -> dict[str, int]:
 @pytest.fixture
 def wiredesk(capsys):
     """Run the CLI in-process; returns (exit code, stdout, stderr)."""
-    from daemon.cli import main
+    from daemon.cli.main import main
 
     def run(*argv):
         code = main([str(a) for a in argv])

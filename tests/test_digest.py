@@ -12,7 +12,7 @@ import lxml.html
 import pytest
 from lxml import etree
 
-from daemon.digest import (
+from daemon.publish.render import (
     FORMATS,
     DigestMeta,
     DigestSource,
@@ -22,7 +22,7 @@ from daemon.digest import (
     filter_stories,
     render,
 )
-from daemon.errors import InputError
+from daemon.errors import InputError, StorageError
 
 T0 = datetime(2024, 4, 13, 12, 0, tzinfo=timezone.utc)
 KST = timezone(timedelta(hours=9))
@@ -356,7 +356,7 @@ def test_without_copies_the_earliest_article_is_primary():
 
 
 def test_choose_primary_needs_members():
-    with pytest.raises(ValueError, match="at least one member"):
+    with pytest.raises(StorageError, match="at least one member"):
         choose_primary([])
 
 

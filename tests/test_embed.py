@@ -299,7 +299,7 @@ def test_cluster_without_the_model_says_so_once_and_goes_on(tmp_path, monkeypatc
 
 
 def test_replay_with_a_bad_model_dir_runs_lexically(tmp_path, monkeypatch):
-    from daemon.cli import main
+    from daemon.cli.main import main
 
     cfg = tmp_path / "wiredesk.toml"
     cfg.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "w.db"}"\n[engine]\nmodel_dir = "{tmp_path / "nope"}"\n')
@@ -322,7 +322,7 @@ def test_replay_stores_vectors_and_a_damaged_model_loses_nothing(tmp_path, monke
     import sqlite3
 
     from daemon import app
-    from daemon.cli import main
+    from daemon.cli.main import main
 
     db = tmp_path / "w.db"
     cfg = tmp_path / "wiredesk.toml"

@@ -2,7 +2,7 @@
 
 from conftest import SEEDS
 
-from daemon.extract import extract_page, text_from_feed
+from daemon.extract.article import extract_page, text_from_feed
 
 
 def test_extraction_does_not_depend_on_what_the_process_saw_before():

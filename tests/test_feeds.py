@@ -6,8 +6,8 @@ from pathlib import Path
 import listparser
 import pytest
 
-from daemon.identity import canonical_url, entry_identity
-from daemon.parser import ParsedEntry
+from daemon.parse.identity import canonical_url, entry_identity
+from daemon.parse.feed import ParsedEntry
 
 DATA = Path(__file__).parent / "data"
 

@@ -15,7 +15,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from daemon.errors import ConfigError
-from daemon.fetcher import AddressPolicy, Fetcher, FixtureTransport, Limits, Validators
+from daemon.fetch.client import AddressPolicy, Fetcher, FixtureTransport, Limits, Validators
 
 LOOPBACK = ["127.0.0.0/8", "::1/128"]
 BOMB_SIZE = 50 * 1024 * 1024

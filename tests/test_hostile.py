@@ -194,7 +194,7 @@ def articles_by_title(db_url: str) -> dict[str, tuple[str, str]]:
 # --- SSRF ---------------------------------------------------------------------------------------------------------
 
 # Checked to fail without the protection: with AddressPolicy.refusal replaced by `lambda self, address: None`
-# (pytest -p with a plugin that patches daemon.fetcher), the inside server is reached and its secret page becomes the
+# (pytest -p with a plugin that patches daemon.fetch.client), the inside server is reached and its secret page becomes the
 # article text, and 169.254.169.254 ends in a connect error instead of a refusal.
 def test_article_links_to_refused_addresses_fall_back_to_the_feed(sqlite_url, tmp_path, wiredesk):
     with contextlib.ExitStack() as stack:
@@ -252,7 +252,7 @@ def test_article_links_to_refused_addresses_fall_back_to_the_feed(sqlite_url, tm
 
 
 # Checked to fail without the protection: with AddressPolicy.refusal replaced by `lambda self, address: None`, both
-# feeds are fetched from the inside server and become active; with daemon.fetcher._http_url reduced to httpx.URL (no
+# feeds are fetched from the inside server and become active; with daemon.fetch.client._http_url reduced to httpx.URL (no
 # scheme check per hop), httpx's own message for the file:// redirect does not say where the feed redirects.
 def test_feeds_at_refused_addresses_show_the_refusal(sqlite_url, tmp_path, wiredesk):
     with Site("127.0.0.1") as feed_site, Site("127.0.0.2") as inside:
@@ -331,7 +331,7 @@ def drip(body: bytes, pause: float):
 
 
 # Checked to fail without the protection: with the whole-exchange deadline removed from Fetcher._follow (a plugin
-# replacing daemon.fetcher's asyncio.timeout with a no-op context), httpx's per-read timeout of 1 s never fires on a
+# replacing daemon.fetch.client's asyncio.timeout with a no-op context), httpx's per-read timeout of 1 s never fires on a
 # 0.25 s drip, the feed arrives after 4 s and is stored.
 def test_slow_drip_feed_hits_the_timeout(sqlite_url, tmp_path, wiredesk):
     body = rss([("drip story", None, "Sent one piece at a time.")])
@@ -388,7 +388,7 @@ def external_entities(inside_url: str) -> bytes:
     ).encode()
 
 
-# Checked to fail without the protection: with daemon.parser.clean_prolog replaced by a no-op, each of these feeds
+# Checked to fail without the protection: with daemon.parse.feed.clean_prolog replaced by a no-op, each of these feeds
 # is stored (feedparser recovers, with a warning) and shows as active.
 def test_entity_feeds_are_refused_with_bounded_memory(sqlite_url, tmp_path, wiredesk):
     with Site() as site, Site("127.0.0.2") as inside:
@@ -420,7 +420,7 @@ def test_entity_feeds_are_refused_with_bounded_memory(sqlite_url, tmp_path, wire
 
 def test_entity_declarations_after_a_long_prolog_are_refused():
     from daemon.errors import FeedError
-    from daemon.parser import parse_feed
+    from daemon.parse.feed import parse_feed
 
     doc = billion_laughs()
     declaration_end = doc.index(b"?>") + 2
@@ -432,7 +432,7 @@ def test_entity_declarations_after_a_long_prolog_are_refused():
 
 # A feed well under the default fetch.max_bytes must not occupy a parser for hours. These inputs are sized so that the
 # parser either finishes at once (a linear scan of the prolog) or runs for hours (backtracking regular expressions:
-# the DOCTYPE pattern in daemon.parser is exponential in unclosed "[]" pairs, 85 bytes here; feedparser's prolog
+# the DOCTYPE pattern in daemon.parse.feed is exponential in unclosed "[]" pairs, 85 bytes here; feedparser's prolog
 # patterns are quadratic in blank lines and in stray <!ENTITY lines, 2 MB here). The deadline only tells "finished"
 # from "hung": its margin is several orders of magnitude either way.
 HANGS = {
@@ -450,7 +450,7 @@ def test_parsing_cannot_be_held_up_by_the_prolog(tmp_path):
         import sys
         sys.path.insert(0, sys.argv[2])
         from daemon.errors import FeedError
-        from daemon.parser import parse_feed
+        from daemon.parse.feed import parse_feed
         data = open(sys.argv[1], "rb").read()
         try:
             parse_feed(data, "http://127.0.0.1/feed.xml")
@@ -489,7 +489,7 @@ def feed_count(db_path) -> int:
     return rows(f"sqlite:///{db_path}", "select count(*) from feeds")[0][0]
 
 
-# Checked to fail without the protection: with daemon.feeds.check_feed_url returning the URL unchecked, `feeds add`
+# Checked to fail without the protection: with daemon.cli.feeds.check_feed_url returning the URL unchecked, `feeds add`
 # exits 0 and stores the URL.
 @pytest.mark.parametrize("url", BAD_FEED_URLS)
 def test_feeds_add_refuses_a_non_http_url(sqlite_url, tmp_path, wiredesk, url):
@@ -499,7 +499,7 @@ def test_feeds_add_refuses_a_non_http_url(sqlite_url, tmp_path, wiredesk, url):
     assert feed_count(tmp_path / "wiredesk.db") == 0
 
 
-# Checked to fail without the protection: with daemon.feeds.check_feed_url returning the URL unchecked, the poll
+# Checked to fail without the protection: with daemon.cli.feeds.check_feed_url returning the URL unchecked, the poll
 # stores both feeds and exits 0.
 def test_config_feed_with_a_file_url_stops_before_anything_is_written(sqlite_url, tmp_path, wiredesk):
     with Site() as site:
@@ -512,7 +512,7 @@ def test_config_feed_with_a_file_url_stops_before_anything_is_written(sqlite_url
     assert site.requests == 0 and feed_count(tmp_path / "wiredesk.db") == 0
 
 
-# Checked to fail without the protection: with the scheme check in daemon.feeds.parse_opml removed (and
+# Checked to fail without the protection: with the scheme check in daemon.cli.feeds.parse_opml removed (and
 # check_feed_url returning the URL unchecked), the import adds the http feed and the file:// one.
 def test_opml_import_with_a_file_url_imports_nothing(sqlite_url, tmp_path, wiredesk):
     opml = tmp_path / "feeds.opml"

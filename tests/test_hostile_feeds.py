@@ -78,19 +78,19 @@ def test_forbidden_character_references_cost_nothing(db_url, tmp_path, wiredesk)
 @pytest.fixture
 def faults(monkeypatch):
     """Exceptions nobody planned for, raised inside the daemon's own stages for marked feeds and entries."""
-    import daemon.identity
-    import daemon.parser
+    import daemon.parse.identity
+    import daemon.parse.feed
     import daemon.pipeline
     from daemon.engine import Engine
 
-    parse = daemon.parser.feedparser.parse
+    parse = daemon.parse.feed.feedparser.parse
 
     def bad_parse(data, *args, **kwargs):
         if b"BOOM-PARSE" in data:
             raise RuntimeError("the parser fell over")
         return parse(data, *args, **kwargs)
 
-    identity = daemon.identity.entry_identity
+    identity = daemon.parse.identity.entry_identity
 
     def bad_identity(entry):
         if "boom-identity" in (entry.url or ""):
@@ -118,8 +118,8 @@ def faults(monkeypatch):
             raise ZeroDivisionError("the engine fell over")
         return add(self, doc, *args, **kwargs)
 
-    monkeypatch.setattr(daemon.parser.feedparser, "parse", bad_parse)
-    monkeypatch.setattr(daemon.identity, "entry_identity", bad_identity)
+    monkeypatch.setattr(daemon.parse.feed.feedparser, "parse", bad_parse)
+    monkeypatch.setattr(daemon.parse.identity, "entry_identity", bad_identity)
     monkeypatch.setattr(daemon.pipeline, "text_from_feed", bad_text)
     monkeypatch.setattr(daemon.pipeline, "_merge_entries", bad_merge)
     monkeypatch.setattr(Engine, "add", bad_add)
@@ -179,14 +179,14 @@ def test_any_failure_costs_only_its_feed_or_entry(db_url, tmp_path, wiredesk, fa
 
 RUN_WITH_A_PARSER_FAULT = """
 import sys
-import daemon.parser
-parse = daemon.parser.feedparser.parse
+import daemon.parse.feed
+parse = daemon.parse.feed.feedparser.parse
 def bad_parse(data, *args, **kwargs):
     if b"BOOM-PARSE" in data:
         raise RuntimeError("the parser fell over")
     return parse(data, *args, **kwargs)
-daemon.parser.feedparser.parse = bad_parse
-from daemon.cli import main
+daemon.parse.feed.feedparser.parse = bad_parse
+from daemon.cli.main import main
 sys.exit(main(["run"]))
 """
 
@@ -331,7 +331,7 @@ def test_a_ten_megabyte_title_is_cut_with_bounded_memory_and_digest(sqlite_url, 
 # Checked to fail before the fix: DigestCache kept up to 64 documents whatever their size (and took no byte limit).
 def test_the_digest_cache_is_bounded_by_bytes(sqlite_url, tmp_path, wiredesk):
     from daemon.config import load
-    from daemon.server import DigestCache, parse_query
+    from daemon.serve.http import DigestCache, parse_query
     from storage import open_database
 
     code, out, err = wiredesk("replay")
@@ -435,7 +435,7 @@ def test_titles_and_names_are_plain_text(sqlite_url, tmp_path, wiredesk):
 
 def test_stored_titles_and_names_are_shown_as_plain_text():
     """Titles stored before the parser cleaned them (or by replay) are made plain in the digest too."""
-    from daemon.digest import DigestMeta, DigestSource, DigestStory, render
+    from daemon.publish.render import DigestMeta, DigestSource, DigestStory, render
 
     now = datetime(2024, 4, 13, tzinfo=timezone.utc)
     title = escaped('<img src="x" onerror="alert(1)">', 7) + "old \u202estory\u202c"
@@ -454,8 +454,8 @@ def test_a_dead_parse_worker_costs_no_feed(db_url):
     from concurrent.futures import ProcessPoolExecutor
     import multiprocessing
 
-    from daemon.feeds import add_feed
-    from daemon.fetcher import Fetcher
+    from daemon.cli.feeds import add_feed
+    from daemon.fetch.client import Fetcher
     from daemon.pipeline import Pipeline, PipelineSettings
     from storage import open_database
 

@@ -123,6 +123,27 @@ def test_config_bounds_in_the_wrong_order(tmp_path, sqlite_url, wiredesk, low, h
     assert code == 2 and high in line and low in line and "at least" in line
 
 
+# The inconsistency named in the issue, as a user meets it: the real command, its real exit status, one line.
+def test_poll_once_with_min_interval_above_max_is_one_line_and_exit_2(tmp_path, sqlite_url):
+    (tmp_path / "wiredesk.toml").write_text("[schedule]\nmin_interval_minutes = 100\nmax_interval_minutes = 50\n")
+    res = subprocess.run([*wiredesk_cmd(), "poll", "--once"], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    line = one_line(res.stderr)
+    assert res.returncode == 2 and res.stdout == ""
+    assert line.startswith("wiredesk: wiredesk.toml: schedule.max_interval_minutes = 50 is below "
+                           "schedule.min_interval_minutes = 100"), line
+    assert not (tmp_path / "wiredesk.db").exists(), "nothing is opened or written"
+
+
+def test_inconsistent_schedule_in_code_is_a_config_error():
+    """Settings built in code (not from the file) are held to the same order, in the project's own error."""
+    from daemon.errors import ConfigError, WiredeskError
+    from daemon.schedule import ScheduleSettings
+
+    with pytest.raises(ConfigError, match="min_interval <= max_interval") as exc:
+        ScheduleSettings(min_interval=6000, max_interval=3000)
+    assert isinstance(exc.value, WiredeskError) and exc.value.exit_code == 2
+
+
 def test_every_number_in_the_config_has_a_stated_range():
     from daemon.config import ALLOWED, SCHEMA
 
@@ -450,7 +471,7 @@ NOT_GLOBAL = [
 def test_every_non_global_range_is_refused(network, address):
     import ipaddress
 
-    from daemon.fetcher import AddressPolicy
+    from daemon.fetch.client import AddressPolicy
 
     assert ipaddress.ip_address(address) in ipaddress.ip_network(network)
     assert AddressPolicy().refusal(address) is not None, f"{address} ({network}) was allowed"
@@ -462,7 +483,7 @@ def test_every_non_global_range_is_refused(network, address):
 @pytest.mark.parametrize("address", ["8.8.8.8", "1.1.1.1", "93.184.216.34", "2606:4700::1111",
                                      "2001:4860:4860::8888", "64:ff9b::808:808", "2a00:1450:4001::1"])
 def test_global_addresses_are_allowed(address):
-    from daemon.fetcher import AddressPolicy
+    from daemon.fetch.client import AddressPolicy
 
     assert AddressPolicy().refusal(address) is None
 
@@ -470,7 +491,7 @@ def test_global_addresses_are_allowed(address):
 def test_site_local_feed_is_refused_before_connecting():
     import asyncio
 
-    from daemon.fetcher import Fetcher, Limits
+    from daemon.fetch.client import Fetcher, Limits
 
     async def go():
         async with Fetcher(Limits(connect_timeout=2, timeout=5)) as fetcher:
@@ -606,7 +627,7 @@ def utf7_hidden(text: str) -> bytes:
 ])
 def test_encodings_the_entity_check_cannot_read_are_refused(enc, label, headers):
     from daemon.errors import FeedError
-    from daemon.parser import parse_feed
+    from daemon.parse.feed import parse_feed
 
     text = LAUGHS.format(enc=label)
     if enc == "utf-7":
@@ -626,7 +647,7 @@ def test_encodings_the_entity_check_cannot_read_are_refused(enc, label, headers)
     ("utf-16", "UTF-16", "caf\u00e9 \u65e5\u672c"), ("utf-32", "UTF-32", "caf\u00e9 \u65e5\u672c"),
 ])
 def test_readable_encodings_still_parse(enc, label, title):
-    from daemon.parser import parse_feed
+    from daemon.parse.feed import parse_feed
 
     feed = parse_feed(PLAIN.format(enc=label, title=title).encode(enc), "https://example.com/feed.xml")
     assert [e.title for e in feed.entries] == [title]
@@ -635,7 +656,7 @@ def test_readable_encodings_still_parse(enc, label, title):
 @pytest.mark.parametrize("enc", ["utf-16", "utf-32"])
 def test_wide_entity_feeds_are_still_refused(enc):
     from daemon.errors import FeedError
-    from daemon.parser import parse_feed
+    from daemon.parse.feed import parse_feed
 
     with pytest.raises(FeedError) as exc:
         parse_feed(LAUGHS.format(enc=enc.upper()).encode(enc), "https://example.com/feed.xml")

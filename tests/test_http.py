@@ -1,6 +1,6 @@
 """The digest over HTTP, against real servers on loopback, over a database the seed corpus was replayed into.
 
-Most tests start the Server of daemon/server.py in-process on port 0 over a copy of one replayed database; the
+Most tests start the Server of daemon/serve/http.py in-process on port 0 over a copy of one replayed database; the
 /metrics test runs `wiredesk run` itself, polling a loopback farm where one feed is broken. What a filter must keep
 is worked out from the stored stories, not written down, so these tests check the HTTP layer whatever the engine
 decides about the seed corpus.
@@ -112,8 +112,8 @@ class Served:
 
 def start_server(db_url: str, config_text: str = BASE_CONFIG):
     from daemon import config as config_mod
-    from daemon.metrics import Metrics
-    from daemon.server import Server
+    from daemon.serve.metrics import Metrics
+    from daemon.serve.http import Server
     from storage import Database
 
     config = config_mod.parse(config_text)
@@ -156,7 +156,7 @@ def lite(seeds_db, tmp_path) -> Served:
 
 
 def stored_stories(db):
-    from daemon.views import load_stories
+    from storage.stories import load_stories
 
     return load_stories(db)
 

@@ -5,6 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from daemon.errors import ConfigError
 from daemon.schedule import (
     ScheduleSettings,
     adaptive_interval,
@@ -224,5 +225,5 @@ def test_retry_after_is_capped_by_backoff_max():
     [{"min_interval": 0}, {"min_interval": 7200, "max_interval": 3600}, {"backoff_base": -1}, {"interval": 0}],
 )
 def test_inconsistent_settings_are_rejected(kwargs):
-    with pytest.raises(ValueError, match="schedule"):
+    with pytest.raises(ConfigError, match="schedule"):
         ScheduleSettings(**kwargs)

@@ -176,7 +176,7 @@ def test_read_only_database_under_a_running_daemon(tmp_path, httpserver, readonl
     port = free_port()
     write_config(tmp_path, base, port)
     monkeypatch.setenv("WIREDESK_DATABASE_URL", owner_url)
-    from daemon.cli import main
+    from daemon.cli.main import main
 
     assert main(["init"]) == 0  # tables owned by the administrator; the daemon runs as a role it can restrict
     grant_read()

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from daemon.engine import Document, Engine, decision
-from daemon.tables import explain
+from daemon.publish.tables import explain
 
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ROOT.parent / "shared" / "datasets"

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import sqlalchemy as sa
 
-from daemon.parser import parse_feed, websub_links
+from daemon.parse.feed import parse_feed, websub_links
 from daemon.websub import signature_ok
 from test_service import free_port, start_run, wait_for_story
 

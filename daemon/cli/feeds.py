@@ -10,21 +10,17 @@ import json
 import re
 import unicodedata
 import xml.etree.ElementTree as ET
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import listparser
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
 from daemon.config import MAX_FEED_TITLE_CHARS, MAX_FOLDER_CHARS
 from daemon.errors import InputError
-from daemon.urls import http_url_problem
+from daemon.states import FeedStatus
+from daemon.fetch.urls import http_url_problem
 from storage import Database
-from storage.models import Entry, Feed
-
-# URLs looked up per query when importing many feeds at once (well under every backend's parameter limit).
-_LOOKUP_CHUNK = 500
+from storage import feeds as stored
 
 
 def check_feed_url(url: str, where: str = "") -> str:
@@ -75,49 +71,26 @@ def check_feed(url: str, title: str | None, folder: str | None, where: str = "")
 
 def add_feed(db: Database, url: str, title: str | None = None, folder: str | None = None) -> bool:
     url, title, folder = check_feed(url, title, folder)
-    try:
-        with db.session() as s:
-            if s.scalar(select(Feed.id).where(Feed.url == url)) is not None:
-                return False
-            s.add(Feed(url=url, title=title, folder=folder, status="active", error_count=0, created_at=datetime.now(timezone.utc)))
-    except IntegrityError:
-        return False  # another worker starting at the same moment added it first
-    return True
+    return stored.add_feed(db, url, title, folder)
 
 
 def add_feeds(db: Database, items: list[tuple[str, str | None, str | None]]) -> int:
     """Add checked feeds in one transaction, all or none; those already present stay as they are. Returns how
-    many were new. One lookup per few hundred URLs and one bulk insert: 100,000 feeds in seconds, not minutes."""
+    many were new."""
     unique: dict[str, tuple[str | None, str | None]] = {}
     for url, title, folder in items:
         unique.setdefault(url, (title, folder))
-    for attempt in (1, 2):
-        try:
-            with db.session() as s:
-                urls = list(unique)
-                known: set[str] = set()
-                for i in range(0, len(urls), _LOOKUP_CHUNK):
-                    known.update(s.scalars(select(Feed.url).where(Feed.url.in_(urls[i:i + _LOOKUP_CHUNK]))))
-                now = datetime.now(timezone.utc)
-                rows = [{"url": u, "title": t, "folder": f, "status": "active", "error_count": 0, "created_at": now}
-                        for u, (t, f) in unique.items() if u not in known]
-                if rows:
-                    s.execute(insert(Feed), rows)
-            return len(rows)
-        except IntegrityError:
-            if attempt == 2:  # added by another process twice in a row: say so rather than loop
-                raise InputError("feeds were being added by another wiredesk process at the same time; nothing was "
-                                 "imported, run the import again") from None
-    raise AssertionError("unreachable")
+    for _attempt in (1, 2):
+        added = stored.add_new_feeds(db, unique)
+        if added is not None:
+            return added
+    # added by another process twice in a row: say so rather than loop
+    raise InputError("feeds were being added by another wiredesk process at the same time; nothing was "
+                     "imported, run the import again")
 
 
 def remove_feed(db: Database, url: str) -> bool:
-    with db.session() as s:
-        feed = s.scalar(select(Feed).where(Feed.url == url.strip()))
-        if feed is None:
-            return False
-        s.delete(feed)
-    return True
+    return stored.remove_feed(db, url.strip())
 
 
 def sync_config_feeds(db: Database, config) -> int:
@@ -139,9 +112,7 @@ def sync_config_feeds(db: Database, config) -> int:
         if values:
             settings.append((url, values))
     if settings:
-        with db.session() as s:
-            for url, values in settings:
-                s.execute(update(Feed).where(Feed.url == url).values(**values))
+        stored.apply_feed_settings(db, settings)
     return added
 
 
@@ -161,12 +132,12 @@ def parse_interval(value: str) -> float | None:
     return minutes * 60.0
 
 
-_UNSET = object()
+_UNSET = stored.UNSET
 
 
 def edit_feed(db: Database, url: str, *, title=_UNSET, folder=_UNSET, interval=_UNSET, fetch_articles=_UNSET) -> dict:
     """Change a feed's own settings; returns the changed values. An empty title or folder clears it; an interval
-    (seconds, None: adaptive) takes effect at once: the next poll is moved to at most that long after the last."""
+    (seconds, None: adaptive) takes effect at once (see storage.feeds.edit_feed)."""
     values: dict = {}
     if title is not _UNSET:
         values["title"] = check_label(title, "title", MAX_FEED_TITLE_CHARS)
@@ -174,38 +145,20 @@ def edit_feed(db: Database, url: str, *, title=_UNSET, folder=_UNSET, interval=_
         values["folder"] = check_label(folder, "folder", MAX_FOLDER_CHARS)
     if fetch_articles is not _UNSET:
         values["fetch_articles"] = fetch_articles
-    with db.session() as s:
-        feed = s.scalar(select(Feed).where(Feed.url == url.strip()))
-        if feed is None:
-            raise InputError(f"{url!r} is not a feed (wiredesk feeds list shows them; feeds add adds one)")
-        if interval is not _UNSET:
-            values["poll_interval_seconds"] = interval
-            if interval is not None:
-                now = datetime.now(timezone.utc)
-                due = (feed.last_polled_at or now) + timedelta(seconds=interval)
-                if feed.next_poll_at is None or feed.next_poll_at > due or feed.interval_source == "user":
-                    feed.next_poll_at = max(due, now) if feed.last_polled_at else now
-                feed.interval_seconds, feed.interval_source = interval, "user"
-        for key, value in values.items():
-            setattr(feed, key, value)
+    if not stored.edit_feed(db, url.strip(), values, interval, datetime.now(timezone.utc)):
+        raise InputError(f"{url!r} is not a feed (wiredesk feeds list shows them; feeds add adds one)")
+    if interval is not _UNSET:
+        values["poll_interval_seconds"] = interval
     return values
 
 
-def mark_due(db: Database, urls: list[str]) -> None:
-    """Make these feeds due now: the service takes them at its next look for due feeds."""
-    now = datetime.now(timezone.utc)
-    with db.session() as s:
-        s.execute(update(Feed).where(Feed.url.in_(urls), Feed.status != "gone").values(next_poll_at=now))
-
-
-def feeds_by_url(db: Database, urls: list[str]) -> list[Feed]:
-    """The Feed rows of `urls`, in that order; an unknown URL is an error that names it."""
-    with db.session() as s:
-        rows = {f.url: f for f in s.scalars(select(Feed).where(Feed.url.in_(urls)))}
-    missing = [u for u in urls if u not in rows]
+def known_feeds(db: Database, urls: list[str]):
+    """The feeds of `urls`, in that order; an unknown URL is an error that names it."""
+    found = stored.feeds_by_url(db, urls)
+    missing = sorted(set(urls) - {f.url for f in found}, key=urls.index)
     if missing:
         raise InputError(f"{missing[0]!r} is not a feed (wiredesk feeds list shows them; feeds add adds one)")
-    return [rows[u] for u in urls]
+    return found
 
 
 def parse_opml(path: str) -> list[tuple[str, str | None, str | None]]:
@@ -260,9 +213,7 @@ def export_opml(db: Database) -> bytes:
     ET.SubElement(head, "dateCreated").text = datetime.now(timezone.utc).strftime("%a, %d %b %Y %H:%M:%S GMT")
     body = ET.SubElement(root, "body")
     folders: dict[str, ET.Element] = {}
-    with db.session() as s:
-        feeds = list(s.scalars(select(Feed).order_by(Feed.folder, Feed.id)))
-    for f in feeds:
+    for f in stored.all_feeds(db):
         parent = body
         if f.folder:
             parent = folders.get(f.folder)
@@ -291,36 +242,34 @@ def _when(value: datetime | None) -> str:
 
 
 def list_feeds(db: Database) -> list[dict]:
-    with db.session() as s:
-        counts = {k: v for k, v in s.execute(select(Entry.feed_id, func.count()).group_by(Entry.feed_id))}
-        return [
-            {
-                "url": f.url,
-                "title": f.title,
-                "folder": f.folder,
-                "status": f.status,
-                "entries": counts.get(f.id, 0),
-                "last_success": f.last_success_at.isoformat() if f.last_success_at else None,
-                "last_error": f.last_error,
-                "error_count": f.error_count,
-                "next_poll": f.next_poll_at.isoformat() if f.next_poll_at else None,
-                # the interval now in force and where it came from (user, adaptive, ttl, cache, retry-after,
-                # backoff); before the first poll: the feed's own interval, else the schedule's
-                "interval_minutes": round((f.interval_seconds if f.interval_seconds is not None
-                                           else f.poll_interval_seconds) / 60.0, 1)
-                if (f.interval_seconds is not None or f.poll_interval_seconds is not None) else None,
-                "interval_source": f.interval_source or ("user" if f.poll_interval_seconds is not None else None),
-                "own_interval_minutes": round(f.poll_interval_seconds / 60.0, 1) if f.poll_interval_seconds else None,
-                "fetch_articles": f.fetch_articles,
-            }
-            for f in s.scalars(select(Feed).order_by(Feed.folder, Feed.id))
-        ]
+    return [
+        {
+            "url": f.url,
+            "title": f.title,
+            "folder": f.folder,
+            "status": f.status,
+            "entries": entries,
+            "last_success": f.last_success_at.isoformat() if f.last_success_at else None,
+            "last_error": f.last_error,
+            "error_count": f.error_count,
+            "next_poll": f.next_poll_at.isoformat() if f.next_poll_at else None,
+            # the interval now in force and where it came from (user, adaptive, ttl, cache, retry-after, backoff,
+            # websub); before the first poll: the feed's own interval, else the schedule's
+            "interval_minutes": round((f.interval_seconds if f.interval_seconds is not None
+                                       else f.poll_interval_seconds) / 60.0, 1)
+            if (f.interval_seconds is not None or f.poll_interval_seconds is not None) else None,
+            "interval_source": f.interval_source or ("user" if f.poll_interval_seconds is not None else None),
+            "own_interval_minutes": round(f.poll_interval_seconds / 60.0, 1) if f.poll_interval_seconds else None,
+            "fetch_articles": f.fetch_articles,
+        }
+        for f, entries in ((summary.feed, summary.entries) for summary in stored.feed_summaries(db))
+    ]
 
 
 def command(args, config) -> int:
     from daemon.app import database
 
-    from daemon.cli import check_output_path, write_output
+    from daemon.cli.main import check_output_path, write_output
 
     action = args.feeds_command
     # check what the user gave before touching the database, so a mistake writes nothing
@@ -359,7 +308,7 @@ def command(args, config) -> int:
             return 0
         from rich.table import Table
 
-        from daemon.tables import console
+        from daemon.publish.tables import console
 
         table = Table(title=f"{len(rows)} feeds")
         # URLs are what people copy from this table: keep them on one line
@@ -367,7 +316,7 @@ def command(args, config) -> int:
         for col in ("folder", "status", "entries", "last success", "last error", "next poll", "interval"):
             table.add_column(col)
         for r in rows:
-            status_style = {"active": "green", "error": "yellow", "gone": "red"}.get(r["status"], "")
+            status_style = {FeedStatus.ACTIVE: "green", FeedStatus.ERROR: "yellow", FeedStatus.GONE: "red"}.get(r["status"], "")
             table.add_row(
                 f"{r['title'] or ''}\n{r['url']}" if r["title"] else r["url"],
                 r["folder"] or "",
@@ -411,10 +360,9 @@ def _describe_change(key: str, value) -> str:
 def _add_command(db: Database, config, url: str, title: str | None, folder: str | None, every: bool) -> int:
     """Add a feed; a web page's URL adds the feed(s) it links. A URL that cannot be reached now is added as given
     (it is polled like any other feed and its errors show in `feeds list`)."""
-    with db.session() as s:
-        if s.scalar(select(Feed.id).where(Feed.url == url)) is not None:
-            print(f"{url} is already a feed (wiredesk feeds edit changes its title, folder or interval)")
-            return 0
+    if stored.feeds_by_url(db, [url]):
+        print(f"{url} is already a feed (wiredesk feeds edit changes its title, folder or interval)")
+        return 0
     result = _fetch_once(config, url)
     if not result.ok or result.content is None:
         added = add_feed(db, url, title, folder)
@@ -468,10 +416,10 @@ def _poll_command(db: Database, config, urls: list[str]) -> int:
     second code path."""
     from daemon.service import poll_here, service_holding
 
-    feeds = feeds_by_url(db, urls)
+    feeds = known_feeds(db, urls)
     holder = service_holding(db)
     if holder:
-        mark_due(db, urls)
+        stored.mark_due(db, urls, datetime.now(timezone.utc))
         tick = config["schedule"]["tick_seconds"]
         print(f"queued {len(feeds)} feed{'s' if len(feeds) != 1 else ''} for wiredesk run ({holder}): polled within "
               f"{tick:g} s ([schedule] tick_seconds)")

@@ -9,7 +9,7 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from daemon.views import StoryView
+from storage.records import StoryView
 
 
 def console() -> Console:

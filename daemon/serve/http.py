@@ -22,17 +22,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.pool import NullPool
 
 from daemon.errors import InputError
-from daemon.publish import DigestQuery, query_from_config, render_digest
+from daemon.publish.select import DigestQuery, query_from_config, render_digest
 from storage import Database
-from storage.models import Membership, Story
+from storage.health import HealthProbe
+from storage.stories import stories_version
 
 log = logging.getLogger("wiredesk.http")
 
@@ -179,15 +177,7 @@ class DigestCache:
 
     def version(self) -> tuple:
         # Index lookups only: this runs once a second per busy document.
-        with self.db.session() as s:
-            return tuple(
-                s.execute(
-                    select(
-                        select(func.max(Membership.seq)).scalar_subquery(),
-                        select(func.max(Story.updated_at)).scalar_subquery(),
-                    )
-                ).one()
-            )
+        return stories_version(self.db)
 
     def _peek(self, key: tuple) -> Document | None:
         with self.lock:
@@ -249,44 +239,6 @@ class DigestCache:
         doc = Document(body, gzipped, ctype, etag, last_modified, version, now, now)
         self._put(key, doc)
         return doc
-
-
-# ---- health --------------------------------------------------------------------------------------------------------
-
-
-class HealthProbe:
-    """Answers "can the service read its database right now?" with a fresh connection each time.
-
-    A pooled connection would keep working on an SQLite file that was deleted or moved away, and the check must never
-    create an empty database where the real one was; so an SQLite file must exist, and the probe reads a table.
-    """
-
-    def __init__(self, db: Database):
-        self.db = db
-        self.sqlite_file: Path | None = None
-        connect_args = {}
-        if db.dialect == "sqlite":
-            name = db.url.database
-            if name and name != ":memory:" and not name.startswith("file:"):
-                self.sqlite_file = Path(name).expanduser()
-        else:
-            connect_args["connect_timeout"] = 5
-        # an in-memory SQLite database exists only in the pooled connection, so it is probed through the pool
-        self.engine = db.engine if db.dialect == "sqlite" and self.sqlite_file is None else create_engine(
-            db.url, poolclass=NullPool, connect_args=connect_args
-        )
-
-    def problem(self) -> str | None:
-        if self.sqlite_file is not None and not self.sqlite_file.is_file():
-            return f"database file {self.sqlite_file} is missing"
-        try:
-            with self.engine.connect() as conn:
-                conn.execute(text("SELECT version_num FROM alembic_version")).all()
-        except Exception as exc:
-            orig = getattr(exc, "orig", None) or exc
-            first = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
-            return f"cannot read the database {self.db.describe()}: {first}"
-        return None
 
 
 # ---- the handler ---------------------------------------------------------------------------------------------------

@@ -28,8 +28,8 @@ import nh3
 from lxml import etree
 from lxml.html import builder as E
 
-from daemon.errors import InputError
-from daemon.parser import INVISIBLE_CHARS
+from daemon.errors import InputError, StorageError
+from daemon.parse.feed import INVISIBLE_CHARS
 
 __all__ = [
     "FORMATS",
@@ -135,7 +135,7 @@ def choose_primary(members: Sequence[DigestSource], preferred_outlets: Sequence[
     3. else the earliest article (unknown times count as latest; ties keep the given order).
     """
     if not members:
-        raise ValueError("a story needs at least one member to choose its primary source")
+        raise StorageError("a story needs at least one member to choose its primary source")
     order = {id(m): i for i, m in enumerate(members)}
 
     def earliest(candidates: Iterable[DigestSource]) -> DigestSource:

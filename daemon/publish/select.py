@@ -8,13 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import select
-
-from daemon.digest import FORMATS, DigestMeta, DigestSource, DigestStory, choose_primary, filter_stories, render
+from daemon.publish.render import FORMATS, DigestMeta, DigestSource, DigestStory, choose_primary, filter_stories, render
 from daemon.errors import InputError
-from daemon.views import StoryView, load_stories
 from storage import Database
-from storage.models import Story
+from storage.records import StoryView
+from storage.stories import load_stories, story_ids_by_update
 
 # Stories are read from the database in batches of this many (or twice the limit), newest first, until enough
 # pass the filters: a digest of 100 entries never loads the whole history.
@@ -105,11 +103,7 @@ def digest_stories(db: Database, config, query: DigestQuery, now: datetime | Non
     since = window_start(query.window_days, now)
     names = {" ".join(f.split()).casefold() for f in query.feeds}
     urls = {f.rstrip("/") for f in query.feeds}
-    with db.session() as s:
-        q = select(Story.id).order_by(Story.updated_at.desc(), Story.id)
-        if since is not None:
-            q = q.where(Story.updated_at >= since)
-        ids = list(s.scalars(q))
+    ids = story_ids_by_update(db, since)
     batch = max(BATCH, 2 * (query.limit or 0))
     kept: list[DigestStory] = []
     for start in range(0, len(ids), batch):

@@ -15,8 +15,9 @@ from datetime import datetime, timezone
 
 import feedparser
 
-from daemon.charset import check_encoding
+from daemon.parse.charset import check_encoding
 from daemon.errors import FeedError
+from daemon.states import ErrorKind
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ MAX_WIDE_PROLOG = 4096  # UTF-16/32 prologs are checked but not rewritten, so th
 
 
 def _refuse(url: str, why: str) -> None:
-    raise FeedError(url, f"refused: {why}", kind="refused_xml")
+    raise FeedError(url, f"refused: {why}", kind=ErrorKind.REFUSED_XML)
 
 
 def clean_prolog(data: bytes, url: str) -> bytes:
@@ -258,23 +259,23 @@ def neutralise_char_refs(data: bytes) -> tuple[bytes, int]:
 
 def parse_feed(data: bytes, url: str, headers: dict | None = None, max_entries: int | None = None) -> ParsedFeed:
     if data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"["):
-        raise FeedError(url, "this is JSON (a JSON Feed?); wiredesk reads RSS and Atom feeds", kind="parse")
+        raise FeedError(url, "this is JSON (a JSON Feed?); wiredesk reads RSS and Atom feeds", kind=ErrorKind.PARSE)
     data = clean_prolog(check_encoding(data, url, headers), url)  # UTF-7, EBCDIC...: refused before the prolog check
     data, bad_refs = neutralise_char_refs(data)
     try:
         # feedparser never fetches here: it is given bytes, and the response headers only for the encoding.
         parsed = feedparser.parse(data, response_headers=dict(headers or {}), sanitize_html=False, resolve_relative_uris=True)
     except Exception as exc:  # feedparser's fallback parser has raised on odd input before: the feed's error, no more
-        raise FeedError(url, f"the feed cannot be read ({type(exc).__name__}: {_describe(exc)})", kind="parse") from exc
+        raise FeedError(url, f"the feed cannot be read ({type(exc).__name__}: {_describe(exc)})", kind=ErrorKind.PARSE) from exc
     problem = parsed.get("bozo_exception")
     version = parsed.get("version") or ""
     raw_entries = parsed.get("entries") or []
     if not version and not raw_entries:
         reason = f"not a feed ({_describe(problem)})" if problem else "not an RSS or Atom feed"
-        raise FeedError(url, reason, kind="parse")
+        raise FeedError(url, reason, kind=ErrorKind.PARSE)
     if not raw_entries and parsed.get("bozo") and problem is not None:
         # broken and nothing recovered (a cut-off download, say): an error, not an empty feed
-        raise FeedError(url, f"broken feed with no readable entries ({_describe(problem)})", kind="parse")
+        raise FeedError(url, f"broken feed with no readable entries ({_describe(problem)})", kind=ErrorKind.PARSE)
     entries_list, skipped = [], []
     for raw in raw_entries[: max_entries or None]:
         try:
@@ -354,7 +355,7 @@ class KeyedFeed:
 def parse_feed_keyed(data: bytes, url: str, headers: dict | None = None, max_entries: int | None = None) -> KeyedFeed:
     """parse_feed, plus each entry's keys: computed where the parse runs (a worker process during a poll), because
     normalising thousands of links is otherwise the largest cost left in the process that stores them."""
-    from daemon.identity import canonical_url, entry_identity  # daemon.identity imports this module
+    from daemon.parse.identity import canonical_url, entry_identity  # daemon.parse.identity imports this module
 
     feed = parse_feed(data, url, headers, max_entries)
     entries, keys, failed = [], [], []

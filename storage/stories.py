@@ -1,56 +1,18 @@
-"""Read-side queries shared by the CLI, the HTTP server and the digest."""
+"""Read-side queries on stories, shared by the CLI, the HTTP server and the digest. Records out."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
-from daemon.errors import InputError
-from storage import Database
-from storage.models import Article, Feed, Entry, Membership, Story
+from daemon.errors import AmbiguousStory
+from storage.db import Database
+from storage.models import Article, Entry, Feed, Membership, Story
+from storage.records import Member, StoriesVersion, StoryView
 
-
-@dataclass(frozen=True)
-class Member:
-    article_id: int
-    key: str  # external id when the article came from a corpus, else the database id
-    title: str
-    url: str | None
-    source: str | None
-    folder: str | None
-    feed_url: str | None
-    published: datetime | None
-    copy_of: int | None
-    copy_of_key: str | None
-    score: float
-    evidence: dict
-    joined_at: datetime
-    summary: str
-
-
-@dataclass(frozen=True)
-class StoryView:
-    id: str
-    uuid: str
-    title: str
-    created_at: datetime
-    updated_at: datetime
-    members: tuple[Member, ...]
-
-    @property
-    def outlets(self) -> list[str]:
-        seen: list[str] = []
-        for m in self.members:
-            if m.source and m.source not in seen:
-                seen.append(m.source)
-        return seen
-
-    @property
-    def copies(self) -> int:
-        return sum(1 for m in self.members if m.copy_of is not None)
+AMBIGUOUS_SHOWN = 5  # matches listed when a prefix is ambiguous
 
 
 def _key(article: Article) -> str:
@@ -102,13 +64,6 @@ def load_stories(db: Database, story_ids: list[str] | None = None, limit: int | 
         return [StoryView(st.id, st.uuid, st.title, st.created_at, st.updated_at, tuple(members[st.id])) for st in stories]
 
 
-class AmbiguousStory(InputError):
-    """A story id prefix that several stories share."""
-
-
-AMBIGUOUS_SHOWN = 5  # matches listed when a prefix is ambiguous
-
-
 def _like_prefix(text: str) -> str:
     # the prefix taken literally: % and _ are LIKE wildcards, escaped with "\" (declared in the query)
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -137,3 +92,24 @@ def find_story(db: Database, ident: str) -> StoryView | None:
         return None
     found = load_stories(db, [sid])
     return found[0] if found else None
+
+
+def story_ids_by_update(db: Database, since: datetime | None = None) -> list[str]:
+    """The ids of the stories updated at or after ``since`` (all when None), most recently updated first."""
+    with db.session() as s:
+        q = select(Story.id).order_by(Story.updated_at.desc(), Story.id)
+        if since is not None:
+            q = q.where(Story.updated_at >= since)
+        return list(s.scalars(q))
+
+
+def stories_version(db: Database) -> StoriesVersion:
+    """The newest membership and the newest story update. Index lookups only: a busy server asks once a second."""
+    with db.session() as s:
+        seq, updated = s.execute(
+            select(
+                select(func.max(Membership.seq)).scalar_subquery(),
+                select(func.max(Story.updated_at)).scalar_subquery(),
+            )
+        ).one()
+    return StoriesVersion(seq, updated)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
-from sqlalchemy import func, select
 
+from daemon.states import FeedStatus
 from storage import Database
-from storage.models import Article, Entry, Feed, Story
+from storage.stats import store_counts
 
 
 class StoreCollector:
@@ -17,20 +17,17 @@ class StoreCollector:
         self.db = db
 
     def collect(self):
-        with self.db.session() as s:
-            by_status = {k: v for k, v in s.execute(select(Feed.status, func.count()).group_by(Feed.status))}
-            entries = s.scalar(select(func.count()).select_from(Entry)) or 0
-            articles = s.scalar(select(func.count()).select_from(Article)) or 0
-            stories = s.scalar(select(func.count()).select_from(Story)) or 0
+        counts = store_counts(self.db)
+        by_status = counts.feeds_by_status
         feeds = GaugeMetricFamily("wiredesk_feeds", "Feeds by status", labels=["status"])
-        for status in ("active", "error", "gone"):
-            feeds.add_metric([status], by_status.get(status, 0))
+        for status in FeedStatus:
+            feeds.add_metric([status.value], by_status.get(status, 0))
         yield feeds
         yield GaugeMetricFamily("wiredesk_broken_feeds", "Feeds whose last poll failed or that are gone",
-                                value=by_status.get("error", 0) + by_status.get("gone", 0))
-        yield GaugeMetricFamily("wiredesk_entries", "Stored feed entries", value=entries)
-        yield GaugeMetricFamily("wiredesk_articles", "Stored articles", value=articles)
-        yield GaugeMetricFamily("wiredesk_stories", "Stored stories", value=stories)
+                                value=by_status.get(FeedStatus.ERROR, 0) + by_status.get(FeedStatus.GONE, 0))
+        yield GaugeMetricFamily("wiredesk_entries", "Stored feed entries", value=counts.entries)
+        yield GaugeMetricFamily("wiredesk_articles", "Stored articles", value=counts.articles)
+        yield GaugeMetricFamily("wiredesk_stories", "Stored stories", value=counts.stories)
 
 
 class Metrics:
@@ -51,4 +48,4 @@ class Metrics:
                 self.polled_feeds.labels("not_modified" if f.not_modified else "ok").inc()
             else:
                 self.polled_feeds.labels("error").inc()
-                self.fetch_errors.labels(f.error_kind or "unknown").inc()
+                self.fetch_errors.labels(str(f.error_kind or "unknown")).inc()

@@ -8,7 +8,7 @@ from urllib.parse import urldefrag
 
 import courlan
 
-from daemon.parser import ParsedEntry
+from daemon.parse.feed import ParsedEntry
 
 
 def canonical_url(url: str | None) -> str | None:

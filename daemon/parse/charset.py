@@ -1,6 +1,6 @@
 """Which character encodings a feed may use, decided before its prolog is checked for entity declarations.
 
-The prolog check (``daemon.parser.clean_prolog``) reads bytes: it sees ``<!DOCTYPE x [`` only where those characters
+The prolog check (``daemon.parse.feed.clean_prolog``) reads bytes: it sees ``<!DOCTYPE x [`` only where those characters
 are written as their ASCII bytes. That holds for UTF-8, for UTF-16 and UTF-32 (the check reads them too), and for the
 legacy encodings that write ASCII as ASCII (Latin-1, Windows-1252, Shift_JIS, GB18030, KOI8-R...). It does not hold
 for UTF-7 (``+ADwAIQ-`` is ``<!``) nor for the EBCDIC code pages (``<`` is byte 0x4C): a parser that believed the
@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 
 from daemon.errors import FeedError
+from daemon.states import ErrorKind
 
 __all__ = ["check_encoding", "ascii_compatible"]
 
@@ -57,7 +58,7 @@ def _family(name: str) -> str:
 
 
 def _refuse(url: str, why: str) -> None:
-    raise FeedError(url, f"refused: {why}", kind="refused_xml")
+    raise FeedError(url, f"refused: {why}", kind=ErrorKind.REFUSED_XML)
 
 
 def check_encoding(data: bytes, url: str, headers: Mapping[str, str] | None = None) -> bytes:

@@ -39,6 +39,7 @@ import httpx
 
 from daemon.errors import ConfigError
 from daemon.schedule import parse_retry_after
+from daemon.states import FETCH_ERROR_KINDS, ErrorKind
 
 __all__ = [
     "ERROR_KINDS",
@@ -51,23 +52,8 @@ __all__ = [
     "default_user_agent",
 ]
 
-# What went wrong, for the scheduler; "protocol" covers a server that breaks HTTP or sends a corrupt compressed body.
-ERROR_KINDS = frozenset(
-    {
-        "timeout",
-        "too_large",
-        "connect",
-        "refused_address",
-        "gone",
-        "rate_limited",
-        "unavailable",
-        "http_error",
-        "too_many_redirects",
-        "bad_url",
-        "tls",
-        "protocol",
-    }
-)
+# What went wrong, for the scheduler: the fetcher's part of the one error vocabulary (daemon.states.ErrorKind).
+ERROR_KINDS = FETCH_ERROR_KINDS
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _PERMANENT_REDIRECTS = frozenset({301, 308})
@@ -118,7 +104,7 @@ class FetchResult:
     permanent_url: str | None  # where the resource moved when every redirect was 301/308 and the fetch worked
     not_modified: bool  # 304
     retry_after: float | None  # seconds, from Retry-After on 429/503
-    error_kind: str | None  # None on success and 304; else one of ERROR_KINDS
+    error_kind: ErrorKind | None  # None on success and 304; else one of ERROR_KINDS
     error: str | None  # one line naming the URL and the reason
     elapsed: float  # seconds spent on the exchange (waiting for a free slot not included)
 
@@ -645,7 +631,7 @@ class _HostSlot:
 
 @dataclass
 class _Failure(Exception):
-    kind: str
+    kind: ErrorKind
     reason: str
     status: int | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -768,42 +754,42 @@ class Fetcher:
                 if exchange.location is None:
                     break
                 if redirects >= self.limits.max_redirects:
-                    raise _Failure("too_many_redirects", f"more than {self.limits.max_redirects} redirects")
+                    raise _Failure(ErrorKind.TOO_MANY_REDIRECTS, f"more than {self.limits.max_redirects} redirects")
                 redirects += 1
                 permanent = permanent and exchange.status in _PERMANENT_REDIRECTS
                 try:
                     current_text = str(current.join(exchange.location))
                 except httpx.InvalidURL as exc:
-                    raise _Failure("bad_url", f"it redirects to an invalid URL ({_one_line(exc)})") from exc
+                    raise _Failure(ErrorKind.BAD_URL, f"it redirects to an invalid URL ({_one_line(exc)})") from exc
                 current = _http_url(current_text, redirected=True)
         except _Failure as failure:
             return self._failed(url, current_text, failure, spent)
         except RefusedAddress as exc:
             via = f"it redirects to {current_text}, and " if current_text != url else ""
             reason = f"{via}{exc.reason} (allow it with fetch.allow_networks in the config)"
-            return self._failed(url, current_text, _Failure("refused_address", reason), spent, verb="refused to fetch")
+            return self._failed(url, current_text, _Failure(ErrorKind.REFUSED_ADDRESS, reason), spent, verb="refused to fetch")
         except (TimeoutError, httpx.TimeoutException) as exc:
             if isinstance(exc, httpx.ConnectTimeout):
                 reason = f"could not connect to {current.host} within {self.limits.connect_timeout:g} s"
             else:
                 reason = f"no complete response within {self.limits.timeout:g} s"
-            return self._failed(url, current_text, _Failure("timeout", reason), spent)
+            return self._failed(url, current_text, _Failure(ErrorKind.TIMEOUT, reason), spent)
         except httpx.ConnectError as exc:
             tls = _caused_by(exc, ssl.SSLError)
             if tls is not None:
-                failure = _Failure("tls", f"TLS error with {current.host}: {_one_line(tls)}")
+                failure = _Failure(ErrorKind.TLS, f"TLS error with {current.host}: {_one_line(tls)}")
             elif str(exc).startswith("cannot resolve"):
-                failure = _Failure("connect", _one_line(exc))
+                failure = _Failure(ErrorKind.CONNECT, _one_line(exc))
             else:
-                failure = _Failure("connect", f"cannot connect to {current.host}: {_one_line(exc)}")
+                failure = _Failure(ErrorKind.CONNECT, f"cannot connect to {current.host}: {_one_line(exc)}")
             return self._failed(url, current_text, failure, spent)
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-            return self._failed(url, current_text, _Failure("bad_url", _one_line(exc)), spent)
+            return self._failed(url, current_text, _Failure(ErrorKind.BAD_URL, _one_line(exc)), spent)
         except (httpx.ProtocolError, httpx.DecodingError) as exc:
-            failure = _Failure("protocol", f"broken HTTP response: {_one_line(exc)}")
+            failure = _Failure(ErrorKind.PROTOCOL, f"broken HTTP response: {_one_line(exc)}")
             return self._failed(url, current_text, failure, spent)
         except httpx.TransportError as exc:  # read/write errors: the connection dropped mid-exchange
-            failure = _Failure("connect", f"connection to {current.host} failed: {_one_line(exc)}")
+            failure = _Failure(ErrorKind.CONNECT, f"connection to {current.host} failed: {_one_line(exc)}")
             return self._failed(url, current_text, failure, spent)
         return self._finish(url, current_text, exchange, permanent and redirects > 0, validators, spent)
 
@@ -837,10 +823,10 @@ class Fetcher:
         cap = self.limits.max_bytes
         declared = headers.get("content-length", "").strip()
         if declared.isdigit() and int(declared) > cap:
-            raise _Failure("too_large", f"the body is {int(declared)} bytes, over the {cap} byte limit")
+            raise _Failure(ErrorKind.TOO_LARGE, f"the body is {int(declared)} bytes, over the {cap} byte limit")
         if response.is_stream_consumed:  # a transport that built its response from bytes: httpx already decoded it
             if len(response.content) > cap:
-                raise _Failure("too_large", f"the decoded body is over the {cap} byte limit")
+                raise _Failure(ErrorKind.TOO_LARGE, f"the decoded body is over the {cap} byte limit")
             return response.content
         decoder = _decoder_for(headers.get("content-encoding", ""))
         body = bytearray()
@@ -851,9 +837,9 @@ class Fetcher:
                 for piece in decoder.feed(raw):
                     body += piece
                     if len(body) > cap:
-                        raise _Failure("too_large", f"the decoded body is over the {cap} byte limit")
+                        raise _Failure(ErrorKind.TOO_LARGE, f"the decoded body is over the {cap} byte limit")
         except _BadBody as exc:
-            raise _Failure("protocol", str(exc)) from exc
+            raise _Failure(ErrorKind.PROTOCOL, str(exc)) from exc
         return bytes(body)
 
     def _finish(
@@ -883,9 +869,9 @@ class Fetcher:
         retry_after = None
         if status in (429, 503):
             retry_after = parse_retry_after(headers.get("retry-after"), datetime.now(timezone.utc))
-        kind = {410: "gone", 429: "rate_limited", 503: "unavailable"}.get(status, "http_error")
+        kind = {410: ErrorKind.GONE, 429: ErrorKind.RATE_LIMITED, 503: ErrorKind.UNAVAILABLE}.get(status, ErrorKind.HTTP_ERROR)
         reason = f"HTTP {status} {_reason_phrase(status)}".rstrip()
-        if kind == "gone":
+        if kind == ErrorKind.GONE:
             reason += " (the resource was removed for good)"
         elif retry_after is not None:
             reason += f" (retry after {retry_after:g} s)"
@@ -943,11 +929,11 @@ def _http_url(text: str, *, redirected: bool = False) -> httpx.URL:
     try:
         url = httpx.URL(text)
     except (httpx.InvalidURL, TypeError, ValueError) as exc:
-        raise _Failure("bad_url", f"{where}not a valid URL ({_one_line(exc)})") from exc
+        raise _Failure(ErrorKind.BAD_URL, f"{where}not a valid URL ({_one_line(exc)})") from exc
     if url.scheme not in ("http", "https"):
-        raise _Failure("bad_url", f"{where}not an http(s) URL")
+        raise _Failure(ErrorKind.BAD_URL, f"{where}not an http(s) URL")
     if not url.host:
-        raise _Failure("bad_url", f"{where}a URL without a host")
+        raise _Failure(ErrorKind.BAD_URL, f"{where}a URL without a host")
     return url
 
 

@@ -173,12 +173,13 @@ def cmd_init(args, config) -> int:
 
 def cmd_replay(args, config) -> int:
     from daemon.app import database, make_fetcher, pipeline_settings
-    from daemon.fetcher import FixtureTransport
-    from daemon.feeds import add_feed
+    from daemon.fetch.client import FixtureTransport
+    from daemon.cli.feeds import add_feed
     from daemon.pipeline import Pipeline
-    from daemon.progress import console_progress
-    from daemon.replay import load_corpus
-    from daemon.views import load_stories
+    from daemon.cli.progress import console_progress
+    from daemon.fetch.corpus import load_corpus
+    from storage.feeds import feeds_by_url
+    from storage.stories import load_stories
 
     folder = Path(args.dir) if args.dir else _default_seeds()
     corpus = load_corpus(folder)
@@ -186,7 +187,7 @@ def cmd_replay(args, config) -> int:
     for f in corpus.feeds:
         add_feed(db, f.url, f.outlet, f.folder)
     routes = corpus.routes()
-    feeds = [f for f in _feeds_by_url(db, [f.url for f in corpus.feeds])]
+    feeds = feeds_by_url(db, [f.url for f in corpus.feeds])
     # replay always reads every fixture feed, whatever the schedule says: the corpus is the point
     settings = pipeline_settings(config)
 
@@ -217,7 +218,7 @@ def cmd_replay(args, config) -> int:
         }
         print(json.dumps(out, indent=2, ensure_ascii=False))
     else:
-        from daemon.tables import stories_table
+        from daemon.publish.tables import stories_table
 
         stories_table(stories, title=f"{len(stories)} stories from {folder}", show_members=True)
     return 0
@@ -227,26 +228,16 @@ def _default_seeds() -> Path:
     if DEFAULT_SEEDS.is_dir():
         return DEFAULT_SEEDS
     # installed elsewhere than the checkout: the seeds beside the package
-    here = Path(__file__).resolve().parent.parent / "seeds"
+    here = Path(__file__).resolve().parents[2] / "seeds"
     if here.is_dir():
         return here
     raise InputError("replay: no seeds/ folder here; give the fixture folder (wiredesk replay PATH)")
 
 
-def _feeds_by_url(db, urls):
-    from sqlalchemy import select
-
-    from storage.models import Feed
-
-    with db.session() as s:
-        rows = {f.url: f for f in s.scalars(select(Feed).where(Feed.url.in_(urls)))}
-    return [rows[u] for u in urls if u in rows]
-
-
 def cmd_stories(args, config) -> int:
     from daemon.app import database
-    from daemon.tables import stories_table
-    from daemon.views import load_stories
+    from daemon.publish.tables import stories_table
+    from storage.stories import load_stories
 
     stories = load_stories(database(config), limit=args.limit)
     if args.json:
@@ -258,8 +249,8 @@ def cmd_stories(args, config) -> int:
 
 def cmd_story(args, config) -> int:
     from daemon.app import database
-    from daemon.tables import story_detail
-    from daemon.views import find_story
+    from daemon.publish.tables import story_detail
+    from storage.stories import find_story
 
     story = find_story(database(config), args.id)
     if story is None:
@@ -296,7 +287,7 @@ def _story_json(s, evidence: bool = False) -> dict:
 
 def cmd_digest(args, config) -> int:
     from daemon.app import database
-    from daemon.publish import query_from_config, render_digest
+    from daemon.publish.select import query_from_config, render_digest
 
     # the same query rules as the server's: config defaults, the given options instead, the configured cap
     query = query_from_config(config, min_outlets=args.min_outlets, window_days=args.days, folders=args.folder,
@@ -336,8 +327,7 @@ def write_output(body: bytes, output: str | None) -> None:
 
 
 def cmd_feeds(args, config) -> int:
-    from daemon import feeds as feeds_mod
-
+    from daemon.cli import feeds as feeds_mod
     return feeds_mod.command(args, config)
 
 

@@ -1,0 +1,118 @@
+"""Plain typed records: what storage hands out. Never an ORM object outside a session.
+
+Frozen dataclasses, so that a record read in one transaction can be passed between stages, threads and processes
+without dragging a session along or changing under its reader.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any, NamedTuple
+
+
+@dataclass(frozen=True)
+class FeedRecord:
+    """One stored feed: its address, validators, schedule and error state."""
+
+    id: int
+    url: str
+    title: str | None
+    site_url: str | None
+    folder: str | None
+    status: str  # a daemon.states.FeedStatus value
+    etag: str | None
+    last_modified: str | None
+    error_count: int
+    last_error: str | None
+    last_error_kind: str | None  # a daemon.states.ErrorKind value
+    last_error_at: datetime | None
+    last_success_at: datetime | None
+    last_polled_at: datetime | None
+    next_poll_at: datetime | None
+    interval_seconds: float | None
+    lease_owner: str | None
+    lease_until: datetime | None
+    created_at: datetime
+    # where interval_seconds came from: user, adaptive, ttl, cache, retry-after, backoff, websub
+    interval_source: str | None = None
+    # the feed's own settings; None: the adaptive schedule, the [fetch] default
+    poll_interval_seconds: float | None = None
+    fetch_articles: bool | None = None
+    # WebSub: the hub the feed names, and the subscription's state (pending, active, denied)
+    hub_url: str | None = None
+    websub_state: str | None = None
+
+    @classmethod
+    def of(cls, row: Any) -> FeedRecord:
+        """The record of an ORM Feed (or any object with the same attributes)."""
+        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class FeedSummary:
+    """A feed as `feeds list` shows it: the feed and how many entries it has stored."""
+
+    feed: FeedRecord
+    entries: int
+
+
+@dataclass(frozen=True)
+class Member:
+    """One article of a story, with why it joined."""
+
+    article_id: int
+    key: str  # external id when the article came from a corpus, else the database id
+    title: str
+    url: str | None
+    source: str | None
+    folder: str | None
+    feed_url: str | None
+    published: datetime | None
+    copy_of: int | None
+    copy_of_key: str | None
+    score: float
+    evidence: dict
+    joined_at: datetime
+    summary: str
+
+
+@dataclass(frozen=True)
+class StoryView:
+    """A stored story with its members in the order they joined."""
+
+    id: str
+    uuid: str
+    title: str
+    created_at: datetime
+    updated_at: datetime
+    members: tuple[Member, ...]
+
+    @property
+    def outlets(self) -> list[str]:
+        seen: list[str] = []
+        for m in self.members:
+            if m.source and m.source not in seen:
+                seen.append(m.source)
+        return seen
+
+    @property
+    def copies(self) -> int:
+        return sum(1 for m in self.members if m.copy_of is not None)
+
+
+class StoriesVersion(NamedTuple):
+    """What the stored stories look like, in two index lookups: a change to either means a digest may differ."""
+
+    last_seq: int | None  # the newest membership's seq
+    last_update: datetime | None  # the newest story update
+
+
+@dataclass(frozen=True)
+class StoreCounts:
+    """How much is stored, for /metrics."""
+
+    feeds_by_status: dict[str, int]
+    entries: int
+    articles: int
+    stories: int
