@@ -1,0 +1,571 @@
+"""The Pipeline: the stages in order (see the package's docstring), their concurrency and their failures."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import BrokenExecutor, Executor
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import func, select
+from sqlalchemy import text as sql
+
+from daemon.engine import Document, Engine
+from daemon.errors import FeedError
+from daemon.extract.article import extract_page, text_from_feed
+from daemon.fetch.client import Fetcher, FetchResult, Validators
+from daemon.parse.feed import EntryKeys, ParsedFeed, parse_feed_keyed
+from daemon.pipeline.decide import decide_feed_update
+from daemon.pipeline.records import (
+    ArticleOutcome,
+    FeedOutcome,
+    Fetched,
+    PipelineSettings,
+    PollReport,
+    Progress,
+    describe_failure,
+    failed_fetch,
+)
+from daemon.states import EntryState, ErrorKind
+from storage import Database
+from storage.failures import SQLAlchemyError, is_storage_failure, storage_reason
+from storage.models import Article, Entry, Membership, Story
+from storage.entries import FoundText, mark_no_text, mark_ready, pending_entries, ready_entries
+from storage.feeds import claim_due_feeds, feed_by_id
+from storage.records import EntryRecord, FeedRecord, FeedUpdateContext, FeedUpdateIntent, KnownEntry, StoredFeed
+from storage.updates import update_feeds
+
+log = logging.getLogger("wiredesk")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+CLAIM_CHUNK = 25  # feeds a worker claims at a time on a shared database
+
+
+class EngineState:
+    """The in-memory engine, kept equal to what is stored.
+
+    Built from the stored fingerprints when first needed, rebuilt after a failed write, and brought up to date
+    before every decision with the memberships other processes committed since (``catch_up``), so several
+    workers sharing one database decide on the same state.
+    """
+
+    def __init__(self, db: Database, factory: Callable[[], Engine]):
+        self.db = db
+        self.factory = factory
+        self._engine: Engine | None = None
+        self._seq = 0  # the highest membership seq the engine has seen
+
+    def get(self) -> Engine:
+        if self._engine is None:
+            self._engine = self.factory()
+            self._seq = 0
+            with self.db.session() as s:
+                self.catch_up(s)        # the bulk of a restart, without holding up other workers' decisions
+            with self.db.session() as s:
+                lock_decisions(s, self.db)
+                self.catch_up(s)
+                if self._engine.shared_indexes_ahead():
+                    # Nobody can decide while we hold the lock, so Redis knowing more articles than the database
+                    # means its keys outlived an earlier database at this URL: start them again from this one.
+                    log.warning("the Redis indexes hold articles this database does not (an earlier database at the "
+                                "same URL?): clearing them and rebuilding from the database")
+                    self._engine.clear_shared_indexes()
+                    self._engine = self.factory()
+                    self._seq = 0
+                    self.catch_up(s)
+        return self._engine
+
+    def catch_up(self, s) -> None:
+        engine = self._engine if self._engine is not None else self.get()
+        rows = s.execute(
+            select(Membership.seq, Membership.article_id, Membership.story_id, Membership.copy_of, Article.fingerprint,
+                   Article.published, Article.source)
+            .join(Article, Article.id == Membership.article_id)
+            .where(Membership.seq > self._seq)
+            .order_by(Membership.seq)
+        )
+        for seq, article_id, story_id, copy_of, fingerprint, published, source in rows:
+            engine.restore(str(article_id), fingerprint, story_id, str(copy_of) if copy_of else None, published,
+                           source)
+            self._seq = seq
+
+    def advance(self, seq: int) -> None:
+        self._seq = seq
+
+    def invalidate(self) -> None:
+        self._engine = None
+
+
+def _alive(owner: str | None) -> bool:
+    """Whether a lease's owner may still be working: a process on this host that no longer exists is not (an
+    interrupted `poll --once`, say), so nobody waits for its leases to expire before deciding stories."""
+    host, _, rest = (owner or "").partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname()[:40] or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass                    # it exists, under another user
+    return True
+
+
+def lock_decisions(s, db: Database) -> None:
+    """Hold the story-decision lock until `s` commits (PostgreSQL; SQLite's single writer already serialises)."""
+    if db.dialect == "postgresql":
+        s.execute(sql("SELECT pg_advisory_xact_lock(7320512, hashtext(current_schema()))"))
+
+
+def new_story_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Pipeline:
+    def __init__(
+        self,
+        db: Database,
+        fetcher: Fetcher,
+        settings: PipelineSettings = PipelineSettings(),
+        engine: EngineState | None = None,
+        progress: Progress | None = None,
+        parse_executor: Executor | None = None,
+        external_ids: dict[str, str] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ):
+        self.db = db
+        self.fetcher = fetcher
+        self.settings = settings
+        # who holds a feed's lease: unique per pipeline, readable in the database by a person
+        self.worker = f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.engine = engine or EngineState(db, lambda: Engine(new_story_id=new_story_id, lsh_storage=settings.lsh_storage,
+                                                                  embedder=settings.embedder))
+        self.progress = progress or Progress()
+        self.parse_executor = parse_executor
+        # replay gives fixture ids by article URL, so that output speaks of the fixtures' own names
+        self.external_ids = external_ids or {}
+        # what "now" is for leases, schedules and stored times: tests move it instead of waiting
+        self.clock = clock
+
+    # ---- stage 1: feeds -------------------------------------------------------------------------------------
+
+    def due_feeds(self, now: datetime | None = None, all_feeds: bool = False, limit: int | None = None,
+                  exclude: Sequence[int] = ()) -> list[FeedRecord]:
+        """The feeds to poll now, leased to this process so that no other worker polls them at the same time
+        (storage.feeds.claim_due_feeds)."""
+        return claim_due_feeds(self.db, self.worker, now or self.clock(), self.settings.lease_seconds,
+                               all_feeds=all_feeds, limit=limit, exclude=exclude)
+
+    async def poll(self, feeds: Sequence[FeedRecord] | None = None, *, process_articles: bool = True) -> PollReport:
+        """One poll, the stages in order: the due feeds (or ``feeds``) fetched, parsed, decided and stored; then the
+        pending entries' pages fetched and extracted; then the stories of the articles found decided and stored."""
+        report = PollReport()
+        report.feeds.extend(await self.update_feeds(self.due_feeds() if feeds is None else feeds))
+        if process_articles:
+            report.articles.extend(await self.process_pending())   # texts, then story decisions (decide_ready)
+        return report
+
+    async def update_feeds(self, feeds: Sequence[FeedRecord]) -> list[FeedOutcome]:
+        """Stage 1: fetch and parse the feeds concurrently, decide each one's update, store them in batches."""
+        feeds = list(feeds)
+        outcomes: list[FeedOutcome] = []
+        self.progress.start("feeds", len(feeds))
+        loop = asyncio.get_running_loop()
+        # Fetching and parsing run concurrently; one writer stores what is ready, several feeds per transaction, so
+        # that a thousand feeds do not cost a thousand commits.
+        ready: asyncio.Queue[Fetched] = asyncio.Queue()
+
+        async def fetch(feed: FeedRecord) -> None:
+            try:
+                item = await self._fetch_feed(feed, loop)
+            except Exception as exc:  # whatever went wrong is this feed's error; the poll goes on
+                log.debug("fetching %s failed", feed.url, exc_info=True)
+                item = failed_fetch(feed.id, feed.url, FeedError(
+                    feed.url, f"cannot fetch the feed: {describe_failure(exc)}", kind=ErrorKind.FETCH))
+            ready.put_nowait(item)
+
+        async def write() -> None:
+            remaining = len(feeds)
+            while remaining:
+                batch = [await ready.get()]
+                if ready.qsize() < min(WRITE_BATCH, remaining) - 1:
+                    await asyncio.sleep(WRITE_PAUSE)  # let more feeds arrive: fewer, fuller transactions
+                while len(batch) < WRITE_BATCH and not ready.empty():
+                    batch.append(ready.get_nowait())
+                remaining -= len(batch)
+                for outcome in self._store_feeds(batch):
+                    outcomes.append(outcome)
+                    self.progress.advance("feeds", outcome.feed_url)
+                    if outcome.error:
+                        log.warning("%s", outcome.error)
+
+        fetching = [asyncio.ensure_future(fetch(f)) for f in feeds]
+        try:
+            await write()
+        finally:
+            # cancelled (the service is stopping) or failed: what was written stays written, the rest is redone
+            for task in fetching:
+                task.cancel()
+        self.progress.done("feeds")
+        return outcomes
+
+    async def take_push(self, feed_id: int, content: bytes, headers: dict) -> PollReport:
+        """Content a WebSub hub pushed for this feed: parsed, stored and processed as a poll's would be."""
+        report = PollReport()
+        feed = feed_by_id(self.db, feed_id)
+        if feed is None:
+            return report
+        result = FetchResult(url=feed.url, final_url=feed.url, status=200, content=content, headers=headers,
+                             etag=feed.etag, last_modified=feed.last_modified, permanent_url=None, not_modified=False,
+                             retry_after=None, error_kind=None, error=None, elapsed=0.0)
+        loop = asyncio.get_running_loop()
+        parsed, keys, parse_error = None, (), None
+        try:
+            keyed = await loop.run_in_executor(None, parse_feed_keyed, content, feed.url, headers,
+                                               self.settings.max_entries_per_feed)
+            parsed, keys = keyed.feed, keyed.keys
+        except FeedError as exc:
+            parse_error = exc
+        report.feeds.extend(self._store_feeds([Fetched(feed.id, feed.url, result, parsed, keys, parse_error)]))
+        report.articles.extend(await self.process_pending([feed.id]))
+        return report
+
+    async def _fetch_feed(self, feed: FeedRecord, loop: asyncio.AbstractEventLoop) -> Fetched:
+        result = await self.fetcher.fetch(feed.url, Validators(feed.etag, feed.last_modified))
+        parsed: ParsedFeed | None = None
+        keys: tuple[EntryKeys, ...] = ()
+        parse_error: FeedError | None = None
+        if result.content is not None and not result.error_kind:
+            args = (parse_feed_keyed, result.content, feed.url, dict(result.headers), self.settings.max_entries_per_feed)
+            try:
+                executor = self.parse_executor
+                try:
+                    keyed = await loop.run_in_executor(executor, *args)
+                except BrokenExecutor:
+                    # A parse worker died (killed, out of memory) and took the pool with it: every later feed would
+                    # fail alike, so the rest are parsed in threads of this process, this one included.
+                    if self.parse_executor is executor:
+                        log.warning("a feed parsing process ended unexpectedly; parsing in this process from now on")
+                        self.parse_executor = None
+                    keyed = await loop.run_in_executor(None, *args)
+                parsed, keys = keyed.feed, keyed.keys
+            except FeedError as exc:
+                parse_error = exc
+            except Exception as exc:  # a parser bug or a worker that died: the feed's error, with the reason
+                log.debug("parsing %s failed", feed.url, exc_info=True)
+                parse_error = FeedError(feed.url, f"cannot parse the feed: {describe_failure(exc)}",
+                                        kind=ErrorKind.PARSE)
+        return Fetched(feed.id, feed.url, result, parsed, keys, parse_error)
+
+    def _store_feeds(self, batch: Sequence[Fetched]) -> list[FeedOutcome]:
+        """Store several feeds' updates in one transaction; each feed's update is whole or absent.
+
+        If the transaction fails, nothing of it was written and the feeds are stored again one per transaction, so
+        that one feed's bad data or a database error costs that feed alone, never its neighbours in the batch.
+        """
+        if not batch:
+            return []
+        try:
+            return self._write_feeds(batch)
+        except Exception as exc:
+            if len(batch) > 1:
+                log.debug("storing %d feeds together failed (%s); storing them one at a time", len(batch), exc)
+                return [outcome for item in batch for outcome in self._store_feeds([item])]
+            url = batch[0].url
+            if is_storage_failure(exc):
+                # a full or read-only disk: nothing of this feed's update was written, so the next poll redoes it
+                return [FeedOutcome(url, ok=False, error=f"{url}: cannot store the update: {storage_reason(exc)}",
+                                    error_kind=ErrorKind.STORAGE)]
+            # this feed's content (or a bug it triggers): the feed's error, and its schedule backs off
+            log.debug("storing the update of %s failed", url, exc_info=True)
+            failed = failed_fetch(batch[0].feed_id, url, FeedError(url, f"cannot store the update: {describe_failure(exc)}",
+                                                                   kind=ErrorKind.STORE), batch[0].result)
+            try:
+                return self._write_feeds([failed])
+            except Exception as again:
+                if not is_storage_failure(again):
+                    raise
+                return [FeedOutcome(url, ok=False, error=f"{url}: cannot store the update: {storage_reason(again)}",
+                                    error_kind=ErrorKind.STORAGE)]
+
+    def _write_feeds(self, batch: Sequence[Fetched]) -> list[FeedOutcome]:
+        """Decide each feed's update from what storage read for the batch, and have it written, in one transaction."""
+        now = self.clock()
+
+        def decide(stored: FeedUpdateContext) -> tuple[list[FeedOutcome], list[FeedUpdateIntent]]:
+            outcomes, intents = [], []
+            for item in batch:
+                feed = stored.feeds.get(item.feed_id)
+                if feed is None:  # removed while we were fetching
+                    outcomes.append(FeedOutcome(item.result.url, ok=False, error="feed was removed during the poll"))
+                    continue
+                intent, outcome = self._update_feed(feed, item, now, stored.known.get(feed.id, []),
+                                                    stored.recent.get(feed.id, []), stored.taken_urls)
+                outcomes.append(outcome)
+                intents.append(intent)
+            return outcomes, intents
+
+        # what the batch needs from the entries table, in two queries rather than two per feed
+        return update_feeds(
+            self.db, [item.feed_id for item in batch],
+            parsed=[item.feed_id for item in batch if item.parsed is not None],
+            not_modified=[item.feed_id for item in batch if item.result.not_modified],
+            moved_to={item.result.permanent_url for item in batch if item.result.permanent_url},
+            decide=decide,
+        )
+
+    def _update_feed(self, feed: StoredFeed, item: Fetched, now: datetime, known: list[KnownEntry],
+                     recent: list[datetime], taken_urls: Collection[str]) -> tuple[FeedUpdateIntent, FeedOutcome]:
+        """The feed's update and outcome: the pure decider, with this pipeline's schedule."""
+        return decide_feed_update(feed, item, known, recent, now, self.settings.schedule, taken_urls)
+
+    # ---- stage 2: articles ----------------------------------------------------------------------------------
+
+    def pending_entries(self, feed_ids: Sequence[int] | None = None) -> list[tuple[EntryRecord, FeedRecord]]:
+        """Entries waiting for their article: of the given feeds (the ones this worker polled) plus any left over
+        longer than a lease (a worker died before finishing them); all of them when no feeds are given."""
+        stale = self.clock() - timedelta(seconds=self.settings.lease_seconds)
+        return pending_entries(self.db, feed_ids, stale_before=stale)
+
+    async def poll_due(self, all_feeds: bool = False, process_articles: bool = True) -> PollReport:
+        """Poll what is due, claiming feeds a few at a time so that workers sharing a database share the work."""
+        report = PollReport()
+        try:
+            if self.db.dialect == "sqlite":  # one worker: take everything at once
+                return await self.poll(self.due_feeds(all_feeds=all_feeds), process_articles=process_articles)
+            return await self._poll_shared(report, all_feeds, process_articles)
+        except SQLAlchemyError as exc:
+            # claiming feeds is a write too: a full or read-only database stops the poll before it starts
+            report.feeds.append(FeedOutcome("(claiming due feeds)", ok=False, error_kind=ErrorKind.STORAGE,
+                                            error=f"cannot claim due feeds: {storage_reason(exc)}"))
+            return report
+
+    async def _poll_shared(self, report: PollReport, all_feeds: bool, process_articles: bool) -> PollReport:
+        polled: list[int] = []
+        while True:
+            batch = self.due_feeds(all_feeds=all_feeds, limit=CLAIM_CHUNK, exclude=polled)
+            if not batch:
+                break
+            polled.extend(f.id for f in batch)
+            report.feeds.extend((await self.poll(batch, process_articles=False)).feeds)
+        if process_articles:
+            report.articles.extend(await self.process_pending(polled))
+        return report
+
+    async def process_pending(self, feed_ids: Sequence[int] | None = None) -> list[ArticleOutcome]:
+        pending = self.pending_entries(feed_ids)
+        if not pending:
+            return self.decide_ready()   # texts another worker found and left for the last one to decide
+        self.progress.start("articles", len(pending))
+        loop = asyncio.get_running_loop()
+
+        async def gather_text(entry: EntryRecord, feed: FeedRecord) -> tuple[EntryRecord, FeedRecord, str | None, str,
+                                                                              str | None]:
+            text, source, problem = None, "feed", None
+            fetch_page = self.settings.fetch_articles if feed.fetch_articles is None else feed.fetch_articles
+            if fetch_page and entry.url:
+                page = await self.fetcher.fetch(entry.url)
+                if page.content is not None and not page.error_kind:
+                    text = await loop.run_in_executor(None, extract_page, page.content, page.final_url)
+                    if text:
+                        source = "page"
+                    else:
+                        problem = f"no article text in the page {entry.url}"
+                else:
+                    problem = page.error or f"could not fetch {entry.url}"
+            if not text:
+                text = text_from_feed(entry.content, entry.summary)
+            if not text:
+                why = problem or "no link and no content in the feed"
+                return entry, feed, None, source, f"entry {entry.url or entry.identity} of {feed.url}: {why}, and the feed carries no text"
+            if problem:
+                log.info("%s; used the feed's own content", problem)
+            return entry, feed, text[: self.settings.max_article_chars], source, None
+
+        async def found(entry: EntryRecord, feed: FeedRecord):
+            try:
+                result = await gather_text(entry, feed)
+            except Exception as exc:  # an extractor or fetcher bug on this entry: the entry's error, not the poll's
+                log.debug("finding the text of %s failed", entry.url or entry.identity, exc_info=True)
+                result = (entry, feed, None, "feed", f"entry {entry.url or entry.identity} of {feed.url}: cannot find "
+                                                     f"its text: {describe_failure(exc)}")
+            self.progress.advance("articles", entry.url or "")
+            return result
+
+        gathered = await asyncio.gather(*(found(e, f) for e, f in pending))
+        self.progress.done("articles")
+        outcomes: list[ArticleOutcome] = []
+        ready: list[FoundText] = []
+        try:
+            for entry, _feed, text, source, error in gathered:
+                if error or text is None:
+                    outcomes.append(self._mark_no_text(entry, error or "no text"))
+                else:
+                    ready.append(FoundText(entry.id, text, source))
+            mark_ready(self.db, ready)
+        except SQLAlchemyError as exc:
+            # the entries stay pending and are taken up again by the next poll
+            outcomes.append(ArticleOutcome(None, None, None, None, None, f"cannot store articles: {storage_reason(exc)}",
+                                           storage=True))
+            return outcomes
+        outcomes.extend(self.decide_ready())
+        return outcomes
+
+    def decide_ready(self) -> list[ArticleOutcome]:
+        """Decide the stories of every entry whose text is found, one at a time in one canonical order (publication
+        time, then feed URL and entry identity), so that one worker or several take the same decisions.
+
+        With several workers sharing the database, whoever finishes last decides: while another worker holds feeds
+        or has entries still waiting for their text, this returns at once (unless texts have waited longer than
+        ``decide_wait``) and that worker decides when it is done.
+        """
+        rows = ready_entries(self.db, shared=self.db.dialect != "sqlite", worker=self.worker, now=self.clock(),
+                             lease_seconds=self.settings.lease_seconds, decide_wait=self.settings.decide_wait,
+                             alive=_alive)
+        if not rows:
+            return []
+        self.progress.start("stories", len(rows))
+        outcomes: list[ArticleOutcome] = []
+        for at in range(0, len(rows), DECIDE_BATCH):
+            chunk = rows[at:at + DECIDE_BATCH]
+            try:
+                outcomes.extend(self._assign_each(chunk))
+            except Exception as exc:
+                if not is_storage_failure(exc):
+                    raise
+                # the chunk's entries stay ready and are decided by the next poll; the rest would fail the same way
+                reason = f"cannot store articles: {storage_reason(exc)}"
+                entry = chunk[0][0]
+                outcomes.append(ArticleOutcome(entry.id, entry.url, None, None, None, reason, storage=True))
+                break
+            for entry, _ in chunk:
+                self.progress.advance("stories", entry.url or "")
+        self.progress.done("stories")
+        return outcomes
+
+    def _mark_no_text(self, entry: EntryRecord, error: str,
+                      states: Sequence[str] = (EntryState.PENDING, EntryState.READY)) -> ArticleOutcome:
+        log.warning("%s", error)
+        mark_no_text(self.db, entry.id, error, states)
+        return ArticleOutcome(entry.id, entry.url, None, None, None, error)
+
+    def _assign_each(self, chunk: list[tuple[EntryRecord, FeedRecord]]) -> list[ArticleOutcome]:
+        """_assign, and when the chunk fails for another reason than the database's, each entry alone: the entry
+        that cannot be stored or decided is set aside with its error, the others are decided in their turn."""
+        self.engine.get()  # an engine that cannot be built is no entry's fault: that error goes up as it is
+        try:
+            return self._assign(chunk)
+        except Exception as exc:
+            if is_storage_failure(exc):
+                raise
+            if len(chunk) == 1:
+                entry, feed = chunk[0]
+                log.debug("deciding the story of %s failed", entry.url or entry.identity, exc_info=True)
+                return [self._mark_no_text(entry, f"entry {entry.url or entry.identity} of {feed.url}: cannot store "
+                                                  f"its article: {describe_failure(exc)}", states=(EntryState.READY,))]
+            log.debug("deciding %d articles together failed (%s); deciding them one at a time", len(chunk), exc)
+        return [outcome for item in chunk for outcome in self._assign_each([item])]
+
+    def _assign(self, chunk: list[tuple[EntryRecord, FeedRecord]]) -> list[ArticleOutcome]:
+        """Store the articles of ready entries (their texts were found and kept on the entries) and decide their stories,
+        in the order given, in one transaction."""
+        now = self.clock()
+        engine = self.engine.get()
+        outcomes: list[ArticleOutcome | None] = []    # in the chunk's order; None until decided below
+        try:
+            with self.db.session() as s:
+                # locked: another worker deciding the same entries waits here, then finds them done
+                ids = [entry.id for entry, _ in chunk]
+                locked = {row.id: row for row in s.scalars(select(Entry).where(Entry.id.in_(ids)).order_by(Entry.id).with_for_update())}
+                todo = []
+                for at, (entry, feed) in enumerate(chunk):
+                    row = locked.get(entry.id)
+                    if row is None or row.state != "ready":
+                        outcomes.append(ArticleOutcome(entry.id, entry.url, None, None, None, None))
+                        continue
+                    outcomes.append(None)
+                    text, source = row.text or "", row.text_source or "feed"
+                    title = (entry.title or "").strip() or text.split("\n", 1)[0][:200]
+                    article = Article(
+                        entry_id=entry.id,
+                        external_id=self.external_ids.get(entry.url or ""),
+                        url=entry.url,
+                        title=title,
+                        text=text,
+                        source=feed.title or feed.url,
+                        published=entry.published,
+                        extracted_from=source,
+                        text_hash=hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
+                        fingerprint=b"",
+                        created_at=now,
+                    )
+                    # a pure function of the title and text: computed before the decision lock is taken
+                    doc = Document(id="", title=title, text=text, published=entry.published, source=article.source,
+                                   url=entry.url)
+                    todo.append((at, entry, row, article, doc))
+                if not todo:
+                    return outcomes
+                # the chunk's fingerprints together: the semantic vectors of all but the copies in one batch, in
+                # the parse worker processes where there are some
+                fps = engine.fingerprints_to_add([doc for _, _, _, _, doc in todo], executor=self.parse_executor)
+                todo = [(*item, fp) for item, fp in zip(todo, fps)]
+                s.add_all([article for _, _, _, article, _, _ in todo])
+                s.flush()
+                # one decision at a time across processes: PostgreSQL serialises on an advisory lock held until commit;
+                # SQLite already holds its single write lock since the flush above
+                lock_decisions(s, self.db)
+                self.engine.catch_up(s)
+                seq = s.scalar(select(func.max(Membership.seq))) or 0
+                decisions = [engine.add(dataclasses.replace(doc, id=str(article.id)), fingerprint=fp)
+                             for _, _, _, article, doc, fp in todo]
+                with s.no_autoflush:
+                    # the batch's stories that already exist, in one query
+                    stories = {story.id: story for story in s.scalars(
+                        select(Story).where(Story.id.in_({decision.story_id for decision in decisions})))}
+                    for (at, entry, row, article, doc, fp), decision in zip(todo, decisions):
+                        article.fingerprint = decision.fingerprint
+                        story = stories.get(decision.story_id)
+                        if story is None:
+                            sid = decision.story_id
+                            story = Story(id=sid, uuid=f"urn:uuid:{uuid.UUID(hex=sid) if len(sid) == 32 else uuid.uuid4()}",
+                                          title=article.title, created_at=now, updated_at=now, article_count=0)
+                            s.add(story)
+                        stories[story.id] = story
+                        story.updated_at = now
+                        story.article_count += 1
+                        seq += 1
+                        copy_of = int(decision.copy_of) if decision.copy_of else None
+                        s.add(Membership(article_id=article.id, story_id=story.id, copy_of=copy_of, score=float(decision.score),
+                                         evidence=decision.evidence, created_at=now, seq=seq))
+                        row.state = "done"
+                        row.error = None
+                        row.text = row.text_source = None
+                        outcomes[at] = ArticleOutcome(entry.id, entry.url, article.id, story.id, copy_of)
+                self.engine.advance(seq)
+        except BaseException:
+            # the engine already indexed the articles; rebuild it from what was actually committed
+            self.engine.invalidate()
+            raise
+        return outcomes
+
+
+# ---- stage 1 helpers: entries written in bulk -------------------------------------------------------------------
+
+# Feeds stored per transaction. Large enough that commits stop mattering, small enough that the event loop (which
+# the writes share with the fetches) is never held for long.
+WRITE_BATCH = 100
+WRITE_PAUSE = 0.05  # seconds the writer waits for a batch to fill: at most 20 transactions a second
+# Ready entries stored and decided per transaction: one commit, one catch-up and one lock per batch instead of per
+# article. Small enough that the decision lock is never held for long (about 1 ms per article).
+DECIDE_BATCH = 64
