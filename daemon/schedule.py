@@ -11,9 +11,9 @@ import random
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
+from typing import NamedTuple
 
 from daemon.errors import ConfigError
 

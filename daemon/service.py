@@ -18,15 +18,15 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
 
-from daemon.app import database, make_fetcher, pipeline_settings
-from daemon.errors import ConfigError, StorageError, WiredeskError
 from daemon import websub
+from daemon.app import database, make_fetcher, pipeline_settings
 from daemon.cli.feeds import sync_config_feeds
+from daemon.errors import ConfigError, StorageError, WiredeskError
 from daemon.pipeline import Pipeline, Progress
 
 log = logging.getLogger("wiredesk")
@@ -112,8 +112,8 @@ def _parse_pool(config):
     workers = config["schedule"]["parse_workers"] or (os.cpu_count() or 1)
     if workers <= 1:
         return None
-    from concurrent.futures import ProcessPoolExecutor
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context("forkserver")
     # The fork server imports the parser once and every worker is forked from it ready to parse, instead of each
@@ -178,15 +178,14 @@ def service_holding(db) -> str | None:
     if lock_path is None or not lock_path.exists():
         return None
     try:
-        fh = open(lock_path, "r")
+        with open(lock_path) as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return fh.read().strip() or "another process"
+            fcntl.flock(fh, fcntl.LOCK_UN)
     except OSError:
         return None
-    with fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return fh.read().strip() or "another process"
-        fcntl.flock(fh, fcntl.LOCK_UN)
     return None
 
 
@@ -201,7 +200,7 @@ def instance_lock(db) -> Iterator[None]:
             yield
             return
         path = lock_path.with_name(lock_path.name[: -len(".run.lock")])
-        fh = open(lock_path, "a+")
+        fh = open(lock_path, "a+")  # noqa: SIM115 - held open (and locked) while the service runs
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -256,8 +255,8 @@ class Notifier:
 
 
 def run(config, host: str | None = None, port: int | None = None) -> int:
-    from daemon.serve.metrics import Metrics
     from daemon.serve.http import Server
+    from daemon.serve.metrics import Metrics
 
     check_redis(config)
     db = database(config)
@@ -396,7 +395,7 @@ async def _serve(config, db, metrics, state, early_stop: threading.Event | None 
     if task is not None and not task.done():
         try:
             await asyncio.wait_for(asyncio.shield(task), STOP_GRACE_SECONDS)
-        except (asyncio.TimeoutError, asyncio.CancelledError, Exception):
+        except (TimeoutError, asyncio.CancelledError, Exception):
             task.cancel()
             try:
                 await task

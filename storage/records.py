@@ -74,7 +74,7 @@ class Member:
     copy_of: int | None
     copy_of_key: str | None
     score: float
-    evidence: dict
+    evidence: dict[str, Any]
     joined_at: datetime
     summary: str
 

@@ -90,8 +90,8 @@ def find_story(db: Database, ident: str) -> StoryView | None:
             )
     if sid is None:
         return None
-    found = load_stories(db, [sid])
-    return found[0] if found else None
+    views = load_stories(db, [sid])
+    return views[0] if views else None
 
 
 def story_ids_by_update(db: Database, since: datetime | None = None) -> list[str]:

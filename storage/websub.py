@@ -45,7 +45,7 @@ def due_subscriptions(db: Database, now: datetime) -> list[tuple[int, str, str, 
             if state != "active":
                 feed.websub_state = "pending"
             feed.websub_requested_at = now
-            out.append((feed.id, feed.hub_url, feed.websub_topic or feed.url, feed.websub_secret))
+            out.append((feed.id, str(feed.hub_url), feed.websub_topic or feed.url, feed.websub_secret))
     return out
 
 

@@ -12,6 +12,7 @@ import lxml.html
 import pytest
 from lxml import etree
 
+from daemon.errors import InputError, StorageError
 from daemon.publish.render import (
     FORMATS,
     DigestMeta,
@@ -22,7 +23,6 @@ from daemon.publish.render import (
     filter_stories,
     render,
 )
-from daemon.errors import InputError, StorageError
 
 T0 = datetime(2024, 4, 13, 12, 0, tzinfo=timezone.utc)
 KST = timezone(timedelta(hours=9))

@@ -8,7 +8,6 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
-
 from test_service import free_port, serve_farm, start_run, wait_for_story, wait_http, wiredesk_exe, write_config
 
 HOME = """<html><head><title>Example News</title>

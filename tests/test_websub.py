@@ -2,7 +2,6 @@
 
 import hashlib
 import hmac
-import json
 import os
 import signal
 import threading
@@ -12,10 +11,10 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import sqlalchemy as sa
+from test_service import free_port, start_run, wait_for_story
 
 from daemon.parse.feed import parse_feed, websub_links
 from daemon.websub import signature_ok
-from test_service import free_port, start_run, wait_for_story
 
 LEASE = 3   # seconds the hub grants: renewed halfway through
 

@@ -17,8 +17,8 @@ import listparser
 
 from daemon.config import MAX_FEED_TITLE_CHARS, MAX_FOLDER_CHARS
 from daemon.errors import InputError
-from daemon.states import FeedStatus
 from daemon.fetch.urls import http_url_problem
+from daemon.states import FeedStatus
 from storage import Database
 from storage import feeds as stored
 
@@ -216,10 +216,11 @@ def export_opml(db: Database) -> bytes:
     for f in stored.all_feeds(db):
         parent = body
         if f.folder:
-            parent = folders.get(f.folder)
-            if parent is None:
+            folder = folders.get(f.folder)
+            if folder is None:
                 name = _xml_text(f.folder)
-                parent = folders[f.folder] = ET.SubElement(body, "outline", text=name, title=name)
+                folder = folders[f.folder] = ET.SubElement(body, "outline", text=name, title=name)
+            parent = folder
         title = _xml_text(f.title or f.url)
         attrs = {"type": "rss", "text": title, "title": title, "xmlUrl": _xml_text(f.url)}
         if f.site_url:
@@ -241,6 +242,10 @@ def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
+def _minutes(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds / 60.0, 1)
+
+
 def list_feeds(db: Database) -> list[dict]:
     return [
         {
@@ -255,11 +260,10 @@ def list_feeds(db: Database) -> list[dict]:
             "next_poll": f.next_poll_at.isoformat() if f.next_poll_at else None,
             # the interval now in force and where it came from (user, adaptive, ttl, cache, retry-after, backoff,
             # websub); before the first poll: the feed's own interval, else the schedule's
-            "interval_minutes": round((f.interval_seconds if f.interval_seconds is not None
-                                       else f.poll_interval_seconds) / 60.0, 1)
-            if (f.interval_seconds is not None or f.poll_interval_seconds is not None) else None,
+            "interval_minutes": _minutes(f.interval_seconds if f.interval_seconds is not None
+                                         else f.poll_interval_seconds),
             "interval_source": f.interval_source or ("user" if f.poll_interval_seconds is not None else None),
-            "own_interval_minutes": round(f.poll_interval_seconds / 60.0, 1) if f.poll_interval_seconds else None,
+            "own_interval_minutes": _minutes(f.poll_interval_seconds),
             "fetch_articles": f.fetch_articles,
         }
         for f, entries in ((summary.feed, summary.entries) for summary in stored.feed_summaries(db))
@@ -268,7 +272,6 @@ def list_feeds(db: Database) -> list[dict]:
 
 def command(args, config) -> int:
     from daemon.app import database
-
     from daemon.cli.main import check_output_path, write_output
 
     action = args.feeds_command
@@ -296,9 +299,9 @@ def command(args, config) -> int:
             raise InputError(f"{args.url!r} is not a feed (wiredesk feeds list shows them)")
         print(f"removed {args.url}")
     elif action == "import":
-        added = add_feeds(db, items)
+        new = add_feeds(db, items)
         unique = len({url for url, _, _ in items})
-        print(f"imported {added} new feeds from {args.file} ({unique - added} already present)")
+        print(f"imported {new} new feeds from {args.file} ({unique - new} already present)")
     elif action == "export":
         write_output(export_opml(db), args.output)
     elif action == "list":

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from daemon.publish.render import FORMATS, DigestMeta, DigestSource, DigestStory, choose_primary, filter_stories, render
 from daemon.errors import InputError
+from daemon.publish.render import FORMATS, DigestMeta, DigestSource, DigestStory, choose_primary, filter_stories, render
 from storage import Database
 from storage.records import StoryView
 from storage.stories import load_stories, story_ids_by_update
