@@ -57,7 +57,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "base_url": ((str,), "http://127.0.0.1:8080/"),
         "preferred_outlets": ((list,), []),
         "min_outlets": ((int,), 1),
-        "window_days": ((int, float), 7),
+        "window_days": ((int, float), 0),
         "max_entries": ((int,), 100),
         "folders": ((list,), []),
         "feeds": ((list,), []),

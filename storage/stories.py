@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import aliased
 
 from daemon.errors import AmbiguousStory
@@ -19,15 +19,22 @@ def _key(article: Article) -> str:
     return article.external_id or str(article.id)
 
 
+# A member's news time: its publication time, never later than when wiredesk stored it (a feed's future date or
+# a missing one count from then). A story's published/updated are the earliest/newest of its members'.
+_MEMBER_TIME = case(
+    (Article.published.is_not(None) & (Article.published < Article.created_at), Article.published),
+    else_=Article.created_at,
+)
+
+
 def load_stories(db: Database, story_ids: list[str] | None = None, limit: int | None = None) -> list[StoryView]:
-    """Stories, most recently updated first, with members in the order they joined."""
+    """Stories, newest news time first, with members in the order they joined."""
+    if story_ids is None:
+        story_ids = story_ids_by_update(db)
+    if limit:
+        story_ids = story_ids[:limit]
     with db.session() as s:
-        q = select(Story).order_by(Story.updated_at.desc(), Story.id)
-        if story_ids is not None:
-            q = q.where(Story.id.in_(story_ids))
-        if limit:
-            q = q.limit(limit)
-        stories = list(s.scalars(q))
+        stories = list(s.scalars(select(Story).where(Story.id.in_(story_ids))))
         if not stories:
             return []
         original = aliased(Article)
@@ -59,9 +66,19 @@ def load_stories(db: Database, story_ids: list[str] | None = None, limit: int | 
                     evidence=m.evidence or {},
                     joined_at=m.created_at,
                     summary=first_para[:600],
+                    seen_at=a.created_at,
                 )
             )
-        return [StoryView(st.id, st.uuid, st.title, st.created_at, st.updated_at, tuple(members[st.id])) for st in stories]
+        views = [_view(st, tuple(members[st.id])) for st in stories]
+    views.sort(key=lambda v: v.id)
+    views.sort(key=lambda v: v.updated, reverse=True)
+    return views
+
+
+def _view(story: Story, members: tuple[Member, ...]) -> StoryView:
+    times = [m.news_time for m in members] or [story.created_at]
+    return StoryView(story.id, story.uuid, story.title, story.created_at, story.updated_at, members,
+                     published=min(times), updated=max(times))
 
 
 def _like_prefix(text: str) -> str:
@@ -95,11 +112,18 @@ def find_story(db: Database, ident: str) -> StoryView | None:
 
 
 def story_ids_by_update(db: Database, since: datetime | None = None) -> list[str]:
-    """The ids of the stories updated at or after ``since`` (all when None), most recently updated first."""
+    """The ids of the stories whose news time is at or after ``since`` (all when None), newest first."""
     with db.session() as s:
-        q = select(Story.id).order_by(Story.updated_at.desc(), Story.id)
+        q = (
+            select(Membership.story_id)
+            .join(Article, Article.id == Membership.article_id)
+            .group_by(Membership.story_id)
+            .order_by(func.max(_MEMBER_TIME).desc(), Membership.story_id)
+        )
         if since is not None:
-            q = q.where(Story.updated_at >= since)
+            # a story's news time is never later than its last stored update: the index narrows first
+            q = q.join(Story, Story.id == Membership.story_id).where(Story.updated_at >= since) \
+                .having(func.max(_MEMBER_TIME) >= since)
         return list(s.scalars(q))
 
 
@@ -113,3 +137,4 @@ def stories_version(db: Database) -> StoriesVersion:
             )
         ).one()
     return StoriesVersion(seq, updated)
+

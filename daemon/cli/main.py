@@ -257,7 +257,8 @@ def _story_json(s, evidence: bool = False) -> dict:
         "id": s.id,
         "uuid": s.uuid,
         "title": s.title,
-        "updated": s.updated_at.isoformat(),
+        "published": s.published.isoformat(),
+        "updated": s.updated.isoformat(),
         "outlets": s.outlets,
         "articles": [
             {

@@ -53,6 +53,7 @@ class DigestSource:
     copy_of: str | None  # article id it copies, or None
     summary: str | None = None  # untrusted text/HTML (first paragraph)
     folder: str | None = None  # OPML folder of its feed
+    why: str | None = None  # why it joined its story, in words (the stored evidence); for the story page and the API
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,11 @@ class DigestStory:
     title: str  # the primary source's title
     primary: DigestSource
     sources: tuple[DigestSource, ...]  # all members, primary first, then by time
-    created: datetime
-    updated: datetime  # when the story last gained a member
+    created: datetime  # news time: the earliest member's publication time
+    updated: datetime  # news time: the newest member's publication time (never after wiredesk saw it)
     copies: int  # members that are copies of another member
+    story_id: str | None = None  # the stored story's id, for its page
+    page_url: str | None = None  # the story's own page (/story/<id>) on the running service
 
 
 @dataclass(frozen=True)
@@ -265,6 +268,9 @@ def _render_atom(stories: Sequence[DigestStory], meta: DigestMeta) -> bytes:
         link = _safe_url(story.primary.url)
         if link:
             add(entry, "link", rel="alternate", type="text/html", href=link)
+        page = _safe_url(story.page_url)
+        if page:
+            add(entry, "link", rel="related", type="text/html", href=page, title="All sources of this story")
         for folder in _folders(story):
             add(entry, "category", term=folder)
         add(entry, "content", _entry_html(story), type="html")
@@ -324,6 +330,7 @@ def _render_json(stories: Sequence[DigestStory], meta: DigestMeta) -> bytes:
             item["tags"] = folders
         # JSON Feed extensions start with an underscore; this one gives programs the sources without parsing HTML.
         item["_wiredesk"] = {
+            "page": _safe_url(story.page_url),
             "copies": story.copies,
             "sources": [
                 {
@@ -396,6 +403,10 @@ def _render_html(stories: Sequence[DigestStory], meta: DigestMeta) -> bytes:
             byline.append(E.E.time(_human_time(story.primary.published), datetime=_rfc3339(story.primary.published)))
         _append_text(byline, " · story updated ")
         byline.append(E.E.time(_human_time(story.updated), datetime=_rfc3339(story.updated)))
+        page_link = _safe_url(story.page_url)
+        if page_link:
+            _append_text(byline, " · ")
+            byline.append(E.A("story page", href=page_link))
         article.append(byline)
         # The same sanitised body the feeds carry, so the page can show nothing the feeds would not.
         body = lxml.html.fragment_fromstring(_entry_html(story), create_parent="div")
@@ -451,6 +462,9 @@ def _entry_html(story: DigestStory) -> str:
                 li.append(E.A(name, href=original_link) if original_link else E.EM(name))
         items.append(li)
     body.append(items)
+    page_link = _safe_url(story.page_url)
+    if page_link:
+        body.append(E.P(E.A("Every source and why it belongs to this story", href=page_link)))
     markup = lxml.html.tostring(body, encoding="unicode", method="html")
     # The final pass over the whole body is the guarantee: whatever the pieces were, only the allow-list remains.
     return _sanitise(markup, _CONTENT_TAGS, None)

@@ -5,7 +5,7 @@ Shared by `wiredesk digest` and the HTTP server, so that both publish the same d
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
 from daemon.publish.render import FORMATS, DigestMeta, DigestSource, DigestStory, choose_primary, filter_stories, render
@@ -22,10 +22,11 @@ BATCH = 200
 @dataclass(frozen=True)
 class DigestQuery:
     min_outlets: int = 1
-    window_days: float | None = 7  # None or 0: no time window
+    window_days: float | None = None  # None or 0: no time window
     folders: tuple[str, ...] = ()  # OPML folders; a story needs a source in one of them
     feeds: tuple[str, ...] = ()  # feed titles (outlet names) or feed URLs; a story needs a source from one of them
     limit: int | None = 100
+    offset: int = 0  # stories skipped before the first one given (a page further down the digest)
 
 
 def query_from_config(config, **given) -> DigestQuery:
@@ -47,10 +48,16 @@ def query_from_config(config, **given) -> DigestQuery:
         folders=tuple(pick("folders", ()) or d["folders"]),
         feeds=tuple(pick("feeds", ()) or d["feeds"]),
         limit=limit,
+        offset=given.get("offset") or 0,
     )
 
 
-def to_digest_story(story: StoryView, preferred: tuple[str, ...]) -> DigestStory:
+def to_digest_story(story: StoryView, preferred: tuple[str, ...], *, base_url: str | None = None,
+                    explain: bool = False) -> DigestStory:
+    """The digest's view of a stored story; ``base_url`` gives it a link to its page, ``explain`` each member's
+    evidence in words (the story page and the API show it, the feeds do not)."""
+    if explain:
+        from daemon.publish.tables import explain as in_words
     sources = [
         DigestSource(
             article_id=m.key,
@@ -61,6 +68,7 @@ def to_digest_story(story: StoryView, preferred: tuple[str, ...]) -> DigestStory
             copy_of=m.copy_of_key,
             summary=m.summary,
             folder=m.folder,
+            why=in_words(m.evidence, m.copy_of_key) if explain else None,
         )
         for m in story.members
     ]
@@ -68,18 +76,25 @@ def to_digest_story(story: StoryView, preferred: tuple[str, ...]) -> DigestStory
     far = datetime.max.replace(tzinfo=timezone.utc)
     rest = sorted((s for s in sources if s is not primary), key=lambda s: (s.published or far, s.article_id))
     return DigestStory(
+        story_id=story.id,
         uuid=story.uuid,
         title=primary.title,
         primary=primary,
         sources=(primary, *rest),
-        created=story.created_at,
-        updated=story.updated_at,
+        created=story.published,
+        updated=story.updated,
         copies=story.copies,
+        page_url=story_page_url(base_url, story.id) if base_url else None,
     )
 
 
+def story_page_url(base_url: str, story_id: str) -> str:
+    """Where the running service shows one story: ``/story/<id>`` beside the digest."""
+    return base_url.rstrip("/") + "/story/" + story_id
+
+
 def window_start(window_days: float | None, now: datetime | None = None) -> datetime | None:
-    """The oldest update time a story may have to be in the digest; None when there is no window."""
+    """The oldest news time a story may have to be in the digest; None when there is no window."""
     if not window_days:
         return None
     now = now or datetime.now(timezone.utc)
@@ -100,24 +115,42 @@ def _from_feed(story: StoryView, names: set[str], urls: set[str]) -> bool:
 def digest_stories(db: Database, config, query: DigestQuery, now: datetime | None = None) -> list[DigestStory]:
     """The stories of the digest for ``query``, newest update first."""
     preferred = tuple(config["digest"]["preferred_outlets"])
+    base = config["digest"]["base_url"]
     since = window_start(query.window_days, now)
     names = {" ".join(f.split()).casefold() for f in query.feeds}
     urls = {f.rstrip("/") for f in query.feeds}
     ids = story_ids_by_update(db, since)
-    batch = max(BATCH, 2 * (query.limit or 0))
+    wanted = None if query.limit is None else query.offset + query.limit
+    batch = max(BATCH, 2 * (wanted or 0))
     kept: list[DigestStory] = []
     for start in range(0, len(ids), batch):
         views = load_stories(db, ids[start : start + batch])
         if query.feeds:
             views = [v for v in views if _from_feed(v, names, urls)]
         kept += filter_stories(
-            (to_digest_story(v, preferred) for v in views), min_outlets=query.min_outlets, since=since,
+            (to_digest_story(v, preferred, base_url=base) for v in views), min_outlets=query.min_outlets, since=since,
             folders=query.folders,
         )
-        if query.limit is not None and len(kept) >= query.limit:
+        if wanted is not None and len(kept) >= wanted:
             break
     # filter_stories sorts each batch; sorting the whole again keeps the newest across batches (the sort is stable)
-    return filter_stories(kept, limit=query.limit)
+    # the instants are made distinct over the whole list, so that a page further down keeps the same dates
+    return distinct_updates(filter_stories(kept, limit=wanted))[query.offset:]
+
+
+def distinct_updates(stories: list[DigestStory]) -> list[DigestStory]:
+    """The stories (newest first) with no two sharing an update instant: a tie moves the later-listed story one
+    second earlier, so readers keep the order and validators see one entry per atom:updated (whole seconds, as RSS
+    dates have no fraction)."""
+    out: list[DigestStory] = []
+    for story in stories:
+        updated = story.updated.replace(microsecond=0)
+        if out and updated >= out[-1].updated:
+            updated = out[-1].updated - timedelta(seconds=1)
+        if updated < story.created.replace(microsecond=0):
+            story = replace(story, created=updated)
+        out.append(replace(story, updated=updated))
+    return out
 
 
 def render_digest(
