@@ -68,7 +68,7 @@ def main() -> int:
 
     import sqlalchemy as sa
 
-    from daemon import pipeline as pipeline_module
+    from daemon.pipeline import run as pipeline_module
     from daemon.engine import Engine
     from daemon.pipeline import Pipeline, PipelineSettings
     from storage import open_database

@@ -22,6 +22,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 from daemon.errors import StorageError
+from storage.records import MAX_URL
 
 # SQLite's INTEGER PRIMARY KEY is only an alias of the rowid for plain INTEGER; BigInteger elsewhere.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -90,7 +91,6 @@ class CleanString(TypeDecorator):
         return value
 
 
-MAX_URL = 2048  # feeds.url
 MAX_FOLDER = 255  # feeds.folder
 
 

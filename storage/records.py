@@ -6,9 +6,11 @@ without dragging a session along or changing under its reader.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, NamedTuple
+
+MAX_URL = 2048  # the longest feed URL stored (feeds.url); a longer one is never cut, since a URL is a feed's key
 
 
 @dataclass(frozen=True)
@@ -123,3 +125,49 @@ class StoreCounts:
     entries: int
     articles: int
     stories: int
+
+
+# ---- a feed's update: what the decider reads and what it asks storage to write ---------------------------------
+
+
+@dataclass(frozen=True)
+class StoredFeed:
+    """What a feed's update needs of the stored feed."""
+
+    id: int
+    url: str
+    title: str | None
+    site_url: str | None
+    error_count: int
+
+
+@dataclass(frozen=True)
+class KnownEntry:
+    """What a feed's update needs of a stored entry: whether an item is it, and whether it changed."""
+
+    id: int
+    identity: str
+    url: str | None
+    content_hash: str
+    published: datetime | None
+
+
+@dataclass(frozen=True)
+class FeedUpdateContext:
+    """Everything stored that the update of a batch of feeds depends on, read in the update's transaction."""
+
+    feeds: dict[int, StoredFeed]  # feeds removed meanwhile are absent
+    known: dict[int, list[KnownEntry]]  # of the feeds whose entries were parsed, in the order stored
+    recent: dict[int, list[datetime]]  # of the feeds that were not modified: their newest entries' dates
+    taken_urls: frozenset[str]  # of the URLs feeds moved to, those another stored feed already has
+
+
+@dataclass(frozen=True)
+class FeedUpdateIntent:
+    """One feed's update, as storage writes it: the feed's new values, the entries to insert and to change."""
+
+    feed_id: int
+    feed: dict[str, Any]  # column -> new value
+    new_entries: tuple[dict[str, Any], ...] = ()  # full rows
+    changed_entries: dict[int, dict[str, Any]] = field(default_factory=dict)  # entry id -> changed columns
+    retitled: dict[int, str] = field(default_factory=dict)  # entry id -> the new headline of its article

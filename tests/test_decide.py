@@ -144,7 +144,7 @@ def test_an_entry_decided_meanwhile_is_skipped(db_url):
 
 @pytest.mark.parametrize("batch", [1, 7])
 def test_the_batch_size_does_not_change_the_stories(tmp_path, monkeypatch, batch):
-    from daemon import pipeline as pipeline_module
+    from daemon.pipeline import run as pipeline_module
     from daemon.pipeline import Pipeline, PipelineSettings
     from storage import open_database
 

@@ -80,7 +80,8 @@ def faults(monkeypatch):
     """Exceptions nobody planned for, raised inside the daemon's own stages for marked feeds and entries."""
     import daemon.parse.identity
     import daemon.parse.feed
-    import daemon.pipeline
+    import daemon.pipeline.decide
+    import daemon.pipeline.run
     from daemon.engine import Engine
 
     parse = daemon.parse.feed.feedparser.parse
@@ -97,14 +98,14 @@ def faults(monkeypatch):
             raise KeyError("no identity today")
         return identity(entry)
 
-    text_from_feed = daemon.pipeline.text_from_feed
+    text_from_feed = daemon.pipeline.run.text_from_feed
 
     def bad_text(content, summary):
         if "BOOM-TEXT" in (summary or ""):
             raise IndexError("the extractor fell over")
         return text_from_feed(content, summary)
 
-    merge = daemon.pipeline._merge_entries
+    merge = daemon.pipeline.decide.merge_entries
 
     def bad_merge(feed_id, parsed, *args, **kwargs):
         if parsed.title == "BOOM-STORE":
@@ -120,8 +121,8 @@ def faults(monkeypatch):
 
     monkeypatch.setattr(daemon.parse.feed.feedparser, "parse", bad_parse)
     monkeypatch.setattr(daemon.parse.identity, "entry_identity", bad_identity)
-    monkeypatch.setattr(daemon.pipeline, "text_from_feed", bad_text)
-    monkeypatch.setattr(daemon.pipeline, "_merge_entries", bad_merge)
+    monkeypatch.setattr(daemon.pipeline.run, "text_from_feed", bad_text)
+    monkeypatch.setattr(daemon.pipeline.decide, "merge_entries", bad_merge)
     monkeypatch.setattr(Engine, "add", bad_add)
 
 

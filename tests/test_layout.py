@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT
 
 # Modules still holding queries of their own, to be moved into storage/ (none, once the move is done).
-NOT_MOVED_YET = {"daemon/pipeline.py"}
+NOT_MOVED_YET = {"daemon/pipeline/run.py"}  # the articles stage: claiming, texts, story decisions
 
 
 def _imports(path) -> set[str]:

@@ -104,10 +104,10 @@ def test_entries_merge_as_they_did_one_feed_at_a_time(db_url):
 def test_a_feed_whose_update_fails_costs_only_itself(db_url, monkeypatch):
     original = Pipeline._update_feed
 
-    def failing(self, s, feed, item, *args):
+    def failing(self, feed, item, *args):
         if feed.url.startswith("http://c."):
             raise OperationalError("UPDATE feeds", {}, Exception("database or disk is full"))
-        return original(self, s, feed, item, *args)
+        return original(self, feed, item, *args)
 
     monkeypatch.setattr(Pipeline, "_update_feed", failing)
     rounds = [{name: (200, rss(name, [item(f"{name}1", f"http://{name}.example/1", f"{name} one", "text")])) for name in "abcd"}]

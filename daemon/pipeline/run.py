@@ -1,146 +1,50 @@
-"""The one pipeline that `run`, `poll --once` and `replay` share.
-
-Two stages, each safe to interrupt at any point:
-
-1. **Feeds** — fetch every due feed (concurrently), parse it (in worker processes when there are cores to spare), and store its new or changed
-   entries together with the feed's new state (validators, schedule, error) in one transaction: a feed's update is
-   never half-written. Several feeds share a transaction; when one fails, its feeds are retried one per transaction.
-   A new entry is stored as *pending*.
-2. **Articles** — for every pending entry: fetch its page, extract the body (falling back to the feed's own content),
-   then, in publication order, fingerprint it and assign it to a story; the article and its story membership are
-   written in one transaction. A crash between the stages leaves pending entries that the next run finishes.
-
-Only the source of bytes differs between the daemon (HTTP) and replay (fixture files served by a transport).
-"""
+"""The Pipeline: the stages in order (see the package's docstring), their concurrency and their failures."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
-import socket
 import hashlib
 import logging
+import os
+import socket
 import uuid
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import BrokenExecutor, Executor
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Sequence
 
-from sqlalchemy import DateTime, Row, bindparam, func, insert, select, type_coerce, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy import text as sql
-from sqlalchemy.exc import (DisconnectionError, InterfaceError, InternalError, OperationalError, ProgrammingError,
-                            SQLAlchemyError)
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import defer
 
 from daemon.engine import Document, Engine
 from daemon.errors import FeedError
 from daemon.extract.article import extract_page, text_from_feed
-from daemon.fetch.client import Fetcher, FetchResult, Validators
+from daemon.fetch.client import Fetcher, Validators
 from daemon.parse.feed import EntryKeys, ParsedFeed, parse_feed_keyed
-from daemon.schedule import RECENT_ENTRIES, ScheduleSettings, next_poll
+from daemon.pipeline.decide import decide_feed_update
+from daemon.pipeline.records import (
+    ArticleOutcome,
+    FeedOutcome,
+    Fetched,
+    PipelineSettings,
+    PollReport,
+    Progress,
+    describe_failure,
+    failed_fetch,
+)
+from daemon.states import EntryState, ErrorKind
 from storage import Database
-from storage.models import MAX_URL, Article, Entry, Feed, Membership, Story
+from storage.failures import SQLAlchemyError, is_storage_failure, storage_reason
+from storage.models import Article, Entry, Feed, Membership, Story
+from storage.records import FeedUpdateContext, FeedUpdateIntent, KnownEntry, StoredFeed
+from storage.updates import update_feeds
 
 log = logging.getLogger("wiredesk")
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
-
-
-@dataclass(frozen=True)
-class FeedOutcome:
-    feed_url: str
-    ok: bool
-    new_entries: int = 0
-    changed_entries: int = 0
-    not_modified: bool = False
-    error: str | None = None
-    error_kind: str | None = None
-    warning: str | None = None
-
-
-@dataclass(frozen=True)
-class ArticleOutcome:
-    entry_id: int
-    url: str | None
-    article_id: int | None
-    story_id: str | None
-    copy_of: int | None
-    error: str | None = None
-    storage: bool = False  # the error was the database's, not the article's
-
-
-@dataclass
-class PollReport:
-    feeds: list[FeedOutcome] = field(default_factory=list)
-    articles: list[ArticleOutcome] = field(default_factory=list)
-
-    @property
-    def failed_feeds(self) -> list[FeedOutcome]:
-        return [f for f in self.feeds if not f.ok]
-
-    @property
-    def failed_articles(self) -> list[ArticleOutcome]:
-        return [a for a in self.articles if a.error and not a.storage]
-
-    @property
-    def storage_errors(self) -> list[str]:
-        return [f.error for f in self.feeds if f.error_kind == "storage"] + [a.error for a in self.articles if a.storage]
-
-
-def is_storage_failure(exc: BaseException) -> bool:
-    """Whether the database itself failed (full or read-only disk, lost connection, broken schema), as opposed to
-    one feed's or one article's content that the database refused; only the first stops a poll's writing."""
-    if isinstance(exc, (OperationalError, InterfaceError, InternalError, ProgrammingError, DisconnectionError,
-                        PoolTimeout)):
-        return True
-    try:  # the shared indexes: Redis out of reach fails every article alike, none of them is the cause
-        from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeout
-    except ImportError:
-        return False
-    return isinstance(exc, (RedisConnectionError, RedisTimeout))
-
-
-def describe_failure(exc: BaseException) -> str:
-    """One line for an unexpected exception: its type and the first line of its message."""
-    orig = getattr(exc, "orig", None) or exc
-    lines = str(orig).strip().splitlines()
-    return f"{type(orig).__name__}: {lines[0][:300]}" if lines else type(orig).__name__
-
-
-def storage_reason(exc: SQLAlchemyError) -> str:
-    """The driver's own words ("database or disk is full", "attempt to write a readonly database"), one line."""
-    orig = getattr(exc, "orig", None) or exc
-    text = str(orig).strip().splitlines()
-    return text[0] if text else type(orig).__name__
-
-
-@dataclass(frozen=True)
-class PipelineSettings:
-    fetch_articles: bool = True
-    max_entries_per_feed: int = 500
-    max_article_chars: int = 200_000
-    schedule: ScheduleSettings = ScheduleSettings()
-    lease_seconds: float = 600.0  # how long a worker may hold a feed it is polling before others take it over
-    lsh_storage: dict | None = None  # datasketch storage_config for the copy and story indexes (Redis), None: in memory
-    embedder: Any = None             # the semantic model (engine.embed.Embedder), None: lexical signals only
-    # Several workers: story decisions wait until no other worker is still polling or finding texts, so that they are
-    # taken in one canonical order whatever the number of workers. A service gives up waiting for texts found longer
-    # ago than this (a deployment whose workers never pause); None waits (a one-off poll: the last worker decides).
-    decide_wait: float | None = None
-
-
-class Progress:
-    """What long work reports as it goes; the CLI draws it, the daemon logs it."""
-
-    def start(self, stage: str, total: int) -> None: ...
-
-    def advance(self, stage: str, detail: str = "") -> None: ...
-
-    def done(self, stage: str) -> None: ...
 
 
 CLAIM_CHUNK = 25  # feeds a worker claims at a time on a shared database
@@ -289,15 +193,15 @@ class Pipeline:
         loop = asyncio.get_running_loop()
         # Fetching and parsing run concurrently; one writer stores what is ready, several feeds per transaction, so
         # that a thousand feeds do not cost a thousand commits.
-        ready: asyncio.Queue[_Fetched] = asyncio.Queue()
+        ready: asyncio.Queue[Fetched] = asyncio.Queue()
 
         async def fetch(feed: Feed) -> None:
             try:
                 item = await self._fetch_feed(feed, loop)
             except Exception as exc:  # whatever went wrong is this feed's error; the poll goes on
                 log.debug("fetching %s failed", feed.url, exc_info=True)
-                item = _failed(feed.id, feed.url, FeedError(feed.url, f"cannot fetch the feed: {describe_failure(exc)}",
-                                                            kind="fetch"))
+                item = failed_fetch(feed.id, feed.url, FeedError(
+                    feed.url, f"cannot fetch the feed: {describe_failure(exc)}", kind=ErrorKind.FETCH))
             ready.put_nowait(item)
 
         async def write() -> None:
@@ -327,7 +231,7 @@ class Pipeline:
             report.articles.extend(await self.process_pending())
         return report
 
-    async def _fetch_feed(self, feed: Feed, loop: asyncio.AbstractEventLoop) -> _Fetched:
+    async def _fetch_feed(self, feed: Feed, loop: asyncio.AbstractEventLoop) -> Fetched:
         result = await self.fetcher.fetch(feed.url, Validators(feed.etag, feed.last_modified))
         parsed: ParsedFeed | None = None
         keys: tuple[EntryKeys, ...] = ()
@@ -350,10 +254,11 @@ class Pipeline:
                 parse_error = exc
             except Exception as exc:  # a parser bug or a worker that died: the feed's error, with the reason
                 log.debug("parsing %s failed", feed.url, exc_info=True)
-                parse_error = FeedError(feed.url, f"cannot parse the feed: {describe_failure(exc)}", kind="parse")
-        return _Fetched(feed.id, feed.url, result, parsed, keys, parse_error)
+                parse_error = FeedError(feed.url, f"cannot parse the feed: {describe_failure(exc)}",
+                                        kind=ErrorKind.PARSE)
+        return Fetched(feed.id, feed.url, result, parsed, keys, parse_error)
 
-    def _store_feeds(self, batch: Sequence[_Fetched]) -> list[FeedOutcome]:
+    def _store_feeds(self, batch: Sequence[Fetched]) -> list[FeedOutcome]:
         """Store several feeds' updates in one transaction; each feed's update is whole or absent.
 
         If the transaction fails, nothing of it was written and the feeds are stored again one per transaction, so
@@ -362,8 +267,7 @@ class Pipeline:
         if not batch:
             return []
         try:
-            with self.db.session() as s:
-                return self._write_feeds(s, batch)
+            return self._write_feeds(batch)
         except Exception as exc:
             if len(batch) > 1:
                 log.debug("storing %d feeds together failed (%s); storing them one at a time", len(batch), exc)
@@ -372,111 +276,49 @@ class Pipeline:
             if is_storage_failure(exc):
                 # a full or read-only disk: nothing of this feed's update was written, so the next poll redoes it
                 return [FeedOutcome(url, ok=False, error=f"{url}: cannot store the update: {storage_reason(exc)}",
-                                    error_kind="storage")]
+                                    error_kind=ErrorKind.STORAGE)]
             # this feed's content (or a bug it triggers): the feed's error, and its schedule backs off
             log.debug("storing the update of %s failed", url, exc_info=True)
-            failed = _failed(batch[0].feed_id, url, FeedError(url, f"cannot store the update: {describe_failure(exc)}",
-                                                              kind="store"), batch[0].result)
+            failed = failed_fetch(batch[0].feed_id, url, FeedError(url, f"cannot store the update: {describe_failure(exc)}",
+                                                                   kind=ErrorKind.STORE), batch[0].result)
             try:
-                with self.db.session() as s:
-                    return self._write_feeds(s, [failed])
+                return self._write_feeds([failed])
             except Exception as again:
                 if not is_storage_failure(again):
                     raise
                 return [FeedOutcome(url, ok=False, error=f"{url}: cannot store the update: {storage_reason(again)}",
-                                    error_kind="storage")]
+                                    error_kind=ErrorKind.STORAGE)]
 
-    def _write_feeds(self, s, batch: Sequence[_Fetched]) -> list[FeedOutcome]:
+    def _write_feeds(self, batch: Sequence[Fetched]) -> list[FeedOutcome]:
+        """Decide each feed's update from what storage read for the batch, and have it written, in one transaction."""
         now = utcnow()
-        # Plain rows rather than ORM objects: each feed's new state is computed from them, and the whole batch is
-        # written in one statement per kind of change.
-        feeds = {row.id: row for row in s.execute(
-            select(Feed.id, Feed.url, Feed.title, Feed.site_url, Feed.error_count)
-            .where(Feed.id.in_([item.feed_id for item in batch]))
-        )}
-        # what the batch needs from the entries table, in two queries rather than two per feed
-        changed_feeds = [item.feed_id for item in batch if item.parsed is not None and item.feed_id in feeds]
-        unchanged_feeds = [item.feed_id for item in batch if item.result.not_modified and item.feed_id in feeds]
-        known = _known_entries(s, changed_feeds)
-        recent = _recent_entry_times(s, unchanged_feeds)
-        writes = _EntryWrites()
-        outcomes = []
-        for item in batch:
-            feed = feeds.get(item.feed_id)
-            if feed is None:  # removed while we were fetching
-                outcomes.append(FeedOutcome(item.result.url, ok=False, error="feed was removed during the poll"))
-                continue
-            outcome, values = self._update_feed(s, feed, item, now, known.get(feed.id, []), recent.get(feed.id, []), writes)
-            outcomes.append(outcome)
-            writes.feeds.append(values)
-        writes.flush(s)
-        return outcomes
 
-    def _update_feed(self, s, feed: Row, item: _Fetched, now: datetime, known: list[_KnownEntry], recent: list[datetime],
-                     writes: _EntryWrites) -> tuple[FeedOutcome, dict]:
-        """The feed's outcome, and its row's new values (with its id); its entries go to ``writes``."""
-        result, parsed, parse_error = item.result, item.parsed, item.parse_error
-        url, error_count = feed.url, feed.error_count
-        values: dict = {"id": feed.id, "last_polled_at": now, "lease_owner": None, "lease_until": None}
-        error_kind = result.error_kind or (parse_error.kind if parse_error else None)
-        error = result.error or (str(parse_error) if parse_error else None)
-        entry_times: list[datetime] = []
-        new = changed = 0
-        if error_kind:
-            error_count += 1
-            values.update(error_count=error_count, last_error=error, last_error_kind=error_kind, last_error_at=now,
-                          status="gone" if error_kind == "gone" else "error")
-        else:
-            error_count = 0
-            values.update(status="active", error_count=0, last_success_at=now)
-            if result.etag or result.last_modified or not result.not_modified:
-                values.update(etag=result.etag, last_modified=result.last_modified)
-            moved_too_far = None
-            if result.permanent_url and result.permanent_url != url and len(result.permanent_url) > MAX_URL:
-                # a feed URL is its key: a cut one would name another resource, so the feed stays where it is
-                moved_too_far = (f"moved permanently to a URL longer than {MAX_URL} characters; polling "
-                                 f"{url} as before")
-                log.info("feed %s %s", url, moved_too_far)
-            elif result.permanent_url and result.permanent_url != url:
-                # (two feeds of one batch moving to the same URL fail the batch's write; retried one by one, the
-                # second then sees the first and stays where it is)
-                clash = s.scalar(select(Feed.id).where(Feed.url == result.permanent_url))
-                if clash is None:
-                    log.info("feed %s moved permanently to %s", url, result.permanent_url)
-                    url = values["url"] = result.permanent_url
-            if parsed is not None:
-                new, changed = _merge_entries(feed.id, parsed, item.keys, known, now, writes)
-                entry_times = [e.published for e in parsed.entries if e.published]
-                warning = "; ".join(w for w in (parsed.warning, moved_too_far) if w) or None
-                values.update(title=feed.title or parsed.title, site_url=parsed.site_url or feed.site_url,
-                              last_error=warning and f"parsed with a warning: {warning}",
-                              last_error_kind="warning" if warning else None)
-            else:
-                values.update(last_error=moved_too_far, last_error_kind="warning" if moved_too_far else None)
-                # 304: the feed has not changed, so its publishing rhythm is the one its stored entries show
-                entry_times = recent
-        when, interval = next_poll(
-            now,
-            self.settings.schedule,
-            ok=not error_kind,
-            error_count=error_count,
-            entry_times=entry_times,
-            headers=dict(result.headers or {}),
-            ttl=parsed.ttl_minutes if parsed else None,
-            retry_after=result.retry_after,
+        def decide(stored: FeedUpdateContext) -> tuple[list[FeedOutcome], list[FeedUpdateIntent]]:
+            outcomes, intents = [], []
+            for item in batch:
+                feed = stored.feeds.get(item.feed_id)
+                if feed is None:  # removed while we were fetching
+                    outcomes.append(FeedOutcome(item.result.url, ok=False, error="feed was removed during the poll"))
+                    continue
+                intent, outcome = self._update_feed(feed, item, now, stored.known.get(feed.id, []),
+                                                    stored.recent.get(feed.id, []), stored.taken_urls)
+                outcomes.append(outcome)
+                intents.append(intent)
+            return outcomes, intents
+
+        # what the batch needs from the entries table, in two queries rather than two per feed
+        return update_feeds(
+            self.db, [item.feed_id for item in batch],
+            parsed=[item.feed_id for item in batch if item.parsed is not None],
+            not_modified=[item.feed_id for item in batch if item.result.not_modified],
+            moved_to={item.result.permanent_url for item in batch if item.result.permanent_url},
+            decide=decide,
         )
-        values.update(next_poll_at=when, interval_seconds=interval)
-        outcome = FeedOutcome(
-            url,
-            ok=not error_kind,
-            new_entries=new,
-            changed_entries=changed,
-            not_modified=result.not_modified,
-            error=f"{url}: {error}" if error and not error.startswith(url) and result.url not in error else error,
-            error_kind=error_kind,
-            warning=parsed.warning if parsed else None,
-        )
-        return outcome, values
+
+    def _update_feed(self, feed: StoredFeed, item: Fetched, now: datetime, known: list[KnownEntry],
+                     recent: list[datetime], taken_urls: Collection[str]) -> tuple[FeedUpdateIntent, FeedOutcome]:
+        """The feed's update and outcome: the pure decider, with this pipeline's schedule."""
+        return decide_feed_update(feed, item, known, recent, now, self.settings.schedule, taken_urls)
 
     # ---- stage 2: articles ----------------------------------------------------------------------------------
 
@@ -499,7 +341,7 @@ class Pipeline:
             return await self._poll_shared(report, all_feeds, process_articles)
         except SQLAlchemyError as exc:
             # claiming feeds is a write too: a full or read-only database stops the poll before it starts
-            report.feeds.append(FeedOutcome("(claiming due feeds)", ok=False, error_kind="storage",
+            report.feeds.append(FeedOutcome("(claiming due feeds)", ok=False, error_kind=ErrorKind.STORAGE,
                                             error=f"cannot claim due feeds: {storage_reason(exc)}"))
             return report
 
@@ -749,159 +591,3 @@ WRITE_PAUSE = 0.05  # seconds the writer waits for a batch to fill: at most 20 t
 # Ready entries stored and decided per transaction: one commit, one catch-up and one lock per batch instead of per
 # article. Small enough that the decision lock is never held for long (about 1 ms per article).
 DECIDE_BATCH = 64
-
-
-@dataclass(frozen=True)
-class _Fetched:
-    """One feed's fetch and parse, waiting for the writer."""
-
-    feed_id: int
-    url: str
-    result: FetchResult
-    parsed: ParsedFeed | None
-    keys: tuple[EntryKeys, ...]  # of the parsed entries, in order
-    parse_error: FeedError | None
-
-
-def _failed(feed_id: int, url: str, error: FeedError, result: FetchResult | None = None) -> _Fetched:
-    """A feed's fetch that ends in ``error``: stored like any failed fetch (the error, a backed-off schedule)."""
-    if result is None:
-        result = FetchResult(url=url, final_url=url, status=None, content=None, headers={}, etag=None,
-                             last_modified=None, permanent_url=None, not_modified=False, retry_after=None,
-                             error_kind=None, error=None, elapsed=0.0)
-    else:
-        result = dataclasses.replace(result, content=None, permanent_url=None, not_modified=False, error_kind=None,
-                                     error=None)
-    return _Fetched(feed_id, url, result, None, (), error)
-
-
-@dataclass
-class _KnownEntry:
-    """What the merge needs of an entry: stored ones (``id`` set) and ones new in this batch (``values`` set).
-
-    Mutable on purpose: a feed may list one entry twice, or move an entry to a new GUID, and the merge updates the
-    record in place so that later items see the change, as they would see an ORM object's.
-    """
-
-    id: int | None
-    identity: str
-    url: str | None
-    content_hash: str
-    published: datetime | None
-    values: dict | None = None  # the full row, for entries not stored yet
-
-
-@dataclass
-class _EntryWrites:
-    """What a batch writes, collected so that each kind of change is one statement for the whole batch."""
-
-    feeds: list[dict] = field(default_factory=list)  # each feed's new values, with its id
-    inserts: list[_KnownEntry] = field(default_factory=list)
-    updates: dict[int, dict] = field(default_factory=dict)  # entry id -> changed columns
-    retitled: dict[int, str] = field(default_factory=dict)  # entry id -> new title for its article
-
-    def update(self, row: _KnownEntry, **values) -> None:
-        if row.values is not None:
-            row.values.update(values)
-        else:
-            self.updates.setdefault(row.id, {}).update(values)
-
-    def flush(self, s) -> None:
-        _update_by_id(s, Feed, self.feeds)
-        if self.inserts:
-            s.execute(insert(Entry), [row.values for row in self.inserts])
-        _update_by_id(s, Entry, [{"id": entry_id, **values} for entry_id, values in self.updates.items()])
-        for entry_id, title in self.retitled.items():
-            # the article keeps its story; its headline follows the feed's correction
-            s.execute(update(Article).where(Article.entry_id == entry_id).values(title=title))
-
-
-def _update_by_id(s, model, rows: list[dict]) -> None:
-    """UPDATE rows by primary key, one executemany per set of columns changed."""
-    groups: dict[tuple[str, ...], list[dict]] = {}
-    for row in rows:
-        groups.setdefault(tuple(sorted(row)), []).append(row)
-    for same_columns in groups.values():
-        s.execute(update(model), same_columns)
-
-
-def _known_entries(s, feed_ids: Sequence[int]) -> dict[int, list[_KnownEntry]]:
-    known: dict[int, list[_KnownEntry]] = {}
-    if feed_ids:
-        rows = s.execute(
-            select(Entry.feed_id, Entry.id, Entry.identity, Entry.url, Entry.content_hash, Entry.published)
-            .where(Entry.feed_id.in_(feed_ids)).order_by(Entry.id)
-        )
-        for feed_id, *columns in rows:
-            known.setdefault(feed_id, []).append(_KnownEntry(*columns))
-    return known
-
-
-def _recent_entry_times(s, feed_ids: Sequence[int]) -> dict[int, list[datetime]]:
-    """The newest RECENT_ENTRIES publication dates of each feed, in no particular order."""
-    times: dict[int, list[datetime]] = {}
-    if feed_ids:
-        rank = func.row_number().over(partition_by=Entry.feed_id, order_by=Entry.published.desc()).label("rank")
-        # Plain DateTime results: the stored column's UTC wrapper costs more than the query here, and the schedule
-        # reads a datetime without a zone as UTC, which is what the column stores.
-        published = type_coerce(Entry.published, DateTime(timezone=True)).label("published")
-        ranked = (
-            select(Entry.feed_id, published, rank)
-            .where(Entry.feed_id.in_(feed_ids), Entry.published.is_not(None))
-            .subquery()
-        )
-        rows = s.execute(select(ranked.c.feed_id, ranked.c.published).where(ranked.c.rank <= RECENT_ENTRIES))
-        for feed_id, published in rows:
-            times.setdefault(feed_id, []).append(published)
-    return times
-
-
-def _merge_entries(feed_id: int, parsed: ParsedFeed, keys: Sequence[EntryKeys], known: list[_KnownEntry], now: datetime,
-                   writes: _EntryWrites) -> tuple[int, int]:
-    """Decide which of the feed's items are new entries and which changed stored ones; returns (new, changed)."""
-    existing = {row.identity: row for row in known}
-    by_url = {row.url: row for row in known if row.url}
-    new = changed = 0
-    for item, key in zip(parsed.entries, keys, strict=True):
-        identity, url, content_hash = key.identity, key.url, key.content_hash
-        row = existing.get(identity)
-        if row is None and url and url in by_url:
-            # the same link under a new GUID: feeds that regenerate GUIDs must not duplicate entries
-            row = by_url[url]
-            row.identity = identity
-            writes.update(row, identity=identity)
-            existing[identity] = row
-        if row is None:
-            row = _KnownEntry(None, identity, url, content_hash, item.published, values=dict(
-                feed_id=feed_id,
-                identity=identity,
-                guid=item.guid,
-                url=url,
-                title=item.title,
-                author=item.author,
-                summary=item.summary,
-                content=item.content,
-                published=item.published,
-                updated=item.updated,
-                content_hash=content_hash,
-                state="pending",
-                first_seen_at=now,
-                changed_at=now,
-            ))
-            writes.inserts.append(row)
-            existing[identity] = row
-            if url:
-                by_url[url] = row
-            new += 1
-        elif row.content_hash != content_hash:
-            row.url, row.content_hash = url, content_hash
-            row.published = row.published or item.published
-            writes.update(
-                row, guid=item.guid, url=url, title=item.title, author=item.author, summary=item.summary,
-                content=item.content, updated=item.updated, published=row.published, content_hash=content_hash,
-                changed_at=now,
-            )
-            changed += 1
-            if item.title and row.id is not None:
-                writes.retitled[row.id] = item.title
-    return new, changed

@@ -1,0 +1,193 @@
+"""The feed-update decider: what one poll of a feed changes, as data.
+
+A pure function of the stored feed, the fetch result, the parsed feed, the entries already known and the time; it
+reads no clock, opens no connection and writes nothing. The pipeline hands it what storage read in the update's
+transaction and gives what it returns to storage to write, so the rules of a feed update (which items are new
+entries, which changed, what a failed fetch does to the feed's status and schedule, when a feed follows a permanent
+redirect) are tested without HTTP or a database (tests/test_feed_decider.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from daemon.parse.feed import EntryKeys, ParsedFeed
+from daemon.pipeline.records import FeedOutcome, Fetched
+from daemon.schedule import ScheduleSettings, next_poll
+from daemon.states import EntryState, ErrorKind, FeedStatus
+from storage.records import MAX_URL, FeedUpdateIntent, KnownEntry, StoredFeed
+
+log = logging.getLogger("wiredesk")
+
+__all__ = ["EntryChanges", "decide_feed_update", "merge_entries"]
+
+
+@dataclass
+class _Working:
+    """An entry while the feed's items are merged: a known one (``id`` set) or one new in this poll (``values``).
+
+    Mutable on purpose: a feed may list one entry twice, or move an entry to a new GUID, and later items must see
+    the change."""
+
+    id: int | None
+    identity: str
+    url: str | None
+    content_hash: str
+    published: datetime | None
+    values: dict[str, Any] | None = None  # the full row, for entries not stored yet
+
+
+@dataclass
+class EntryChanges:
+    """What the merge of a feed's items decided: rows to insert, columns to change, headlines to correct."""
+
+    inserts: list[_Working] = field(default_factory=list)
+    updates: dict[int, dict[str, Any]] = field(default_factory=dict)
+    retitled: dict[int, str] = field(default_factory=dict)
+    new: int = 0
+    changed: int = 0
+
+    def update(self, row: _Working, **values: Any) -> None:
+        if row.values is not None:
+            row.values.update(values)
+        else:
+            assert row.id is not None
+            self.updates.setdefault(row.id, {}).update(values)
+
+
+def merge_entries(feed_id: int, parsed: ParsedFeed, keys: Sequence[EntryKeys], known: Sequence[KnownEntry],
+                  now: datetime) -> EntryChanges:
+    """Which of the feed's items are new entries and which changed stored ones."""
+    rows = [_Working(k.id, k.identity, k.url, k.content_hash, k.published) for k in known]
+    existing = {row.identity: row for row in rows}
+    by_url = {row.url: row for row in rows if row.url}
+    changes = EntryChanges()
+    for item, key in zip(parsed.entries, keys, strict=True):
+        identity, url, content_hash = key.identity, key.url, key.content_hash
+        row = existing.get(identity)
+        if row is None and url and url in by_url:
+            # the same link under a new GUID: feeds that regenerate GUIDs must not duplicate entries
+            row = by_url[url]
+            row.identity = identity
+            changes.update(row, identity=identity)
+            existing[identity] = row
+        if row is None:
+            row = _Working(None, identity, url, content_hash, item.published, values=dict(
+                feed_id=feed_id,
+                identity=identity,
+                guid=item.guid,
+                url=url,
+                title=item.title,
+                author=item.author,
+                summary=item.summary,
+                content=item.content,
+                published=item.published,
+                updated=item.updated,
+                content_hash=content_hash,
+                state=EntryState.PENDING.value,
+                first_seen_at=now,
+                changed_at=now,
+            ))
+            changes.inserts.append(row)
+            existing[identity] = row
+            if url:
+                by_url[url] = row
+            changes.new += 1
+        elif row.content_hash != content_hash:
+            row.url, row.content_hash = url, content_hash
+            row.published = row.published or item.published
+            changes.update(
+                row, guid=item.guid, url=url, title=item.title, author=item.author, summary=item.summary,
+                content=item.content, updated=item.updated, published=row.published, content_hash=content_hash,
+                changed_at=now,
+            )
+            changes.changed += 1
+            if item.title and row.id is not None:
+                changes.retitled[row.id] = item.title
+    return changes
+
+
+def decide_feed_update(feed: StoredFeed, fetched: Fetched, known: Sequence[KnownEntry], recent: Sequence[datetime],
+                       now: datetime, schedule: ScheduleSettings, taken_urls: Collection[str] = (),
+                       rng: random.Random | None = None) -> tuple[FeedUpdateIntent, FeedOutcome]:
+    """The feed's update (its new values, its entries to insert and change) and the poll's outcome for it.
+
+    ``known`` are the feed's stored entries (read when the feed was parsed), ``recent`` the publication dates of its
+    newest stored entries (read when it was not modified: its rhythm is theirs), ``taken_urls`` the URLs among those
+    it moved to that another feed already has; ``rng`` jitters the back-off after an error (a fresh one when None).
+    """
+    result, parsed, parse_error = fetched.result, fetched.parsed, fetched.parse_error
+    url, error_count = feed.url, feed.error_count
+    values: dict[str, Any] = {"last_polled_at": now, "lease_owner": None, "lease_until": None}
+    error_kind = result.error_kind or (parse_error.kind if parse_error else None)
+    error = result.error or (str(parse_error) if parse_error else None)
+    entry_times: list[datetime] = []
+    changes = EntryChanges()
+    if error_kind:
+        error_count += 1
+        values.update(error_count=error_count, last_error=error, last_error_kind=str(error_kind), last_error_at=now,
+                      status=(FeedStatus.GONE if error_kind == ErrorKind.GONE else FeedStatus.ERROR).value)
+    else:
+        error_count = 0
+        values.update(status=FeedStatus.ACTIVE.value, error_count=0, last_success_at=now)
+        if result.etag or result.last_modified or not result.not_modified:
+            values.update(etag=result.etag, last_modified=result.last_modified)
+        moved_too_far = None
+        if result.permanent_url and result.permanent_url != url and len(result.permanent_url) > MAX_URL:
+            # a feed URL is its key: a cut one would name another resource, so the feed stays where it is
+            moved_too_far = (f"moved permanently to a URL longer than {MAX_URL} characters; polling "
+                             f"{url} as before")
+            log.info("feed %s %s", url, moved_too_far)
+        elif result.permanent_url and result.permanent_url != url:
+            # (two feeds of one batch moving to the same URL fail the batch's write; retried one by one, the
+            # second then sees the first and stays where it is)
+            if result.permanent_url not in taken_urls:
+                log.info("feed %s moved permanently to %s", url, result.permanent_url)
+                url = values["url"] = result.permanent_url
+        if parsed is not None:
+            changes = merge_entries(feed.id, parsed, fetched.keys, known, now)
+            entry_times = [e.published for e in parsed.entries if e.published]
+            warning = "; ".join(w for w in (parsed.warning, moved_too_far) if w) or None
+            values.update(title=feed.title or parsed.title, site_url=parsed.site_url or feed.site_url,
+                          last_error=warning and f"parsed with a warning: {warning}",
+                          last_error_kind=ErrorKind.WARNING.value if warning else None)
+        else:
+            values.update(last_error=moved_too_far,
+                          last_error_kind=ErrorKind.WARNING.value if moved_too_far else None)
+            # 304: the feed has not changed, so its publishing rhythm is the one its stored entries show
+            entry_times = list(recent)
+    when, interval = next_poll(
+        now,
+        schedule,
+        ok=not error_kind,
+        error_count=error_count,
+        entry_times=entry_times,
+        headers=dict(result.headers or {}),
+        ttl=parsed.ttl_minutes if parsed else None,
+        retry_after=result.retry_after,
+        rng=rng,
+    )
+    values.update(next_poll_at=when, interval_seconds=interval)
+    outcome = FeedOutcome(
+        url,
+        ok=not error_kind,
+        new_entries=changes.new,
+        changed_entries=changes.changed,
+        not_modified=result.not_modified,
+        error=f"{url}: {error}" if error and not error.startswith(url) and result.url not in error else error,
+        error_kind=ErrorKind(error_kind) if error_kind else None,
+        warning=parsed.warning if parsed else None,
+    )
+    intent = FeedUpdateIntent(
+        feed_id=feed.id,
+        feed=values,
+        new_entries=tuple(row.values for row in changes.inserts if row.values is not None),
+        changed_entries=changes.updates,
+        retitled=changes.retitled,
+    )
+    return intent, outcome

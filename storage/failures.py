@@ -1,0 +1,41 @@
+"""Telling the database's own failures from the content it refused, without the caller importing SQLAlchemy."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import (
+    DisconnectionError,
+    InterfaceError,
+    InternalError,
+    OperationalError,
+    ProgrammingError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+__all__ = ["SQLAlchemyError", "is_database_error", "is_storage_failure", "storage_reason"]
+
+
+def is_storage_failure(exc: BaseException) -> bool:
+    """Whether the database itself failed (full or read-only disk, lost connection, broken schema), as opposed to
+    one feed's or one article's content that the database refused; only the first stops a poll's writing."""
+    if isinstance(exc, (OperationalError, InterfaceError, InternalError, ProgrammingError, DisconnectionError,
+                        PoolTimeout)):
+        return True
+    try:  # the shared indexes: Redis out of reach fails every article alike, none of them is the cause
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeout
+    except ImportError:
+        return False
+    return isinstance(exc, (RedisConnectionError, RedisTimeout))
+
+
+def is_database_error(exc: BaseException) -> bool:
+    """Any error raised by the database layer (SQLAlchemy), whatever its cause."""
+    return isinstance(exc, SQLAlchemyError)
+
+
+def storage_reason(exc: BaseException) -> str:
+    """The driver's own words ("database or disk is full", "attempt to write a readonly database"), one line."""
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()
+    return text[0] if text else type(orig).__name__
