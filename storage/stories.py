@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import case, func, select
+import re
+
+from sqlalchemy import Integer, case, column, func, select, text
 from sqlalchemy.orm import aliased
 
 from daemon.errors import AmbiguousStory
@@ -111,8 +113,9 @@ def find_story(db: Database, ident: str) -> StoryView | None:
     return found[0] if found else None
 
 
-def story_ids_by_update(db: Database, since: datetime | None = None) -> list[str]:
-    """The ids of the stories whose news time is at or after ``since`` (all when None), newest first."""
+def story_ids_by_update(db: Database, since: datetime | None = None, search: str | None = None) -> list[str]:
+    """The ids of the stories whose news time is at or after ``since`` (all when None), newest first; with
+    ``search``, only the stories with an article whose title or text holds every word of it."""
     with db.session() as s:
         q = (
             select(Membership.story_id)
@@ -120,6 +123,12 @@ def story_ids_by_update(db: Database, since: datetime | None = None) -> list[str
             .group_by(Membership.story_id)
             .order_by(func.max(_MEMBER_TIME).desc(), Membership.story_id)
         )
+        if search is not None:
+            words = search_words(search)
+            if not words:
+                return []
+            found = select(Membership.story_id).where(Membership.article_id.in_(_matching_articles(db, words)))
+            q = q.where(Membership.story_id.in_(found))
         if since is not None:
             # a story's news time is never later than its last stored update: the index narrows first
             q = q.join(Story, Story.id == Membership.story_id).where(Story.updated_at >= since) \
@@ -138,3 +147,24 @@ def stories_version(db: Database) -> StoriesVersion:
         ).one()
     return StoriesVersion(seq, updated)
 
+
+# ---- full-text search ----------------------------------------------------------------------------------------------
+
+_WORD = re.compile(r"\w+")
+MAX_SEARCH_WORDS = 16
+
+
+def search_words(q: str) -> list[str]:
+    """The words of a search: letters and digits, lower-cased, each needed (punctuation and quotes only separate)."""
+    return list(dict.fromkeys(w.casefold() for w in _WORD.findall(q)))[:MAX_SEARCH_WORDS]
+
+
+def _matching_articles(db: Database, words: list[str]):
+    """The ids of the articles whose title or text holds every word, as a subquery (the index of migration 0004)."""
+    if db.dialect == "sqlite":
+        match = " ".join(f'"{w}"' for w in words)  # each a quoted string: no FTS5 operator can slip in
+        return text("SELECT rowid FROM articles_fts WHERE articles_fts MATCH :match").bindparams(match=match) \
+            .columns(column("rowid", Integer))
+    return select(Article.id).where(text(
+        "to_tsvector('simple'::regconfig, coalesce(articles.title, '') || ' ' || coalesce(articles.text, '')) "
+        "@@ plainto_tsquery('simple'::regconfig, :words)").bindparams(words=" ".join(words)))

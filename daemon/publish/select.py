@@ -27,6 +27,7 @@ class DigestQuery:
     feeds: tuple[str, ...] = ()  # feed titles (outlet names) or feed URLs; a story needs a source from one of them
     limit: int | None = 100
     offset: int = 0  # stories skipped before the first one given (a page further down the digest)
+    search: str | None = None  # words every story needs an article holding (title or text), all of them
 
 
 def query_from_config(config, **given) -> DigestQuery:
@@ -49,6 +50,7 @@ def query_from_config(config, **given) -> DigestQuery:
         feeds=tuple(pick("feeds", ()) or d["feeds"]),
         limit=limit,
         offset=given.get("offset") or 0,
+        search=given.get("search") or None,
     )
 
 
@@ -119,7 +121,7 @@ def digest_stories(db: Database, config, query: DigestQuery, now: datetime | Non
     since = window_start(query.window_days, now)
     names = {" ".join(f.split()).casefold() for f in query.feeds}
     urls = {f.rstrip("/") for f in query.feeds}
-    ids = story_ids_by_update(db, since)
+    ids = story_ids_by_update(db, since, search=query.search)
     wanted = None if query.limit is None else query.offset + query.limit
     batch = max(BATCH, 2 * (wanted or 0))
     kept: list[DigestStory] = []

@@ -7,7 +7,8 @@ would buy nothing. Readers poll with If-None-Match / If-Modified-Since and mostl
 Endpoints: /digest.atom, /digest.rss, /digest.json, / (also /index.html, /digest.html), /healthz, /metrics; the
 story pages and the JSON API (/story/<id>, /api/stories, /api/stories/<id>, /api/feeds) are answered by
 daemon/serve/api.py.
-Digest query parameters: min_outlets, days, folder (repeatable), feed (repeatable, a feed title or URL), limit, offset.
+Digest query parameters: min_outlets, days, folder (repeatable), feed (repeatable, a feed title or URL), limit, offset,
+q (words to search for in the articles' titles and texts).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from daemon.serve import api
 from daemon.publish.select import DigestQuery, query_from_config, render_digest
 from storage import Database
 from storage.health import HealthProbe
-from storage.stories import stories_version
+from storage.stories import search_words, stories_version
 
 log = logging.getLogger("wiredesk.http")
 
@@ -45,7 +46,7 @@ ROUTES = {
     "/index.html": "html",
     "/digest.html": "html",
 }
-PARAMETERS = ("days", "feed", "folder", "limit", "min_outlets", "offset")
+PARAMETERS = ("days", "feed", "folder", "limit", "min_outlets", "offset", "q")
 PLAIN = "text/plain; charset=utf-8"
 # A rendered document is re-rendered after this many seconds even when no story changed: stories leave the time
 # window and headlines follow feed corrections without a new membership.
@@ -60,6 +61,7 @@ GZIP_MIN_BYTES = 1024
 IDLE_CONNECTION_SECONDS = 60  # a keep-alive connection with no request for this long is closed
 HTML_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src https: http:; base-uri 'none'; "
                "form-action 'none'; frame-ancestors 'none'")
+MAX_SEARCH_CHARS = 200
 _NUMBER = re.compile(r"[0-9]{1,9}")
 _DECIMAL = re.compile(r"[0-9]{1,9}(\.[0-9]{1,9})?")
 
@@ -122,7 +124,18 @@ def parse_query(qs: str, config) -> DigestQuery:
         feeds=names["feed"],
         limit=whole("limit"),
         offset=_offset(single("offset")),
+        search=_search(single("q")),
     )
+
+
+def _search(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    if len(raw) > MAX_SEARCH_CHARS:
+        raise InputError(f"query parameter q is longer than {MAX_SEARCH_CHARS} characters")
+    if not search_words(raw):
+        raise InputError(f"query parameter q needs at least one word (letters or digits), not {_shown(raw)}")
+    return raw
 
 
 def _offset(raw: str | None) -> int:
