@@ -51,7 +51,6 @@ def load_stories(db: Database, story_ids: list[str] | None = None, limit: int | 
         )
         members: dict[str, list[Member]] = {st.id: [] for st in stories}
         for m, a, o, feed in rows:
-            first_para = a.text.split("\n\n", 1)[0]
             members[m.story_id].append(
                 Member(
                     article_id=a.id,
@@ -67,7 +66,7 @@ def load_stories(db: Database, story_ids: list[str] | None = None, limit: int | 
                     score=m.score,
                     evidence=m.evidence or {},
                     joined_at=m.created_at,
-                    summary=first_para[:600],
+                    summary=lede(a.text, a.title),
                     seen_at=a.created_at,
                 )
             )
@@ -146,6 +145,29 @@ def stories_version(db: Database) -> StoriesVersion:
             )
         ).one()
     return StoriesVersion(seq, updated)
+
+
+# ---- the lede ----------------------------------------------------------------------------------------------------
+
+LEDE_CHARS = 600
+_NOT_WORD = re.compile(r"\W+")
+
+
+def _words(text: str) -> str:
+    return _NOT_WORD.sub(" ", text.casefold()).strip()
+
+
+def lede(text: str, title: str) -> str:
+    """The first paragraph of an article's text that is not its headline (extracted pages often begin with their
+    H1), at most LEDE_CHARS characters."""
+    headline = _words(title or "")
+    for paragraph in text.split("\n\n")[:8]:
+        lines = [line for line in paragraph.strip().splitlines() if line.strip()]
+        while lines and headline and _words(lines[0]) in (headline, ""):
+            lines.pop(0)  # the headline, alone or as the paragraph's first line
+        if lines and _words(" ".join(lines)):
+            return "\n".join(lines)[:LEDE_CHARS]
+    return ""
 
 
 # ---- full-text search ----------------------------------------------------------------------------------------------

@@ -67,6 +67,7 @@ class DigestStory:
     copies: int  # members that are copies of another member
     story_id: str | None = None  # the stored story's id, for its page
     page_url: str | None = None  # the story's own page (/story/<id>) on the running service
+    newest: DigestSource | None = None  # the member that last moved ``updated``, told first ("New: ...")
 
 
 @dataclass(frozen=True)
@@ -426,9 +427,24 @@ def _append_text(el: lxml.html.HtmlElement, text: str) -> None:
 # --- entry body --------------------------------------------------------------------------------------------------
 
 
+# Copy outlets named after "carried by"; the rest are counted, and every one is listed on the story page.
+CARRIERS_NAMED = 2
+
+
 def _entry_html(story: DigestStory) -> str:
-    """The HTML every format carries for a story: the primary's summary, the counts, and every source."""
+    """The HTML every format carries for a story: what is new, the primary's lede, the counts, and every original
+    source with the outlets that carried a copy of it folded under it."""
     body = E.DIV()
+    newest = story.newest
+    if newest is not None and newest.article_id != story.primary.article_id:
+        line = E.P(E.STRONG("New:"), f" {_plain(newest.outlet) or 'unknown outlet'}")
+        if newest.published is not None:
+            _append_text(line, f", {_human_time(newest.published)}")
+        _append_text(line, " — ")
+        title = _plain(newest.title) or "(untitled)"
+        newest_link = _safe_url(newest.url)
+        line.append(E.A(title, href=newest_link) if newest_link else E.EM(title))
+        body.append(line)
     summary = _clean_summary(story.primary.summary, story.primary.url)
     if summary:
         quote_el = lxml.html.fragment_fromstring(summary, create_parent="blockquote")
@@ -441,8 +457,15 @@ def _entry_html(story: DigestStory) -> str:
         )
     )
     by_id = {s.article_id: s for s in story.sources}
+    carriers: dict[str, list[DigestSource]] = {}
+    for source in story.sources:
+        if source.copy_of is not None and source.copy_of in by_id and source.copy_of != source.article_id:
+            carriers.setdefault(source.copy_of, []).append(source)
+    folded = {id(s) for copies in carriers.values() for s in copies}
     items = E.UL()
     for source in story.sources:
+        if id(source) in folded:
+            continue
         li = E.LI()
         title = _plain(source.title) or "(untitled)"
         link = _safe_url(source.url)
@@ -460,6 +483,17 @@ def _entry_html(story: DigestStory) -> str:
                 name = _plain(original.outlet) or "unknown outlet"
                 original_link = _safe_url(original.url)
                 li.append(E.A(name, href=original_link) if original_link else E.EM(name))
+        copies = carriers.get(source.article_id, [])
+        if copies:
+            _append_text(li, " — carried by ")
+            for i, copy in enumerate(copies[:CARRIERS_NAMED]):
+                if i:
+                    _append_text(li, ", ")
+                name = _plain(copy.outlet) or "unknown outlet"
+                copy_link = _safe_url(copy.url)
+                li.append(E.A(name, href=copy_link) if copy_link else E.EM(name))
+            if len(copies) > CARRIERS_NAMED:
+                _append_text(li, f" (+{len(copies) - CARRIERS_NAMED})")
         items.append(li)
     body.append(items)
     page_link = _safe_url(story.page_url)

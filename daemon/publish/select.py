@@ -77,17 +77,32 @@ def to_digest_story(story: StoryView, preferred: tuple[str, ...], *, base_url: s
     primary = choose_primary(sources, preferred)
     far = datetime.max.replace(tzinfo=timezone.utc)
     rest = sorted((s for s in sources if s is not primary), key=lambda s: (s.published or far, s.article_id))
+    # the member whose news time is the story's: what the entry tells first when the story grew
+    times = {id(s): m.news_time for s, m in zip(sources, story.members)}
+    newest = max(sources, key=lambda s: times[id(s)]) if len(sources) > 1 else None
     return DigestStory(
         story_id=story.id,
         uuid=story.uuid,
-        title=primary.title,
+        title=headline(sources, primary, times),
         primary=primary,
         sources=(primary, *rest),
         created=story.published,
         updated=story.updated,
         copies=story.copies,
         page_url=story_page_url(base_url, story.id) if base_url else None,
+        newest=newest,
     )
+
+
+def headline(sources: list[DigestSource], primary: DigestSource, times: dict[int, datetime]) -> str:
+    """The story's headline: the newest article's title from the primary source's outlet.
+
+    The primary source is the outlet the reader prefers, else the wire that others copy: when that outlet files
+    again ("three dead" becomes "five dead"), the headline follows it; an article from any other outlet never
+    replaces it, so the headline changes only on the word of the source the entry is presented by."""
+    outlet = " ".join(primary.outlet.split()).casefold()
+    same = [s for s in sources if " ".join(s.outlet.split()).casefold() == outlet]
+    return max(same, key=lambda s: times[id(s)]).title if same else primary.title
 
 
 def story_page_url(base_url: str, story_id: str) -> str:
