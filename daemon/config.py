@@ -78,6 +78,8 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
     },
 }
 FEED_KEYS = {"url": (str,), "title": (str,), "folder": (str,)}
+MAX_OUTLET_NAME_CHARS = 256
+MAX_OUTLETS = 10_000
 LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
 
 # Longest feed title and folder name taken from the config, the command line or an OPML file (the folder column
@@ -252,6 +254,8 @@ class Config:
     path: Path | None
     values: dict[str, dict[str, Any]]
     feeds: tuple[FeedConfig, ...] = field(default_factory=tuple)
+    # [outlets]: a publisher's registered domain -> the name the digest shows for it
+    outlets: dict[str, str] = field(default_factory=dict)
 
     def __getitem__(self, section: str) -> dict[str, Any]:
         return self.values[section]
@@ -301,7 +305,11 @@ def parse(text: str, path: Path | None = None) -> Config:
         raise ConfigError(f"{name}: not valid TOML ({exc}); see config.example.toml") from exc
     values: dict[str, dict[str, Any]] = {s: {k: d for k, (_, d) in keys.items()} for s, keys in SCHEMA.items()}
     feeds: list[FeedConfig] = []
+    outlets: dict[str, str] = {}
     for section, body in raw.items():
+        if section == "outlets":
+            outlets = _outlets(body, name)
+            continue
         if section == "feeds":
             if not isinstance(body, list):
                 raise ConfigError(f"{name}: 'feeds' must be an array of tables ([[feeds]] with url = ...)")
@@ -332,7 +340,25 @@ def parse(text: str, path: Path | None = None) -> Config:
             values[section][key] = _check_type(f"{name}: {section}.{key}", value, SCHEMA[section][key][0])
     validate(values, name)
     values["log"]["level"] = values["log"]["level"].upper()
-    return Config(path, values, tuple(feeds))
+    return Config(path, values, tuple(feeds), outlets)
+
+
+def _outlets(body: Any, name: str) -> dict[str, str]:
+    """[outlets]: "koreaherald.com" = "The Korea Herald", one line per publisher (its registered domain)."""
+    if not isinstance(body, dict):
+        raise ConfigError(f"{name}: [outlets] must be a table of \"domain\" = \"name\" lines")
+    if len(body) > MAX_OUTLETS:
+        raise ConfigError(f"{name}: [outlets] names more than {MAX_OUTLETS} publishers")
+    out: dict[str, str] = {}
+    for domain, shown in body.items():
+        key = domain.strip().lower().rstrip(".")
+        if not key or len(key) > 253 or not all(c.isalnum() or c in ".-" for c in key) or "." not in key:
+            raise ConfigError(f"{name}: outlets.{_shown(domain)} is not a domain such as \"koreaherald.com\"")
+        if not isinstance(shown, str) or not shown.strip() or not _plain(shown, MAX_OUTLET_NAME_CHARS):
+            raise ConfigError(f"{name}: outlets.{domain} = {_shown(shown)} is not allowed: it must be non-empty text "
+                              f"of at most {MAX_OUTLET_NAME_CHARS} characters without control characters")
+        out[key] = shown.strip()
+    return out
 
 
 def load(explicit: str | None = None) -> Config:

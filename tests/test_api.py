@@ -99,3 +99,15 @@ def test_story_page_shows_every_member_and_why(served):
     rels = {(link.rel, link.href) for link in entry.links}
     assert ("alternate", seed["url"]) in rels and ("related", seed["page"]) in rels
     assert seed["page"] in served.get("/")[2].decode()
+
+
+def test_outlets_are_named_by_the_config(serve):
+    served = serve(BASE_CONFIG + '[outlets]\n"koreaherald.com" = "Herald of Korea"\n"koreatimes.co.kr" = "KT"\n')
+    listed = get_json(served, "/api/stories")["stories"]
+    seed = next(s for s in listed if any(a["id"] == WIRE_ORIGINAL for a in s["articles"]))
+    assert {"Herald of Korea", "KT", "Yonhap"} <= set(seed["outlets"]) and len(seed["outlets"]) == 7
+    assert {a["outlet"] for a in seed["articles"] if a["id"] == "001_d689609cb1ce60ea"} == {"Herald of Korea"}
+    # the config's name is what a reader prefers or filters by, the domain works as well
+    preferred = serve(BASE_CONFIG + 'preferred_outlets = ["dong-a.com", "donga.com"]\n')
+    seed = next(s for s in get_json(preferred, "/api/stories")["stories"] if s["id"] == seed["id"])
+    assert seed["outlets"][0] == "Dong-A Ilbo" and seed["url"].startswith("https://www.donga.com/")

@@ -438,3 +438,35 @@ def test_the_headline_follows_the_primary_outlet_only():
     times = {id(s): s.published for s in sources}
     assert headline(sources, first, times) == "Five dead", "the primary outlet's newest word"
     assert headline([first, other], first, {id(first): first.published, id(other): other.published}) == "Three dead"
+
+
+def test_outlets_are_publishers_not_feeds():
+    from dataclasses import replace
+
+    from daemon.publish.select import publisher_of
+
+    assert publisher_of("https://www.koreaherald.com/view.php?ud=1") == "koreaherald.com"
+    assert publisher_of("https://news.bbc.co.uk/x") == "bbc.co.uk"
+    assert publisher_of("http://127.0.0.1:8080/a") is None and publisher_of(None) is None
+    # two section feeds of one paper: one outlet, whatever the feeds are called
+    national = replace(src("k1", "Korea Herald National", 0), publisher="koreaherald.com")
+    world = replace(src("k2", "Korea Herald World", 5), publisher="koreaherald.com")
+    other = replace(src("y1", "Yonhap", 10), publisher="yna.co.kr")
+    two = story(7, [national, world, other])
+    assert filter_stories([two], min_outlets=2) == [two] and filter_stories([two], min_outlets=3) == []
+    assert "3 articles from 2 outlets" in json.loads(render([two], "json", META))["items"][0]["content_html"]
+    # preferred_outlets names a publisher by its domain or by its name
+    assert choose_primary([other, world, national], ["koreaherald.com"]) is national
+    assert choose_primary([other, world, national], ["korea herald world"]) is world
+
+
+def test_outlet_names_from_the_config():
+    from daemon.config import parse
+    from daemon.errors import ConfigError
+
+    config = parse('[outlets]\n"KoreaHerald.com" = "The Korea Herald"\n"yna.co.kr" = "Yonhap"\n')
+    assert config.outlets == {"koreaherald.com": "The Korea Herald", "yna.co.kr": "Yonhap"}
+    for bad in ('[outlets]\n"not a domain" = "x"\n', '[outlets]\n"a.com" = ""\n', '[outlets]\n"a.com" = 3\n',
+                'outlets = 1\n'):
+        with pytest.raises(ConfigError):
+            parse(bad)

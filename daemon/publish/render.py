@@ -54,6 +54,7 @@ class DigestSource:
     summary: str | None = None  # untrusted text/HTML (first paragraph)
     folder: str | None = None  # OPML folder of its feed
     why: str | None = None  # why it joined its story, in words (the stored evidence); for the story page and the API
+    publisher: str | None = None  # the registered domain of its link: what makes two feeds one outlet
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ def choose_primary(members: Sequence[DigestSource], preferred_outlets: Sequence[
 
     for name in preferred_outlets:
         wanted = _fold(name)
-        matching = [m for m in members if wanted and _fold(m.outlet) == wanted]
+        matching = [m for m in members if wanted and wanted in (_fold(m.outlet), m.publisher)]
         if matching:
             return earliest(matching)
 
@@ -160,6 +161,15 @@ def choose_primary(members: Sequence[DigestSource], preferred_outlets: Sequence[
         most = max(copied[m.article_id] for m in originals)
         return earliest(m for m in originals if copied[m.article_id] == most)
     return earliest(members)
+
+
+def outlet_key(source: DigestSource) -> str:
+    """What counts as one outlet: the publisher (registered domain of the link), else the outlet's name."""
+    return source.publisher or _fold(source.outlet)
+
+
+def outlet_count(story: DigestStory) -> int:
+    return len({outlet_key(s) for s in story.sources})
 
 
 def filter_stories(
@@ -185,7 +195,7 @@ def filter_stories(
 
     kept = []
     for story in stories:
-        if len({_fold(s.outlet) for s in story.sources}) < min_outlets:
+        if outlet_count(story) < min_outlets:
             continue
         if since_utc is not None and _utc(story.updated) < since_utc:
             continue
@@ -449,7 +459,7 @@ def _entry_html(story: DigestStory) -> str:
     if summary:
         quote_el = lxml.html.fragment_fromstring(summary, create_parent="blockquote")
         body.append(quote_el)
-    outlets = len({_fold(s.outlet) for s in story.sources})
+    outlets = outlet_count(story)
     body.append(
         E.P(
             f"{_count(len(story.sources), 'article', 'articles')} from {_count(outlets, 'outlet', 'outlets')}, "

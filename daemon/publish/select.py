@@ -6,9 +6,22 @@ Shared by `wiredesk digest` and the HTTP server, so that both publish the same d
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+from tld import get_fld
 from datetime import datetime, timedelta, timezone
 
-from daemon.publish.render import FORMATS, DigestMeta, DigestSource, DigestStory, choose_primary, filter_stories, render
+from daemon.publish.render import (
+    FORMATS,
+    DigestMeta,
+    DigestSource,
+    DigestStory,
+    choose_primary,
+    filter_stories,
+    outlet_key,
+    render,
+)
 from daemon.errors import InputError
 from storage import Database
 from storage.records import StoryView
@@ -54,25 +67,48 @@ def query_from_config(config, **given) -> DigestQuery:
     )
 
 
+@lru_cache(maxsize=4096)
+def _registered_domain(host: str) -> str | None:
+    return get_fld(host, fix_protocol=True, fail_silently=True)
+
+
+def publisher_of(url: str | None) -> str | None:
+    """The registered domain of an article's link ("koreaherald.com" for www.koreaherald.com and
+    news.koreaherald.com): the publisher, whichever of its feeds the article came through. None without one."""
+    if not url:
+        return None
+    try:
+        host = urlsplit(url.strip()).hostname
+    except ValueError:
+        return None
+    if not host:
+        return None
+    return _registered_domain(host.lower().rstrip("."))
+
+
 def to_digest_story(story: StoryView, preferred: tuple[str, ...], *, base_url: str | None = None,
-                    explain: bool = False) -> DigestStory:
+                    explain: bool = False, outlets: dict[str, str] | None = None) -> DigestStory:
     """The digest's view of a stored story; ``base_url`` gives it a link to its page, ``explain`` each member's
     evidence in words (the story page and the API show it, the feeds do not)."""
     if explain:
         from daemon.publish.tables import explain as in_words
+    outlets = outlets or {}
+    publishers = [publisher_of(m.url) for m in story.members]
     sources = [
         DigestSource(
             article_id=m.key,
             title=m.title,
             url=m.url,
-            outlet=m.source or "unknown outlet",
+            # the [outlets] name of its publisher, else its feed's title
+            outlet=outlets.get(publisher or "") or m.source or publisher or "unknown outlet",
             published=m.published,
             copy_of=m.copy_of_key,
             summary=m.summary,
             folder=m.folder,
             why=in_words(m.evidence, m.copy_of_key) if explain else None,
+            publisher=publisher,
         )
-        for m in story.members
+        for m, publisher in zip(story.members, publishers)
     ]
     primary = choose_primary(sources, preferred)
     far = datetime.max.replace(tzinfo=timezone.utc)
@@ -100,8 +136,7 @@ def headline(sources: list[DigestSource], primary: DigestSource, times: dict[int
     The primary source is the outlet the reader prefers, else the wire that others copy: when that outlet files
     again ("three dead" becomes "five dead"), the headline follows it; an article from any other outlet never
     replaces it, so the headline changes only on the word of the source the entry is presented by."""
-    outlet = " ".join(primary.outlet.split()).casefold()
-    same = [s for s in sources if " ".join(s.outlet.split()).casefold() == outlet]
+    same = [s for s in sources if outlet_key(s) == outlet_key(primary)]
     return max(same, key=lambda s: times[id(s)]).title if same else primary.title
 
 
@@ -145,7 +180,7 @@ def digest_stories(db: Database, config, query: DigestQuery, now: datetime | Non
         if query.feeds:
             views = [v for v in views if _from_feed(v, names, urls)]
         kept += filter_stories(
-            (to_digest_story(v, preferred, base_url=base) for v in views), min_outlets=query.min_outlets, since=since,
+            (to_digest_story(v, preferred, base_url=base, outlets=getattr(config, "outlets", None)) for v in views), min_outlets=query.min_outlets, since=since,
             folders=query.folders,
         )
         if wanted is not None and len(kept) >= wanted:

@@ -16,7 +16,6 @@ from daemon.publish.render import (
     _append_text,
     _clean_summary,
     _count,
-    _fold,
     _human_time,
     _plain,
     _rfc3339,
@@ -26,6 +25,7 @@ from daemon.publish.render import (
     DigestStory,
     GENERATOR,
     digest_url,
+    outlet_count,
 )
 
 _PAGE_CSS = _CSS + "ol>li{margin:.6rem 0}.why{white-space:pre-line;color:#555;font-size:.85rem;display:block}\n"
@@ -53,7 +53,7 @@ def render_story_page(story: DigestStory, meta: DigestMeta) -> bytes:
     else:
         headline.text = title
     header.append(headline)
-    outlets = len({_fold(s.outlet) for s in story.sources})
+    outlets = outlet_count(story)
     facts = E.P(
         f"{_count(len(story.sources), 'article', 'articles')} from {_count(outlets, 'outlet', 'outlets')}, "
         f"{_count(story.copies, 'copy', 'copies') if story.copies else 'no copies'} · first published ",

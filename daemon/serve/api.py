@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from daemon.errors import AmbiguousStory
-from daemon.publish.render import DigestMeta, DigestStory, _plain, _rfc3339, _safe_url, _story_title
+from daemon.publish.render import DigestMeta, DigestStory, _plain, _rfc3339, _safe_url, _story_title, outlet_key
 from daemon.publish.select import DigestQuery, digest_stories, to_digest_story
 from daemon.publish.story_page import render_story_page
 from storage import Database
@@ -43,9 +43,11 @@ def _time(value: datetime | None) -> str | None:
 def story_record(story: DigestStory, *, explain: bool = False) -> dict:
     """A story as the API gives it: news times, outlets (primary first) and every article."""
     outlets: list[str] = []
+    seen: set[str] = set()
     for s in story.sources:
         name = _plain(s.outlet)
-        if name and name not in outlets:
+        if name and outlet_key(s) not in seen:
+            seen.add(outlet_key(s))
             outlets.append(name)
     articles = []
     for s in story.sources:
@@ -87,7 +89,7 @@ def _one(db: Database, config, ident: str) -> DigestStory | Reply:
     if view is None:
         return Reply(404, f"story {ident[:80]!r} not found\n".encode(), PLAIN)
     return to_digest_story(view, tuple(config["digest"]["preferred_outlets"]), base_url=config["digest"]["base_url"],
-                           explain=True)
+                           explain=True, outlets=getattr(config, "outlets", None))
 
 
 def story(db: Database, config, ident: str) -> Reply:
