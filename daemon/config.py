@@ -59,6 +59,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "min_outlets": ((int,), 1),
         "window_days": ((int, float), 0),
         "max_entries": ((int,), 100),
+        "timezone": ((str,), "UTC"),
         "folders": ((list,), []),
         "feeds": ((list,), []),
     },
@@ -138,6 +139,18 @@ def _is_network(value: Any) -> bool:
     return isinstance(value, str)
 
 
+def _is_zone(value: str) -> bool:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if not value or len(value) > 64 or not _plain(value, 64) or value.startswith(("/", ".")) or ".." in value:
+        return False
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
 def _http_url(value: str) -> bool:
     return http_url_problem(value) is None
 
@@ -184,6 +197,7 @@ ALLOWED: dict[str, Allowed] = {
     "digest.min_outlets": whole(1, 1000),
     "digest.window_days": number(0, 100_000),  # about 270 years: any date a feed carries is within reach
     "digest.max_entries": whole(1, 10_000),
+    "digest.timezone": Allowed("a time zone name such as \"UTC\" or \"Asia/Seoul\"", lambda v: _is_zone(v)),
     "digest.folders": strings(1000, MAX_FOLDER_CHARS),
     "digest.feeds": strings(10_000, 2048),
     "server.host": text(255, empty=False),

@@ -111,3 +111,27 @@ def test_outlets_are_named_by_the_config(serve):
     preferred = serve(BASE_CONFIG + 'preferred_outlets = ["dong-a.com", "donga.com"]\n')
     seed = next(s for s in get_json(preferred, "/api/stories")["stories"] if s["id"] == seed["id"])
     assert seed["outlets"][0] == "Dong-A Ilbo" and seed["url"].startswith("https://www.donga.com/")
+
+
+def test_the_page_is_paginated(served):
+    everything = [s["uuid"] for s in get_json(served, "/api/stories")["stories"]]
+    assert len(everything) >= 5
+    seen = []
+    path = "/?limit=2"
+    pages = 0
+    while path:
+        status, _, body = served.get(path)
+        assert status == 200
+        page = lxml.html.fromstring(body)
+        seen += ["urn:uuid:" + a.get("id").removeprefix("story-") for a in page.xpath("//main/article")]
+        older = page.xpath("//nav/a[@rel='next']/@href")
+        newer = page.xpath("//nav/a[@rel='prev']/@href")
+        assert bool(newer) == (pages > 0)
+        path = older[0].removeprefix("http://digest.test") if older else None
+        pages += 1
+    assert pages == (len(everything) + 1) // 2
+    anchors = [u.rsplit(":", 1)[-1] for u in everything]
+    assert [u.rsplit(":", 1)[-1] for u in seen] == anchors
+    # the other filters stay on the links
+    status, _, body = served.get("/?limit=1&q=Zhao")
+    assert lxml.html.fromstring(body).xpath("//nav/a[@rel='next']/@href") == ["http://digest.test/?q=Zhao&limit=1&offset=1"]

@@ -470,3 +470,25 @@ def test_outlet_names_from_the_config():
                 'outlets = 1\n'):
         with pytest.raises(ConfigError):
             parse(bad)
+
+
+def test_the_page_gives_relative_times_and_the_configured_zone_on_hover():
+    from dataclasses import replace
+
+    from daemon.config import parse
+    from daemon.errors import ConfigError
+
+    meta = replace(META, timezone="Asia/Seoul", now=T0 + timedelta(hours=5))
+    page = lxml.html.document_fromstring(render([NEWS], "html", meta))
+    article = page.xpath("//article")[0]
+    byline = article.xpath("./p")[0]
+    shown = {t.text_content(): t.get("title") for t in byline.xpath(".//time")}
+    # the primary source is five hours old, the story's update (T0 + 2 h) three
+    assert shown == {"5 h ago": "2024-04-13 21:00 KST", "3 h ago": "2024-04-13 23:00 KST"}
+    assert "Yonhap, 2024-04-13 21:00 KST (primary source)" in article.text_content()
+    # the feeds keep UTC
+    assert "2024-04-13 12:00 UTC" in json.loads(render([NEWS], "json", meta))["items"][0]["content_html"]
+    assert parse('[digest]\ntimezone = "Europe/Paris"\n')["digest"]["timezone"] == "Europe/Paris"
+    for bad in ("Mars/Olympus", "../../etc/passwd", ""):
+        with pytest.raises(ConfigError):
+            parse(f'[digest]\ntimezone = "{bad}"\n')

@@ -19,7 +19,8 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from email.utils import format_datetime
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
@@ -77,6 +78,10 @@ class DigestMeta:
     self_url: str = "http://localhost:8080/digest.atom"  # base for links/ids; see digest_url
     home_url: str = "http://localhost:8080/"
     updated: datetime | None = None  # else the newest story's update time, else now
+    timezone: str = "UTC"  # the page's times (the feeds give theirs in UTC, each reader shows its own zone)
+    now: datetime | None = None  # what the page's relative times count from; None: the time of rendering
+    newer_url: str | None = None  # the page before this one (pagination of the HTML page)
+    older_url: str | None = None  # the page after this one
 
 
 FORMATS = {
@@ -371,6 +376,13 @@ def _render_json(stories: Sequence[DigestStory], meta: DigestMeta) -> bytes:
 def _render_html(stories: Sequence[DigestStory], meta: DigestMeta) -> bytes:
     title = _plain(meta.title) or GENERATOR
     updated = _feed_updated(stories, meta)
+    zone = _zone(meta.timezone)
+    now = _utc(meta.now) if meta.now is not None else datetime.now(timezone.utc)
+
+    def when(dt: datetime) -> lxml.html.HtmlElement:
+        # relative, the absolute time in the configured zone on hover, the exact instant for machines
+        return E.E.time(_relative(dt, now), datetime=_rfc3339(dt), title=_human_time(dt, zone))
+
     head = E.HEAD(
         E.META(charset="utf-8"),
         E.META(name="viewport", content="width=device-width, initial-scale=1"),
@@ -387,7 +399,7 @@ def _render_html(stories: Sequence[DigestStory], meta: DigestMeta) -> bytes:
         E.H1(title),
         E.P(
             f"{_count(len(stories), 'story', 'stories')}, updated ",
-            E.E.time(_human_time(updated), datetime=_rfc3339(updated)),
+            when(updated),
             " · subscribe: ",
             E.A("Atom", href=digest_url(meta, "atom")),
             " · ",
@@ -411,18 +423,27 @@ def _render_html(stories: Sequence[DigestStory], meta: DigestMeta) -> bytes:
         byline = E.P(_plain(story.primary.outlet) or "unknown outlet")
         if story.primary.published is not None:
             _append_text(byline, " · ")
-            byline.append(E.E.time(_human_time(story.primary.published), datetime=_rfc3339(story.primary.published)))
+            byline.append(when(story.primary.published))
         _append_text(byline, " · story updated ")
-        byline.append(E.E.time(_human_time(story.updated), datetime=_rfc3339(story.updated)))
+        byline.append(when(story.updated))
         page_link = _safe_url(story.page_url)
         if page_link:
             _append_text(byline, " · ")
             byline.append(E.A("story page", href=page_link))
         article.append(byline)
         # The same sanitised body the feeds carry, so the page can show nothing the feeds would not.
-        body = lxml.html.fragment_fromstring(_entry_html(story), create_parent="div")
+        body = lxml.html.fragment_fromstring(_entry_html(story, zone), create_parent="div")
         article.extend(body)
         main.append(article)
+    pages = E.E.nav()
+    for label, href in (("← newer stories", meta.newer_url), ("older stories →", meta.older_url)):
+        link = _safe_url(href)
+        if link:
+            if len(pages):
+                pages[-1].tail = " · "
+            pages.append(E.A(label, href=link, rel="prev" if label.startswith("←") else "next"))
+    if len(pages):
+        main.append(pages)
     page = E.HTML(head, E.BODY(header, main), lang="en")
     return lxml.html.tostring(page, doctype="<!DOCTYPE html>", encoding="utf-8", method="html", pretty_print=True)
 
@@ -441,7 +462,7 @@ def _append_text(el: lxml.html.HtmlElement, text: str) -> None:
 CARRIERS_NAMED = 2
 
 
-def _entry_html(story: DigestStory) -> str:
+def _entry_html(story: DigestStory, zone: tzinfo | None = None) -> str:
     """The HTML every format carries for a story: what is new, the primary's lede, the counts, and every original
     source with the outlets that carried a copy of it folded under it."""
     body = E.DIV()
@@ -449,7 +470,7 @@ def _entry_html(story: DigestStory) -> str:
     if newest is not None and newest.article_id != story.primary.article_id:
         line = E.P(E.STRONG("New:"), f" {_plain(newest.outlet) or 'unknown outlet'}")
         if newest.published is not None:
-            _append_text(line, f", {_human_time(newest.published)}")
+            _append_text(line, f", {_human_time(newest.published, zone)}")
         _append_text(line, " — ")
         title = _plain(newest.title) or "(untitled)"
         newest_link = _safe_url(newest.url)
@@ -481,7 +502,7 @@ def _entry_html(story: DigestStory) -> str:
         link = _safe_url(source.url)
         li.append(E.A(title, href=link) if link else E.STRONG(title))
         li[-1].tail = f" — {_plain(source.outlet) or 'unknown outlet'}, "
-        li.append(E.SMALL(_human_time(source.published) if source.published else "time unknown"))
+        li.append(E.SMALL(_human_time(source.published, zone) if source.published else "time unknown"))
         if source.article_id == story.primary.article_id:
             _append_text(li, " (primary source)")
         if source.copy_of is not None:
@@ -636,8 +657,31 @@ def _rfc822(dt: datetime) -> str:
     return format_datetime(_utc(dt).replace(microsecond=0), usegmt=True)
 
 
-def _human_time(dt: datetime) -> str:
-    return _utc(dt).strftime("%Y-%m-%d %H:%M UTC")
+def _human_time(dt: datetime, zone: tzinfo | None = None) -> str:
+    if zone is None or zone is timezone.utc:
+        return _utc(dt).strftime("%Y-%m-%d %H:%M UTC")
+    return _utc(dt).astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _zone(name: str | None) -> tzinfo:
+    if not name or name.upper() == "UTC":
+        return timezone.utc
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return timezone.utc  # the config checks the name; a zone removed from the system since falls back to UTC
+
+
+def _relative(dt: datetime, now: datetime) -> str:
+    """How long ago, in the largest unit that is at least one: "just now", "5 min ago", "3 h ago", "2 days ago"."""
+    seconds = (now - _utc(dt)).total_seconds()
+    if seconds < 60:
+        return "just now"
+    for size, one, many in ((365 * 86400, "year", "years"), (30 * 86400, "month", "months"), (86400, "day", "days"),
+                            (3600, "h", "h"), (60, "min", "min")):
+        if seconds >= size:
+            return f"{_count(int(seconds // size), one, many)} ago"
+    return "just now"
 
 
 def _count(n: int, one: str, many: str) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from tld import get_fld
 from datetime import datetime, timedelta, timezone
@@ -205,6 +205,27 @@ def distinct_updates(stories: list[DigestStory]) -> list[DigestStory]:
     return out
 
 
+def _page_query(config, query: DigestQuery) -> str:
+    """The query string of ``query``: the parameters that differ from the configured digest, offset last."""
+    default = query_from_config(config)
+    params: list[tuple[str, object]] = []
+    if query.search:
+        params.append(("q", query.search))
+    if query.min_outlets != default.min_outlets:
+        params.append(("min_outlets", query.min_outlets))
+    if query.window_days != default.window_days and query.window_days:
+        params.append(("days", f"{query.window_days:g}"))
+    if query.folders != default.folders:
+        params += [("folder", f) for f in query.folders]
+    if query.feeds != default.feeds:
+        params += [("feed", f) for f in query.feeds]
+    if query.limit != default.limit:
+        params.append(("limit", query.limit))
+    if query.offset:
+        params.append(("offset", query.offset))
+    return "?" + urlencode(params) if params else ""
+
+
 def render_digest(
     db: Database, config, fmt: str, query: DigestQuery, *, empty_updated: datetime | None = None
 ) -> tuple[bytes, str]:
@@ -216,12 +237,25 @@ def render_digest(
     if fmt not in FORMATS:
         raise InputError(f"unknown digest format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     base = config["digest"]["base_url"].rstrip("/") + "/"
-    stories = digest_stories(db, config, query)
+    newer = older = None
+    if fmt == "html" and query.limit is not None:
+        # the page links to the pages before and after it: one story more than shown tells whether there is one
+        stories = digest_stories(db, config, replace(query, limit=query.limit + 1))
+        if len(stories) > query.limit:
+            stories = stories[: query.limit]
+            older = base + _page_query(config, replace(query, offset=query.offset + query.limit))
+        if query.offset:
+            newer = base + _page_query(config, replace(query, offset=max(0, query.offset - query.limit)))
+    else:
+        stories = digest_stories(db, config, query)
     ext = {"atom": "digest.atom", "rss": "digest.rss", "json": "digest.json", "html": ""}[fmt]
     meta = DigestMeta(
         title=config["digest"]["title"],
         self_url=base + ext,
         home_url=base,
         updated=max((s.updated for s in stories), default=empty_updated),
+        timezone=config["digest"].get("timezone", "UTC"),
+        newer_url=newer,
+        older_url=older,
     )
     return render(stories, fmt, meta), FORMATS[fmt]
