@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -81,3 +81,33 @@ def feeds_by_url(db: Database, urls: Sequence[str] | Iterable[str]) -> list[Feed
     with db.session() as s:
         rows = {f.url: FeedRecord.of(f) for f in s.scalars(select(Feed).where(Feed.url.in_(urls)))}
     return [rows[u] for u in urls if u in rows]
+
+
+def claim_due_feeds(db: Database, worker: str, now: datetime, lease_seconds: float, *, all_feeds: bool = False,
+                    limit: int | None = None, exclude: Sequence[int] = ()) -> list[FeedRecord]:
+    """The feeds to poll now, leased to ``worker`` so that no other worker polls them at the same time.
+
+    On PostgreSQL the rows are claimed with FOR UPDATE SKIP LOCKED: several workers never block on or take the
+    same feed. A lease ends when the feed's update is stored, or expires (a worker that died) after
+    ``lease_seconds``, when another worker takes the feed over.
+    """
+    with db.session() as s:
+        q = select(Feed).where(Feed.status != FeedStatus.GONE.value).order_by(Feed.id)
+        if db.dialect != "sqlite":
+            # SQLite has one writer by design (see instance_lock): no one to share with, so a crashed process's
+            # leases must not hold up its restart
+            q = q.where((Feed.lease_until.is_(None)) | (Feed.lease_until < now) | (Feed.lease_owner == worker))
+            q = q.with_for_update(skip_locked=True)
+        if not all_feeds:
+            q = q.where((Feed.next_poll_at.is_(None)) | (Feed.next_poll_at <= now))
+        if exclude:
+            q = q.where(Feed.id.not_in(list(exclude)))
+        if limit:
+            q = q.limit(limit)
+        feeds = list(s.scalars(q))
+        if db.dialect != "sqlite":
+            until = now + timedelta(seconds=lease_seconds)
+            for f in feeds:
+                f.lease_owner = worker
+                f.lease_until = until
+        return [FeedRecord.of(f) for f in feeds]

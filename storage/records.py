@@ -171,3 +171,17 @@ class FeedUpdateIntent:
     new_entries: tuple[dict[str, Any], ...] = ()  # full rows
     changed_entries: dict[int, dict[str, Any]] = field(default_factory=dict)  # entry id -> changed columns
     retitled: dict[int, str] = field(default_factory=dict)  # entry id -> the new headline of its article
+
+
+@dataclass(frozen=True)
+class EntryRecord:
+    """A stored entry on its way to a story (its text, while it has one, stays in the database)."""
+
+    id: int
+    feed_id: int
+    identity: str
+    url: str | None
+    title: str | None
+    summary: str | None
+    content: str | None
+    published: datetime | None

@@ -13,9 +13,8 @@ from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import BrokenExecutor, Executor
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import func, select
 from sqlalchemy import text as sql
-from sqlalchemy.orm import defer
 
 from daemon.engine import Document, Engine
 from daemon.errors import FeedError
@@ -36,8 +35,10 @@ from daemon.pipeline.records import (
 from daemon.states import EntryState, ErrorKind
 from storage import Database
 from storage.failures import SQLAlchemyError, is_storage_failure, storage_reason
-from storage.models import Article, Entry, Feed, Membership, Story
-from storage.records import FeedUpdateContext, FeedUpdateIntent, KnownEntry, StoredFeed
+from storage.models import Article, Entry, Membership, Story
+from storage.entries import FoundText, mark_no_text, mark_ready, pending_entries, ready_entries
+from storage.feeds import claim_due_feeds
+from storage.records import EntryRecord, FeedRecord, FeedUpdateContext, FeedUpdateIntent, KnownEntry, StoredFeed
 from storage.updates import update_feeds
 
 log = logging.getLogger("wiredesk")
@@ -141,6 +142,7 @@ class Pipeline:
         progress: Progress | None = None,
         parse_executor: Executor | None = None,
         external_ids: dict[str, str] | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ):
         self.db = db
         self.fetcher = fetcher
@@ -153,49 +155,38 @@ class Pipeline:
         self.parse_executor = parse_executor
         # replay gives fixture ids by article URL, so that output speaks of the fixtures' own names
         self.external_ids = external_ids or {}
+        # what "now" is for leases, schedules and stored times: tests move it instead of waiting
+        self.clock = clock
 
     # ---- stage 1: feeds -------------------------------------------------------------------------------------
 
     def due_feeds(self, now: datetime | None = None, all_feeds: bool = False, limit: int | None = None,
-                  exclude: Sequence[int] = ()) -> list[Feed]:
-        """The feeds to poll now, leased to this process so that no other worker polls them at the same time.
+                  exclude: Sequence[int] = ()) -> list[FeedRecord]:
+        """The feeds to poll now, leased to this process so that no other worker polls them at the same time
+        (storage.feeds.claim_due_feeds)."""
+        return claim_due_feeds(self.db, self.worker, now or self.clock(), self.settings.lease_seconds,
+                               all_feeds=all_feeds, limit=limit, exclude=exclude)
 
-        On PostgreSQL the rows are claimed with FOR UPDATE SKIP LOCKED: several workers never block on or take the
-        same feed. A lease ends when the feed's update is stored, or expires (a worker that died) after
-        ``lease_seconds``, when another worker takes the feed over.
-        """
-        now = now or utcnow()
-        with self.db.session() as s:
-            q = select(Feed).where(Feed.status != "gone").order_by(Feed.id)
-            if self.db.dialect != "sqlite":
-                # SQLite has one writer by design (see instance_lock): no one to share with, so a crashed process's
-                # leases must not hold up its restart
-                q = q.where((Feed.lease_until.is_(None)) | (Feed.lease_until < now) | (Feed.lease_owner == self.worker))
-                q = q.with_for_update(skip_locked=True)
-            if not all_feeds:
-                q = q.where((Feed.next_poll_at.is_(None)) | (Feed.next_poll_at <= now))
-            if exclude:
-                q = q.where(Feed.id.not_in(list(exclude)))
-            if limit:
-                q = q.limit(limit)
-            feeds = list(s.scalars(q))
-            if self.db.dialect != "sqlite":
-                until = now + timedelta(seconds=self.settings.lease_seconds)
-                for f in feeds:
-                    f.lease_owner = self.worker
-                    f.lease_until = until
-            return feeds
-
-    async def poll(self, feeds: Sequence[Feed] | None = None, *, process_articles: bool = True) -> PollReport:
-        feeds = list(self.due_feeds() if feeds is None else feeds)
+    async def poll(self, feeds: Sequence[FeedRecord] | None = None, *, process_articles: bool = True) -> PollReport:
+        """One poll, the stages in order: the due feeds (or ``feeds``) fetched, parsed, decided and stored; then the
+        pending entries' pages fetched and extracted; then the stories of the articles found decided and stored."""
         report = PollReport()
+        report.feeds.extend(await self.update_feeds(self.due_feeds() if feeds is None else feeds))
+        if process_articles:
+            report.articles.extend(await self.process_pending())   # texts, then story decisions (decide_ready)
+        return report
+
+    async def update_feeds(self, feeds: Sequence[FeedRecord]) -> list[FeedOutcome]:
+        """Stage 1: fetch and parse the feeds concurrently, decide each one's update, store them in batches."""
+        feeds = list(feeds)
+        outcomes: list[FeedOutcome] = []
         self.progress.start("feeds", len(feeds))
         loop = asyncio.get_running_loop()
         # Fetching and parsing run concurrently; one writer stores what is ready, several feeds per transaction, so
         # that a thousand feeds do not cost a thousand commits.
         ready: asyncio.Queue[Fetched] = asyncio.Queue()
 
-        async def fetch(feed: Feed) -> None:
+        async def fetch(feed: FeedRecord) -> None:
             try:
                 item = await self._fetch_feed(feed, loop)
             except Exception as exc:  # whatever went wrong is this feed's error; the poll goes on
@@ -214,7 +205,7 @@ class Pipeline:
                     batch.append(ready.get_nowait())
                 remaining -= len(batch)
                 for outcome in self._store_feeds(batch):
-                    report.feeds.append(outcome)
+                    outcomes.append(outcome)
                     self.progress.advance("feeds", outcome.feed_url)
                     if outcome.error:
                         log.warning("%s", outcome.error)
@@ -227,11 +218,9 @@ class Pipeline:
             for task in fetching:
                 task.cancel()
         self.progress.done("feeds")
-        if process_articles:
-            report.articles.extend(await self.process_pending())
-        return report
+        return outcomes
 
-    async def _fetch_feed(self, feed: Feed, loop: asyncio.AbstractEventLoop) -> Fetched:
+    async def _fetch_feed(self, feed: FeedRecord, loop: asyncio.AbstractEventLoop) -> Fetched:
         result = await self.fetcher.fetch(feed.url, Validators(feed.etag, feed.last_modified))
         parsed: ParsedFeed | None = None
         keys: tuple[EntryKeys, ...] = ()
@@ -291,7 +280,7 @@ class Pipeline:
 
     def _write_feeds(self, batch: Sequence[Fetched]) -> list[FeedOutcome]:
         """Decide each feed's update from what storage read for the batch, and have it written, in one transaction."""
-        now = utcnow()
+        now = self.clock()
 
         def decide(stored: FeedUpdateContext) -> tuple[list[FeedOutcome], list[FeedUpdateIntent]]:
             outcomes, intents = [], []
@@ -322,15 +311,11 @@ class Pipeline:
 
     # ---- stage 2: articles ----------------------------------------------------------------------------------
 
-    def pending_entries(self, feed_ids: Sequence[int] | None = None) -> list[tuple[Entry, Feed]]:
+    def pending_entries(self, feed_ids: Sequence[int] | None = None) -> list[tuple[EntryRecord, FeedRecord]]:
         """Entries waiting for their article: of the given feeds (the ones this worker polled) plus any left over
         longer than a lease (a worker died before finishing them); all of them when no feeds are given."""
-        with self.db.session() as s:
-            q = select(Entry, Feed).join(Feed, Feed.id == Entry.feed_id).where(Entry.state == "pending")
-            if feed_ids is not None:
-                stale = utcnow() - timedelta(seconds=self.settings.lease_seconds)
-                q = q.where(Entry.feed_id.in_(list(feed_ids)) | (Entry.first_seen_at < stale))
-            return [tuple(r) for r in s.execute(q)]
+        stale = self.clock() - timedelta(seconds=self.settings.lease_seconds)
+        return pending_entries(self.db, feed_ids, stale_before=stale)
 
     async def poll_due(self, all_feeds: bool = False, process_articles: bool = True) -> PollReport:
         """Poll what is due, claiming feeds a few at a time so that workers sharing a database share the work."""
@@ -364,7 +349,8 @@ class Pipeline:
         self.progress.start("articles", len(pending))
         loop = asyncio.get_running_loop()
 
-        async def gather_text(entry: Entry, feed: Feed) -> tuple[Entry, Feed, str | None, str, str | None]:
+        async def gather_text(entry: EntryRecord, feed: FeedRecord) -> tuple[EntryRecord, FeedRecord, str | None, str,
+                                                                              str | None]:
             text, source, problem = None, "feed", None
             if self.settings.fetch_articles and entry.url:
                 page = await self.fetcher.fetch(entry.url)
@@ -385,7 +371,7 @@ class Pipeline:
                 log.info("%s; used the feed's own content", problem)
             return entry, feed, text[: self.settings.max_article_chars], source, None
 
-        async def found(entry: Entry, feed: Feed):
+        async def found(entry: EntryRecord, feed: FeedRecord):
             try:
                 result = await gather_text(entry, feed)
             except Exception as exc:  # an extractor or fetcher bug on this entry: the entry's error, not the poll's
@@ -398,19 +384,14 @@ class Pipeline:
         gathered = await asyncio.gather(*(found(e, f) for e, f in pending))
         self.progress.done("articles")
         outcomes: list[ArticleOutcome] = []
-        ready = []
+        ready: list[FoundText] = []
         try:
-            for entry, feed, text, source, error in gathered:
-                if error:
-                    outcomes.append(self._mark_no_text(entry, error))
+            for entry, _feed, text, source, error in gathered:
+                if error or text is None:
+                    outcomes.append(self._mark_no_text(entry, error or "no text"))
                 else:
-                    ready.append({"eid": entry.id, "text": text, "text_source": source})
-            if ready:
-                with self.db.session() as s:
-                    # only entries still pending: another worker may have taken a stale one over and decided it
-                    table = Entry.__table__
-                    s.execute(update(table).where(table.c.id == bindparam("eid"), table.c.state == "pending")
-                              .values(state="ready", text=bindparam("text"), text_source=bindparam("text_source")), ready)
+                    ready.append(FoundText(entry.id, text, source))
+            mark_ready(self.db, ready)
         except SQLAlchemyError as exc:
             # the entries stay pending and are taken up again by the next poll
             outcomes.append(ArticleOutcome(None, None, None, None, None, f"cannot store articles: {storage_reason(exc)}",
@@ -427,20 +408,9 @@ class Pipeline:
         or has entries still waiting for their text, this returns at once (unless texts have waited longer than
         ``decide_wait``) and that worker decides when it is done.
         """
-        with self.db.session() as s:
-            if self.db.dialect != "sqlite" and self._others_busy(s):
-                wait = self.settings.decide_wait
-                if wait is None:
-                    return []
-                overdue = s.scalar(select(Entry.id).where(Entry.state == "ready",
-                                                          Entry.first_seen_at < utcnow() - timedelta(seconds=wait)).limit(1))
-                if overdue is None:
-                    return []
-            # the texts stay in the database until each entry's turn: a large first poll holds one at a time
-            rows = [tuple(r) for r in s.execute(
-                select(Entry, Feed).join(Feed, Feed.id == Entry.feed_id).where(Entry.state == "ready")
-                .options(defer(Entry.text))
-                .order_by(func.coalesce(Entry.published, Entry.first_seen_at), Feed.url, Entry.identity))]
+        rows = ready_entries(self.db, shared=self.db.dialect != "sqlite", worker=self.worker, now=self.clock(),
+                             lease_seconds=self.settings.lease_seconds, decide_wait=self.settings.decide_wait,
+                             alive=_alive)
         if not rows:
             return []
         self.progress.start("stories", len(rows))
@@ -462,27 +432,13 @@ class Pipeline:
         self.progress.done("stories")
         return outcomes
 
-    def _others_busy(self, s) -> bool:
-        """Another worker holds feeds (polling them) or has entries it is still finding texts for."""
-        now = utcnow()
-        owners = s.scalars(select(Feed.lease_owner).where(Feed.lease_until > now, Feed.lease_owner != self.worker)
-                           .distinct().limit(100)).all()
-        if any(_alive(owner) for owner in owners):
-            return True
-        fresh = now - timedelta(seconds=self.settings.lease_seconds)
-        return s.scalar(select(Entry.id).where(Entry.state == "pending", Entry.first_seen_at >= fresh).limit(1)) is not None
-
-    def _mark_no_text(self, entry: Entry, error: str, states: Sequence[str] = ("pending", "ready")) -> ArticleOutcome:
+    def _mark_no_text(self, entry: EntryRecord, error: str,
+                      states: Sequence[str] = (EntryState.PENDING, EntryState.READY)) -> ArticleOutcome:
         log.warning("%s", error)
-        with self.db.session() as s:
-            row = s.get(Entry, entry.id)
-            if row is not None and row.state in states:
-                row.state = "no_text"
-                row.error = error
-                row.text = row.text_source = None
+        mark_no_text(self.db, entry.id, error, states)
         return ArticleOutcome(entry.id, entry.url, None, None, None, error)
 
-    def _assign_each(self, chunk: list[tuple[Entry, Feed]]) -> list[ArticleOutcome]:
+    def _assign_each(self, chunk: list[tuple[EntryRecord, FeedRecord]]) -> list[ArticleOutcome]:
         """_assign, and when the chunk fails for another reason than the database's, each entry alone: the entry
         that cannot be stored or decided is set aside with its error, the others are decided in their turn."""
         self.engine.get()  # an engine that cannot be built is no entry's fault: that error goes up as it is
@@ -495,14 +451,14 @@ class Pipeline:
                 entry, feed = chunk[0]
                 log.debug("deciding the story of %s failed", entry.url or entry.identity, exc_info=True)
                 return [self._mark_no_text(entry, f"entry {entry.url or entry.identity} of {feed.url}: cannot store "
-                                                  f"its article: {describe_failure(exc)}", states=("ready",))]
+                                                  f"its article: {describe_failure(exc)}", states=(EntryState.READY,))]
             log.debug("deciding %d articles together failed (%s); deciding them one at a time", len(chunk), exc)
         return [outcome for item in chunk for outcome in self._assign_each([item])]
 
-    def _assign(self, chunk: list[tuple[Entry, Feed]]) -> list[ArticleOutcome]:
+    def _assign(self, chunk: list[tuple[EntryRecord, FeedRecord]]) -> list[ArticleOutcome]:
         """Store the articles of ready entries (their texts were found and kept on the entries) and decide their stories,
         in the order given, in one transaction."""
-        now = utcnow()
+        now = self.clock()
         engine = self.engine.get()
         outcomes: list[ArticleOutcome | None] = []    # in the chunk's order; None until decided below
         try:
