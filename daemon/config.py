@@ -58,8 +58,9 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "base_url": ((str,), "http://127.0.0.1:8080/"),
         "preferred_outlets": ((list,), []),
         "min_outlets": ((int,), 1),
-        "window_days": ((int, float), 7),
+        "window_days": ((int, float), 0),
         "max_entries": ((int,), 100),
+        "timezone": ((str,), "UTC"),
         "folders": ((list,), []),
         "feeds": ((list,), []),
     },
@@ -81,6 +82,8 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
 }
 FEED_KEYS = {"url": (str,), "title": (str,), "folder": (str,), "interval_minutes": (int, float),
              "fetch_articles": (bool,)}
+MAX_OUTLET_NAME_CHARS = 256
+MAX_OUTLETS = 10_000
 LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
 
 # Longest feed title and folder name taken from the config, the command line or an OPML file (the folder column
@@ -139,6 +142,18 @@ def _is_network(value: Any) -> bool:
     return isinstance(value, str)
 
 
+def _is_zone(value: str) -> bool:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if not value or len(value) > 64 or not _plain(value, 64) or value.startswith(("/", ".")) or ".." in value:
+        return False
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
 def _http_url(value: str) -> bool:
     return http_url_problem(value) is None
 
@@ -185,6 +200,7 @@ ALLOWED: dict[str, Allowed] = {
     "digest.min_outlets": whole(1, 1000),
     "digest.window_days": number(0, 100_000),  # about 270 years: any date a feed carries is within reach
     "digest.max_entries": whole(1, 10_000),
+    "digest.timezone": Allowed("a time zone name such as \"UTC\" or \"Asia/Seoul\"", lambda v: _is_zone(v)),
     "digest.folders": strings(1000, MAX_FOLDER_CHARS),
     "digest.feeds": strings(10_000, 2048),
     "server.host": text(255, empty=False),
@@ -260,6 +276,8 @@ class Config:
     path: Path | None
     values: dict[str, dict[str, Any]]
     feeds: tuple[FeedConfig, ...] = field(default_factory=tuple)
+    # [outlets]: a publisher's registered domain -> the name the digest shows for it
+    outlets: dict[str, str] = field(default_factory=dict)
 
     def __getitem__(self, section: str) -> dict[str, Any]:
         return self.values[section]
@@ -309,7 +327,11 @@ def parse(text: str, path: Path | None = None) -> Config:
         raise ConfigError(f"{name}: not valid TOML ({exc}); see config.example.toml") from exc
     values: dict[str, dict[str, Any]] = {s: {k: d for k, (_, d) in keys.items()} for s, keys in SCHEMA.items()}
     feeds: list[FeedConfig] = []
+    outlets: dict[str, str] = {}
     for section, body in raw.items():
+        if section == "outlets":
+            outlets = _outlets(body, name)
+            continue
         if section == "feeds":
             if not isinstance(body, list):
                 raise ConfigError(f"{name}: 'feeds' must be an array of tables ([[feeds]] with url = ...)")
@@ -342,7 +364,25 @@ def parse(text: str, path: Path | None = None) -> Config:
             values[section][key] = _check_type(f"{name}: {section}.{key}", value, SCHEMA[section][key][0])
     validate(values, name)
     values["log"]["level"] = values["log"]["level"].upper()
-    return Config(path, values, tuple(feeds))
+    return Config(path, values, tuple(feeds), outlets)
+
+
+def _outlets(body: Any, name: str) -> dict[str, str]:
+    """[outlets]: "koreaherald.com" = "The Korea Herald", one line per publisher (its registered domain)."""
+    if not isinstance(body, dict):
+        raise ConfigError(f"{name}: [outlets] must be a table of \"domain\" = \"name\" lines")
+    if len(body) > MAX_OUTLETS:
+        raise ConfigError(f"{name}: [outlets] names more than {MAX_OUTLETS} publishers")
+    out: dict[str, str] = {}
+    for domain, shown in body.items():
+        key = domain.strip().lower().rstrip(".")
+        if not key or len(key) > 253 or not all(c.isalnum() or c in ".-" for c in key) or "." not in key:
+            raise ConfigError(f"{name}: outlets.{_shown(domain)} is not a domain such as \"koreaherald.com\"")
+        if not isinstance(shown, str) or not shown.strip() or not _plain(shown, MAX_OUTLET_NAME_CHARS):
+            raise ConfigError(f"{name}: outlets.{domain} = {_shown(shown)} is not allowed: it must be non-empty text "
+                              f"of at most {MAX_OUTLET_NAME_CHARS} characters without control characters")
+        out[key] = shown.strip()
+    return out
 
 
 def load(explicit: str | None = None) -> Config:

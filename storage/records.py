@@ -77,11 +77,24 @@ class Member:
     evidence: dict[str, Any]
     joined_at: datetime
     summary: str
+    seen_at: datetime  # when wiredesk stored the article
+
+    @property
+    def news_time(self) -> datetime:
+        """Its publication time, never later than when wiredesk saw it; that time when it has none."""
+        if self.published is None or self.published > self.seen_at:
+            return self.seen_at
+        return self.published
 
 
 @dataclass(frozen=True)
 class StoryView:
-    """A stored story with its members in the order they joined."""
+    """A stored story with its members in the order they joined.
+
+    ``created_at``/``updated_at`` are when wiredesk stored the story and its newest member; ``published``/``updated``
+    are news time: the earliest and the newest member's publication time, each member's time capped at when wiredesk
+    first stored it (a member without a publication time counts from then).
+    """
 
     id: str
     uuid: str
@@ -89,6 +102,8 @@ class StoryView:
     created_at: datetime
     updated_at: datetime
     members: tuple[Member, ...]
+    published: datetime
+    updated: datetime
 
     @property
     def outlets(self) -> list[str]:

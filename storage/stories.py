@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import Integer, case, column, func, select, text
 from sqlalchemy.orm import aliased
 
 from daemon.errors import AmbiguousStory
@@ -19,15 +20,22 @@ def _key(article: Article) -> str:
     return article.external_id or str(article.id)
 
 
+# A member's news time: its publication time, never later than when wiredesk stored it (a feed's future date or
+# a missing one count from then). A story's published/updated are the earliest/newest of its members'.
+_MEMBER_TIME = case(
+    (Article.published.is_not(None) & (Article.published < Article.created_at), Article.published),
+    else_=Article.created_at,
+)
+
+
 def load_stories(db: Database, story_ids: list[str] | None = None, limit: int | None = None) -> list[StoryView]:
-    """Stories, most recently updated first, with members in the order they joined."""
+    """Stories, newest news time first, with members in the order they joined."""
+    if story_ids is None:
+        story_ids = story_ids_by_update(db)
+    if limit:
+        story_ids = story_ids[:limit]
     with db.session() as s:
-        q = select(Story).order_by(Story.updated_at.desc(), Story.id)
-        if story_ids is not None:
-            q = q.where(Story.id.in_(story_ids))
-        if limit:
-            q = q.limit(limit)
-        stories = list(s.scalars(q))
+        stories = list(s.scalars(select(Story).where(Story.id.in_(story_ids))))
         if not stories:
             return []
         original = aliased(Article)
@@ -42,7 +50,6 @@ def load_stories(db: Database, story_ids: list[str] | None = None, limit: int | 
         )
         members: dict[str, list[Member]] = {st.id: [] for st in stories}
         for m, a, o, feed in rows:
-            first_para = a.text.split("\n\n", 1)[0]
             members[m.story_id].append(
                 Member(
                     article_id=a.id,
@@ -58,10 +65,20 @@ def load_stories(db: Database, story_ids: list[str] | None = None, limit: int | 
                     score=m.score,
                     evidence=m.evidence or {},
                     joined_at=m.created_at,
-                    summary=first_para[:600],
+                    summary=lede(a.text, a.title),
+                    seen_at=a.created_at,
                 )
             )
-        return [StoryView(st.id, st.uuid, st.title, st.created_at, st.updated_at, tuple(members[st.id])) for st in stories]
+        views = [_view(st, tuple(members[st.id])) for st in stories]
+    views.sort(key=lambda v: v.id)
+    views.sort(key=lambda v: v.updated, reverse=True)
+    return views
+
+
+def _view(story: Story, members: tuple[Member, ...]) -> StoryView:
+    times = [m.news_time for m in members] or [story.created_at]
+    return StoryView(story.id, story.uuid, story.title, story.created_at, story.updated_at, members,
+                     published=min(times), updated=max(times))
 
 
 def _like_prefix(text: str) -> str:
@@ -94,12 +111,26 @@ def find_story(db: Database, ident: str) -> StoryView | None:
     return views[0] if views else None
 
 
-def story_ids_by_update(db: Database, since: datetime | None = None) -> list[str]:
-    """The ids of the stories updated at or after ``since`` (all when None), most recently updated first."""
+def story_ids_by_update(db: Database, since: datetime | None = None, search: str | None = None) -> list[str]:
+    """The ids of the stories whose news time is at or after ``since`` (all when None), newest first; with
+    ``search``, only the stories with an article whose title or text holds every word of it."""
     with db.session() as s:
-        q = select(Story.id).order_by(Story.updated_at.desc(), Story.id)
+        q = (
+            select(Membership.story_id)
+            .join(Article, Article.id == Membership.article_id)
+            .group_by(Membership.story_id)
+            .order_by(func.max(_MEMBER_TIME).desc(), Membership.story_id)
+        )
+        if search is not None:
+            words = search_words(search)
+            if not words:
+                return []
+            found = select(Membership.story_id).where(Membership.article_id.in_(_matching_articles(db, words)))
+            q = q.where(Membership.story_id.in_(found))
         if since is not None:
-            q = q.where(Story.updated_at >= since)
+            # a story's news time is never later than its last stored update: the index narrows first
+            q = q.join(Story, Story.id == Membership.story_id).where(Story.updated_at >= since) \
+                .having(func.max(_MEMBER_TIME) >= since)
         return list(s.scalars(q))
 
 
@@ -113,3 +144,48 @@ def stories_version(db: Database) -> StoriesVersion:
             )
         ).one()
     return StoriesVersion(seq, updated)
+
+
+# ---- the lede ----------------------------------------------------------------------------------------------------
+
+LEDE_CHARS = 600
+_NOT_WORD = re.compile(r"\W+")
+
+
+def _words(text: str) -> str:
+    return _NOT_WORD.sub(" ", text.casefold()).strip()
+
+
+def lede(text: str, title: str) -> str:
+    """The first paragraph of an article's text that is not its headline (extracted pages often begin with their
+    H1), at most LEDE_CHARS characters."""
+    headline = _words(title or "")
+    for paragraph in text.split("\n\n")[:8]:
+        lines = [line for line in paragraph.strip().splitlines() if line.strip()]
+        while lines and headline and _words(lines[0]) in (headline, ""):
+            lines.pop(0)  # the headline, alone or as the paragraph's first line
+        if lines and _words(" ".join(lines)):
+            return "\n".join(lines)[:LEDE_CHARS]
+    return ""
+
+
+# ---- full-text search ----------------------------------------------------------------------------------------------
+
+_WORD = re.compile(r"\w+")
+MAX_SEARCH_WORDS = 16
+
+
+def search_words(q: str) -> list[str]:
+    """The words of a search: letters and digits, lower-cased, each needed (punctuation and quotes only separate)."""
+    return list(dict.fromkeys(w.casefold() for w in _WORD.findall(q)))[:MAX_SEARCH_WORDS]
+
+
+def _matching_articles(db: Database, words: list[str]):
+    """The ids of the articles whose title or text holds every word, as a subquery (the index of migration 0004)."""
+    if db.dialect == "sqlite":
+        match = " ".join(f'"{w}"' for w in words)  # each a quoted string: no FTS5 operator can slip in
+        return text("SELECT rowid FROM articles_fts WHERE articles_fts MATCH :match").bindparams(match=match) \
+            .columns(column("rowid", Integer))
+    return select(Article.id).where(text(
+        "to_tsvector('simple'::regconfig, coalesce(articles.title, '') || ' ' || coalesce(articles.text, '')) "
+        "@@ plainto_tsquery('simple'::regconfig, :words)").bindparams(words=" ".join(words)))

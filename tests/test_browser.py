@@ -108,19 +108,21 @@ def test_the_seed_story_shows_with_its_sources(running, tmp_path):
             text = article.inner_text()
             assert f"{len(members)} articles from {len({m['source'] for m in members})} outlets" in text
             # one list item per source: its title linked to the article, then the outlet
+            # one list item per original source, the outlets carrying a copy of it folded into it
             entries = {}
             for li in article.locator("ul > li").all():
                 assert li.is_visible()
                 first = li.locator("a").first
                 entries[first.get_attribute("href")] = (first.inner_text(), li.inner_text())
-            assert len(entries) == len(members)
-            for m in members:
+            originals = [m for m in members if not m["copy_of"]]
+            assert len(entries) == len(originals)
+            for m in originals:
                 title, line = entries[m["url"]]
                 assert title == m["title"], m["id"]
                 assert line.startswith(f"{m['title']} — {m['source']}, "), line
-                if m["copy_of"]:
-                    original = next(o for o in members if o["id"] == m["copy_of"])
-                    assert f"copy of {original['source']}" in line, line
+                carriers = [c["source"] for c in members if c["copy_of"] == m["id"]]
+                if carriers:
+                    assert "carried by " + ", ".join(carriers[:2]) in line, line
             # the subscribe links point at the feeds of the same service
             for name, path in (("Atom", "digest.atom"), ("RSS", "digest.rss"), ("JSON Feed", "digest.json")):
                 assert page.get_by_role("link", name=name, exact=True).get_attribute("href") == base + path
@@ -134,6 +136,25 @@ def test_the_seed_story_shows_with_its_sources(running, tmp_path):
             assert shown_ids == ["story-" + i.rsplit(":", 1)[-1] for i in several]
             assert page.locator(f"article#story-{anchor}").is_visible()
             page.screenshot(path=str(tmp_path / "digest-several-outlets.png"), full_page=True)
+
+            # the story's page, one click from its entry: every member with its outlet, time, link and why it joined
+            page.goto(base, wait_until="load")
+            page.locator(f"article#story-{anchor}").get_by_role("link", name="story page", exact=True).click()
+            page.wait_for_load_state("load")
+            assert page.url == base + "story/" + story["id"]
+            assert page.locator("h1").inner_text() == item["title"]
+            rows = page.locator("main ol > li")
+            assert rows.count() == len(members)
+            for m in members:
+                row = page.locator(f"li#article-{m['id']}")
+                assert row.is_visible()
+                assert row.locator("a").first.get_attribute("href") == m["url"]
+                line = row.inner_text()
+                assert f"— {m['source']}, " in line and row.locator("small.why").inner_text()
+                if m["copy_of"]:
+                    original = next(o for o in members if o["id"] == m["copy_of"])
+                    assert f"copy of {original['source']}" in line, line
+            page.screenshot(path=str(tmp_path / "story.png"), full_page=True)
         finally:
             browser.close()
     assert problems == [], problems

@@ -194,15 +194,13 @@ def test_entry_body_lists_every_source_with_link_outlet_time_and_copies(outputs)
             fragment = fragment.xpath("//article")[0]
         text = fragment.text_content()
         assert "4 articles from 4 outlets, 2 copies." in text, fmt
+        # the copies are folded under their original, each carrier one click away
         items = fragment.xpath(".//ul/li")
-        assert [li.xpath("string(a[1]/@href)") for li in items] == [
-            "https://yonhap.test/w1", "https://koreaherald.test/w2", "https://koreatimes.test/w3", "https://ap.test/w4"
-        ]
-        first, herald, times, ap = (li.text_content() for li in items)
-        assert "Yonhap, 2024-04-13 12:00 UTC (primary source)" in first
-        assert "Korea Herald, 2024-04-13 12:30 UTC — copy of Yonhap" in herald
-        assert "copy of Yonhap" in times
-        assert "AP, 2024-04-13 13:00 UTC" in ap and "copy" not in ap
+        assert [li.xpath("string(a[1]/@href)") for li in items] == ["https://yonhap.test/w1", "https://ap.test/w4"]
+        first, ap = (li.text_content() for li in items)
+        assert "Yonhap, 2024-04-13 12:00 UTC (primary source) — carried by Korea Herald, Korea Times" in first
+        assert items[0].xpath("a/@href")[1:] == ["https://koreaherald.test/w2", "https://koreatimes.test/w3"]
+        assert "AP, 2024-04-13 13:00 UTC" in ap and "copy" not in ap and "carried" not in ap
         assert "Zhao Leji met Kim Jong-un in Pyongyang." in text
 
 
@@ -296,9 +294,12 @@ def test_plain_text_fields_are_stripped_of_markup(outputs):
     hostile = parsed.entries[1]
     assert [t.term for t in hostile.tags] == ["News & Politics"]
     assert "Daily Paper" in hostile.content[0].value
-    copy_item = lxml.html.fragment_fromstring(hostile.content[0].value, create_parent="div").xpath("//li")[1]
-    assert copy_item.xpath("string(strong)") == "Wire story copied"  # no link: its URL was javascript:
-    assert "copy of" in copy_item.text_content() and "Wire Service" in copy_item.text_content()
+    # the copy is folded under its original: its outlet named, not linked (its URL was javascript:)
+    original = lxml.html.fragment_fromstring(hostile.content[0].value, create_parent="div").xpath("//li")[0]
+    assert original.xpath("string(em)") == "Daily Paper"
+    assert "carried by Daily Paper" in original.text_content() and "Wire Service" in original.text_content()
+    copy = json.loads(outputs["json"])["items"][1]["_wiredesk"]["sources"][1]
+    assert copy["title"] == "Wire story copied" and copy["url"] is None
 
 
 def test_summary_keeps_allowed_markup_and_escapes_bare_text(outputs):
@@ -387,3 +388,107 @@ def test_filter_by_folder_and_feed_each_narrow():
 def test_filter_rejects_a_negative_limit():
     with pytest.raises(InputError, match="limit must be 0 or more"):
         filter_stories(STORIES, limit=-1)
+
+
+def test_many_copies_fold_into_named_carriers_and_a_count():
+    copies = [src(f"c{i}", f"Paper {i}", 10 + i, "w1") for i in range(5)]
+    body = render([story(9, [WIRE, *copies])], "json", META)
+    html_body = json.loads(body)["items"][0]["content_html"]
+    fragment = lxml.html.fragment_fromstring(html_body, create_parent="div")
+    items = fragment.xpath(".//ul/li")
+    assert len(items) == 1
+    assert "carried by Paper 0, Paper 1 (+3)" in items[0].text_content()
+    assert "6 articles from 6 outlets, 5 copies." in fragment.text_content()
+
+
+def test_a_grown_story_says_what_is_new_first():
+    grown = story(4, [WIRE, AP], primary=WIRE)
+    from dataclasses import replace
+
+    grown = replace(grown, newest=AP)
+    for fmt in ("atom", "json"):
+        first = lxml.html.fragment_fromstring(embedded_html(fmt, render([grown], fmt, META))[0], create_parent="div")
+        opening = first.xpath("./div/*[1]")[0] if first.xpath("./div") else first[0]
+        assert opening.text_content() == "New: AP, 2024-04-13 13:00 UTC — Top Chinese official visits Pyongyang", fmt
+    # a story that did not grow beyond its primary source says nothing new
+    alone = replace(story(5, [WIRE, AP], primary=WIRE), newest=WIRE)
+    assert "New:" not in json.loads(render([alone], "json", META))["items"][0]["content_html"]
+
+
+def test_the_lede_is_the_first_paragraph_that_is_not_the_headline():
+    from storage.stories import lede
+
+    title = "Kim Jong Un, China’s Zhao Leji seek enhanced cooperation"
+    assert lede(f"{title}\n\nNorth Korean leader Kim Jong Un met Zhao Leji.\n\nMore.", title) == \
+        "North Korean leader Kim Jong Un met Zhao Leji."
+    assert lede("KIM JONG UN, CHINA'S ZHAO LEJI SEEK ENHANCED COOPERATION\nNorth Korean leader met Zhao.", title) == \
+        "North Korean leader met Zhao."
+    assert lede("A lede of its own.\n\nSecond.", title) == "A lede of its own."
+    assert lede(title, title) == ""
+    assert len(lede("word " * 500, title)) == 600
+
+
+def test_the_headline_follows_the_primary_outlet_only():
+    from daemon.publish.select import headline
+
+    wire_update = src("w9", "Yonhap", 120, title="Five dead", summary=None)
+    first = src("w1", "Yonhap", 0, title="Three dead")
+    other = src("x1", "Tabloid", 180, title="Horror toll rises")
+    sources = [first, other, wire_update]
+    times = {id(s): s.published for s in sources}
+    assert headline(sources, first, times) == "Five dead", "the primary outlet's newest word"
+    assert headline([first, other], first, {id(first): first.published, id(other): other.published}) == "Three dead"
+
+
+def test_outlets_are_publishers_not_feeds():
+    from dataclasses import replace
+
+    from daemon.publish.select import publisher_of
+
+    assert publisher_of("https://www.koreaherald.com/view.php?ud=1") == "koreaherald.com"
+    assert publisher_of("https://news.bbc.co.uk/x") == "bbc.co.uk"
+    assert publisher_of("http://127.0.0.1:8080/a") is None and publisher_of(None) is None
+    # two section feeds of one paper: one outlet, whatever the feeds are called
+    national = replace(src("k1", "Korea Herald National", 0), publisher="koreaherald.com")
+    world = replace(src("k2", "Korea Herald World", 5), publisher="koreaherald.com")
+    other = replace(src("y1", "Yonhap", 10), publisher="yna.co.kr")
+    two = story(7, [national, world, other])
+    assert filter_stories([two], min_outlets=2) == [two] and filter_stories([two], min_outlets=3) == []
+    assert "3 articles from 2 outlets" in json.loads(render([two], "json", META))["items"][0]["content_html"]
+    # preferred_outlets names a publisher by its domain or by its name
+    assert choose_primary([other, world, national], ["koreaherald.com"]) is national
+    assert choose_primary([other, world, national], ["korea herald world"]) is world
+
+
+def test_outlet_names_from_the_config():
+    from daemon.config import parse
+    from daemon.errors import ConfigError
+
+    config = parse('[outlets]\n"KoreaHerald.com" = "The Korea Herald"\n"yna.co.kr" = "Yonhap"\n')
+    assert config.outlets == {"koreaherald.com": "The Korea Herald", "yna.co.kr": "Yonhap"}
+    for bad in ('[outlets]\n"not a domain" = "x"\n', '[outlets]\n"a.com" = ""\n', '[outlets]\n"a.com" = 3\n',
+                'outlets = 1\n'):
+        with pytest.raises(ConfigError):
+            parse(bad)
+
+
+def test_the_page_gives_relative_times_and_the_configured_zone_on_hover():
+    from dataclasses import replace
+
+    from daemon.config import parse
+    from daemon.errors import ConfigError
+
+    meta = replace(META, timezone="Asia/Seoul", now=T0 + timedelta(hours=5))
+    page = lxml.html.document_fromstring(render([NEWS], "html", meta))
+    article = page.xpath("//article")[0]
+    byline = article.xpath("./p")[0]
+    shown = {t.text_content(): t.get("title") for t in byline.xpath(".//time")}
+    # the primary source is five hours old, the story's update (T0 + 2 h) three
+    assert shown == {"5 h ago": "2024-04-13 21:00 KST", "3 h ago": "2024-04-13 23:00 KST"}
+    assert "Yonhap, 2024-04-13 21:00 KST (primary source)" in article.text_content()
+    # the feeds keep UTC
+    assert "2024-04-13 12:00 UTC" in json.loads(render([NEWS], "json", meta))["items"][0]["content_html"]
+    assert parse('[digest]\ntimezone = "Europe/Paris"\n')["digest"]["timezone"] == "Europe/Paris"
+    for bad in ("Mars/Olympus", "../../etc/passwd", ""):
+        with pytest.raises(ConfigError):
+            parse(f'[digest]\ntimezone = "{bad}"\n')

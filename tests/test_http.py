@@ -38,7 +38,8 @@ DIGESTS = {
     "/index.html": "text/html; charset=utf-8",
     "/digest.html": "text/html; charset=utf-8",
 }
-BASE_CONFIG = '[digest]\nbase_url = "http://digest.test/"\nwindow_days = 7\n'
+# no time window: the seeds' news is from April 2024
+BASE_CONFIG = '[digest]\nbase_url = "http://digest.test/"\nwindow_days = 0\n'
 
 
 def wiredesk_cmd() -> list[str]:
@@ -335,7 +336,7 @@ def outlets(story) -> set[str]:
 
 
 def newest_first(stories) -> list[str]:
-    return [s.uuid for s in sorted(stories, key=lambda s: s.updated_at, reverse=True)]
+    return [s.uuid for s in sorted(stories, key=lambda s: s.updated, reverse=True)]
 
 
 def test_min_outlets(served):
@@ -387,16 +388,23 @@ def test_limit_keeps_the_newest_and_the_configured_cap_holds(serve):
 def test_days_window(serve):
     from sqlalchemy import select, update
 
-    from storage.models import Story
+    from storage.models import Article, Membership, Story
 
-    served = serve()
+    served = serve(BASE_CONFIG.replace("window_days = 0", "window_days = 7"))
     with served.db.session() as session:
         rows = session.execute(select(Story.id, Story.uuid).order_by(Story.id)).all()
-        # age half of the stories by a month, and one of those by a year
+        # the window is on news time: the news of every story made an hour old, then half of the stories a month
+        # old, and one of those a year old
         old = rows[::2]
         now = datetime.now(timezone.utc)
-        session.execute(update(Story).where(Story.id.in_([r[0] for r in old])).values(updated_at=now - timedelta(days=30)))
-        session.execute(update(Story).where(Story.id == old[0][0]).values(updated_at=now - timedelta(days=365)))
+
+        def publish(story_ids, when):
+            members = select(Membership.article_id).where(Membership.story_id.in_(story_ids))
+            session.execute(update(Article).where(Article.id.in_(members)).values(published=when))
+
+        publish([r[0] for r in rows], now - timedelta(hours=1))
+        publish([r[0] for r in old], now - timedelta(days=30))
+        publish([old[0][0]], now - timedelta(days=365))
     everything = {r[1] for r in rows}
     recent = everything - {r[1] for r in old}
     assert recent and len(old) >= 2
@@ -406,7 +414,7 @@ def test_days_window(serve):
     assert set(ids(served.digest(days=60))) == everything - {old[0][1]}
     assert set(ids(served.digest(days=400))) == everything
     assert set(ids(served.digest(days=10**8))) == everything, "a window older than the calendar keeps all"
-    wide = serve(BASE_CONFIG.replace("window_days = 7", "window_days = 0"))
+    wide = serve(BASE_CONFIG)
     assert set(ids(wide.digest())) == everything, "window_days = 0 turns the window off"
 
 

@@ -8,11 +8,20 @@ from alembic.migration import MigrationContext
 from storage.db import Database, _alembic_config, open_database
 from storage.models import Base
 
+# The full-text index of migration 0004 lives outside the models (an FTS5 table on SQLite, an expression index on
+# PostgreSQL): storage/stories.py queries it in SQL of its own.
+SEARCH_INDEX = ("articles_fts", "ix_articles_search")
+
+
+def _not_search_index(name, type_, parent_names) -> bool:
+    return not (name or "").startswith(SEARCH_INDEX)
+
 
 def test_migrations_build_exactly_the_models(db_url):
     db = open_database(db_url)
     with db.engine.connect() as conn:
-        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+        context = MigrationContext.configure(conn, opts={"include_name": _not_search_index})
+        assert compare_metadata(context, Base.metadata) == []
     db.dispose()
 
 
@@ -31,6 +40,6 @@ def test_a_database_at_the_first_release_is_upgraded_and_keeps_its_rows(db_url, 
         from alembic.script import ScriptDirectory
 
         head = ScriptDirectory.from_config(_alembic_config(db.engine)).get_current_head()
-        assert head >= "0004" and conn.execute(sa.text("select version_num from alembic_version")).scalar() == head
+        assert head >= "0005" and conn.execute(sa.text("select version_num from alembic_version")).scalar() == head
         assert "ix_entries_feed_published" in {i["name"] for i in sa.inspect(conn).get_indexes("entries")}
     db.dispose()

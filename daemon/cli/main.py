@@ -98,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("stories", help="list stories")
     st.add_argument("--limit", type=_like("digest.max_entries"), default=50, help="at most this many stories")
+    st.add_argument("--q", metavar="WORDS", type=_search_words, help="only stories with an article whose title or text holds every word")
     st.add_argument("--json", action="store_true")
     one = sub.add_parser("story", help="show one story with its members and why each joined")
     one.add_argument("id", help="story id (or a unique prefix), its urn:uuid, or an article key")
@@ -111,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     dg.add_argument("--folder", action="append", help="only stories with a source in this OPML folder (repeatable)")
     dg.add_argument("--feed", action="append", help="only stories with a source from this feed, by title or URL (repeatable)")
     dg.add_argument("--limit", type=_like("digest.max_entries"), help="at most this many entries")
+    dg.add_argument("--q", metavar="WORDS", type=_search_words, help="only stories with an article whose title or text holds every word")
     return p
 
 
@@ -234,16 +236,30 @@ def _default_seeds() -> Path:
     raise InputError("replay: no seeds/ folder here; give the fixture folder (wiredesk replay PATH)")
 
 
+def _search_words(value: str) -> str:
+    from storage.stories import search_words
+
+    if len(value) > 200 or not search_words(value):
+        raise argparse.ArgumentTypeError("give one to 200 characters with at least one word (letters or digits)")
+    return value
+
+
 def cmd_stories(args, config) -> int:
     from daemon.app import database
     from daemon.publish.tables import stories_table
     from storage.stories import load_stories
 
-    stories = load_stories(database(config), limit=args.limit)
+    db = database(config)
+    if args.q:
+        from storage.stories import story_ids_by_update
+
+        stories = load_stories(db, story_ids_by_update(db, search=args.q)[: args.limit])
+    else:
+        stories = load_stories(db, limit=args.limit)
     if args.json:
         print(json.dumps([_story_json(s) for s in stories], indent=2, ensure_ascii=False))
     else:
-        stories_table(stories, title=f"{len(stories)} most recent stories")
+        stories_table(stories, title=f"{len(stories)} stories matching {args.q!r}" if args.q else f"{len(stories)} most recent stories")
     return 0
 
 
@@ -267,7 +283,8 @@ def _story_json(s, evidence: bool = False) -> dict:
         "id": s.id,
         "uuid": s.uuid,
         "title": s.title,
-        "updated": s.updated_at.isoformat(),
+        "published": s.published.isoformat(),
+        "updated": s.updated.isoformat(),
         "outlets": s.outlets,
         "articles": [
             {
@@ -291,7 +308,7 @@ def cmd_digest(args, config) -> int:
 
     # the same query rules as the server's: config defaults, the given options instead, the configured cap
     query = query_from_config(config, min_outlets=args.min_outlets, window_days=args.days, folders=args.folder,
-                              feeds=args.feed, limit=args.limit)
+                              feeds=args.feed, limit=args.limit, search=args.q)
     if args.output:
         check_output_path(args.output)
     body, _ctype = render_digest(database(config), config, args.format, query)

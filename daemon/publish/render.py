@@ -19,9 +19,10 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
 from email.utils import format_datetime
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import lxml.html
 import nh3
@@ -53,6 +54,8 @@ class DigestSource:
     copy_of: str | None  # article id it copies, or None
     summary: str | None = None  # untrusted text/HTML (first paragraph)
     folder: str | None = None  # OPML folder of its feed
+    why: str | None = None  # why it joined its story, in words (the stored evidence); for the story page and the API
+    publisher: str | None = None  # the registered domain of its link: what makes two feeds one outlet
 
 
 @dataclass(frozen=True)
@@ -61,9 +64,12 @@ class DigestStory:
     title: str  # the primary source's title
     primary: DigestSource
     sources: tuple[DigestSource, ...]  # all members, primary first, then by time
-    created: datetime
-    updated: datetime  # when the story last gained a member
+    created: datetime  # news time: the earliest member's publication time
+    updated: datetime  # news time: the newest member's publication time (never after wiredesk saw it)
     copies: int  # members that are copies of another member
+    story_id: str | None = None  # the stored story's id, for its page
+    page_url: str | None = None  # the story's own page (/story/<id>) on the running service
+    newest: DigestSource | None = None  # the member that last moved ``updated``, told first ("New: ...")
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,10 @@ class DigestMeta:
     self_url: str = "http://localhost:8080/digest.atom"  # base for links/ids; see digest_url
     home_url: str = "http://localhost:8080/"
     updated: datetime | None = None  # else the newest story's update time, else now
+    timezone: str = "UTC"  # the page's times (the feeds give theirs in UTC, each reader shows its own zone)
+    now: datetime | None = None  # what the page's relative times count from; None: the time of rendering
+    newer_url: str | None = None  # the page before this one (pagination of the HTML page)
+    older_url: str | None = None  # the page after this one
 
 
 FORMATS = {
@@ -143,7 +153,7 @@ def choose_primary(members: Sequence[DigestSource], preferred_outlets: Sequence[
 
     for name in preferred_outlets:
         wanted = _fold(name)
-        matching = [m for m in members if wanted and _fold(m.outlet) == wanted]
+        matching = [m for m in members if wanted and wanted in (_fold(m.outlet), m.publisher)]
         if matching:
             return earliest(matching)
 
@@ -156,6 +166,15 @@ def choose_primary(members: Sequence[DigestSource], preferred_outlets: Sequence[
         most = max(copied[m.article_id] for m in originals)
         return earliest(m for m in originals if copied[m.article_id] == most)
     return earliest(members)
+
+
+def outlet_key(source: DigestSource) -> str:
+    """What counts as one outlet: the publisher (registered domain of the link), else the outlet's name."""
+    return source.publisher or _fold(source.outlet)
+
+
+def outlet_count(story: DigestStory) -> int:
+    return len({outlet_key(s) for s in story.sources})
 
 
 def filter_stories(
@@ -181,7 +200,7 @@ def filter_stories(
 
     kept = []
     for story in stories:
-        if len({_fold(s.outlet) for s in story.sources}) < min_outlets:
+        if outlet_count(story) < min_outlets:
             continue
         if since_utc is not None and _utc(story.updated) < since_utc:
             continue
@@ -265,6 +284,9 @@ def _render_atom(stories: Sequence[DigestStory], meta: DigestMeta) -> bytes:
         link = _safe_url(story.primary.url)
         if link:
             add(entry, "link", rel="alternate", type="text/html", href=link)
+        page = _safe_url(story.page_url)
+        if page:
+            add(entry, "link", rel="related", type="text/html", href=page, title="All sources of this story")
         for folder in _folders(story):
             add(entry, "category", term=folder)
         add(entry, "content", _entry_html(story), type="html")
@@ -324,6 +346,7 @@ def _render_json(stories: Sequence[DigestStory], meta: DigestMeta) -> bytes:
             item["tags"] = folders
         # JSON Feed extensions start with an underscore; this one gives programs the sources without parsing HTML.
         item["_wiredesk"] = {
+            "page": _safe_url(story.page_url),
             "copies": story.copies,
             "sources": [
                 {
@@ -353,6 +376,13 @@ def _render_json(stories: Sequence[DigestStory], meta: DigestMeta) -> bytes:
 def _render_html(stories: Sequence[DigestStory], meta: DigestMeta) -> bytes:
     title = _plain(meta.title) or GENERATOR
     updated = _feed_updated(stories, meta)
+    zone = _zone(meta.timezone)
+    now = _utc(meta.now) if meta.now is not None else datetime.now(timezone.utc)
+
+    def when(dt: datetime) -> lxml.html.HtmlElement:
+        # relative, the absolute time in the configured zone on hover, the exact instant for machines
+        return E.E.time(_relative(dt, now), datetime=_rfc3339(dt), title=_human_time(dt, zone))
+
     head = E.HEAD(
         E.META(charset="utf-8"),
         E.META(name="viewport", content="width=device-width, initial-scale=1"),
@@ -369,7 +399,7 @@ def _render_html(stories: Sequence[DigestStory], meta: DigestMeta) -> bytes:
         E.H1(title),
         E.P(
             f"{_count(len(stories), 'story', 'stories')}, updated ",
-            E.E.time(_human_time(updated), datetime=_rfc3339(updated)),
+            when(updated),
             " · subscribe: ",
             E.A("Atom", href=digest_url(meta, "atom")),
             " · ",
@@ -393,14 +423,27 @@ def _render_html(stories: Sequence[DigestStory], meta: DigestMeta) -> bytes:
         byline = E.P(_plain(story.primary.outlet) or "unknown outlet")
         if story.primary.published is not None:
             _append_text(byline, " · ")
-            byline.append(E.E.time(_human_time(story.primary.published), datetime=_rfc3339(story.primary.published)))
+            byline.append(when(story.primary.published))
         _append_text(byline, " · story updated ")
-        byline.append(E.E.time(_human_time(story.updated), datetime=_rfc3339(story.updated)))
+        byline.append(when(story.updated))
+        page_link = _safe_url(story.page_url)
+        if page_link:
+            _append_text(byline, " · ")
+            byline.append(E.A("story page", href=page_link))
         article.append(byline)
         # The same sanitised body the feeds carry, so the page can show nothing the feeds would not.
-        body = lxml.html.fragment_fromstring(_entry_html(story), create_parent="div")
+        body = lxml.html.fragment_fromstring(_entry_html(story, zone), create_parent="div")
         article.extend(body)
         main.append(article)
+    pages = E.E.nav()
+    for label, href in (("← newer stories", meta.newer_url), ("older stories →", meta.older_url)):
+        link = _safe_url(href)
+        if link:
+            if len(pages):
+                pages[-1].tail = " · "
+            pages.append(E.A(label, href=link, rel="prev" if label.startswith("←") else "next"))
+    if len(pages):
+        main.append(pages)
     page = E.HTML(head, E.BODY(header, main), lang="en")
     return lxml.html.tostring(page, doctype="<!DOCTYPE html>", encoding="utf-8", method="html", pretty_print=True)
 
@@ -415,14 +458,29 @@ def _append_text(el: lxml.html.HtmlElement, text: str) -> None:
 # --- entry body --------------------------------------------------------------------------------------------------
 
 
-def _entry_html(story: DigestStory) -> str:
-    """The HTML every format carries for a story: the primary's summary, the counts, and every source."""
+# Copy outlets named after "carried by"; the rest are counted, and every one is listed on the story page.
+CARRIERS_NAMED = 2
+
+
+def _entry_html(story: DigestStory, zone: tzinfo | None = None) -> str:
+    """The HTML every format carries for a story: what is new, the primary's lede, the counts, and every original
+    source with the outlets that carried a copy of it folded under it."""
     body = E.DIV()
+    newest = story.newest
+    if newest is not None and newest.article_id != story.primary.article_id:
+        line = E.P(E.STRONG("New:"), f" {_plain(newest.outlet) or 'unknown outlet'}")
+        if newest.published is not None:
+            _append_text(line, f", {_human_time(newest.published, zone)}")
+        _append_text(line, " — ")
+        title = _plain(newest.title) or "(untitled)"
+        newest_link = _safe_url(newest.url)
+        line.append(E.A(title, href=newest_link) if newest_link else E.EM(title))
+        body.append(line)
     summary = _clean_summary(story.primary.summary, story.primary.url)
     if summary:
         quote_el = lxml.html.fragment_fromstring(summary, create_parent="blockquote")
         body.append(quote_el)
-    outlets = len({_fold(s.outlet) for s in story.sources})
+    outlets = outlet_count(story)
     body.append(
         E.P(
             f"{_count(len(story.sources), 'article', 'articles')} from {_count(outlets, 'outlet', 'outlets')}, "
@@ -430,14 +488,21 @@ def _entry_html(story: DigestStory) -> str:
         )
     )
     by_id = {s.article_id: s for s in story.sources}
+    carriers: dict[str, list[DigestSource]] = {}
+    for source in story.sources:
+        if source.copy_of is not None and source.copy_of in by_id and source.copy_of != source.article_id:
+            carriers.setdefault(source.copy_of, []).append(source)
+    folded = {id(s) for copies in carriers.values() for s in copies}
     items = E.UL()
     for source in story.sources:
+        if id(source) in folded:
+            continue
         li = E.LI()
         title = _plain(source.title) or "(untitled)"
         link = _safe_url(source.url)
         li.append(E.A(title, href=link) if link else E.STRONG(title))
         li[-1].tail = f" — {_plain(source.outlet) or 'unknown outlet'}, "
-        li.append(E.SMALL(_human_time(source.published) if source.published else "time unknown"))
+        li.append(E.SMALL(_human_time(source.published, zone) if source.published else "time unknown"))
         if source.article_id == story.primary.article_id:
             _append_text(li, " (primary source)")
         if source.copy_of is not None:
@@ -449,8 +514,22 @@ def _entry_html(story: DigestStory) -> str:
                 name = _plain(original.outlet) or "unknown outlet"
                 original_link = _safe_url(original.url)
                 li.append(E.A(name, href=original_link) if original_link else E.EM(name))
+        copies = carriers.get(source.article_id, [])
+        if copies:
+            _append_text(li, " — carried by ")
+            for i, copy in enumerate(copies[:CARRIERS_NAMED]):
+                if i:
+                    _append_text(li, ", ")
+                name = _plain(copy.outlet) or "unknown outlet"
+                copy_link = _safe_url(copy.url)
+                li.append(E.A(name, href=copy_link) if copy_link else E.EM(name))
+            if len(copies) > CARRIERS_NAMED:
+                _append_text(li, f" (+{len(copies) - CARRIERS_NAMED})")
         items.append(li)
     body.append(items)
+    page_link = _safe_url(story.page_url)
+    if page_link:
+        body.append(E.P(E.A("Every source and why it belongs to this story", href=page_link)))
     markup = lxml.html.tostring(body, encoding="unicode", method="html")
     # The final pass over the whole body is the guarantee: whatever the pieces were, only the allow-list remains.
     return _sanitise(markup, _CONTENT_TAGS, None)
@@ -578,8 +657,31 @@ def _rfc822(dt: datetime) -> str:
     return format_datetime(_utc(dt).replace(microsecond=0), usegmt=True)
 
 
-def _human_time(dt: datetime) -> str:
-    return _utc(dt).strftime("%Y-%m-%d %H:%M UTC")
+def _human_time(dt: datetime, zone: tzinfo | None = None) -> str:
+    if zone is None or zone is timezone.utc:
+        return _utc(dt).strftime("%Y-%m-%d %H:%M UTC")
+    return _utc(dt).astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _zone(name: str | None) -> tzinfo:
+    if not name or name.upper() == "UTC":
+        return timezone.utc
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return timezone.utc  # the config checks the name; a zone removed from the system since falls back to UTC
+
+
+def _relative(dt: datetime, now: datetime) -> str:
+    """How long ago, in the largest unit that is at least one: "just now", "5 min ago", "3 h ago", "2 days ago"."""
+    seconds = (now - _utc(dt)).total_seconds()
+    if seconds < 60:
+        return "just now"
+    for size, one, many in ((365 * 86400, "year", "years"), (30 * 86400, "month", "months"), (86400, "day", "days"),
+                            (3600, "h", "h"), (60, "min", "min")):
+        if seconds >= size:
+            return f"{_count(int(seconds // size), one, many)} ago"
+    return "just now"
 
 
 def _count(n: int, one: str, many: str) -> str:

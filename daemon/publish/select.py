@@ -5,11 +5,24 @@ Shared by `wiredesk digest` and the HTTP server, so that both publish the same d
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from urllib.parse import urlencode, urlsplit
+
+from tld import get_fld
 
 from daemon.errors import InputError
-from daemon.publish.render import FORMATS, DigestMeta, DigestSource, DigestStory, choose_primary, filter_stories, render
+from daemon.publish.render import (
+    FORMATS,
+    DigestMeta,
+    DigestSource,
+    DigestStory,
+    choose_primary,
+    filter_stories,
+    outlet_key,
+    render,
+)
 from storage import Database
 from storage.records import StoryView
 from storage.stories import load_stories, story_ids_by_update
@@ -22,10 +35,12 @@ BATCH = 200
 @dataclass(frozen=True)
 class DigestQuery:
     min_outlets: int = 1
-    window_days: float | None = 7  # None or 0: no time window
+    window_days: float | None = None  # None or 0: no time window
     folders: tuple[str, ...] = ()  # OPML folders; a story needs a source in one of them
     feeds: tuple[str, ...] = ()  # feed titles (outlet names) or feed URLs; a story needs a source from one of them
     limit: int | None = 100
+    offset: int = 0  # stories skipped before the first one given (a page further down the digest)
+    search: str | None = None  # words every story needs an article holding (title or text), all of them
 
 
 def query_from_config(config, **given) -> DigestQuery:
@@ -47,39 +62,91 @@ def query_from_config(config, **given) -> DigestQuery:
         folders=tuple(pick("folders", ()) or d["folders"]),
         feeds=tuple(pick("feeds", ()) or d["feeds"]),
         limit=limit,
+        offset=given.get("offset") or 0,
+        search=given.get("search") or None,
     )
 
 
-def to_digest_story(story: StoryView, preferred: tuple[str, ...]) -> DigestStory:
+@lru_cache(maxsize=4096)
+def _registered_domain(host: str) -> str | None:
+    return get_fld(host, fix_protocol=True, fail_silently=True)
+
+
+def publisher_of(url: str | None) -> str | None:
+    """The registered domain of an article's link ("koreaherald.com" for www.koreaherald.com and
+    news.koreaherald.com): the publisher, whichever of its feeds the article came through. None without one."""
+    if not url:
+        return None
+    try:
+        host = urlsplit(url.strip()).hostname
+    except ValueError:
+        return None
+    if not host:
+        return None
+    return _registered_domain(host.lower().rstrip("."))
+
+
+def to_digest_story(story: StoryView, preferred: tuple[str, ...], *, base_url: str | None = None,
+                    explain: bool = False, outlets: dict[str, str] | None = None) -> DigestStory:
+    """The digest's view of a stored story; ``base_url`` gives it a link to its page, ``explain`` each member's
+    evidence in words (the story page and the API show it, the feeds do not)."""
+    if explain:
+        from daemon.publish.tables import explain as in_words
+    outlets = outlets or {}
+    publishers = [publisher_of(m.url) for m in story.members]
     sources = [
         DigestSource(
             article_id=m.key,
             title=m.title,
             url=m.url,
-            outlet=m.source or "unknown outlet",
+            # the [outlets] name of its publisher, else its feed's title
+            outlet=outlets.get(publisher or "") or m.source or publisher or "unknown outlet",
             published=m.published,
             copy_of=m.copy_of_key,
             summary=m.summary,
             folder=m.folder,
+            why=in_words(m.evidence, m.copy_of_key) if explain else None,
+            publisher=publisher,
         )
-        for m in story.members
+        for m, publisher in zip(story.members, publishers)
     ]
     primary = choose_primary(sources, preferred)
     far = datetime.max.replace(tzinfo=timezone.utc)
     rest = sorted((s for s in sources if s is not primary), key=lambda s: (s.published or far, s.article_id))
+    # the member whose news time is the story's: what the entry tells first when the story grew
+    times = {id(s): m.news_time for s, m in zip(sources, story.members)}
+    newest = max(sources, key=lambda s: times[id(s)]) if len(sources) > 1 else None
     return DigestStory(
+        story_id=story.id,
         uuid=story.uuid,
-        title=primary.title,
+        title=headline(sources, primary, times),
         primary=primary,
         sources=(primary, *rest),
-        created=story.created_at,
-        updated=story.updated_at,
+        created=story.published,
+        updated=story.updated,
         copies=story.copies,
+        page_url=story_page_url(base_url, story.id) if base_url else None,
+        newest=newest,
     )
 
 
+def headline(sources: list[DigestSource], primary: DigestSource, times: dict[int, datetime]) -> str:
+    """The story's headline: the newest article's title from the primary source's outlet.
+
+    The primary source is the outlet the reader prefers, else the wire that others copy: when that outlet files
+    again ("three dead" becomes "five dead"), the headline follows it; an article from any other outlet never
+    replaces it, so the headline changes only on the word of the source the entry is presented by."""
+    same = [s for s in sources if outlet_key(s) == outlet_key(primary)]
+    return max(same, key=lambda s: times[id(s)]).title if same else primary.title
+
+
+def story_page_url(base_url: str, story_id: str) -> str:
+    """Where the running service shows one story: ``/story/<id>`` beside the digest."""
+    return base_url.rstrip("/") + "/story/" + story_id
+
+
 def window_start(window_days: float | None, now: datetime | None = None) -> datetime | None:
-    """The oldest update time a story may have to be in the digest; None when there is no window."""
+    """The oldest news time a story may have to be in the digest; None when there is no window."""
     if not window_days:
         return None
     now = now or datetime.now(timezone.utc)
@@ -100,24 +167,63 @@ def _from_feed(story: StoryView, names: set[str], urls: set[str]) -> bool:
 def digest_stories(db: Database, config, query: DigestQuery, now: datetime | None = None) -> list[DigestStory]:
     """The stories of the digest for ``query``, newest update first."""
     preferred = tuple(config["digest"]["preferred_outlets"])
+    base = config["digest"]["base_url"]
     since = window_start(query.window_days, now)
     names = {" ".join(f.split()).casefold() for f in query.feeds}
     urls = {f.rstrip("/") for f in query.feeds}
-    ids = story_ids_by_update(db, since)
-    batch = max(BATCH, 2 * (query.limit or 0))
+    ids = story_ids_by_update(db, since, search=query.search)
+    wanted = None if query.limit is None else query.offset + query.limit
+    batch = max(BATCH, 2 * (wanted or 0))
     kept: list[DigestStory] = []
     for start in range(0, len(ids), batch):
         views = load_stories(db, ids[start : start + batch])
         if query.feeds:
             views = [v for v in views if _from_feed(v, names, urls)]
         kept += filter_stories(
-            (to_digest_story(v, preferred) for v in views), min_outlets=query.min_outlets, since=since,
+            (to_digest_story(v, preferred, base_url=base, outlets=getattr(config, "outlets", None)) for v in views), min_outlets=query.min_outlets, since=since,
             folders=query.folders,
         )
-        if query.limit is not None and len(kept) >= query.limit:
+        if wanted is not None and len(kept) >= wanted:
             break
     # filter_stories sorts each batch; sorting the whole again keeps the newest across batches (the sort is stable)
-    return filter_stories(kept, limit=query.limit)
+    # the instants are made distinct over the whole list, so that a page further down keeps the same dates
+    return distinct_updates(filter_stories(kept, limit=wanted))[query.offset:]
+
+
+def distinct_updates(stories: list[DigestStory]) -> list[DigestStory]:
+    """The stories (newest first) with no two sharing an update instant: a tie moves the later-listed story one
+    second earlier, so readers keep the order and validators see one entry per atom:updated (whole seconds, as RSS
+    dates have no fraction)."""
+    out: list[DigestStory] = []
+    for story in stories:
+        updated = story.updated.replace(microsecond=0)
+        if out and updated >= out[-1].updated:
+            updated = out[-1].updated - timedelta(seconds=1)
+        if updated < story.created.replace(microsecond=0):
+            story = replace(story, created=updated)
+        out.append(replace(story, updated=updated))
+    return out
+
+
+def _page_query(config, query: DigestQuery) -> str:
+    """The query string of ``query``: the parameters that differ from the configured digest, offset last."""
+    default = query_from_config(config)
+    params: list[tuple[str, object]] = []
+    if query.search:
+        params.append(("q", query.search))
+    if query.min_outlets != default.min_outlets:
+        params.append(("min_outlets", query.min_outlets))
+    if query.window_days != default.window_days and query.window_days:
+        params.append(("days", f"{query.window_days:g}"))
+    if query.folders != default.folders:
+        params += [("folder", f) for f in query.folders]
+    if query.feeds != default.feeds:
+        params += [("feed", f) for f in query.feeds]
+    if query.limit != default.limit:
+        params.append(("limit", query.limit))
+    if query.offset:
+        params.append(("offset", query.offset))
+    return "?" + urlencode(params) if params else ""
 
 
 def render_digest(
@@ -131,12 +237,25 @@ def render_digest(
     if fmt not in FORMATS:
         raise InputError(f"unknown digest format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     base = config["digest"]["base_url"].rstrip("/") + "/"
-    stories = digest_stories(db, config, query)
+    newer = older = None
+    if fmt == "html" and query.limit is not None:
+        # the page links to the pages before and after it: one story more than shown tells whether there is one
+        stories = digest_stories(db, config, replace(query, limit=query.limit + 1))
+        if len(stories) > query.limit:
+            stories = stories[: query.limit]
+            older = base + _page_query(config, replace(query, offset=query.offset + query.limit))
+        if query.offset:
+            newer = base + _page_query(config, replace(query, offset=max(0, query.offset - query.limit)))
+    else:
+        stories = digest_stories(db, config, query)
     ext = {"atom": "digest.atom", "rss": "digest.rss", "json": "digest.json", "html": ""}[fmt]
     meta = DigestMeta(
         title=config["digest"]["title"],
         self_url=base + ext,
         home_url=base,
         updated=max((s.updated for s in stories), default=empty_updated),
+        timezone=config["digest"].get("timezone", "UTC"),
+        newer_url=newer,
+        older_url=older,
     )
     return render(stories, fmt, meta), FORMATS[fmt]

@@ -35,7 +35,7 @@ def stories_table(stories: list[StoryView], title: str, show_members: bool = Fal
         row = [s.id[:12], s.title, str(len(s.members)), str(s.copies), ", ".join(s.outlets)]
         if show_members:
             row.append("\n".join(f"{m.key}" + (f" (copy of {m.copy_of_key})" if m.copy_of_key else "") for m in s.members))
-        row.append(_when(s.updated_at))
+        row.append(_when(s.updated))
         table.add_row(*row)
     out.print(table)
 
@@ -43,7 +43,7 @@ def stories_table(stories: list[StoryView], title: str, show_members: bool = Fal
 def story_detail(story: StoryView) -> None:
     out = console()
     out.print(f"[bold]{story.title}[/bold]")
-    out.print(f"story {story.id}  ({story.uuid})  updated {_when(story.updated_at)}  outlets: {', '.join(story.outlets)}")
+    out.print(f"story {story.id}  ({story.uuid})  published {_when(story.published)}  updated {_when(story.updated)}  outlets: {', '.join(story.outlets)}")
     table = Table(show_lines=True)
     table.add_column("article", style="cyan")
     table.add_column("outlet / headline")

@@ -4,8 +4,11 @@ A small threaded server from the standard library: the load is a handful of feed
 and every document is rendered once and then served from memory until the stories change, so a heavier framework
 would buy nothing. Readers poll with If-None-Match / If-Modified-Since and mostly get a 304.
 
-Endpoints: /digest.atom, /digest.rss, /digest.json, / (also /index.html, /digest.html), /healthz, /metrics.
-Digest query parameters: min_outlets, days, folder (repeatable), feed (repeatable, a feed title or URL), limit.
+Endpoints: /digest.atom, /digest.rss, /digest.json, / (also /index.html, /digest.html), /healthz, /metrics; the
+story pages and the JSON API (/story/<id>, /api/stories, /api/stories/<id>, /api/feeds) are answered by
+daemon/serve/api.py.
+Digest query parameters: min_outlets, days, folder (repeatable), feed (repeatable, a feed title or URL), limit, offset,
+q (words to search for in the articles' titles and texts).
 """
 
 from __future__ import annotations
@@ -22,15 +25,16 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from daemon.errors import InputError
 from daemon.publish.select import DigestQuery, query_from_config, render_digest
+from daemon.serve import api
 from storage import Database
 from storage.health import HealthProbe
-from storage.stories import stories_version
+from storage.stories import search_words, stories_version
 
 log = logging.getLogger("wiredesk.http")
 
@@ -42,7 +46,7 @@ ROUTES = {
     "/index.html": "html",
     "/digest.html": "html",
 }
-PARAMETERS = ("days", "feed", "folder", "limit", "min_outlets")
+PARAMETERS = ("days", "feed", "folder", "limit", "min_outlets", "offset", "q")
 PLAIN = "text/plain; charset=utf-8"
 # A rendered document is re-rendered after this many seconds even when no story changed: stories leave the time
 # window and headlines follow feed corrections without a new membership.
@@ -57,6 +61,7 @@ GZIP_MIN_BYTES = 1024
 IDLE_CONNECTION_SECONDS = 60  # a keep-alive connection with no request for this long is closed
 HTML_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src https: http:; base-uri 'none'; "
                "form-action 'none'; frame-ancestors 'none'")
+MAX_SEARCH_CHARS = 200
 _NUMBER = re.compile(r"[0-9]{1,9}")
 _DECIMAL = re.compile(r"[0-9]{1,9}(\.[0-9]{1,9})?")
 
@@ -117,7 +122,27 @@ def parse_query(qs: str, config) -> DigestQuery:
         folders=names["folder"],
         feeds=names["feed"],
         limit=whole("limit"),
+        offset=_offset(single("offset")),
+        search=_search(single("q")),
     )
+
+
+def _search(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    if len(raw) > MAX_SEARCH_CHARS:
+        raise InputError(f"query parameter q is longer than {MAX_SEARCH_CHARS} characters")
+    if not search_words(raw):
+        raise InputError(f"query parameter q needs at least one word (letters or digits), not {_shown(raw)}")
+    return raw
+
+
+def _offset(raw: str | None) -> int:
+    if raw is None:
+        return 0
+    if not _NUMBER.fullmatch(raw):
+        raise InputError(f"query parameter offset must be a whole number of 0 or more, not {_shown(raw)}")
+    return int(raw)
 
 
 # ---- rendered documents ------------------------------------------------------------------------------------------
@@ -291,6 +316,8 @@ def make_handler(db: Database, config, metrics, state):  # noqa: C901 - the hand
                     return self._send(204, b"", None, {"Cache-Control": "max-age=86400"})
                 if url.path.startswith("/websub/"):
                     return self._websub_verify(url)
+                if url.path.startswith(("/api/", "/story/")):
+                    return self._api(url.path, url.query)
                 fmt = ROUTES.get(url.path)
                 if fmt is None:
                     return self._text(404, f"not found: {url.path[:80]}; the digest is at /, /digest.atom, /digest.rss and /digest.json")
@@ -301,6 +328,25 @@ def make_handler(db: Database, config, metrics, state):  # noqa: C901 - the hand
                 log.warning("cannot serve %s: %s", url.path, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
                 return self._text(503, "storage unavailable, try again later", {"Retry-After": "30"})
             self._digest(doc, fmt)
+
+        def _api(self, path: str, query: str):
+            """The JSON API and the story pages (daemon/serve/api.py); errors are raised to do_GET."""
+            ident = unquote(path.split("/", 3)[-1]) if path.count("/") >= 2 else ""
+            if path == "/api/stories":
+                reply = api.stories(db, config, parse_query(query, config))
+            elif path == "/api/feeds":
+                reply = api.feeds(db)
+            elif path.startswith("/api/stories/") and ident and "/" not in ident:
+                reply = api.story(db, config, ident)
+            elif path.startswith("/story/") and path.count("/") == 2 and ident:
+                reply = api.story_page(db, config, ident)
+            else:
+                return self._text(404, f"not found: {path[:80]}; the API is at /api/stories, /api/stories/<id> and "
+                                       "/api/feeds, a story's page at /story/<id>")
+            headers = {"Cache-Control": "no-cache"}
+            if reply.content_type.startswith("text/html"):
+                headers["Content-Security-Policy"] = HTML_POLICY
+            self._send(reply.status, reply.body, reply.content_type, headers)
 
         def _digest(self, doc: Document, fmt: str):
             use_gzip = doc.gzipped is not None and _accepts_gzip(self.headers.get("Accept-Encoding", ""))
