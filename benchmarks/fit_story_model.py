@@ -41,7 +41,7 @@ from daemon.engine.fingerprint import compute, term_params  # noqa: E402
 from ecbplus import bcubed  # noqa: E402  (benchmarks/ecbplus.py)
 
 L2 = 1e-2
-THRESHOLDS = (0.02, 0.03, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7)
+THRESHOLDS = (0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 # What ranks the candidates that pass (decision.CHOOSE_BY), chosen with the threshold: the probability, or the
 # cosine to the story's centroid (semantic where the model has it, else lexical).
 CHOOSE = {"semantic": ("probability", "sem_mean"), "semantic_short": ("probability", "sem_mean"),

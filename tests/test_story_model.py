@@ -122,6 +122,12 @@ def test_the_passing_candidates_are_ranked_by_the_models_choice():
         engine.set_story_model("semantic", decision.MODELS["semantic"][0], 0.2, "no such feature")
 
 
+def test_the_evidence_says_what_chose_among_passing_stories():
+    ev = {"probability": 0.41, "model": "semantic_short", "features": {"sem_mean": [0.7, 7.0], "lex": [0.2, 1.1]},
+          "chosen_by": "sem_mean", "passed": 3}
+    assert "of 3 stories that passed, the nearest by same event wording" in explain(ev, None)
+
+
 @pytest.mark.skipif(not DATASETS.is_dir(), reason=f"development sets not found at {DATASETS}")
 def test_the_fitting_script_reproduces_the_shipped_weights(embedder):
     import importlib.util

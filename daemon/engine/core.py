@@ -717,7 +717,8 @@ class Engine:
         x, models, allowed, (keys, slot, vals, hit) = self._features(fp, tids, ts, source, cands)
         p, need, used = self._probabilities(x, models)
         p[~allowed] = 0.0
-        j = _choice(p, need, self._ranking(x, models, p, need))
+        key = self._ranking(x, models, p, need)
+        j = _choice(p, need, key)
         if j is None:
             j = int(np.argmax(p - need))
             return None, 1.0, {"best_probability": round(float(p[j]), 4),
@@ -737,6 +738,11 @@ class Engine:
                     "model": models[j],
                     "shared_terms": [[t, round(v, 4)] for t, v in shared[:10]],
                     "story_size": story.members}
+        passed = int(np.count_nonzero(p >= need))
+        if key is not None and passed > 1:
+            # Several stories passed: say what picked this one.
+            evidence["chosen_by"] = self._choose_by[models[j]]
+            evidence["passed"] = passed
         if ts is not None and story.last is not None:
             evidence["hours_from_newest"] = round((ts - story.last) / 3600.0, 2)
         return st, float(p[j]), evidence, found

@@ -126,7 +126,7 @@ MODELS: dict[str, tuple[np.ndarray, float]] = {
         2.1852058339030607,  # far_newest
         39.61711385263203,  # far_oldest
         13.130688712668185,  # far_mean
-    ]), 0.25),
+    ]), 0.2),
 }
 
 # Which passing candidate each model joins: the most likely ("probability"), or the nearest by one feature (a
