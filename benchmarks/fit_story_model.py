@@ -12,11 +12,13 @@ whether it is the article's gold story. The streams:
 - each SemEval development pair with a clear label (overall <= 1.5 same story, >= 3.5 not) on its own;
 - the same streams without semantic vectors, for the lexical-only mode (no model installed).
 Each stream group weighs the same in an L2-regularised logistic regression fitted by Newton's method. The join
-threshold is then chosen on a fixed grid to maximise the mean of ECB+ B-cubed F1, headline B-cubed F1 and SemEval
-pair accuracy. With --cv K the same fit is repeated K times leaving out a K-th of the ECB+ topics, of the headline
+threshold and what ranks the candidates that pass it (the probability, or the cosine to the story's centroid) are
+then chosen together, on a fixed grid, to maximise the mean of the model's development scores (ECB+ B-cubed F1 and
+SemEval pair accuracy for the full-text models, headline and ECB+ title B-cubed F1 for the headline models). With
+--cv K the same fit is repeated K times leaving out a K-th of the ECB+ topics, of the headline
 stories and of the SemEval pairs, and scored on what was left out, so that a fit to the development sets shows.
 
-Prints the fitted WEIGHTS and THRESHOLD as Python for daemon/engine/decision.py.
+Prints the fitted MODELS (weights and threshold) and CHOOSE_BY as Python for daemon/engine/decision.py.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 After Miranda et al. (EMNLP 2018, "Multilingual clustering of streaming news"): each candidate story is scored
 from lexical cosines per kind of term, the semantic (sentence-embedding) cosines to the story's mean and to its
 nearest member, shared leading names, Gaussian time features on the gaps to the story's newest, oldest and mean
-publication times, the story's size and whether it already has this outlet. The best candidate is joined when
-its probability passes its model's threshold; otherwise the article founds a new story. Which of several passing
+publication times, the story's size and whether it already has this outlet. A candidate may be joined when its
+probability passes its model's threshold; when none does, the article founds a new story. Which of several passing
 candidates is joined is each model's CHOOSE_BY: the most likely one, or the nearest by one feature. The
 probability says whether an article belongs to a story; for headlines it is a poor guide to which of two
 passing stories it belongs to. A young fragment of a large story wins on its nearest member (a headline
@@ -21,8 +21,8 @@ The weights are fitted, not set by hand:
 
     .venv/bin/python benchmarks/fit_story_model.py
 
-reads the development sets in ../shared/datasets, fits the weights deterministically and prints this module's
-MODELS; tests/test_story_model.py checks that it reproduces them.
+reads the development sets in ../shared/datasets, fits the weights deterministically, chooses the thresholds and
+rankings, and prints this module's MODELS and CHOOSE_BY; tests/test_story_model.py checks that it reproduces them.
 """
 
 from __future__ import annotations
