@@ -12,11 +12,13 @@ whether it is the article's gold story. The streams:
 - each SemEval development pair with a clear label (overall <= 1.5 same story, >= 3.5 not) on its own;
 - the same streams without semantic vectors, for the lexical-only mode (no model installed).
 Each stream group weighs the same in an L2-regularised logistic regression fitted by Newton's method. The join
-threshold is then chosen on a fixed grid to maximise the mean of ECB+ B-cubed F1, headline B-cubed F1 and SemEval
-pair accuracy. With --cv K the same fit is repeated K times leaving out a K-th of the ECB+ topics, of the headline
+threshold and what ranks the candidates that pass it (the probability, or the cosine to the story's centroid) are
+then chosen together, on a fixed grid, to maximise the mean of the model's development scores (ECB+ B-cubed F1 and
+SemEval pair accuracy for the full-text models, headline and ECB+ title B-cubed F1 for the headline models). With
+--cv K the same fit is repeated K times leaving out a K-th of the ECB+ topics, of the headline
 stories and of the SemEval pairs, and scored on what was left out, so that a fit to the development sets shows.
 
-Prints the fitted WEIGHTS and THRESHOLD as Python for daemon/engine/decision.py.
+Prints the fitted MODELS (weights and threshold) and CHOOSE_BY as Python for daemon/engine/decision.py.
 """
 
 from __future__ import annotations
@@ -46,9 +48,13 @@ from daemon.engine import (  # noqa: E402
 from daemon.engine.fingerprint import compute, term_params  # noqa: E402
 
 L2 = 1e-2
-THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+THRESHOLDS = (0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+# What ranks the candidates that pass (decision.CHOOSE_BY), chosen with the threshold: the probability, or the
+# cosine to the story's centroid (semantic where the model has it, else lexical).
+CHOOSE = {"semantic": ("probability", "sem_mean"), "semantic_short": ("probability", "sem_mean"),
+          "lexical": ("probability", "lex"), "lexical_short": ("probability", "lex")}
 EPOCH = datetime(2020, 1, 1, tzinfo=timezone.utc)
-NEVER = (np.r_[-50.0, np.zeros(decision.N_FEATURES - 1)], 0.5)   # a model not fitted yet joins nothing
+NEVER = (np.r_[-50.0, np.zeros(decision.N_FEATURES - 1)], 0.5, "probability")   # a model not fitted yet joins nothing
 # The sets each model is chosen and scored on: full texts, and headlines (ECB+ titles alone are a second set of
 # real headlines, so that the short models do not follow one source).
 SCORED_ON = {"semantic": ("ecb", "semeval"), "lexical": ("ecb", "semeval"),
@@ -223,13 +229,13 @@ def fit(groups) -> np.ndarray:
 
 def engine_with(models) -> Engine:
     engine = Engine()
-    for name, (w, t) in models.items():
-        engine.set_story_model(name, w, t)
+    for name, (w, t, by) in models.items():
+        engine.set_story_model(name, w, t, by)
     return engine
 
 
 def cluster(items: list[Item], models, vectors=True, order_seed: int = 0) -> tuple[float, float, float]:
-    """B-cubed (P, R, F1) of the engine with `models` ({name: (weights, threshold)}) over `items`."""
+    """B-cubed (P, R, F1) of the engine with `models` ({name: (weights, threshold, choose_by)}) over `items`."""
     order = list(items)
     if order_seed:
         random.Random(order_seed).shuffle(order)
@@ -268,18 +274,28 @@ def score(data, key: str, models, vectors=True, keep=lambda it: True) -> float:
     return cluster(items, models, vectors)[2] if items else float("nan")
 
 
-def choose(data, name: str, weights, models: dict) -> tuple[float, dict]:
-    """The threshold of model `name` on a fixed grid: the best mean of its development scores."""
+def choose(data, name: str, weights, models: dict) -> tuple[float, str, dict]:
+    """The threshold of model `name` on a fixed grid and what ranks its passing candidates: the best mean of its
+    development scores."""
     vectors = name.startswith("semantic")
     best = None
-    for t in THRESHOLDS:
-        s = {k: score(data, k, {**models, name: (weights, t)}, vectors) for k in SCORED_ON[name]}
-        mean = sum(s.values()) / len(s)
-        print(f"  {name}: threshold {t:.2f}: " + "  ".join(f"{k} {v:.3f}" for k, v in s.items())
-              + f"  mean {mean:.3f}", file=sys.stderr)
-        if best is None or mean > best[0] + 1e-12:
-            best = (mean, t, s)
-    return best[1], best[2]
+    pairs: dict[float, float] = {}    # a pair's second article has one candidate at most: the ranking does not matter
+    for by in CHOOSE[name]:
+        for t in THRESHOLDS:
+            s = {}
+            for k in SCORED_ON[name]:
+                if k == "semeval" and t in pairs:
+                    s[k] = pairs[t]
+                    continue
+                s[k] = score(data, k, {**models, name: (weights, t, by)}, vectors)
+                if k == "semeval":
+                    pairs[t] = s[k]
+            mean = sum(s.values()) / len(s)
+            print(f"  {name}: threshold {t:.2f}, by {by}: " + "  ".join(f"{k} {v:.3f}" for k, v in s.items())
+                  + f"  mean {mean:.3f}", file=sys.stderr)
+            if best is None or mean > best[0] + 1e-12:
+                best = (mean, t, by, s)
+    return best[1], best[2], best[3]
 
 
 def fit_all(data, embed: bool) -> tuple[dict, dict]:
@@ -291,8 +307,8 @@ def fit_all(data, embed: bool) -> tuple[dict, dict]:
         if name.startswith("semantic") and not embed:
             continue
         w = fit(groups[name])
-        t, s = choose(data, name, w, models)
-        models[name] = (w, t)
+        t, by, s = choose(data, name, w, models)
+        models[name] = (w, t, by)
         results[name] = s
     return models, results
 
@@ -328,14 +344,15 @@ def main(argv=None) -> int:
           file=sys.stderr)
     models, results = fit_all(data, embed is not None)
     for name, s in results.items():
-        print(f"{name}: threshold {models[name][1]}: " + ", ".join(f"{k} {v:.3f}" for k, v in s.items())
+        print(f"{name}: threshold {models[name][1]}, by {models[name][2]}: "
+              + ", ".join(f"{k} {v:.3f}" for k, v in s.items())
               + " (in-sample)", file=sys.stderr)
     print(f"fitted in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     if args.cv:
         got: dict = defaultdict(list)
         for f in range(args.cv):
             groups = training_groups(data, keep=lambda it, f=f: fold_of(it.group, args.cv) != f)
-            fold = {name: (fit(groups[name]), models[name][1]) if name in results else NEVER for name in ORDER}
+            fold = {name: (fit(groups[name]),) + models[name][1:] if name in results else NEVER for name in ORDER}
             for name in results:
                 for k in SCORED_ON[name]:
                     got[name, k].append(score(data, k, fold, name.startswith("semantic"),
@@ -347,11 +364,15 @@ def main(argv=None) -> int:
                   file=sys.stderr)
     print("MODELS: dict[str, tuple[np.ndarray, float]] = {")
     for name in ORDER:
-        w, t = models[name]
+        w, t, _ = models[name]
         print(f"    {name!r}: (np.array([")
         for feature, value in zip(decision.NAMES, w.tolist()):
             print(f"        {value!r},  # {feature}")
         print(f"    ]), {t!r}),")
+    print("}")
+    print("CHOOSE_BY: dict[str, str] = {")
+    for name in ORDER:
+        print(f"    {name!r}: {models[name][2]!r},")
     print("}")
     return 0
 

@@ -104,6 +104,30 @@ def test_a_headline_is_english_and_joins_on_its_title(embedder):
     assert h.story_id == a.story_id
 
 
+def test_the_passing_candidates_are_ranked_by_the_models_choice():
+    from daemon.engine.core import _choice
+
+    p, need = np.array([0.9, 0.3, 0.02]), np.array([0.05, 0.05, 0.05])
+    assert _choice(p, need) == 0                                  # the most likely
+    assert _choice(p, need, np.array([0.5, 0.7, 0.99])) == 1      # the nearest of those that pass
+    assert _choice(np.array([0.01, 0.02]), need[:2], np.array([0.9, 0.9])) is None
+    engine = Engine()
+    x = np.zeros((2, decision.N_FEATURES))
+    x[:, decision.INDEX["sem_mean"]] = [0.4, 0.8]
+    engine.set_story_model("semantic_short", decision.MODELS["semantic_short"][0], 0.05, "sem_mean")
+    engine.set_story_model("semantic", decision.MODELS["semantic"][0], 0.2, "probability")
+    assert list(engine._ranking(x, ["semantic_short"] * 2, np.array([0.9, 0.3]), np.full(2, 0.05))) == [0.4, 0.8]
+    assert engine._ranking(x, ["semantic"] * 2, np.array([0.9, 0.3]), np.full(2, 0.2)) is None
+    with pytest.raises(ValueError):
+        engine.set_story_model("semantic", decision.MODELS["semantic"][0], 0.2, "no such feature")
+
+
+def test_the_evidence_says_what_chose_among_passing_stories():
+    ev = {"probability": 0.41, "model": "semantic_short", "features": {"sem_mean": [0.7, 7.0], "lex": [0.2, 1.1]},
+          "chosen_by": "sem_mean", "passed": 3}
+    assert "of 3 stories that passed, the nearest by same event wording" in explain(ev, None)
+
+
 @pytest.mark.skipif(not DATASETS.is_dir(), reason=f"development sets not found at {DATASETS}")
 def test_the_fitting_script_reproduces_the_shipped_weights(embedder):
     import importlib.util
@@ -117,6 +141,7 @@ def test_the_fitting_script_reproduces_the_shipped_weights(embedder):
     printed: dict = {"np": np}
     exec(out.getvalue(), printed)
     assert set(printed["MODELS"]) == set(decision.MODELS)
+    assert printed["CHOOSE_BY"] == decision.CHOOSE_BY
     for name, (weights, threshold) in printed["MODELS"].items():
         shipped_w, shipped_t = decision.MODELS[name]
         assert threshold == shipped_t, name

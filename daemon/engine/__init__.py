@@ -28,9 +28,10 @@ Algorithm
    with dates, within a time window of the story. Each candidate is scored by a small fitted logistic model
    (:mod:`.decision`) over centroid cosines per kind of term (never a single member's, which would chain
    events together), semantic cosines to the story's mean, nearest and average member, the story's leading
-   names, size and outlets, and the time gaps. The most likely candidate above its model's threshold takes the
-   article; otherwise it founds a new story. Decisions are never revised, so a story id, once returned, is
-   final.
+   names, size and outlets, and the time gaps. Of the candidates above their model's threshold, the model's
+   choice takes the article (the most likely one for an article with a body; for a headline, the one nearest
+   in meaning to the story's mean); otherwise it founds a new story. Decisions are never revised, so a story
+   id, once returned, is final.
 
 Every decision carries JSON evidence: every feature's value and its share of the score, the probability,
 the shared salient terms with their contributions, or the estimated Jaccard and containment for a copy. All thresholds live in

@@ -58,10 +58,13 @@ def fp_vector(fp: Fingerprint) -> np.ndarray | None:
     return np.asarray(v, dtype=np.float16).astype(np.float32)
 
 
-def _choice(p: np.ndarray, need: np.ndarray) -> int | None:
-    """The candidate to join: the clearest pass of its threshold (ties to the earlier), or None when none passes."""
-    j = int(np.argmax(p - need))
-    return j if p[j] >= need[j] else None
+def _choice(p: np.ndarray, need: np.ndarray, key: np.ndarray | None = None) -> int | None:
+    """The candidate to join, or None when none passes its threshold: among those that pass, the clearest pass
+    (p - threshold) or, with `key`, the highest key; ties to the earlier."""
+    ok = p >= need
+    if not ok.any():
+        return None
+    return int(np.argmax(np.where(ok, p - need if key is None else key, -np.inf)))
 
 
 def _timestamp(published: datetime | None) -> float | None:
@@ -373,6 +376,7 @@ class Engine:
         self._story_unit = np.zeros((256, _DIM), dtype=np.float32)
         # The decision's weights and threshold (the fitted ones unless a fitting run passes its own).
         self._models = dict(decision.MODELS)
+        self._choose_by = dict(decision.CHOOSE_BY)
         # Per copy group (keyed by founder): the earliest member so far.
         self._group_first: dict[int, int] = {}
         if lsh_storage is None:
@@ -558,7 +562,7 @@ class Engine:
                 ids = [self._stories[c].id for c, a in zip(cands, allowed) if a]
                 if story_id is None and ids:
                     p, need, _ = self._probabilities(x, models)
-                    j = _choice(p, need)
+                    j = _choice(p, need, self._ranking(x, models, p, need))
                     if j is not None:
                         story_id = ids[j]
         if story_id is None:
@@ -570,23 +574,37 @@ class Engine:
                     source=doc.source)
         return ids, x, models, story_id
 
-    def set_story_model(self, name: str, weights: np.ndarray, threshold: float) -> None:
-        """Decide with these weights and threshold for model `name` (see decision.MODELS) instead of the
-        fitted ones (for the fitting script)."""
+    def set_story_model(self, name: str, weights: np.ndarray, threshold: float, choose_by: str = "probability") -> None:
+        """Decide with these weights, threshold and ranking for model `name` (see decision.MODELS and CHOOSE_BY)
+        instead of the fitted ones (for the fitting script)."""
         if name not in self._models:
             raise ValueError(f"no story model {name!r}")
+        if choose_by != "probability" and choose_by not in decision.INDEX:
+            raise ValueError(f"no feature {choose_by!r} to choose by")
         self._models[name] = (np.asarray(weights, dtype=np.float64), float(threshold))
+        self._choose_by[name] = choose_by
+
+    def _ranking(self, x: np.ndarray, models: list[str], p: np.ndarray, need: np.ndarray) -> np.ndarray | None:
+        """What ranks the passing candidates (decision.CHOOSE_BY): None for the probability, else the feature
+        column that every passing candidate's model ranks by (a mix of models falls back to the probability)."""
+        by = {self._choose_by[m] for m, ok in zip(models, (p >= need).tolist()) if ok}
+        if len(by) != 1 or "probability" in by:
+            return None
+        return x[:, decision.INDEX[by.pop()]]
 
     def _probabilities(self, x: np.ndarray, models: list[str]) -> tuple[np.ndarray, np.ndarray, list]:
         """Per candidate row: P(same story), the threshold it must pass, and the weights that scored it."""
         p = np.zeros(len(x))
         need = np.zeros(len(x))
-        used = []
-        for j, name in enumerate(models):
+        used = [None] * len(x)
+        # The rows of each model (at most two per article) scored together.
+        for name in sorted(set(models)):
+            rows = [j for j, m in enumerate(models) if m == name]
             w, t = self._models[name]
-            p[j] = decision.probabilities(x[j], w)
-            need[j] = t
-            used.append(w)
+            p[rows] = decision.probabilities(x[rows], w)
+            need[rows] = t
+            for j in rows:
+                used[j] = w
         return p, need, used
 
     # ------------------------------------------------------------------ copies
@@ -696,12 +714,15 @@ class Engine:
         has_story_vec = np.array([len(stories[st].vec_rows) > 0 for st in cands])
         if v is not None:
             x[:, col["sem_mean"]] = self._story_unit[cands] @ v
-            best = np.zeros(c)
-            for j, st in enumerate(cands):
-                rows = stories[st].vec_rows[-decision.NEAREST_MEMBERS:]
-                if len(rows):
-                    best[j] = float((self._vecs[np.frombuffer(rows, dtype=np.int32)] @ v).max())
-            x[:, col["sem_max"]] = best
+            # Every candidate's latest members in one product (einsum's own loop: see _candidates), then the
+            # nearest member per candidate.
+            rows = [np.frombuffer(stories[st].vec_rows, dtype=np.int32)[-decision.NEAREST_MEMBERS:] for st in cands]
+            sizes = np.array([len(r) for r in rows])
+            if sizes.any():
+                sims = np.einsum("ij,j->i", self._vecs[np.concatenate(rows)], v)
+                some = sizes > 0
+                starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))[some]
+                x[some, col["sem_max"]] = np.maximum.reduceat(sims, starts)
             counts = np.array([max(len(stories[st].vec_rows), 1) for st in cands], dtype=np.float64)
             x[:, col["sem_avg"]] = (self._story_vsum[cands] @ v.astype(np.float64)) / counts
         models = [decision.model_name(bool(sem), short) for sem in (has_story_vec & (v is not None)).tolist()]
@@ -739,7 +760,8 @@ class Engine:
         x, models, allowed, (keys, slot, vals, hit) = self._features(fp, tids, ts, source, cands)
         p, need, used = self._probabilities(x, models)
         p[~allowed] = 0.0
-        j = _choice(p, need)
+        key = self._ranking(x, models, p, need)
+        j = _choice(p, need, key)
         if j is None:
             j = int(np.argmax(p - need))
             return None, 1.0, {"best_probability": round(float(p[j]), 4),
@@ -759,6 +781,11 @@ class Engine:
                     "model": models[j],
                     "shared_terms": [[t, round(v, 4)] for t, v in shared[:10]],
                     "story_size": story.members}
+        passed = int(np.count_nonzero(p >= need))
+        if key is not None and passed > 1:
+            # Several stories passed: say what picked this one.
+            evidence["chosen_by"] = self._choose_by[models[j]]
+            evidence["passed"] = passed
         if ts is not None and story.last is not None:
             evidence["hours_from_newest"] = round((ts - story.last) / 3600.0, 2)
         return st, float(p[j]), evidence, found

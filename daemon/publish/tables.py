@@ -124,6 +124,9 @@ def _decision_words(evidence: dict, features: dict) -> str:
     p = evidence.get("probability")
     if isinstance(p, (int, float)):
         line += f"; {p:.0%} likely the same story ({evidence.get('model', 'story')} model)"
+    by = evidence.get("chosen_by")
+    if isinstance(by, str) and isinstance(evidence.get("passed"), int):
+        line += f"; of {evidence['passed']} stories that passed, the nearest by {said.get(by, by)}"
     shares = sorted(((v[1], k) for k, v in features.items() if k != "bias" and isinstance(v, (list, tuple))
                      and len(v) == 2 and abs(v[1]) >= 0.05), key=lambda x: -abs(x[0]))[:4]
     if shares:
