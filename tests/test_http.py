@@ -16,7 +16,6 @@ import re
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -26,7 +25,8 @@ from urllib.parse import urlencode
 
 import feedparser
 import pytest
-from conftest import ROOT, SEEDS
+from conftest import SEEDS
+from helpers import wiredesk_cmd
 from prometheus_client import CONTENT_TYPE_LATEST
 
 WIRE_ORIGINAL = "000_3324a5df7957fe74"
@@ -39,11 +39,6 @@ DIGESTS = {
     "/digest.html": "text/html; charset=utf-8",
 }
 BASE_CONFIG = '[digest]\nbase_url = "http://digest.test/"\nwindow_days = 7\n'
-
-
-def wiredesk_cmd() -> list[str]:
-    exe = ROOT / ".venv" / "bin" / "wiredesk"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "daemon"]
 
 
 def isolated_env(home: Path, db_url: str) -> dict:

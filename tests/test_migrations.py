@@ -28,6 +28,6 @@ def test_a_database_at_the_first_release_is_upgraded_and_keeps_its_rows(db_url, 
     assert "https://example.com/feed.xml" in out
     db = Database(db_url)
     with db.engine.connect() as conn:
-        assert conn.execute(sa.text("select version_num from alembic_version")).scalar() == "0003"
+        assert conn.execute(sa.text("select version_num from alembic_version")).scalar() == "0004"
         assert "ix_entries_feed_published" in {i["name"] for i in sa.inspect(conn).get_indexes("entries")}
     db.dispose()

@@ -5,13 +5,13 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 from conftest import ROOT
+from helpers import free_port, wait_until, wiredesk_exe
 
 RSS = """<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>{title}</title><link>{base}/</link><description>test feed</description>
@@ -78,17 +78,6 @@ def test_poll_once_over_loopback(db_url, tmp_path, httpserver, wiredesk):
     code, out, _ = wiredesk("stories", "--json")
     stories = json.loads(out)
     assert len(stories) == 1 and len(stories[0]["articles"]) == 3
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wiredesk_exe():
-    exe = ROOT / ".venv" / "bin" / "wiredesk"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "daemon"]
 
 
 def start_run(tmp_path, env_extra=None, new_session=False):
@@ -238,9 +227,8 @@ def test_stopping_leaves_no_process_behind(db_url, tmp_path, httpserver, whom):
             os.killpg(proc.pid, signal.SIGTERM)     # what systemd does to the unit's control group
         out, err = proc.communicate(timeout=15)
     # multiprocessing's resource tracker ends when it reads end-of-file from the exited process: a moment, no more
-    deadline = time.monotonic() + 3
-    while (left := _group_members(proc.pid)) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: not _group_members(proc.pid), timeout=3)
+    left = _group_members(proc.pid)
     assert proc.returncode == 0, err
     assert time.monotonic() - started < 10
     assert left == [], left
