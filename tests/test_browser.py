@@ -13,13 +13,12 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 from conftest import ROOT, SEEDS
-from helpers import free_port, wiredesk_cmd
+from helpers import free_port, wait_until, wiredesk_cmd
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -45,16 +44,15 @@ def running(tmp_path):
     proc = subprocess.Popen([*wiredesk_cmd(), "run"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 60
-        while True:
+        def healthy() -> bool:
             assert proc.poll() is None, f"wiredesk run exited: {proc.communicate()[1]}"
             try:
                 with urllib.request.urlopen(base + "healthz", timeout=2) as r:
-                    if r.status == 200:
-                        break
+                    return r.status == 200
             except OSError:
-                assert time.monotonic() < deadline, "wiredesk run never answered /healthz"
-                time.sleep(0.2)
+                return False
+
+        assert wait_until(healthy, timeout=60), "wiredesk run never answered /healthz"
         yield base, env
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -527,7 +527,6 @@ def test_sigkilled_poll_leaves_no_helper_process(tmp_path, sqlite_url):
     import os
     import signal
     import threading
-    import time
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     release = threading.Event()
@@ -560,11 +559,13 @@ def test_sigkilled_poll_leaves_no_helper_process(tmp_path, sqlite_url):
                             stderr=subprocess.DEVNULL)
     try:
         helpers: set[int] = set()
-        deadline = time.monotonic() + 60
-        # the resource tracker, the fork server and its two workers
-        while len(helpers) < 4 and time.monotonic() < deadline and proc.poll() is None:
+
+        def started() -> bool:  # the resource tracker, the fork server and its two workers
+            nonlocal helpers
             helpers = _descendants(proc.pid)
-            time.sleep(0.05)
+            return len(helpers) >= 4 or proc.poll() is not None
+
+        wait_until(started, timeout=60)
         assert len(helpers) >= 4, f"the poll did not start its helpers: {helpers}"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)

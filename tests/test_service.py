@@ -88,25 +88,33 @@ def start_run(tmp_path, env_extra=None, new_session=False):
 
 def wait_for_story(port, proc, seconds=60):
     """The digest's JSON once the first poll's story shows in it (or at the deadline)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        _, body = wait_http(f"http://127.0.0.1:{port}/digest.json?days=100000", proc)
-        if json.loads(body)["items"] or time.monotonic() > deadline:
-            return body
-        time.sleep(0.3)
+    bodies = []
+
+    def shown() -> bool:
+        bodies.append(wait_http(f"http://127.0.0.1:{port}/digest.json?days=100000", proc)[1])
+        return bool(json.loads(bodies[-1])["items"])
+
+    wait_until(shown, timeout=seconds)
+    return bodies[-1]
 
 
 def wait_http(url, proc, seconds=30):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    """The first answer of ``url`` (status, body); fails when the service exits or never answers."""
+    answers = []
+
+    def answered() -> bool:
         if proc.poll() is not None:
             raise AssertionError(f"wiredesk run exited early: {proc.communicate()[1]}")
         try:
             with urllib.request.urlopen(url, timeout=2) as r:
-                return r.status, r.read()
+                answers.append((r.status, r.read()))
+                return True
         except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"{url} never answered")
+            return False
+
+    if not wait_until(answered, timeout=seconds):
+        raise AssertionError(f"{url} never answered")
+    return answers[0]
 
 
 def test_run_serves_and_stops_cleanly(db_url, tmp_path, httpserver):
