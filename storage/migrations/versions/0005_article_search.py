@@ -1,13 +1,13 @@
 """articles: a full-text index over titles and texts (SQLite FTS5, PostgreSQL tsvector GIN)
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-05
 """
 from alembic import op
 
-revision = '0004'
-down_revision = '0003'
+revision = '0005'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
