@@ -8,7 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
-from test_service import free_port, serve_farm, start_run, wait_for_story, wait_http, wiredesk_exe, write_config
+from helpers import wait_until
+from test_service import free_port, serve_farm, start_run, wait_for_story, wiredesk_exe, write_config
 
 HOME = """<html><head><title>Example News</title>
 <link rel="stylesheet" href="/style.css">
@@ -178,13 +179,8 @@ def test_poll_once_beside_a_running_service_on_sqlite(db_url, tmp_path, httpserv
         # feeds poll goes through the service: the feed is made due and the service polls it at its next tick
         code, out, err = second("feeds", "poll", f"{base}/alpha.xml")
         assert code == 0 and "queued 1 feed for wiredesk run" in out, err
-        _, body = wait_http(f"http://127.0.0.1:{port}/healthz", proc)
-        import time
-
-        deadline = time.monotonic() + 60
-        while _feeds(db_url)[f"{base}/alpha.xml"].last_polled_at == before[f"{base}/alpha.xml"]:
-            assert time.monotonic() < deadline, "the service never polled the queued feed"
-            time.sleep(0.3)
+        polled = wait_until(lambda: _feeds(db_url)[f"{base}/alpha.xml"].last_polled_at != before[f"{base}/alpha.xml"])
+        assert polled, "the service never polled the queued feed"
         assert _feeds(db_url)[f"{base}/beta.xml"].last_polled_at == before[f"{base}/beta.xml"]
     finally:
         proc.send_signal(signal.SIGTERM)

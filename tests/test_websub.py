@@ -11,6 +11,7 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import sqlalchemy as sa
+from helpers import wait_until
 from test_service import free_port, start_run, wait_for_story
 
 from daemon.parse.feed import parse_feed, websub_links
@@ -71,11 +72,9 @@ def rss(base: str, hub: str, guids: list[str]) -> str:
 
 
 def _wait(what: str, check, seconds=30):
-    deadline = time.monotonic() + seconds
-    while not (value := check()):
-        assert time.monotonic() < deadline, what
-        time.sleep(0.2)
-    return value
+    found = []
+    assert wait_until(lambda: found.append(check()) or found[-1], seconds), what
+    return found[-1]
 
 
 def test_hub_and_self_links_are_read_from_the_feed_and_the_link_header():
