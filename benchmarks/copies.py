@@ -97,7 +97,7 @@ def build(originals: list[Document], seed: int) -> list[Item]:
     rng = random.Random(seed)
     vocab = sorted({w for d in originals for w in re.findall(r"[a-z]{3,}", d.text)})
     timed: list[tuple[float, Item]] = []
-    for i, orig in enumerate(originals):
+    for orig in originals:
         t0 = rng.random()
         timed.append((t0, Item(orig, orig.id)))
         for k in range(rng.choice([1, 1, 2])):

@@ -32,10 +32,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 def fill(db, n: int, seed: int = 7) -> list:
     import sqlalchemy as sa
-
-    from daemon.engine import Document
-    from daemon.cli.feeds import add_feed
     from farm import event, news
+
+    from daemon.cli.feeds import add_feed
+    from daemon.engine import Document
     from storage.models import Entry, Feed
 
     rng = random.Random(seed)
@@ -68,9 +68,9 @@ def main() -> int:
 
     import sqlalchemy as sa
 
-    from daemon.pipeline import run as pipeline_module
     from daemon.engine import Engine
     from daemon.pipeline import Pipeline, PipelineSettings
+    from daemon.pipeline import run as pipeline_module
     from storage import open_database
 
     n = args.articles

@@ -328,7 +328,7 @@ def benchmark(args) -> int:
     for url, title, folder in farm.feed_urls():
         lines += ["[[feeds]]", f'url = "{url}"', f'title = "{title}"', f'folder = "{folder}"']
     (work / "wiredesk.toml").write_text("\n".join(lines) + "\n")
-    log_file = open(work / "run.log", "w")
+    log_file = open(work / "run.log", "w")  # noqa: SIM115 - the service writes to it until it is stopped
     run = subprocess.Popen([*wiredesk_cmd(), "run"], cwd=work, env=env, stdout=log_file, stderr=subprocess.STDOUT)
     started = time.monotonic()
     try:

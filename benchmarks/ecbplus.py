@@ -79,7 +79,7 @@ def tfidf_average_linkage(docs: list[Document], gold: dict[str, str]) -> tuple[f
     best = (0.0, 0.0, 0.0, 0.0)
     for cut in np.arange(0.50, 0.99, 0.01):
         labels = fcluster(z, t=cut, criterion="distance")
-        score = bcubed({d.id: str(l) for d, l in zip(docs, labels)}, gold)
+        score = bcubed({d.id: str(label) for d, label in zip(docs, labels)}, gold)
         if score[2] > best[2]:
             best = (*score, float(cut))
     return best

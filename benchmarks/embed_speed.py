@@ -125,7 +125,7 @@ def main() -> None:
             ref_info = ref.info if ref is not None else None
             n = len(docs)
 
-            def rates(seconds):
+            def rates(seconds, n=n):
                 return n / statistics.median(seconds), n / min(seconds)
 
             one = rates(ours)

@@ -35,10 +35,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from daemon.engine import Document, Engine, EngineSettings  # noqa: E402
-from daemon.engine import decision  # noqa: E402
-from daemon.engine.fingerprint import compute, term_params  # noqa: E402
 from ecbplus import bcubed  # noqa: E402  (benchmarks/ecbplus.py)
+
+from daemon.engine import (  # noqa: E402
+    Document,
+    Engine,
+    EngineSettings,
+    decision,  # noqa: E402
+)
+from daemon.engine.fingerprint import compute, term_params  # noqa: E402
 
 L2 = 1e-2
 THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)

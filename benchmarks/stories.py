@@ -26,8 +26,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from daemon.engine.cli_cluster import cluster_jsonl, read_corpus  # noqa: E402
 from ecbplus import bcubed, tfidf_average_linkage  # noqa: E402
+
+from daemon.engine.cli_cluster import cluster_jsonl, read_corpus  # noqa: E402
 
 
 def run_cluster(rows: list[dict], embedder) -> dict[str, str]:
@@ -84,7 +85,9 @@ def main(argv=None) -> int:
     from daemon.app import semantic_embedder
 
     model = semantic_embedder(report=lambda line: print(line, file=sys.stderr))
-    read = lambda name: [json.loads(x) for x in open(args.datasets / name, encoding="utf-8") if x.strip()]  # noqa: E731
+    def read(name):
+        return [json.loads(x) for x in (args.datasets / name).read_text(encoding="utf-8").splitlines() if x.strip()]
+
     ecb_rows, hl_rows = read("ecbplus-dev.jsonl"), read("headlines-dev.jsonl")
     se_rows = [p for p in read("semeval-dev.jsonl") if p["overall"] <= 1.5 or p["overall"] >= 3.5]
     columns = [("semantic", model)] if model is not None else []

@@ -25,9 +25,11 @@ import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from daemon.app import semantic_embedder  # noqa: E402
 from consistency import stored_and_replayed  # noqa: E402
 from ecbplus import bcubed  # noqa: E402  (benchmarks/ecbplus.py)
+
+from daemon.app import semantic_embedder  # noqa: E402
+
 EXE = [str(ROOT / ".venv" / "bin" / "wiredesk")] if (ROOT / ".venv" / "bin" / "wiredesk").exists() else [sys.executable, "-m", "daemon"]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 from daemon import __version__
 from daemon.config import Config
@@ -85,7 +86,7 @@ def semantic_embedder(config: Config | None = None, report=None):
     `report`, else the log) says why and that stories use the lexical signals only. Nothing stored depends on
     the model being there: fingerprints stored with a vector keep it, those stored without one stay so.
     """
-    engine = config["engine"] if config is not None else {"semantic": True, "model_dir": ""}
+    engine: dict[str, Any] = config["engine"] if config is not None else {"semantic": True, "model_dir": ""}
     if not engine["semantic"]:
         if None not in _embedders:
             _embedders[None] = None

@@ -50,6 +50,6 @@ class FeedError(WiredeskError):
         self.message = message
         self.kind = ErrorKind(kind)
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[FeedError], tuple[str, str, ErrorKind]]:
         # parsed in worker processes: must survive pickling with its fields
         return (FeedError, (self.url, self.message, self.kind))

@@ -56,11 +56,10 @@ def die_with_parent() -> None:
     if parent is None:  # not a multiprocessing child: nothing to follow
         return
     os_parent = os.getppid()
-    if os_parent != parent.pid and _parent_death_signal(signal.SIGKILL):
-        # forked by a fork server (single-threaded, alive as long as it serves): die with it too; if it already ended
-        # before the request took effect, this process has been handed to another parent
-        if os.getppid() != os_parent:
-            os._exit(1)
+    # forked by a fork server (single-threaded, alive as long as it serves): die with it too; if it already ended
+    # before the request took effect, this process has been handed to another parent
+    if os_parent != parent.pid and _parent_death_signal(signal.SIGKILL) and os.getppid() != os_parent:
+        os._exit(1)
     sentinel = getattr(parent, "sentinel", None)
     if sentinel is not None:
         threading.Thread(target=_watch, args=(sentinel,), name="wiredesk-parent-watch", daemon=True).start()

@@ -18,14 +18,14 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
 
 from daemon.app import database, make_fetcher, pipeline_settings
-from daemon.errors import ConfigError, StorageError, WiredeskError
 from daemon.cli.feeds import sync_config_feeds
+from daemon.errors import ConfigError, StorageError, WiredeskError
 from daemon.pipeline import Pipeline, Progress
 
 log = logging.getLogger("wiredesk")
@@ -95,8 +95,8 @@ def _parse_pool(config):
     workers = config["schedule"]["parse_workers"] or (os.cpu_count() or 1)
     if workers <= 1:
         return None
-    from concurrent.futures import ProcessPoolExecutor
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context("forkserver")
     # The fork server imports the parser once and every worker is forked from it ready to parse, instead of each
@@ -155,7 +155,7 @@ def instance_lock(db) -> Iterator[None]:
             return
         path = Path(target).expanduser()
         lock_path = path.with_name(path.name + ".run.lock")
-        fh = open(lock_path, "a+")
+        fh = open(lock_path, "a+")  # noqa: SIM115 - held open (and locked) while the service runs
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -210,8 +210,8 @@ class Notifier:
 
 
 def run(config, host: str | None = None, port: int | None = None) -> int:
-    from daemon.serve.metrics import Metrics
     from daemon.serve.http import Server
+    from daemon.serve.metrics import Metrics
 
     check_redis(config)
     db = database(config)
@@ -315,7 +315,7 @@ async def _serve(config, db, metrics, state, early_stop: threading.Event | None 
     if task is not None and not task.done():
         try:
             await asyncio.wait_for(asyncio.shield(task), STOP_GRACE_SECONDS)
-        except (asyncio.TimeoutError, asyncio.CancelledError, Exception):
+        except (TimeoutError, asyncio.CancelledError, Exception):
             task.cancel()
             try:
                 await task

@@ -628,7 +628,6 @@ def e(s: str) -> str:
 
 def render_page(article: Article, outlet: Outlet, blocks: list[Block]) -> str:
     sk = outlet.skin
-    d = when(article)
     byline = article.byline or (f"By {article.author}" if article.author else "")
     summary = summarize(body_lines(blocks))
     nav = "\n".join(f'        <li><a href="{outlet.site}{slug(n)}">{e(n)}</a></li>' for n in sk.nav)

@@ -45,10 +45,13 @@ def mark_ready(db: Database, found: Sequence[FoundText]) -> None:
     if not found:
         return
     with db.session() as s:
-        table = Entry.__table__
-        s.execute(update(table).where(table.c.id == bindparam("eid"), table.c.state == EntryState.PENDING.value)
-                  .values(state=EntryState.READY.value, text=bindparam("text"), text_source=bindparam("text_source")),
-                  [{"eid": f.entry_id, "text": f.text, "text_source": f.source} for f in found])
+        table = Entry.__table__  # the Core table: one executemany for the batch, without the ORM
+        statement = (
+            update(table)  # type: ignore[arg-type]  # a Table, which SQLAlchemy's stubs type as a FromClause
+            .where(table.c.id == bindparam("eid"), table.c.state == EntryState.PENDING.value)
+            .values(state=EntryState.READY.value, text=bindparam("text"), text_source=bindparam("text_source"))
+        )
+        s.execute(statement, [{"eid": f.entry_id, "text": f.text, "text_source": f.source} for f in found])
 
 
 def mark_no_text(db: Database, entry_id: int, error: str, states: Sequence[str]) -> None:

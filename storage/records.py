@@ -66,7 +66,7 @@ class Member:
     copy_of: int | None
     copy_of_key: str | None
     score: float
-    evidence: dict
+    evidence: dict[str, Any]
     joined_at: datetime
     summary: str
     seen_at: datetime  # when wiredesk stored the article

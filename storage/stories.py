@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import re
+from datetime import datetime
 
 from sqlalchemy import Integer, case, column, func, select, text
 from sqlalchemy.orm import aliased
@@ -108,8 +107,8 @@ def find_story(db: Database, ident: str) -> StoryView | None:
             )
     if sid is None:
         return None
-    found = load_stories(db, [sid])
-    return found[0] if found else None
+    views = load_stories(db, [sid])
+    return views[0] if views else None
 
 
 def story_ids_by_update(db: Database, since: datetime | None = None, search: str | None = None) -> list[str]:

@@ -12,16 +12,12 @@ import random
 import sys
 import threading
 import time
-from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from xml.sax.saxutils import escape
 
-WORDS = (
-    "government minister council report city market energy river harbour bridge railway school hospital court "
-    "election budget festival museum storm harvest factory union strike police mayor village port airline bank "
-    "science library trial treaty border summit drought flood vaccine theatre stadium league orchestra"
-).split()
+WORDS = ["government", "minister", "council", "report", "city", "market", "energy", "river", "harbour", "bridge", "railway", "school", "hospital", "court", "election", "budget", "festival", "museum", "storm", "harvest", "factory", "union", "strike", "police", "mayor", "village", "port", "airline", "bank", "science", "library", "trial", "treaty", "border", "summit", "drought", "flood", "vaccine", "theatre", "stadium", "league", "orchestra"]
 
 # News-like English: each entry reports one of a few events happening around its publication time, so the
 # farm's entries form real stories (several outlets, different sentences, sometimes a wire copy) for the engine.
@@ -163,7 +159,7 @@ class Farm:
     def urls(self) -> list[str]:
         return [f"{self.base}/feed/{f}.xml" for f in range(self.n_feeds)]
 
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> "Farm":
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> Farm:
         farm = self
 
         class Handler(BaseHTTPRequestHandler):

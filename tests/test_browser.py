@@ -20,7 +20,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, SEEDS
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -5,12 +5,11 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT
 
 
 def one_line(err: str) -> str:
-    lines = [l for l in err.strip().splitlines() if l.strip()]
+    lines = [line for line in err.strip().splitlines() if line.strip()]
     assert len(lines) == 1, err
     assert "Traceback" not in err
     return lines[0]
@@ -103,7 +102,7 @@ def test_cluster_contract(tmp_path, wiredesk):
             fh.write(json.dumps({"id": p.stem, "text": p.read_text()}) + "\n")
     code, out, err = wiredesk("cluster", f)
     assert code == 0, err
-    rows = [json.loads(l) for l in out.splitlines()]
+    rows = [json.loads(line) for line in out.splitlines()]
     assert [r["id"] for r in rows] == [p.stem for p in seeds]
     assert all(set(r) == {"id", "story", "copy_of"} for r in rows)
     assert len({r["story"] for r in rows}) == 1, "the five seeds are one story"

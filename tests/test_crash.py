@@ -4,12 +4,11 @@ import os
 import random
 import signal
 import subprocess
-import time
 
 import sqlalchemy as sa
-
 from conftest import ROOT
 from farm import Farm
+from waiting import expire_leases, wait_until
 
 
 def wiredesk_exe():
@@ -33,6 +32,18 @@ def snapshot(url):
             pending = c.execute(sa.text("select count(*) from entries where state = 'pending'")).scalar()
         return dict(entries=entries, dup_entries=dup_entries, articles=articles, dup_articles=dup_articles,
                     members=tuple(members), orphans=orphans, bad_counts=stories_ok, pending=pending)
+    finally:
+        engine.dispose()
+
+
+def work_done(url) -> int:
+    """Entries and articles committed so far (0 before the first migration has committed)."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as c:
+            return c.execute(sa.text("select (select count(*) from entries) + (select count(*) from articles)")).scalar()
+    except (sa.exc.ProgrammingError, sa.exc.OperationalError):
+        return 0
     finally:
         engine.dispose()
 
@@ -62,7 +73,9 @@ def test_sigkill_during_polls_loses_nothing(db_url, tmp_path):
             farm.grow(2)
             proc = subprocess.Popen([*wiredesk_exe(), "poll", "--once", "--all"], cwd=tmp_path, env=env,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(1.0, 4.0))
+            # the kill lands once the poll has committed a random amount of new work (or has ended)
+            target = work_done(db_url) + rng.randint(1, 40)
+            wait_until(lambda: proc.poll() is not None or work_done(db_url) >= target, timeout=120)  # noqa: B023
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
                 killed_mid_work += 1
@@ -75,7 +88,7 @@ def test_sigkill_during_polls_loses_nothing(db_url, tmp_path):
             committed = state["entries"]
             check_invariants(state)
         assert killed_mid_work >= 3, "the kills landed while work was going on"
-        time.sleep(1.5)  # the last killed worker's leases expire
+        expire_leases(db_url)  # the last killed worker's leases run out (PostgreSQL; SQLite takes no leases)
         done = subprocess.run([*wiredesk_exe(), "poll", "--once", "--all"], cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr

@@ -5,11 +5,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
-
 from consistency import stored_and_replayed
 from farm import event, news
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 N = 150   # more than two batches
 
@@ -144,8 +143,8 @@ def test_an_entry_decided_meanwhile_is_skipped(db_url):
 
 @pytest.mark.parametrize("batch", [1, 7])
 def test_the_batch_size_does_not_change_the_stories(tmp_path, monkeypatch, batch):
-    from daemon.pipeline import run as pipeline_module
     from daemon.pipeline import Pipeline, PipelineSettings
+    from daemon.pipeline import run as pipeline_module
     from storage import open_database
 
     def run(name):

@@ -12,6 +12,7 @@ import lxml.html
 import pytest
 from lxml import etree
 
+from daemon.errors import InputError, StorageError
 from daemon.publish.render import (
     FORMATS,
     DigestMeta,
@@ -22,7 +23,6 @@ from daemon.publish.render import (
     filter_stories,
     render,
 )
-from daemon.errors import InputError, StorageError
 
 T0 = datetime(2024, 4, 13, 12, 0, tzinfo=timezone.utc)
 KST = timezone(timedelta(hours=9))
@@ -421,7 +421,7 @@ def test_the_lede_is_the_first_paragraph_that_is_not_the_headline():
     title = "Kim Jong Un, China’s Zhao Leji seek enhanced cooperation"
     assert lede(f"{title}\n\nNorth Korean leader Kim Jong Un met Zhao Leji.\n\nMore.", title) == \
         "North Korean leader Kim Jong Un met Zhao Leji."
-    assert lede(f"KIM JONG UN, CHINA'S ZHAO LEJI SEEK ENHANCED COOPERATION\nNorth Korean leader met Zhao.", title) == \
+    assert lede("KIM JONG UN, CHINA'S ZHAO LEJI SEEK ENHANCED COOPERATION\nNorth Korean leader met Zhao.", title) == \
         "North Korean leader met Zhao."
     assert lede("A lede of its own.\n\nSecond.", title) == "A lede of its own."
     assert lede(title, title) == ""
@@ -495,8 +495,8 @@ def test_the_page_gives_relative_times_and_the_configured_zone_on_hover():
 
 
 def test_one_link_through_two_feeds_is_one_article():
-    from storage.records import Member, StoryView
     from daemon.publish.select import to_digest_story
+    from storage.records import Member, StoryView
 
     def member(n, key, source, url, copy_of=None):
         when = T0 + timedelta(minutes=n)

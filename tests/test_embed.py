@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from daemon.engine import Document, Engine, Fingerprint
-from daemon.engine import embed
+from daemon.engine import Document, Engine, Fingerprint, embed
 from daemon.engine.embed import ModelError, embedding_input, load_embedder
 from daemon.errors import WiredeskError
 

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.engine import decision
-from daemon.engine import Document, Engine, EngineSettings, Fingerprint, FingerprintError
+from daemon.engine import Document, Engine, Fingerprint, FingerprintError, decision
 from daemon.engine.cli_cluster import cluster_jsonl
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,9 +12,9 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from farm import _TOPICS  # the test farm's event topics and the words spoken around them
 
 from daemon.engine import Document, Engine
-from farm import _TOPICS  # the test farm's event topics and the words spoken around them
 
 REDIS = {"host": "127.0.0.1", "port": 6379}
 

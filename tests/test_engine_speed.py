@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_engine_redis import dev_like_corpus
 
 from daemon.engine import Document, Engine, Fingerprint, analysis, minhash
 from daemon.engine.core import _StoryPostings
-from test_engine_redis import dev_like_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import listparser
 import pytest
 
-from daemon.parse.identity import canonical_url, entry_identity
 from daemon.parse.feed import ParsedEntry
+from daemon.parse.identity import canonical_url, entry_identity
 
 DATA = Path(__file__).parent / "data"
 

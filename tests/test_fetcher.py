@@ -21,7 +21,7 @@ LOOPBACK = ["127.0.0.0/8", "::1/128"]
 BOMB_SIZE = 50 * 1024 * 1024
 
 
-def fetch(url, validators=None, *, limits=Limits(), allow=LOOPBACK, **kwargs):
+def fetch(url, validators=None, *, limits=Limits(), allow=LOOPBACK, **kwargs):  # noqa: B008 - Limits is frozen
     async def go():
         async with Fetcher(limits, allow_networks=allow, **kwargs) as fetcher:
             return await fetcher.fetch(url, validators)

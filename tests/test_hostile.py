@@ -24,9 +24,7 @@ from xml.sax.saxutils import escape
 
 import pytest
 import sqlalchemy as sa
-
 from conftest import ROOT, SEEDS
-
 
 # --- loopback servers ---------------------------------------------------------------------------------------------
 
@@ -244,7 +242,7 @@ def test_article_links_to_refused_addresses_fall_back_to_the_feed(sqlite_url, tm
         assert source == "feed" and f"FEED-TEXT-{name}" in text and "INTERNAL-SECRET" not in text, name
         # the log names the entry's canonical link, which writes file:///etc/passwd as file://etc/passwd
         named = f"fetch {link}: " if name != "file" else "/etc/passwd: "
-        line = next((l for l in err.splitlines() if named in l), "")
+        line = next((said for said in err.splitlines() if named in said), "")
         assert reasons[name] in line, f"{name}: no refusal naming {link} in the log:\n{err}"
     assert "allow it with fetch.allow_networks" in err
     # the allowed page was fetched: the fallbacks above are refusals, not article fetching switched off

@@ -12,12 +12,9 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 from datetime import datetime, timedelta, timezone
 
 import pytest
-import sqlalchemy as sa
-
 from test_hostile import Site, feeds_by_url, rows, rss, sqlite_url, write_config  # noqa: F401 (a fixture)
 from test_service import free_port, wait_http
 
@@ -78,8 +75,8 @@ def test_forbidden_character_references_cost_nothing(db_url, tmp_path, wiredesk)
 @pytest.fixture
 def faults(monkeypatch):
     """Exceptions nobody planned for, raised inside the daemon's own stages for marked feeds and entries."""
-    import daemon.parse.identity
     import daemon.parse.feed
+    import daemon.parse.identity
     import daemon.pipeline.decide
     import daemon.pipeline.run
     from daemon.engine import Engine
@@ -370,7 +367,8 @@ def escaped(text: str, times: int) -> str:
 
 def digest_titles(tmp_path, wiredesk) -> dict[str, list[str]]:
     """Each format's story titles and outlet names, read back the way a feed reader reads them."""
-    from lxml import etree, html as lxml_html
+    from lxml import etree
+    from lxml import html as lxml_html
 
     out: dict[str, list[str]] = {}
     for fmt in ("atom", "rss", "json", "html"):
@@ -452,8 +450,9 @@ def test_stored_titles_and_names_are_shown_as_plain_text():
 # a running service) failed with "BrokenProcessPool".
 def test_a_dead_parse_worker_costs_no_feed(db_url):
     import asyncio
-    from concurrent.futures import ProcessPoolExecutor
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     from daemon.cli.feeds import add_feed
     from daemon.fetch.client import Fetcher
@@ -461,7 +460,7 @@ def test_a_dead_parse_worker_costs_no_feed(db_url):
     from storage import open_database
 
     pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-    with pytest.raises(Exception):
+    with pytest.raises(BrokenProcessPool):
         pool.submit(os._exit, 1).result(timeout=60)  # the worker dies as one killed by the kernel would
     db = open_database(db_url)
     try:

@@ -15,7 +15,6 @@ from datetime import datetime, timezone
 
 import pytest
 import sqlalchemy as sa
-
 from conftest import ROOT, count_rows
 
 

@@ -26,9 +26,8 @@ from urllib.parse import urlencode
 
 import feedparser
 import pytest
-from prometheus_client import CONTENT_TYPE_LATEST
-
 from conftest import ROOT, SEEDS
+from prometheus_client import CONTENT_TYPE_LATEST
 
 WIRE_ORIGINAL = "000_3324a5df7957fe74"
 DIGESTS = {
@@ -113,8 +112,8 @@ class Served:
 
 def start_server(db_url: str, config_text: str = BASE_CONFIG):
     from daemon import config as config_mod
-    from daemon.serve.metrics import Metrics
     from daemon.serve.http import Server
+    from daemon.serve.metrics import Metrics
     from storage import Database
 
     config = config_mod.parse(config_text)

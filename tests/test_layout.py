@@ -6,7 +6,6 @@ import ast
 import dataclasses
 
 import pytest
-
 from conftest import ROOT
 
 # Modules still holding queries of their own, to be moved into storage/ (none, once the move is done).

@@ -8,7 +8,6 @@ from alembic.migration import MigrationContext
 from storage.db import Database, _alembic_config, open_database
 from storage.models import Base
 
-
 # The full-text index of migration 0004 lives outside the models (an FTS5 table on SQLite, an expression index on
 # PostgreSQL): storage/stories.py queries it in SQL of its own.
 SEARCH_INDEX = ("articles_fts", "ix_articles_search")

@@ -6,7 +6,6 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import feedparser
-
 from conftest import SEEDS
 
 WIRE_ORIGINAL = "000_3324a5df7957fe74"
@@ -66,11 +65,12 @@ def test_seed_story_carries_april_2024_news_time(db_url, wiredesk, manifest):
 
 
 def test_a_story_that_gains_a_member_moves_up(db_url, wiredesk):
+    from sqlalchemy import select, update
+
     from daemon import config as config_mod
     from daemon.publish.select import DigestQuery, digest_stories
     from storage import Database
     from storage.models import Article, Membership
-    from sqlalchemy import select, update
 
     code, out, err = wiredesk("replay", SEEDS, "--json")
     assert code == 0, err

@@ -6,7 +6,6 @@ import sqlite3
 from collections import defaultdict
 
 import pytest
-
 from conftest import SEEDS, count_rows
 
 WIRE_ORIGINAL = "000_3324a5df7957fe74"

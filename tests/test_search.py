@@ -9,7 +9,6 @@ import json
 
 import feedparser
 import pytest
-
 from test_http import BASE_CONFIG, copy_database, seeded_url, seeds_db, serve, served  # noqa: F401 (fixtures)
 
 WIRE_ORIGINAL = "000_3324a5df7957fe74"

@@ -11,7 +11,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
 
 RSS = """<?xml version="1.0" encoding="utf-8"?>
@@ -56,7 +55,7 @@ def write_config(tmp_path, base, feeds, port=0):
         "[schedule]", "parse_workers = 1",
     ]
     for name in feeds:
-        lines += ["[[feeds]]", f'url = "{base}/{name}.xml"', f'folder = "News"']
+        lines += ["[[feeds]]", f'url = "{base}/{name}.xml"', 'folder = "News"']
     cfg = tmp_path / "wiredesk.toml"
     cfg.write_text("\n".join(lines) + "\n")
     return cfg
@@ -173,7 +172,8 @@ def test_systemd_unit_and_notify_protocol(db_url, tmp_path, httpserver):
     assert "Type=notify" in text and "WatchdogSec=" in text
     analyze = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True) if _has("systemd-analyze") else None
     if analyze is not None:
-        problems = [l for l in analyze.stderr.splitlines() if "wiredesk.service" in l and "Command" not in l and "executable" not in l]
+        problems = [line for line in analyze.stderr.splitlines()
+                    if "wiredesk.service" in line and "Command" not in line and "executable" not in line]
         assert not problems, analyze.stderr
     feeds = {"alpha": [("zhao", "000")]}
     base = serve_farm(httpserver, feeds)
@@ -206,10 +206,10 @@ def _group_members(pgid: int) -> list[str]:
         if not pid.isdigit():
             continue
         try:
-            stat = open(f"/proc/{pid}/stat").read()
+            stat = Path(f"/proc/{pid}/stat").read_text()
             fields = stat.rsplit(")", 1)[1].split()
             if int(fields[2]) == pgid and fields[0] != "Z":
-                found.append(open(f"/proc/{pid}/cmdline").read().replace("\0", " ")[:120])
+                found.append(Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")[:120])
         except (OSError, IndexError, ValueError):
             continue
     return found

@@ -1,15 +1,11 @@
 """A full or read-only disk under a running daemon: it says so, keeps serving the digest, and recovers."""
 
 import json
-import os
 import signal
 import subprocess
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, postgres_url
 from test_service import free_port, start_run, wait_http
 
@@ -145,7 +141,7 @@ def ride_out_trouble(tmp_path, db_url, port, late_ok, break_storage, mend_storag
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
-    said = [l for l in err.splitlines() if "database not writable" in l]
+    said = [line for line in err.splitlines() if "database not writable" in line]
     assert len(said) == 1, err[-3000:]  # said once, not every second
     assert "writable again" in err
     assert "Traceback" not in err

@@ -17,8 +17,8 @@ import listparser
 
 from daemon.config import MAX_FEED_TITLE_CHARS, MAX_FOLDER_CHARS
 from daemon.errors import InputError
-from daemon.states import FeedStatus
 from daemon.fetch.urls import http_url_problem
+from daemon.states import FeedStatus
 from storage import Database
 from storage import feeds as stored
 
@@ -158,10 +158,11 @@ def export_opml(db: Database) -> bytes:
     for f in stored.all_feeds(db):
         parent = body
         if f.folder:
-            parent = folders.get(f.folder)
-            if parent is None:
+            folder = folders.get(f.folder)
+            if folder is None:
                 name = _xml_text(f.folder)
-                parent = folders[f.folder] = ET.SubElement(body, "outline", text=name, title=name)
+                folder = folders[f.folder] = ET.SubElement(body, "outline", text=name, title=name)
+            parent = folder
         title = _xml_text(f.title or f.url)
         attrs = {"type": "rss", "text": title, "title": title, "xmlUrl": _xml_text(f.url)}
         if f.site_url:
@@ -202,7 +203,6 @@ def list_feeds(db: Database) -> list[dict]:
 
 def command(args, config) -> int:
     from daemon.app import database
-
     from daemon.cli.main import check_output_path, write_output
 
     action = args.feeds_command
@@ -221,9 +221,9 @@ def command(args, config) -> int:
             raise InputError(f"{args.url!r} is not a feed (wiredesk feeds list shows them)")
         print(f"removed {args.url}")
     elif action == "import":
-        added = add_feeds(db, items)
+        new = add_feeds(db, items)
         unique = len({url for url, _, _ in items})
-        print(f"imported {added} new feeds from {args.file} ({unique - added} already present)")
+        print(f"imported {new} new feeds from {args.file} ({unique - new} already present)")
     elif action == "export":
         write_output(export_opml(db), args.output)
     elif action == "list":

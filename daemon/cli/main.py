@@ -9,8 +9,8 @@ import logging
 import os
 import select
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from daemon import __version__
 from daemon.errors import InputError, WiredeskError
@@ -165,11 +165,11 @@ def cmd_init(args, config) -> int:
 
 def cmd_replay(args, config) -> int:
     from daemon.app import database, make_fetcher, pipeline_settings
-    from daemon.fetch.client import FixtureTransport
     from daemon.cli.feeds import add_feed
-    from daemon.pipeline import Pipeline
     from daemon.cli.progress import console_progress
+    from daemon.fetch.client import FixtureTransport
     from daemon.fetch.corpus import load_corpus
+    from daemon.pipeline import Pipeline
     from storage.feeds import feeds_by_url
     from storage.stories import load_stories
 

@@ -389,7 +389,9 @@ class _GuardedTransport(httpx.AsyncHTTPTransport):
         super().__init__(verify=context, trust_env=False)
         if not hasattr(self, "_pool"):  # pragma: no cover - would mean an httpx release changed its internals
             raise RuntimeError("unsupported httpx version: AsyncHTTPTransport has no connection pool to guard")
-        self._pool = _Pool(context, _GuardedBackend(policy), max_idle=limits.max_connections, keepalive_expiry=5.0)
+        # httpx types its pool as httpcore's; ours keeps that pool's interface
+        self._pool = _Pool(  # type: ignore[assignment]
+            context, _GuardedBackend(policy), max_idle=limits.max_connections, keepalive_expiry=5.0)
 
 
 class _Pool:
@@ -755,8 +757,8 @@ class Fetcher:
                 except httpx.InvalidURL as exc:
                     raise _Failure(ErrorKind.BAD_URL, f"it redirects to an invalid URL ({_one_line(exc)})") from exc
                 current = _http_url(current_text, redirected=True)
-        except _Failure as failure:
-            return self._failed(url, current_text, failure, spent)
+        except _Failure as refused:
+            return self._failed(url, current_text, refused, spent)
         except RefusedAddress as exc:
             via = f"it redirects to {current_text}, and " if current_text != url else ""
             reason = f"{via}{exc.reason} (allow it with fetch.allow_networks in the config)"
@@ -790,7 +792,7 @@ class Fetcher:
         # Straight to the transport: of the client's layers only headers, timeouts and cookies apply here (redirects
         # are followed above, there is no auth and no hook), and going through the rest cost a third of a warm poll.
         merged = httpx.Headers(self._client.headers)
-        merged.update(headers)
+        merged.update(headers)  # type: ignore[arg-type]  # httpx takes str keys with bytes values too
         request = httpx.Request("GET", url, headers=merged, extensions=self._extensions)
         cookies = self._client.cookies
         if cookies:

@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 
 import feedparser
 
-from daemon.parse.charset import check_encoding
 from daemon.errors import FeedError
+from daemon.parse.charset import check_encoding
 from daemon.states import ErrorKind
 
 
@@ -175,7 +175,9 @@ def clean_prolog(data: bytes, url: str) -> bytes:
             doctype = True
             i = lt + 9
             while True:
-                i = _DOCTYPE_BODY.match(text, i).end()
+                body = _DOCTYPE_BODY.match(text, i)
+                assert body is not None  # the pattern matches the empty string too
+                i = body.end()
                 c = text[i:i + 1]
                 if c in (b'"', b"'"):
                     close = text.find(c, i + 1)

@@ -143,12 +143,11 @@ def decide_feed_update(feed: StoredFeed, fetched: Fetched, known: Sequence[Known
             moved_too_far = (f"moved permanently to a URL longer than {MAX_URL} characters; polling "
                              f"{url} as before")
             log.info("feed %s %s", url, moved_too_far)
-        elif result.permanent_url and result.permanent_url != url:
+        elif result.permanent_url and result.permanent_url != url and result.permanent_url not in taken_urls:
             # (two feeds of one batch moving to the same URL fail the batch's write; retried one by one, the
             # second then sees the first and stays where it is)
-            if result.permanent_url not in taken_urls:
-                log.info("feed %s moved permanently to %s", url, result.permanent_url)
-                url = values["url"] = result.permanent_url
+            log.info("feed %s moved permanently to %s", url, result.permanent_url)
+            url = values["url"] = result.permanent_url
         if parsed is not None:
             changes = merge_entries(feed.id, parsed, fetched.keys, known, now)
             entry_times = [e.published for e in parsed.entries if e.published]

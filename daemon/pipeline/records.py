@@ -61,7 +61,7 @@ class PipelineSettings:
     max_article_chars: int = 200_000
     schedule: ScheduleSettings = ScheduleSettings()
     lease_seconds: float = 600.0  # how long a worker may hold a feed it is polling before others take it over
-    lsh_storage: dict | None = None  # datasketch storage_config for the copy and story indexes (Redis), None: in memory
+    lsh_storage: dict[str, Any] | None = None  # datasketch storage_config for the copy and story indexes (Redis), None: in memory
     embedder: Any = None             # the semantic model (engine.embed.Embedder), None: lexical signals only
     # Several workers: story decisions wait until no other worker is still polling or finding texts, so that they are
     # taken in one canonical order whatever the number of workers. A service gives up waiting for texts found longer

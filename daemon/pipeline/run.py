@@ -34,10 +34,10 @@ from daemon.pipeline.records import (
 )
 from daemon.states import EntryState, ErrorKind
 from storage import Database
-from storage.failures import SQLAlchemyError, is_storage_failure, storage_reason
-from storage.models import Article, Entry, Membership, Story
 from storage.entries import FoundText, mark_no_text, mark_ready, pending_entries, ready_entries
+from storage.failures import SQLAlchemyError, is_storage_failure, storage_reason
 from storage.feeds import claim_due_feeds
+from storage.models import Article, Entry, Membership, Story
 from storage.records import EntryRecord, FeedRecord, FeedUpdateContext, FeedUpdateIntent, KnownEntry, StoredFeed
 from storage.updates import update_feeds
 
@@ -137,7 +137,7 @@ class Pipeline:
         self,
         db: Database,
         fetcher: Fetcher,
-        settings: PipelineSettings = PipelineSettings(),
+        settings: PipelineSettings = PipelineSettings(),  # noqa: B008 - frozen: one shared default is safe
         engine: EngineState | None = None,
         progress: Progress | None = None,
         parse_executor: Executor | None = None,

@@ -6,12 +6,13 @@ Shared by `wiredesk digest` and the HTTP server, so that both publish the same d
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from urllib.parse import urlencode, urlsplit
 
 from tld import get_fld
-from datetime import datetime, timedelta, timezone
 
+from daemon.errors import InputError
 from daemon.publish.render import (
     FORMATS,
     DigestMeta,
@@ -22,7 +23,6 @@ from daemon.publish.render import (
     outlet_key,
     render,
 )
-from daemon.errors import InputError
 from storage import Database
 from storage.records import StoryView
 from storage.stories import load_stories, story_ids_by_update

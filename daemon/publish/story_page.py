@@ -13,6 +13,9 @@ from lxml.html import builder as E
 from daemon.publish.render import (
     _CSP,
     _CSS,
+    GENERATOR,
+    DigestMeta,
+    DigestStory,
     _append_text,
     _clean_summary,
     _count,
@@ -21,9 +24,6 @@ from daemon.publish.render import (
     _rfc3339,
     _safe_url,
     _story_title,
-    DigestMeta,
-    DigestStory,
-    GENERATOR,
     digest_url,
     outlet_count,
 )

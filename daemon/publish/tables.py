@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import sys
+from datetime import datetime
 
 from rich.console import Console
 from rich.table import Table
@@ -79,7 +78,8 @@ def explain(evidence: dict, copy_of: str | None) -> str:
         terms = evidence.get("shared_terms") or evidence.get("terms")
         if terms:
             if isinstance(terms, dict):
-                terms = sorted(terms, key=lambda t: -float(terms[t]))
+                weights = terms
+                terms = sorted(weights, key=lambda t: -float(weights[t]))
             names = [t[0] if isinstance(t, (list, tuple)) else str(t) for t in terms][:10]
             parts.append("shared: " + ", ".join(names))
         for key in ("similarity", "centroid_similarity", "title_similarity", "entity_overlap"):

@@ -30,8 +30,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from daemon.errors import InputError
-from daemon.serve import api
 from daemon.publish.select import DigestQuery, query_from_config, render_digest
+from daemon.serve import api
 from storage import Database
 from storage.health import HealthProbe
 from storage.stories import search_words, stories_version
@@ -107,9 +107,8 @@ def parse_query(qs: str, config) -> DigestQuery:
         return int(raw)
 
     days = single("days")
-    if days is not None:
-        if not _DECIMAL.fullmatch(days) or float(days) <= 0:
-            raise InputError(f"query parameter days must be a number of days above 0 (e.g. 7 or 0.5), not {_shown(days)}")
+    if days is not None and (not _DECIMAL.fullmatch(days) or float(days) <= 0):
+        raise InputError(f"query parameter days must be a number of days above 0 (e.g. 7 or 0.5), not {_shown(days)}")
     names: dict[str, tuple[str, ...]] = {}
     for name in ("folder", "feed"):
         values = params.get(name, [])
@@ -269,7 +268,7 @@ class DigestCache:
 # ---- the handler ---------------------------------------------------------------------------------------------------
 
 
-def make_handler(db: Database, config, metrics, state):
+def make_handler(db: Database, config, metrics, state):  # noqa: C901 - the handler's methods are counted here
     cache = DigestCache(db, config)
     probe = HealthProbe(db)
 
@@ -362,7 +361,7 @@ def make_handler(db: Database, config, metrics, state):
                 return self._send(304, b"", None, headers)
             if use_gzip:
                 headers["Content-Encoding"] = "gzip"
-            self._send(200, doc.gzipped if use_gzip else doc.body, doc.content_type, headers)
+            self._send(200, doc.gzipped if use_gzip and doc.gzipped is not None else doc.body, doc.content_type, headers)
 
         def _not_modified(self, doc: Document) -> bool:
             # RFC 9110 13.2.2: If-None-Match decides when present, with the weak comparison; else If-Modified-Since.
@@ -429,7 +428,8 @@ class Server:
 
     @property
     def address(self) -> tuple[str, int]:
-        return self.httpd.server_address[:2]
+        host, port = self.httpd.server_address[:2]
+        return str(host), port
 
     def start(self) -> None:
         self.thread.start()

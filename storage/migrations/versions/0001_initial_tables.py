@@ -1,12 +1,11 @@
 """initial tables
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-23
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0001'
 down_revision = None
@@ -15,7 +14,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    
+
     op.create_table('feeds',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('url', sa.String(length=2048), nullable=False),
@@ -126,11 +125,11 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_memberships_copy_of'), ['copy_of'], unique=False)
         batch_op.create_index(batch_op.f('ix_memberships_story_id'), ['story_id'], unique=False)
 
-    
+
 
 
 def downgrade() -> None:
-    
+
     with op.batch_alter_table('memberships', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_memberships_story_id'))
         batch_op.drop_index(batch_op.f('ix_memberships_copy_of'))
@@ -155,4 +154,4 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_feeds_next_poll_at'))
 
     op.drop_table('feeds')
-    
+

@@ -6,7 +6,6 @@ Create Date: 2026-12-05
 """
 from alembic import op
 
-
 revision = '0004'
 down_revision = '0003'
 branch_labels = None
