@@ -6,14 +6,11 @@ import logging
 import sys
 from typing import Any
 
-from daemon import __version__
 from daemon.config import Config
 from daemon.fetch.client import Fetcher, Limits
 from daemon.pipeline import PipelineSettings
 from daemon.schedule import ScheduleSettings
 from storage import Database, open_database
-
-USER_AGENT = f"wiredesk/{__version__} (+https://github.com/wiredesk/wiredesk)"
 
 log = logging.getLogger("wiredesk")
 
@@ -50,7 +47,7 @@ def make_fetcher(config: Config, transport=None) -> Fetcher:
     f = config["fetch"]
     return Fetcher(
         fetch_limits(config),
-        user_agent=f["user_agent"] or USER_AGENT,
+        user_agent=f["user_agent"] or None,  # None: the fetcher's own (daemon.fetch.client.default_user_agent)
         transport=transport,
         allow_networks=tuple(f["allow_networks"]),
     )

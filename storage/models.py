@@ -202,15 +202,5 @@ class Membership(Base):
     article: Mapped[Article] = relationship(foreign_keys=[article_id])
 
 
-class Lock(Base):
-    """Named locks held by a running process (one `wiredesk run` per database, one story assigner)."""
-
-    __tablename__ = "locks"
-
-    name: Mapped[str] = mapped_column(CleanString(64), primary_key=True)
-    owner: Mapped[str] = mapped_column(CleanString(128))
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
 Index("ix_entries_published", Entry.published)
 Index("ix_entries_feed_published", Entry.feed_id, Entry.published)

@@ -12,15 +12,13 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 from conftest import ROOT, SEEDS
+from helpers import free_port, wait_until, wiredesk_cmd
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -30,17 +28,6 @@ WIRE_ORIGINAL = "000_3324a5df7957fe74"
 if not Path(CHROMIUM).is_file():
     pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
-
-
-def wiredesk_cmd() -> list[str]:
-    exe = ROOT / ".venv" / "bin" / "wiredesk"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "daemon"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -57,16 +44,15 @@ def running(tmp_path):
     proc = subprocess.Popen([*wiredesk_cmd(), "run"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 60
-        while True:
+        def healthy() -> bool:
             assert proc.poll() is None, f"wiredesk run exited: {proc.communicate()[1]}"
             try:
                 with urllib.request.urlopen(base + "healthz", timeout=2) as r:
-                    if r.status == 200:
-                        break
+                    return r.status == 200
             except OSError:
-                assert time.monotonic() < deadline, "wiredesk run never answered /healthz"
-                time.sleep(0.2)
+                return False
+
+        assert wait_until(healthy, timeout=60), "wiredesk run never answered /healthz"
         yield base, env
     finally:
         proc.send_signal(signal.SIGTERM)

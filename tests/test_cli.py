@@ -6,13 +6,7 @@ import sys
 
 import pytest
 from conftest import ROOT
-
-
-def one_line(err: str) -> str:
-    lines = [line for line in err.strip().splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    return lines[0]
+from helpers import one_line
 
 
 def test_malformed_config(tmp_path, wiredesk):

@@ -6,14 +6,8 @@ import signal
 import subprocess
 
 import sqlalchemy as sa
-from conftest import ROOT
 from farm import Farm
-from waiting import expire_leases, wait_until
-
-
-def wiredesk_exe():
-    exe = ROOT / ".venv" / "bin" / "wiredesk"
-    return [str(exe)] if exe.exists() else [os.sys.executable, "-m", "daemon"]
+from helpers import expire_leases, wait_until, wiredesk_exe
 
 
 def snapshot(url):

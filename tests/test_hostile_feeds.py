@@ -15,6 +15,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from helpers import wait_until
 from test_hostile import Site, feeds_by_url, rows, rss, sqlite_url, write_config  # noqa: F401 (a fixture)
 from test_service import free_port, wait_http
 
@@ -216,11 +217,12 @@ def test_run_goes_on_polling_beside_a_bad_feed(db_url, tmp_path):
                                     stdout=subprocess.DEVNULL, stderr=log, text=True)
         try:
             seen: set[str] = set()
-            deadline = time.monotonic() + 60
-            while len(seen - {"none yet"}) < 4:  # four finished polls, at least a second apart
-                assert time.monotonic() < deadline, f"polls finished: {seen}; log: {log_path.read_text()[-2000:]}"
+
+            def four_polls() -> bool:  # four finished polls, at least a second apart
                 seen.add(last_poll(port, proc))
-                time.sleep(0.2)
+                return len(seen - {"none yet"}) >= 4
+
+            assert wait_until(four_polls, timeout=60), f"polls finished: {seen}; log: {log_path.read_text()[-2000:]}"
             assert rows(db_url, "select count(*) from articles where title like 'neighbour story%'") == [(20,)]
             assert rows(db_url, "select title from articles where title like 'bad%'") == [("bad \ufffd ref",)]
             status, body = wait_http(f"http://127.0.0.1:{port}/digest.json?days=36500", proc)

@@ -7,7 +7,6 @@ partial write, or the wrong message); the comment above each says how.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import textwrap
@@ -16,18 +15,7 @@ from datetime import datetime, timezone
 import pytest
 import sqlalchemy as sa
 from conftest import ROOT, count_rows
-
-
-def one_line(err: str) -> str:
-    lines = [line for line in err.strip().splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    return lines[0]
-
-
-def wiredesk_cmd() -> list[str]:
-    exe = ROOT / ".venv" / "bin" / "wiredesk"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "daemon"]
+from helpers import free_port, one_line, wait_until, wiredesk_cmd
 
 
 def usage_error(wiredesk, *argv) -> str:
@@ -53,12 +41,6 @@ def feed_total(url: str) -> int:
         return 0
     except sa.exc.ProgrammingError:  # PostgreSQL: relation does not exist
         return 0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---- config values ---------------------------------------------------------------------------------------------
@@ -545,7 +527,6 @@ def test_sigkilled_poll_leaves_no_helper_process(tmp_path, sqlite_url):
     import os
     import signal
     import threading
-    import time
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     release = threading.Event()
@@ -578,17 +559,17 @@ def test_sigkilled_poll_leaves_no_helper_process(tmp_path, sqlite_url):
                             stderr=subprocess.DEVNULL)
     try:
         helpers: set[int] = set()
-        deadline = time.monotonic() + 60
-        # the resource tracker, the fork server and its two workers
-        while len(helpers) < 4 and time.monotonic() < deadline and proc.poll() is None:
+
+        def started() -> bool:  # the resource tracker, the fork server and its two workers
+            nonlocal helpers
             helpers = _descendants(proc.pid)
-            time.sleep(0.05)
+            return len(helpers) >= 4 or proc.poll() is not None
+
+        wait_until(started, timeout=60)
         assert len(helpers) >= 4, f"the poll did not start its helpers: {helpers}"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
-        deadline = time.monotonic() + 15
-        while _alive(helpers) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: not _alive(helpers), timeout=15)
         left = _alive(helpers)
         for pid in left:  # do not leave them to other tests
             os.kill(pid, signal.SIGKILL)

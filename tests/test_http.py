@@ -16,7 +16,6 @@ import re
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -26,7 +25,8 @@ from urllib.parse import urlencode
 
 import feedparser
 import pytest
-from conftest import ROOT, SEEDS
+from conftest import SEEDS
+from helpers import wait_until, wiredesk_cmd
 from prometheus_client import CONTENT_TYPE_LATEST
 
 WIRE_ORIGINAL = "000_3324a5df7957fe74"
@@ -40,11 +40,6 @@ DIGESTS = {
 }
 # no time window: the seeds' news is from April 2024
 BASE_CONFIG = '[digest]\nbase_url = "http://digest.test/"\nwindow_days = 0\n'
-
-
-def wiredesk_cmd() -> list[str]:
-    exe = ROOT / ".venv" / "bin" / "wiredesk"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "daemon"]
 
 
 def isolated_env(home: Path, db_url: str) -> dict:
@@ -553,9 +548,10 @@ def test_metrics_of_a_running_service(tmp_path, httpserver):
     proc = subprocess.Popen([*wiredesk_cmd(), "run"], cwd=tmp_path, env=isolated_env(tmp_path, f"sqlite:///{tmp_path / 'w.db'}"),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 90
         text = ""
-        while time.monotonic() < deadline:
+
+        def polled_once() -> bool:
+            nonlocal text
             assert proc.poll() is None, proc.communicate()[1]
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
@@ -563,11 +559,11 @@ def test_metrics_of_a_running_service(tmp_path, httpserver):
                 resp = conn.getresponse()
                 text = resp.read().decode()
                 conn.close()
-                if (metric(text, "wiredesk_poll_duration_seconds_count") or 0) >= 1:
-                    break
             except OSError:
-                pass
-            time.sleep(0.3)
+                return False
+            return (metric(text, "wiredesk_poll_duration_seconds_count") or 0) >= 1
+
+        wait_until(polled_once, timeout=90)
         assert metric(text, "wiredesk_poll_duration_seconds_count") == 1, text
         for family in ("wiredesk_feeds", "wiredesk_broken_feeds", "wiredesk_entries", "wiredesk_articles",
                        "wiredesk_stories", "wiredesk_poll_duration_seconds", "wiredesk_fetch_errors"):

@@ -8,7 +8,7 @@ from alembic.migration import MigrationContext
 from storage.db import Database, _alembic_config, open_database
 from storage.models import Base
 
-# The full-text index of migration 0004 lives outside the models (an FTS5 table on SQLite, an expression index on
+# The full-text index of migration 0005 lives outside the models (an FTS5 table on SQLite, an expression index on
 # PostgreSQL): storage/stories.py queries it in SQL of its own.
 SEARCH_INDEX = ("articles_fts", "ix_articles_search")
 
@@ -37,6 +37,6 @@ def test_a_database_at_the_first_release_is_upgraded_and_keeps_its_rows(db_url, 
     assert "https://example.com/feed.xml" in out
     db = Database(db_url)
     with db.engine.connect() as conn:
-        assert conn.execute(sa.text("select version_num from alembic_version")).scalar() == "0004"
+        assert conn.execute(sa.text("select version_num from alembic_version")).scalar() == "0005"
         assert "ix_entries_feed_published" in {i["name"] for i in sa.inspect(conn).get_indexes("entries")}
     db.dispose()

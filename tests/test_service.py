@@ -5,13 +5,13 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 from conftest import ROOT
+from helpers import free_port, wait_until, wiredesk_exe
 
 RSS = """<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>{title}</title><link>{base}/</link><description>test feed</description>
@@ -80,17 +80,6 @@ def test_poll_once_over_loopback(db_url, tmp_path, httpserver, wiredesk):
     assert len(stories) == 1 and len(stories[0]["articles"]) == 3
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wiredesk_exe():
-    exe = ROOT / ".venv" / "bin" / "wiredesk"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "daemon"]
-
-
 def start_run(tmp_path, env_extra=None, new_session=False):
     env = dict(os.environ, **(env_extra or {}))
     return subprocess.Popen([*wiredesk_exe(), "run"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
@@ -99,25 +88,33 @@ def start_run(tmp_path, env_extra=None, new_session=False):
 
 def wait_for_story(port, proc, seconds=60):
     """The digest's JSON once the first poll's story shows in it (or at the deadline)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        _, body = wait_http(f"http://127.0.0.1:{port}/digest.json?days=100000", proc)
-        if json.loads(body)["items"] or time.monotonic() > deadline:
-            return body
-        time.sleep(0.3)
+    bodies = []
+
+    def shown() -> bool:
+        bodies.append(wait_http(f"http://127.0.0.1:{port}/digest.json?days=100000", proc)[1])
+        return bool(json.loads(bodies[-1])["items"])
+
+    wait_until(shown, timeout=seconds)
+    return bodies[-1]
 
 
 def wait_http(url, proc, seconds=30):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    """The first answer of ``url`` (status, body); fails when the service exits or never answers."""
+    answers = []
+
+    def answered() -> bool:
         if proc.poll() is not None:
             raise AssertionError(f"wiredesk run exited early: {proc.communicate()[1]}")
         try:
             with urllib.request.urlopen(url, timeout=2) as r:
-                return r.status, r.read()
+                answers.append((r.status, r.read()))
+                return True
         except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"{url} never answered")
+            return False
+
+    if not wait_until(answered, timeout=seconds):
+        raise AssertionError(f"{url} never answered")
+    return answers[0]
 
 
 def test_run_serves_and_stops_cleanly(db_url, tmp_path, httpserver):
@@ -238,9 +235,8 @@ def test_stopping_leaves_no_process_behind(db_url, tmp_path, httpserver, whom):
             os.killpg(proc.pid, signal.SIGTERM)     # what systemd does to the unit's control group
         out, err = proc.communicate(timeout=15)
     # multiprocessing's resource tracker ends when it reads end-of-file from the exited process: a moment, no more
-    deadline = time.monotonic() + 3
-    while (left := _group_members(proc.pid)) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: not _group_members(proc.pid), timeout=3)
+    left = _group_members(proc.pid)
     assert proc.returncode == 0, err
     assert time.monotonic() - started < 10
     assert left == [], left

@@ -7,6 +7,7 @@ import time
 
 import pytest
 from conftest import ROOT, postgres_url
+from helpers import wait_until as wait_for
 from test_service import free_port, start_run, wait_http
 
 
@@ -46,14 +47,13 @@ def digest_items(port, proc):
 
 
 def wait_until(predicate, seconds, proc):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    """``predicate`` holds within ``seconds``; fails at once if the daemon exits."""
+    def check() -> bool:
         if proc.poll() is not None:
             raise AssertionError("the daemon exited: " + proc.communicate()[1][-2000:])
-        if predicate():
-            return True
-        time.sleep(0.5)
-    return False
+        return predicate()
+
+    return wait_for(check, timeout=seconds)
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import pytest
 import sqlalchemy as sa
 from consistency import stored_and_replayed
 from farm import Farm
+from helpers import expire_leases, wait_until
 from test_crash import check_invariants, snapshot, wiredesk_exe
-from waiting import expire_leases, wait_until
 
 from daemon.app import semantic_embedder
 

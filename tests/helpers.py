@@ -1,14 +1,41 @@
-"""Waiting on what a test can observe (a row, a file, a process), never on how long the machine takes."""
+"""What many tests share: the command line as a process, a free port, one-line errors, and waiting on what a test
+can observe (a row, a file, a process), never on how long the machine takes."""
 
 from __future__ import annotations
 
+import socket
+import sys
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
+from conftest import ROOT
 
 POLL_SECONDS = 0.05  # how often the condition is looked at
+
+
+def wiredesk_cmd() -> list[str]:
+    """The `wiredesk` command as a process: the checkout's console script, else `python -m daemon`."""
+    exe = ROOT / ".venv" / "bin" / "wiredesk"
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "daemon"]
+
+
+wiredesk_exe = wiredesk_cmd
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def one_line(err: str) -> str:
+    """The one line a user error prints (and no traceback)."""
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 60.0) -> bool:

@@ -1,17 +1,17 @@
 """articles: a full-text index over titles and texts (SQLite FTS5, PostgreSQL tsvector GIN)
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-05
 """
 from alembic import op
 
-revision = '0004'
-down_revision = '0003'
+revision = '0005'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
-# Kept in step with storage/search.py, which queries them.
+# Kept in step with storage/stories.py, which queries them.
 SQLITE_TABLE = "articles_fts"
 POSTGRES_INDEX = "ix_articles_search"
 
