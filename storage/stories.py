@@ -181,7 +181,7 @@ def search_words(q: str) -> list[str]:
 
 
 def _matching_articles(db: Database, words: list[str]):
-    """The ids of the articles whose title or text holds every word, as a subquery (the index of migration 0004)."""
+    """The ids of the articles whose title or text holds every word, as a subquery (the index of migration 0005)."""
     if db.dialect == "sqlite":
         match = " ".join(f'"{w}"' for w in words)  # each a quoted string: no FTS5 operator can slip in
         return text("SELECT rowid FROM articles_fts WHERE articles_fts MATCH :match").bindparams(match=match) \

@@ -492,3 +492,30 @@ def test_the_page_gives_relative_times_and_the_configured_zone_on_hover():
     for bad in ("Mars/Olympus", "../../etc/passwd", ""):
         with pytest.raises(ConfigError):
             parse(f'[digest]\ntimezone = "{bad}"\n')
+
+
+def test_one_link_through_two_feeds_is_one_article():
+    from daemon.publish.select import to_digest_story
+    from storage.records import Member, StoryView
+
+    def member(n, key, source, url, copy_of=None):
+        when = T0 + timedelta(minutes=n)
+        return Member(article_id=n, key=key, title=f"title {key}", url=url, source=source, folder=None, feed_url=None,
+                      published=when, copy_of=n - 1 if copy_of else None, copy_of_key=copy_of, score=1.0, evidence={},
+                      joined_at=when, summary="", seen_at=when)
+
+    page = "https://www.koreaherald.com/view.php?ud=1"
+    members = (
+        member(1, "a", "Korea Herald National", page),
+        member(2, "b", "Korea Herald World", page.replace("https://www.", "HTTPS://WWW.") + "#top", copy_of="a"),
+        member(3, "c", "The Korea Times", "https://www.koreatimes.co.kr/1", copy_of="b"),
+        member(4, "d", "Yonhap", "https://en.yna.co.kr/2"),
+    )
+    view = StoryView("s1", "urn:uuid:s1", "t", T0, T0, members, published=T0, updated=T0 + timedelta(minutes=4))
+    story = to_digest_story(view, ())
+    assert [s.article_id for s in story.sources] == ["a", "c", "d"]
+    first = story.sources[0]
+    assert first.feeds == ("Korea Herald National", "Korea Herald World") and first.copy_of is None
+    # the copy of the folded article is a copy of the article it was folded into
+    assert story.sources[1].copy_of == "a" and story.copies == 1
+    assert "3 articles from 3 outlets, 1 copy." in json.loads(render([story], "json", META))["items"][0]["content_html"]

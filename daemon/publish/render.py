@@ -56,6 +56,7 @@ class DigestSource:
     folder: str | None = None  # OPML folder of its feed
     why: str | None = None  # why it joined its story, in words (the stored evidence); for the story page and the API
     publisher: str | None = None  # the registered domain of its link: what makes two feeds one outlet
+    feeds: tuple[str, ...] = ()  # the feeds it came through, when more than one carried the same link
 
 
 @dataclass(frozen=True)

@@ -93,7 +93,8 @@ def to_digest_story(story: StoryView, preferred: tuple[str, ...], *, base_url: s
     if explain:
         from daemon.publish.tables import explain as in_words
     outlets = outlets or {}
-    publishers = [publisher_of(m.url) for m in story.members]
+    members, feeds, alias = _one_per_link(story.members)
+    publishers = [publisher_of(m.url) for m in members]
     sources = [
         DigestSource(
             article_id=m.key,
@@ -102,19 +103,20 @@ def to_digest_story(story: StoryView, preferred: tuple[str, ...], *, base_url: s
             # the [outlets] name of its publisher, else its feed's title
             outlet=outlets.get(publisher or "") or m.source or publisher or "unknown outlet",
             published=m.published,
-            copy_of=m.copy_of_key,
+            copy_of=alias.get(m.copy_of_key, m.copy_of_key) if m.copy_of_key else None,
             summary=m.summary,
             folder=m.folder,
             why=in_words(m.evidence, m.copy_of_key) if explain else None,
             publisher=publisher,
+            feeds=tuple(names) if len(names) > 1 else (),
         )
-        for m, publisher in zip(story.members, publishers)
+        for m, publisher, names in zip(members, publishers, feeds)
     ]
     primary = choose_primary(sources, preferred)
     far = datetime.max.replace(tzinfo=timezone.utc)
     rest = sorted((s for s in sources if s is not primary), key=lambda s: (s.published or far, s.article_id))
     # the member whose news time is the story's: what the entry tells first when the story grew
-    times = {id(s): m.news_time for s, m in zip(sources, story.members)}
+    times = {id(s): m.news_time for s, m in zip(sources, members)}
     newest = max(sources, key=lambda s: times[id(s)]) if len(sources) > 1 else None
     return DigestStory(
         story_id=story.id,
@@ -124,10 +126,46 @@ def to_digest_story(story: StoryView, preferred: tuple[str, ...], *, base_url: s
         sources=(primary, *rest),
         created=story.published,
         updated=story.updated,
-        copies=story.copies,
+        copies=sum(1 for s in sources if s.copy_of is not None),
         page_url=story_page_url(base_url, story.id) if base_url else None,
         newest=newest,
     )
+
+
+def _link_key(url: str | None) -> str | None:
+    # the same page whatever the feed wrote: scheme and host in any case, no fragment, no trailing slash
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    if not parts.netloc:
+        return None
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}?{parts.query}"
+
+
+def _one_per_link(members) -> tuple[list, list[list[str]], dict[str, str]]:
+    """The members with one article per link: an article whose link an earlier member has (one page listed in two
+    section feeds) is folded into that member, which keeps the names of both feeds. Also the keys of the folded
+    articles mapped to the key of the member they were folded into, for the copies that point at them."""
+    kept: list = []
+    feeds: list[list[str]] = []
+    alias: dict[str, str] = {}
+    at: dict[str, int] = {}
+    for m in members:
+        key = _link_key(m.url)
+        if key is not None and key in at:
+            i = at[key]
+            alias[m.key] = kept[i].key
+            if m.source and m.source not in feeds[i]:
+                feeds[i].append(m.source)
+            continue
+        if key is not None:
+            at[key] = len(kept)
+        kept.append(m)
+        feeds.append([m.source] if m.source else [])
+    return kept, feeds, alias
 
 
 def headline(sources: list[DigestSource], primary: DigestSource, times: dict[int, datetime]) -> str:

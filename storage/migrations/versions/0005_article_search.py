@@ -11,7 +11,7 @@ down_revision = '0004'
 branch_labels = None
 depends_on = None
 
-# Kept in step with storage/search.py, which queries them.
+# Kept in step with storage/stories.py, which queries them.
 SQLITE_TABLE = "articles_fts"
 POSTGRES_INDEX = "ix_articles_search"
 
