@@ -68,7 +68,7 @@ def poll_once(config, all_feeds: bool = False) -> int:
 def poll_here(config, db, *, all_feeds: bool = False, feeds=None) -> int:
     """Poll the due feeds (every feed with `all_feeds`, or the given Feed rows), process everything and say what
     happened; 1 when every feed tried failed."""
-    from daemon.progress import console_progress
+    from daemon.cli.progress import console_progress
 
     async def go():
         fetcher = make_fetcher(config)
