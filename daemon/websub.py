@@ -62,8 +62,6 @@ async def subscribe_due(db: Database, fetcher, base_url: str, now: datetime | No
     return len(due)
 
 
-
-
 def verify(db: Database, feed_id: int, params: dict[str, str], now: datetime | None = None) -> tuple[int, str]:
     """The hub's verification of intent (GET on the callback): (HTTP status, body); see storage.websub.verify."""
     return stored.verify(db, feed_id, params, now or datetime.now(timezone.utc))

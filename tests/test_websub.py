@@ -72,9 +72,8 @@ def rss(base: str, hub: str, guids: list[str]) -> str:
 
 
 def _wait(what: str, check, seconds=30):
-    found = []
-    assert wait_until(lambda: found.append(check()) or found[-1], seconds), what
-    return found[-1]
+    assert wait_until(lambda: bool(check()), seconds), what
+    return check()
 
 
 def test_hub_and_self_links_are_read_from_the_feed_and_the_link_header():

@@ -366,17 +366,14 @@ def _add_command(db: Database, config, url: str, title: str | None, folder: str 
     if stored.feeds_by_url(db, [url]):
         print(f"{url} is already a feed (wiredesk feeds edit changes its title, folder or interval)")
         return 0
-    result = _fetch_once(config, url)
-    if not result.ok or result.content is None:
-        added = add_feed(db, url, title, folder)
-        why = result.error or "no content"
-        print(f"added {url} (not checked now: {why})" if added else f"{url} is already a feed")
-        return 0
     from daemon.discover import feed_links, looks_like_html
 
-    if not looks_like_html(result.content, result.headers):
+    result = _fetch_once(config, url)
+    checked = result.ok and result.content is not None
+    if not checked or not looks_like_html(result.content, result.headers):
         added = add_feed(db, url, title, folder)
-        print(f"added {url}" if added else f"{url} is already a feed")
+        note = "" if checked else f" (not checked now: {result.error or 'no content'})"
+        print(f"added {url}{note}" if added else f"{url} is already a feed")
         return 0
     found = feed_links(result.content, result.final_url)
     readable = [f for f in found if f.readable]
