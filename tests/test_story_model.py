@@ -145,4 +145,8 @@ def test_the_fitting_script_reproduces_the_shipped_weights(embedder):
     for name, (weights, threshold) in printed["MODELS"].items():
         shipped_w, shipped_t = decision.MODELS[name]
         assert threshold == shipped_t, name
-        np.testing.assert_allclose(weights, shipped_w, rtol=0, atol=1e-9, err_msg=name)
+        # To the rounding of the libraries: the sentence vectors of the development sets differ by about 1e-7 from
+        # one numpy/OpenBLAS build to another (BLAS sums in another order), which moves the fitted semantic weights
+        # by up to about 2e-4 (the lexical ones by under 1e-6); a refit on other data or features moves them by
+        # whole units.
+        np.testing.assert_allclose(weights, shipped_w, rtol=1e-4, atol=1e-3, err_msg=name)

@@ -9,11 +9,11 @@ from itertools import islice
 from typing import Callable, Iterable, Iterator
 
 import heapq
-import math
 
 import numpy as np
 
 from . import decision, minhash
+from .blas import matvec as _matvec
 from .fingerprint import Fingerprint, FingerprintPool, compute, embed_with, term_params
 from .model import Assignment, Document, EngineSettings
 
@@ -370,7 +370,9 @@ class Engine:
         self._story_of: list[int] = []
         self._group_of: list[int] = []              # copy group = insertion index of its founder
         self._sigs = np.zeros((1024, minhash.NUM_PERM), dtype=np.uint32)
-        self._vecs = np.zeros((1024, _DIM), dtype=np.float32)       # semantic vector per article (0: none)
+        # Semantic vector per article (0: none), as stored: float16 holds them exactly (see fp_vector) in half the
+        # memory, and the nearest-member search gathers half the bytes.
+        self._vecs = np.zeros((1024, _DIM), dtype=np.float16)
         # Per story: the sum of its members' semantic vectors and that sum normalised (0: none yet).
         self._story_vsum = np.zeros((256, _DIM), dtype=np.float64)
         self._story_unit = np.zeros((256, _DIM), dtype=np.float32)
@@ -666,9 +668,7 @@ class Engine:
         n = len(self._stories)
         if v is not None and s.semantic_candidates > 0 and n:
             lo = max(0, n - s.semantic_window)
-            # einsum's own loop, not BLAS: a matrix-vector product this small costs more in waking BLAS threads
-            # (milliseconds on a busy machine) than in arithmetic.
-            sims = np.einsum("ij,j->i", self._story_unit[lo:n], v)
+            sims = _matvec(self._story_unit[lo:n], v)
             k = min(s.semantic_candidates, n - lo)
             top = np.argpartition(-sims, k - 1)[:k] if k < n - lo else np.arange(n - lo)
             top = top[np.lexsort((top, -sims[top]))] + lo       # nearest first, ties to the older story
@@ -698,9 +698,10 @@ class Engine:
         x = np.zeros((c, decision.N_FEATURES))
         col = decision.INDEX
         x[:, col["bias"]] = 1.0
-        x[:, col["lex"]] = [self._score(d, stories[st]) for d, st in zip(dots.tolist(), cands)]
+        sts = [stories[st] for st in cands]
+        x[:, col["lex"]] = self._scores(dots, sts)
         sq = w64 * w64
-        story_kind = np.array([stories[st].kind_norm2 for st in cands])
+        story_kind = np.array([s.kind_norm2 for s in sts])
         for k, name in enumerate(("words", "names", "numbers")):
             mask = kind == k
             a2 = float(sq[mask].sum())
@@ -711,27 +712,28 @@ class Engine:
             x[:, col[name]] = np.where(den > 0, kd / np.maximum(den, 1e-300), 0.0)
         v = fp_vector(fp)
         short = fp.shingles < decision.SHORT_SHINGLES
-        has_story_vec = np.array([len(stories[st].vec_rows) > 0 for st in cands])
+        n_vecs = np.fromiter((len(s.vec_rows) for s in sts), dtype=np.intp, count=c)
+        has_story_vec = n_vecs > 0
         if v is not None:
             x[:, col["sem_mean"]] = self._story_unit[cands] @ v
-            # Every candidate's latest members in one product (einsum's own loop: see _candidates), then the
-            # nearest member per candidate.
-            rows = [np.frombuffer(stories[st].vec_rows, dtype=np.int32)[-decision.NEAREST_MEMBERS:] for st in cands]
-            sizes = np.array([len(r) for r in rows])
+            # Every candidate's latest members in one product (on one thread: see .blas), then the nearest
+            # member per candidate.
+            rows = [np.frombuffer(s.vec_rows, dtype=np.int32)[-decision.NEAREST_MEMBERS:] for s in sts]
+            sizes = np.minimum(n_vecs, decision.NEAREST_MEMBERS)
             if sizes.any():
-                sims = np.einsum("ij,j->i", self._vecs[np.concatenate(rows)], v)
+                sims = _matvec(self._vecs[np.concatenate(rows)].astype(np.float32), v)
                 some = sizes > 0
                 starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))[some]
                 x[some, col["sem_max"]] = np.maximum.reduceat(sims, starts)
-            counts = np.array([max(len(stories[st].vec_rows), 1) for st in cands], dtype=np.float64)
+            counts = np.maximum(n_vecs, 1).astype(np.float64)
             x[:, col["sem_avg"]] = (self._story_vsum[cands] @ v.astype(np.float64)) / counts
         models = [decision.model_name(bool(sem), short) for sem in (has_story_vec & (v is not None)).tolist()]
         x[:, col["lex_x_sem"]] = x[:, col["lex"]] * x[:, col["sem_mean"]]
         have = set(fp.terms)
         gate = self.settings.anchor_names and not short
         allowed = np.ones(c, dtype=bool)
-        for j, st in enumerate(cands):
-            story = stories[st]
+        x[:, col["log_size"]] = np.log1p(np.fromiter((s.members for s in sts), dtype=np.float64, count=c))
+        for j, story in enumerate(sts):
             if not self._anchored(story, have):
                 x[j, col["anchor_miss"]] = 1.0
                 # An article with a body that names none of a story's leading names must be very close to join it:
@@ -740,7 +742,6 @@ class Engine:
                 if gate and x[j, col["lex"]] < self.settings.anchor_free_similarity \
                         and x[j, col["sem_mean"]] < self.settings.anchor_free_semantic:
                     allowed[j] = False
-            x[j, col["log_size"]] = math.log1p(story.members)
             if source and source in story.outlets:
                 x[j, col["same_outlet"]] = 1.0
             if ts is not None and story.first is not None:
@@ -798,22 +799,24 @@ class Engine:
             story.anchor_weights = [c[t] for t in story.anchors]
         return not story.anchors or not terms.isdisjoint(story.anchors)
 
-    def _score(self, dot: float, story: _Story) -> float:
-        """Centroid cosine, with a prior on how alike a young story's members are.
+    def _scores(self, dots: np.ndarray, sts: list[_Story]) -> np.ndarray:
+        """Centroid cosine of one article with each story (`dots`: its dot products with their centroids), with a
+        prior on how alike a young story's members are.
 
         dot / |centroid| equals the average similarity to the members divided by the square root of the
         members' average similarity among themselves; for a story of one or two members that average is
         unknown, so a prior (worth one member pair) stands in for it instead of the perfect 1.0 of a
-        single article, which would demand too much of the second write-up.
+        single article, which would demand too much of the second write-up. 0 for a story with no centroid.
         """
-        s = self.settings
-        n = story.vectors
-        if n == 0:
-            return 0.0
+        c = len(sts)
+        n = np.fromiter((s.vectors for s in sts), dtype=np.float64, count=c)
+        norm2 = np.fromiter((s.norm2 for s in sts), dtype=np.float64, count=c)
         pairs = n * (n - 1) / 2.0
-        sum_pairs = (story.norm2 - n) / 2.0
-        cohesion = (sum_pairs + s.cohesion_prior) / (pairs + 1.0)
-        return dot / n / max(cohesion, 1e-3) ** 0.5
+        sum_pairs = (norm2 - n) / 2.0
+        cohesion = (sum_pairs + self.settings.cohesion_prior) / (pairs + 1.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = dots / n / np.sqrt(np.maximum(cohesion, 1e-3))
+        return np.where(n > 0, out, 0.0)
 
     def _create_story(self, story_id: str) -> int:
         if story_id in self._story_index:

@@ -327,26 +327,9 @@ def limit_blas_threads(threads: int) -> bool:
 
     For worker processes that share the cores: each one's matrix products then stay on its share of them instead of
     every worker starting a thread per core."""
-    import ctypes
-    import re
+    from .blas import limit_threads
 
-    try:
-        with open("/proc/self/maps", encoding="ascii", errors="replace") as fh:
-            libs = sorted(set(re.findall(r"(/\S*openblas\S*\.so\S*)", fh.read())))
-    except OSError:
-        return False
-    for path in libs:
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for name in ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
-                     "openblas_set_num_threads64_", "openblas_set_num_threads"):
-            fn = getattr(lib, name, None)
-            if fn is not None:
-                fn(ctypes.c_int(threads))
-                return True
-    return False
+    return limit_threads(threads)
 
 
 def load_embedder(model_dir: str | os.PathLike | None = None, threads: int | None = None) -> Embedder:
