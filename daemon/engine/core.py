@@ -25,7 +25,11 @@ class _Story:
     terms: array = field(default_factory=lambda: array("I"))   # ids of the terms of its centroid
     norm2: float = 0.0
     kind_norm2: list = field(default_factory=lambda: [0.0, 0.0, 0.0])   # |centroid|^2 per kind: words, names, numbers
-    vec_rows: array = field(default_factory=lambda: array("i"))  # members with a semantic vector (article indices)
+    vec_count: int = 0             # members whose semantic vector is in the story's mean
+    # The latest decision.NEAREST_MEMBERS of those vectors (float16, as stored), for the nearest-member cosine: one
+    # block per story, read in one piece, instead of rows gathered from all over the article table. A ring once
+    # full; grows by doubling until then.
+    recent: np.ndarray | None = field(default=None, repr=False)
     time_sum: float = 0.0          # of the dated members, for the mean time
     dated: int = 0
     outlets: set = field(default_factory=set)
@@ -56,6 +60,21 @@ def fp_vector(fp: Fingerprint) -> np.ndarray | None:
         return None
     # As stored (float16): an engine restored from the database then decides exactly as one that never stopped.
     return np.asarray(v, dtype=np.float16).astype(np.float32)
+
+
+def _remember(story: _Story, v: np.ndarray) -> None:
+    """Keep `v` among the story's latest member vectors (the oldest one goes once NEAREST_MEMBERS are kept)."""
+    n = story.vec_count
+    keep = decision.NEAREST_MEMBERS
+    block = story.recent
+    if block is None:
+        block = story.recent = np.empty((1, _DIM), dtype=np.float16)
+    elif n < keep and n == len(block):
+        grown = np.empty((min(2 * n, keep), _DIM), dtype=np.float16)
+        grown[:n] = block
+        block = story.recent = grown
+    block[n % keep] = v
+    story.vec_count = n + 1
 
 
 def _choice(p: np.ndarray, need: np.ndarray, key: np.ndarray | None = None) -> int | None:
@@ -712,16 +731,16 @@ class Engine:
             x[:, col[name]] = np.where(den > 0, kd / np.maximum(den, 1e-300), 0.0)
         v = fp_vector(fp)
         short = fp.shingles < decision.SHORT_SHINGLES
-        n_vecs = np.fromiter((len(s.vec_rows) for s in sts), dtype=np.intp, count=c)
+        n_vecs = np.fromiter((s.vec_count for s in sts), dtype=np.intp, count=c)
         has_story_vec = n_vecs > 0
         if v is not None:
             x[:, col["sem_mean"]] = self._story_unit[cands] @ v
             # Every candidate's latest members in one product (on one thread: see .blas), then the nearest
             # member per candidate.
-            rows = [np.frombuffer(s.vec_rows, dtype=np.int32)[-decision.NEAREST_MEMBERS:] for s in sts]
             sizes = np.minimum(n_vecs, decision.NEAREST_MEMBERS)
             if sizes.any():
-                sims = _matvec(self._vecs[np.concatenate(rows)].astype(np.float32), v)
+                blocks = [s.recent[:k] for s, k in zip(sts, sizes.tolist()) if k]
+                sims = _matvec(np.concatenate(blocks, dtype=np.float32), v)
                 some = sizes > 0
                 starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))[some]
                 x[some, col["sem_max"]] = np.maximum.reduceat(sims, starts)
@@ -870,7 +889,7 @@ class Engine:
         if is_copy or not fp.terms:
             return  # a copy adds no new wording; the centroid describes distinct write-ups
         if v is not None:
-            st.vec_rows.append(i)
+            _remember(st, v)
             vs = self._story_vsum[story]
             vs += v
             norm = float(np.sqrt(vs @ vs))
