@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import datetime
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from . import Document, Engine
+
+if TYPE_CHECKING:
+    from .embed import Embedder
 
 
 class CorpusError(ValueError):
@@ -23,7 +27,7 @@ def _text(key: str, value: str) -> str:
     return value
 
 
-def _optional_str(obj: dict, key: str) -> str | None:
+def _optional_str(obj: dict[str, Any], key: str) -> str | None:
     v = obj.get(key)
     if v is None:
         return v
@@ -32,7 +36,7 @@ def _optional_str(obj: dict, key: str) -> str | None:
     raise CorpusError(f"'{key}' must be a string or null")
 
 
-def _parse_published(value) -> datetime | None:
+def _parse_published(value: object) -> datetime | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
@@ -74,7 +78,7 @@ def _document(line: str, seen: set[str]) -> Document:
                     url=_optional_str(obj, "url"))
 
 
-def read_corpus(path) -> list[Document]:
+def read_corpus(path: str | os.PathLike[str]) -> list[Document]:
     """Every article of the file, or CorpusError naming the file and line of the first bad one."""
     docs: list[Document] = []
     seen: set[str] = set()
@@ -97,7 +101,8 @@ def read_corpus(path) -> list[Document]:
 _DEFAULT = object()
 
 
-def cluster_jsonl(path, out: TextIO = sys.stdout, err: TextIO | None = None, embedder=_DEFAULT) -> int:
+def cluster_jsonl(path: str | os.PathLike[str], out: TextIO = sys.stdout, err: TextIO | None = None,
+                  embedder: Embedder | None | object = _DEFAULT) -> int:
     """Validate the whole file, then assign every article in input order; 0 on success, 2 on bad input.
 
     `embedder`: the semantic model (default: the installed one, as the daemon's default config has it; when it
