@@ -30,6 +30,31 @@ def test_only_storage_imports_sqlalchemy():
     assert offenders == [], f"SQL outside storage/: {offenders}"
 
 
+def test_the_engine_is_a_library():
+    # Of wiredesk it uses only the error tree and the worker-process helper: no config, no CLI, no storage.
+    allowed = {"daemon.errors", "daemon.procs"}
+    used: dict[str, set[str]] = {}
+    for path in (ROOT / "daemon" / "engine").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                if node.level == 2:
+                    name = f"daemon.{node.module}"
+                elif node.level == 0 and node.module.split(".")[0] in ("daemon", "storage"):
+                    name = node.module
+                else:
+                    continue
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names if a.name.split(".")[0] in ("daemon", "storage")]
+                if not names:
+                    continue
+                name = names[0]
+            else:
+                continue
+            if not name.startswith("daemon.engine") and name not in allowed:
+                used.setdefault(path.name, set()).add(name)
+    assert used == {}, f"the engine imports the rest of wiredesk: {used}"
+
+
 @pytest.fixture
 def db(tmp_path):
     from storage import open_database

@@ -121,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "cluster":
             # no config, no database: the same engine and defaults as the daemon, nothing else
-            from daemon.engine.cli_cluster import cluster_jsonl
+            from daemon.cli.cluster import cluster_jsonl
 
             return cluster_jsonl(args.file, out=sys.stdout)
         from daemon import config as config_mod

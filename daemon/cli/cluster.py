@@ -8,10 +8,10 @@ import sys
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
-from . import Document, Engine
+from daemon.engine import Document, Engine
 
 if TYPE_CHECKING:
-    from .embed import Embedder
+    from daemon.engine.embed import Embedder
 
 
 class CorpusError(ValueError):
