@@ -85,3 +85,28 @@ def test_storage_hands_out_frozen_records(db):
     assert tuple(stories.stories_version(db)) == (None, None)
     assert feeds.remove_feed(db, "https://example.org/a.xml") and not feeds.remove_feed(db, "https://example.org/a.xml")
     assert [f.url for f in feeds.all_feeds(db)] == ["https://example.org/b.xml"]
+
+
+def test_every_public_exception_is_in_the_tree():
+    """A user-facing error of any module is a WiredeskError (the CLI prints those as one line); the engine's keep
+    ValueError as a second base for callers that catch it."""
+    import importlib
+
+    from daemon.errors import EngineError, WiredeskError
+
+    found = []
+    for root in ("daemon", "storage"):
+        for path in (ROOT / root).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue
+            module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+            for node in ast.parse(path.read_text(encoding="utf-8")).body:
+                if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+                    cls = getattr(importlib.import_module(module), node.name)
+                    if isinstance(cls, type) and issubclass(cls, BaseException):
+                        found.append(cls)
+    outside = [f"{cls.__module__}.{cls.__name__}" for cls in found if not issubclass(cls, WiredeskError)]
+    assert outside == []
+    names = {cls.__name__ for cls in found}
+    assert {"FingerprintError", "CorpusError", "RefusedAddress", "EngineError", "ModelError"} <= names
+    assert issubclass(EngineError, ValueError)

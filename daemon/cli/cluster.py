@@ -9,12 +9,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 from daemon.engine import Document, Engine
+from daemon.errors import InputError
 
 if TYPE_CHECKING:
     from daemon.engine.embed import Embedder
 
 
-class CorpusError(ValueError):
+class CorpusError(InputError):
     """A line of the input corpus that cannot be read as an article."""
 
 
@@ -23,7 +24,7 @@ def _text(key: str, value: str) -> str:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise CorpusError(f"'{key}' contains {value[exc.start]!r}, a lone surrogate (not a character)") from None
+        raise CorpusError(f"'{key}' contains {value[exc.start]!r}, a lone surrogate (not a character)") from exc
     return value
 
 
@@ -46,8 +47,8 @@ def _parse_published(value: object) -> datetime | None:
         text = text[:-1] + "+00:00"
     try:
         dt = datetime.fromisoformat(text)
-    except ValueError:
-        raise CorpusError(f"'published' is not ISO 8601: {value!r}") from None
+    except ValueError as exc:
+        raise CorpusError(f"'published' is not ISO 8601: {value!r}") from exc
     if dt.tzinfo is None:
         # A date without an offset is read as UTC rather than rejected: corpora often omit it.
         from datetime import timezone
@@ -59,9 +60,9 @@ def _document(line: str, seen: set[str]) -> Document:
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
-        raise CorpusError(f"invalid JSON ({exc.msg})") from None
-    except RecursionError:
-        raise CorpusError("JSON nested too deeply (an article is one flat object)") from None
+        raise CorpusError(f"invalid JSON ({exc.msg})") from exc
+    except RecursionError as exc:
+        raise CorpusError("JSON nested too deeply (an article is one flat object)") from exc
     if not isinstance(obj, dict):
         raise CorpusError("expected a JSON object")
     art_id = obj.get("id")
@@ -90,11 +91,11 @@ def read_corpus(path: str | os.PathLike[str]) -> list[Document]:
                 try:
                     docs.append(_document(line, seen))
                 except CorpusError as exc:
-                    raise CorpusError(f"{path}:{lineno}: {exc}") from None
+                    raise CorpusError(f"{path}:{lineno}: {exc}") from exc
     except OSError as exc:
-        raise CorpusError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise CorpusError(f"{path}: not UTF-8 text") from None
+        raise CorpusError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise CorpusError(f"{path}: not UTF-8 text") from exc
     return docs
 
 

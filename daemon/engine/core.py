@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..errors import EngineError
 from . import decision, minhash
 from .fingerprint import Fingerprint, FingerprintPool, compute, embed_with, term_params
 from .model import Assignment, Document, EngineSettings
@@ -74,7 +75,7 @@ def _timestamp(published: datetime | None) -> float | None:
     if published is None:
         return None
     if published.tzinfo is None:
-        raise ValueError("published must be timezone-aware")
+        raise EngineError("published must be timezone-aware")
     return published.timestamp()
 
 
@@ -485,7 +486,7 @@ class Engine:
         """Decide and index one article. `fingerprint`, when given, must be this document's under the
         same settings (from :meth:`fingerprint` or :meth:`fingerprint_many`)."""
         if doc.id in self._index_of:
-            raise ValueError(f"article {doc.id!r} is already indexed")
+            raise EngineError(f"article {doc.id!r} is already indexed")
         ts = _timestamp(doc.published)
         fp = fingerprint if fingerprint is not None else self.fingerprint(doc)
         keys = self._lsh.keys(fp.signature)
@@ -532,7 +533,7 @@ class Engine:
                 published: datetime | None = None, source: str | None = None) -> None:
         """Re-index a stored decision (call in the original insertion order; `source` as given to add)."""
         if article_id in self._index_of:
-            raise ValueError(f"article {article_id!r} is already indexed")
+            raise EngineError(f"article {article_id!r} is already indexed")
         fp = Fingerprint.from_bytes(fingerprint)
         story = self._story_index.get(story_id)
         if story is None:
@@ -551,7 +552,7 @@ class Engine:
         (as :meth:`add` would), then index `doc` into story `story_id` (founded if new) whatever the model says,
         or, with `story_id` None, where the models decide. Copies are not looked for. Returns the story id too."""
         if doc.id in self._index_of:
-            raise ValueError(f"article {doc.id!r} is already indexed")
+            raise EngineError(f"article {doc.id!r} is already indexed")
         ts = _timestamp(doc.published)
         fp = fingerprint if fingerprint is not None else self.fingerprint(doc)
         tids = self._book.term_ids(fp.terms) if fp.terms else None
@@ -582,9 +583,9 @@ class Engine:
         """Decide with these weights, threshold and ranking for model `name` (see decision.MODELS and CHOOSE_BY)
         instead of the fitted ones (for the fitting script)."""
         if name not in self._models:
-            raise ValueError(f"no story model {name!r}")
+            raise EngineError(f"no story model {name!r}")
         if choose_by != "probability" and choose_by not in decision.INDEX:
-            raise ValueError(f"no feature {choose_by!r} to choose by")
+            raise EngineError(f"no feature {choose_by!r} to choose by")
         self._models[name] = (np.asarray(weights, dtype=np.float64), float(threshold))
         self._choose_by[name] = choose_by
 
@@ -821,7 +822,7 @@ class Engine:
 
     def _create_story(self, story_id: str) -> int:
         if story_id in self._story_index:
-            raise ValueError(f"story id {story_id!r} already exists")
+            raise EngineError(f"story id {story_id!r} already exists")
         self._stories.append(_Story(story_id, self._book, index=len(self._stories)))
         self._story_index[story_id] = len(self._stories) - 1
         if len(self._stories) > len(self._story_unit):

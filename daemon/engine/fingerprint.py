@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..errors import EngineError
 from ..procs import die_with_parent
 from . import analysis, minhash
 from .analysis import TermParams, mostly_ideographic, normalise_punctuation, salient_terms, scan
@@ -33,7 +34,7 @@ _DIMS = struct.Struct("<H")
 _SEP = "\x1f"
 
 
-class FingerprintError(ValueError):
+class FingerprintError(EngineError):
     """A stored fingerprint that this version cannot read."""
 
 

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import EngineError, StorageError
+
 NUM_PERM = 128
 _EMPTY = np.uint32(0xFFFFFFFF)
 _S32 = np.uint64(32)
@@ -106,7 +108,7 @@ class BandIndex:
 
     def __init__(self, rows: int):
         if NUM_PERM % rows:
-            raise ValueError(f"rows must divide {NUM_PERM}")
+            raise EngineError(f"rows must divide {NUM_PERM}")
         self.rows = rows
         self.bands = NUM_PERM // rows
         self._mult = np.array([((0x9E3779B97F4A7C15 ^ (i * 0x632BE59BD9B4E019)) & 0xFFFFFFFFFFFFFFFF) | 1
@@ -169,14 +171,14 @@ class DatasketchBandIndex:
         from datasketch import MinHashLSH
 
         if NUM_PERM % rows:
-            raise ValueError(f"rows must divide {NUM_PERM}")
+            raise EngineError(f"rows must divide {NUM_PERM}")
         config = dict(storage_config)
         if isinstance(config.get("basename"), str):
             config["basename"] = config["basename"].encode("utf-8")
         if config.get("type") == "redis":
             if not config.get("basename"):
                 # datasketch would pick a random one: nothing shared, nothing found again after a restart.
-                raise ValueError("a Redis copy index needs a 'basename' (the prefix of its keys)")
+                raise EngineError("a Redis copy index needs a 'basename' (the prefix of its keys)")
             _check_redis(config)
         self.rows = rows
         self.bands = NUM_PERM // rows
@@ -261,4 +263,4 @@ def _check_redis(config: dict[str, Any]) -> None:
         redis.Redis(**{"socket_connect_timeout": 5, **params}).ping()
     except redis.exceptions.RedisError as exc:
         where = f"{params.get('host', 'localhost')}:{params.get('port', 6379)}"
-        raise ConnectionError(f"cannot reach Redis at {where} for the copy and story indexes: {exc}") from exc
+        raise StorageError(f"cannot reach Redis at {where} for the copy and story indexes: {exc}") from exc

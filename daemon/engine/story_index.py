@@ -18,6 +18,7 @@ from array import array
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from ..errors import EngineError
 from .core import push_story, rank_stories
 
 
@@ -30,7 +31,7 @@ class DatasketchStoryPostings:
         if isinstance(basename, str):
             basename = basename.encode("utf-8")
         if not basename:
-            raise ValueError("a Redis story index needs a 'basename' (the prefix of its keys)")
+            raise EngineError("a Redis story index needs a 'basename' (the prefix of its keys)")
         self._keep = keep
         self._storage = ordered_storage(storage_config, name=basename + b"_stories:")
         self._redis = self._storage._redis          # the connection datasketch opened from the config
