@@ -26,8 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from daemon.cli.cluster import read_corpus  # noqa: E402
 from daemon.engine import Document, Engine  # noqa: E402
-from daemon.engine.cli_cluster import read_corpus  # noqa: E402
 
 CITIES = ["SEOUL", "WASHINGTON", "LONDON", "BEIJING", "PARIS", "NEW YORK", "TOKYO", "BERLIN", "MOSCOW",
           "SYDNEY", "NEW DELHI", "CAIRO", "LOS ANGELES", "BRUSSELS"]

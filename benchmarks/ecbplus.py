@@ -27,8 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from daemon.cli.cluster import read_corpus  # noqa: E402
 from daemon.engine import Document, Engine, EngineSettings  # noqa: E402
-from daemon.engine.cli_cluster import read_corpus  # noqa: E402
 
 
 def bcubed(pred: dict[str, str], gold: dict[str, str]) -> tuple[float, float, float]:

@@ -46,8 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def synthesise(path: str, n: int, seed: int = 11):
+    from daemon.cli.cluster import read_corpus
     from daemon.engine import Document
-    from daemon.engine.cli_cluster import read_corpus
 
     base = read_corpus(path)
     sentences = [[x for x in re.split(r"(?<=[.!?])\s+", d.text.replace("\n\n", " ")) if len(x) > 20] or [d.text]

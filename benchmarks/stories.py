@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ecbplus import bcubed, tfidf_average_linkage  # noqa: E402
 
-from daemon.engine.cli_cluster import cluster_jsonl, read_corpus  # noqa: E402
+from daemon.cli.cluster import cluster_jsonl, read_corpus  # noqa: E402
 
 
 def run_cluster(rows: list[dict], embedder) -> dict[str, str]:

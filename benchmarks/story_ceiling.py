@@ -103,7 +103,7 @@ def average_linkage(sim: np.ndarray, ids: list[str], gold: dict[str, str]) -> tu
 def wiredesk(path: Path, embedder) -> dict[str, str]:
     import io
 
-    from daemon.engine.cli_cluster import cluster_jsonl
+    from daemon.cli.cluster import cluster_jsonl
 
     out, err = io.StringIO(), io.StringIO()
     if cluster_jsonl(str(path), out=out, err=err, embedder=embedder) != 0:

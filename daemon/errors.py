@@ -6,8 +6,14 @@ where, and what to do. Causes are chained (``raise ... from exc``) so that logs 
     WiredeskError
     ├── ConfigError      the configuration file or a setting (also raised for inconsistent settings in code)
     ├── InputError       a file, argument or query parameter (AmbiguousStory: a story prefix several share)
+    │   └── CorpusError  a line of a `wiredesk cluster` corpus (daemon.cli.cluster)
     ├── StorageError     the database or the shared Redis indexes cannot be opened, read or written
     ├── FeedError        one feed could not be fetched, parsed or stored; carries the URL and an ErrorKind
+    ├── RefusedAddress   a host resolves only to addresses the fetch policy refuses (daemon.fetch.client); the
+    │                    fetcher reports it as the feed's refused_address error
+    ├── EngineError      the engine was given what it cannot take: an article indexed twice, a date without a
+    │   │                time zone, a story model or setting it does not have (also a ValueError)
+    │   └── FingerprintError  a stored fingerprint this version cannot read (daemon.engine.fingerprint)
     └── ModelError       the sentence-embedding model is missing or damaged (daemon.engine.embed)
 
 Library errors (SQLAlchemy, Redis, OS errors) are wrapped into these where they reach the user, with the library's
@@ -39,6 +45,10 @@ class AmbiguousStory(InputError):
 
 class StorageError(WiredeskError):
     """The database cannot be opened, migrated, read or written, or holds what it must not."""
+
+
+class EngineError(WiredeskError, ValueError):
+    """The engine was given what it cannot take (its callers, and its tests, may catch it as a ValueError)."""
 
 
 class FeedError(WiredeskError):

@@ -221,7 +221,7 @@ def instance_lock(db) -> Iterator[None]:
             fh.close()
     else:
         # PostgreSQL is the store for several workers: they share the feeds through leases (pipeline.due_feeds) and
-        # take turns deciding stories (an advisory lock in pipeline._assign), so no instance lock is taken here
+        # take turns deciding stories (an advisory lock taken by storage.decisions), so no instance lock is taken here
         log.info("sharing %s with any other wiredesk workers", db.describe())
         yield
 

@@ -11,9 +11,10 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError as AlembicCommandError
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.errors import StorageError
@@ -27,6 +28,17 @@ def _alembic_config(engine: Engine) -> AlembicConfig:
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["engine"] = engine
     return cfg
+
+
+def _one_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[0] if lines else ""
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    """The driver's own words, one line ("file is not a database", "connection refused")."""
+    orig = getattr(exc, "orig", None)
+    return _one_line(str(orig if orig is not None else exc)) or type(exc).__name__
 
 
 def _sqlite_pragmas(dbapi_connection, _record):
@@ -79,9 +91,9 @@ class Database:
         try:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
-        except OperationalError as exc:
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-            raise StorageError(f"cannot open database {self.describe()}: {reason} (check database.url or WIREDESK_DATABASE_URL)") from exc
+        except DBAPIError as exc:  # cannot connect, or a file that is not a database at all
+            raise StorageError(f"cannot open database {self.describe()}: {_reason(exc)} (check database.url or "
+                               f"WIREDESK_DATABASE_URL)") from exc
 
     def migrate(self) -> None:
         self.check()
@@ -93,9 +105,13 @@ class Database:
             if current != head:
                 log.debug("migrating database %s from %s to %s", self.describe(), current, head)
                 command.upgrade(cfg, "head")
-        except OperationalError as exc:
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-            raise StorageError(f"cannot migrate database {self.describe()}: {reason}") from exc
+        except AlembicCommandError as exc:  # a schema revision this version does not know
+            raise StorageError(f"cannot migrate database {self.describe()}: {_one_line(str(exc))}; it was written by "
+                               f"another version of wiredesk: use that version, or point database.url (or "
+                               f"WIREDESK_DATABASE_URL) at another database") from exc
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot migrate database {self.describe()}: {_reason(exc)} (is it a wiredesk "
+                               f"database? check database.url or WIREDESK_DATABASE_URL)") from exc
 
     @contextmanager
     def session(self) -> Iterator[Session]:

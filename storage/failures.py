@@ -12,7 +12,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-__all__ = ["SQLAlchemyError", "is_database_error", "is_storage_failure", "storage_reason"]
+__all__ = ["SQLAlchemyError", "database_failure", "is_database_error", "is_storage_failure", "storage_reason"]
 
 
 def is_storage_failure(exc: BaseException) -> bool:
@@ -39,3 +39,16 @@ def storage_reason(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None) or exc
     text = str(orig).strip().splitlines()
     return text[0] if text else type(orig).__name__
+
+
+def database_failure(exc: BaseException, url: str) -> str:
+    """One line for a database error met after the database opened: which database, the driver's words, what to do."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        shown = make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        shown = url
+    return (f"database {shown}: {storage_reason(exc)} (is it damaged, or changed by another program? restore it "
+            f"from a backup, or point database.url or WIREDESK_DATABASE_URL at another database)")

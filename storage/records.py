@@ -195,3 +195,67 @@ class EntryRecord:
     summary: str | None
     content: str | None
     published: datetime | None
+
+
+# ---- the story-decision transaction (storage/decisions.py) -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LockedEntry:
+    """An entry locked for its story decision: its state now, and the text found for it while it is ready."""
+
+    id: int
+    state: str  # a daemon.states.EntryState value
+    text: str | None
+    text_source: str | None  # a daemon.states.TextSource value
+
+
+@dataclass(frozen=True)
+class NewArticle:
+    """An article to store from a ready entry (its fingerprint comes with its decision)."""
+
+    entry_id: int
+    external_id: str | None
+    url: str | None
+    title: str
+    text: str
+    source: str | None
+    published: datetime | None
+    extracted_from: str  # a daemon.states.TextSource value
+    text_hash: str
+
+
+@dataclass(frozen=True)
+class StoredMembership:
+    """A stored story decision, as the engine restores it: in ``seq`` order, with the article's fingerprint."""
+
+    seq: int
+    article_id: int
+    story_id: str
+    copy_of: int | None
+    fingerprint: bytes
+    published: datetime | None
+    source: str | None
+
+
+@dataclass(frozen=True)
+class StoryDecision:
+    """The engine's decision for one stored article, to be written with its story and membership."""
+
+    entry_id: int
+    article_id: int
+    story_id: str
+    copy_of: str | None  # the engine's article id of the copy group's first member
+    score: float
+    evidence: dict[str, Any]
+    fingerprint: bytes
+
+
+@dataclass(frozen=True)
+class DecisionStored:
+    """What became of one decision: the article's story and copy source, and the membership's seq."""
+
+    article_id: int
+    story_id: str
+    copy_of: int | None
+    seq: int

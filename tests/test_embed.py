@@ -300,7 +300,7 @@ def test_old_fingerprints_still_read():
 
 def test_cluster_without_the_model_says_so_once_and_goes_on(tmp_path, monkeypatch):
     from daemon import app
-    from daemon.engine.cli_cluster import cluster_jsonl
+    from daemon.cli.cluster import cluster_jsonl
 
     monkeypatch.setattr(embed, "default_model_dir", lambda: None)
     monkeypatch.setattr(app, "_embedders", {})

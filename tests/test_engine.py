@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from daemon.cli.cluster import cluster_jsonl
 from daemon.engine import Document, Engine, Fingerprint, FingerprintError, decision
-from daemon.engine.cli_cluster import cluster_jsonl
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"

@@ -15,6 +15,7 @@ import pytest
 from farm import _TOPICS  # the test farm's event topics and the words spoken around them
 
 from daemon.engine import Document, Engine
+from daemon.errors import StorageError
 
 REDIS = {"host": "127.0.0.1", "port": 6379}
 
@@ -214,7 +215,7 @@ def test_empty_redis_is_rebuilt_from_restore(corpus, reference, redis_storage):
 
 def test_unreachable_redis_is_a_clear_error():
     storage = {"type": "redis", "basename": b"wiredesk-test-none", "redis": {"host": "127.0.0.1", "port": 1}}
-    with pytest.raises(ConnectionError, match=r"cannot reach Redis at 127\.0\.0\.1:1"):
+    with pytest.raises(StorageError, match=r"cannot reach Redis at 127\.0\.0\.1:1"):
         Engine(lsh_storage=storage)
 
 

@@ -244,7 +244,7 @@ def test_slow_drip_body_hits_the_whole_request_deadline():
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n")
         for _ in range(100):
             conn.sendall(b"x")
-            time.sleep(0.2)
+            time.sleep(0.2)  # the server's pace is the case under test: a slow server, not a wait for the client
 
     with RawServer(drip) as server:
         result = fetch(server.url, limits=Limits(timeout=1.0))
@@ -486,6 +486,8 @@ def test_concurrency_caps(threaded_server, limits, expected):
         with lock:
             active += 1
             peak = max(peak, active)
+        # a slow server (a quarter second an answer): what a cap is for, and the time in which a request over it
+        # would overlap the others; the absence of that request cannot be waited for on any state
         time.sleep(0.25)
         with lock:
             active -= 1

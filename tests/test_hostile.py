@@ -323,7 +323,7 @@ def drip(body: bytes, pause: float):
         for i in range(0, len(body), step):
             h.wfile.write(body[i : i + step])
             h.wfile.flush()
-            time.sleep(pause)
+            time.sleep(pause)  # the server's pace is the case under test (a slow server), not a wait for the client
 
     return handler
 

@@ -7,6 +7,7 @@ partial write, or the wrong message); the comment above each says how.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -641,3 +642,73 @@ def test_wide_entity_feeds_are_still_refused(enc):
     with pytest.raises(FeedError) as exc:
         parse_feed(LAUGHS.format(enc=enc.upper()).encode(enc), "https://example.com/feed.xml")
     assert exc.value.kind == "refused_xml"
+
+
+# ---- a database that cannot be read: one line naming it and what to do, never a traceback -----------------------
+
+READ_COMMANDS = [["stories"], ["feeds", "list"], ["story", "abc"]]
+
+
+@pytest.mark.parametrize("argv", READ_COMMANDS)
+@pytest.mark.parametrize("content", [b"just some notes, not a database\n" * 200, bytes(range(256)) * 16])
+def test_a_file_that_is_not_a_database_is_one_line(tmp_path, monkeypatch, wiredesk, argv, content):
+    path = tmp_path / "notes.db"
+    path.write_bytes(content)
+    monkeypatch.setenv("WIREDESK_DATABASE_URL", f"sqlite:///{path}")
+    code, out, err = wiredesk(*argv)
+    line = one_line(err)
+    assert code == 2 and out == ""
+    assert str(path) in line and "file is not a database" in line and "database.url" in line, line
+    assert path.read_bytes() == content, "nothing is written to it"
+
+
+def _foreign(path):
+    import sqlite3
+
+    with sqlite3.connect(path) as c:
+        c.execute("create table feeds (name text)")
+
+
+def _from_another_version(path):
+    import sqlite3
+
+    with sqlite3.connect(path) as c:
+        c.execute("create table alembic_version (version_num varchar(32) not null)")
+        c.execute("insert into alembic_version values ('f00dfeed0000')")
+
+
+@pytest.mark.parametrize("argv", READ_COMMANDS)
+@pytest.mark.parametrize("make, words", [(_foreign, "is it a wiredesk database"),
+                                         (_from_another_version, "another version of wiredesk")])
+def test_another_programs_or_versions_database_is_one_line(tmp_path, monkeypatch, wiredesk, argv, make, words):
+    path = tmp_path / "other.db"
+    make(path)
+    monkeypatch.setenv("WIREDESK_DATABASE_URL", f"sqlite:///{path}")
+    code, out, err = wiredesk(*argv)
+    line = one_line(err)
+    assert code == 2 and out == "" and str(path) in line and words in line, line
+
+
+@pytest.mark.parametrize("argv", READ_COMMANDS)
+def test_a_damaged_database_is_one_line(db_url, wiredesk, argv):
+    assert wiredesk("feeds", "list")[0] == 0  # a wiredesk database, then changed behind its back
+    engine = sa.create_engine(db_url)
+    with engine.begin() as c:
+        c.execute(sa.text("drop table memberships"))
+        c.execute(sa.text("drop table stories"))
+        c.execute(sa.text("alter table feeds rename to old_feeds"))
+    engine.dispose()
+    code, out, err = wiredesk(*argv)
+    line = one_line(err)
+    assert code == 2 and out == ""
+    assert line.startswith("wiredesk: database ") and ("no such table" in line or "does not exist" in line), line
+    assert "WIREDESK_DATABASE_URL" in line, line
+
+
+def test_a_bad_database_file_as_the_command_meets_it(tmp_path):
+    path = tmp_path / "wiredesk.db"
+    path.write_text("not a database\n" * 100)
+    res = subprocess.run([*wiredesk_cmd(), "stories"], capture_output=True, text=True, cwd=tmp_path, timeout=60,
+                         env={**os.environ, "WIREDESK_DATABASE_URL": f"sqlite:///{path}"})
+    line = one_line(res.stderr)
+    assert res.returncode == 2 and res.stdout == "" and "file is not a database" in line, res.stderr

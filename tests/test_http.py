@@ -105,7 +105,7 @@ class Served:
         return json.loads(body)
 
 
-def start_server(db_url: str, config_text: str = BASE_CONFIG):
+def start_server(db_url: str, config_text: str = BASE_CONFIG, clock=None):
     from daemon import config as config_mod
     from daemon.serve.http import Server
     from daemon.serve.metrics import Metrics
@@ -113,7 +113,7 @@ def start_server(db_url: str, config_text: str = BASE_CONFIG):
 
     config = config_mod.parse(config_text)
     db = Database(db_url)
-    server = Server("127.0.0.1", 0, db, config, Metrics(db), {})
+    server = Server("127.0.0.1", 0, db, config, Metrics(db), {}, clock=clock)
     server.start()
     host, port = server.address
     return server, Served(f"http://{host}:{port}", host, port, db, config)
@@ -124,8 +124,8 @@ def serve(seeded_url):
     """Start servers over the replayed seeds."""
     running = []
 
-    def start(config_text: str = BASE_CONFIG) -> Served:
-        server, served = start_server(seeded_url, config_text)
+    def start(config_text: str = BASE_CONFIG, clock=None) -> Served:
+        server, served = start_server(seeded_url, config_text, clock)
         running.append((server, served))
         return served
 
@@ -300,9 +300,31 @@ LIBRARY = [
 ]
 
 
-def test_a_new_story_changes_the_etag_and_last_modified(served, wiredesk, tmp_path):
+class SteppedClock:
+    """The real clocks, moved on by the test when it says so (the server's time without waiting for it)."""
+
+    def __init__(self):
+        self.ahead = 0.0
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc) + timedelta(seconds=self.ahead)
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.ahead
+
+    def advance(self, seconds: float) -> None:
+        self.ahead += seconds
+
+
+def test_a_new_story_changes_the_etag_and_last_modified(serve, wiredesk, tmp_path):
+    from daemon.serve.http import Clock
+
+    clock = SteppedClock()
+    served = serve(clock=Clock(now=clock.now, monotonic=clock.monotonic))
     before = {p: served.get(p)[1] for p in DIGESTS}
-    time.sleep(1.1)  # Last-Modified has whole seconds: the new story must be visibly later
+    # Last-Modified has whole seconds: the server's clock moves on by two, so the change is visibly later even when
+    # the new story is stored within the second of the last one
+    clock.advance(2.0)
     code, out, err = wiredesk("replay", write_corpus(tmp_path / "library", "Riverton library reopens", LIBRARY), "--json")
     assert code == 0, err
     new_story = json.loads(out)["stories"][0]

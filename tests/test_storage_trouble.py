@@ -3,7 +3,7 @@
 import json
 import signal
 import subprocess
-import time
+import threading
 
 import pytest
 from conftest import ROOT, postgres_url
@@ -123,14 +123,35 @@ def write_config(tmp_path, base, port):
     )
 
 
+class Output:
+    """What a process writes to one of its pipes, read as it comes (so a test can wait on a line)."""
+
+    def __init__(self, stream):
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream):
+        for line in stream:
+            self.lines.append(line)
+
+    def says(self, words: str) -> bool:
+        return any(words in line for line in list(self.lines))
+
+    def text(self) -> str:
+        self._thread.join(timeout=20)
+        return "".join(self.lines)
+
+
 def ride_out_trouble(tmp_path, db_url, port, late_ok, break_storage, mend_storage):
     proc = start_run(tmp_path, {"WIREDESK_DATABASE_URL": db_url})
+    out, err = Output(proc.stdout), Output(proc.stderr)
     try:
         assert wait_until(lambda: len(digest_items(port, proc)) == 1, 60, proc), "the first feed's story is served"
         break_storage()
         late_ok["on"] = True
-        # the daemon meets the trouble (the late feed is retried every second) and keeps serving what it has
-        time.sleep(4)
+        # the daemon meets the trouble (it tries again every tick), says so, and keeps serving what it has
+        assert wait_until(lambda: err.says("database not writable"), 60, proc), err.text()[-3000:]
         assert len(digest_items(port, proc)) == 1
         status, _ = wait_http(f"http://127.0.0.1:{port}/healthz", proc)
         assert status == 200
@@ -139,12 +160,14 @@ def ride_out_trouble(tmp_path, db_url, port, late_ok, break_storage, mend_storag
         assert wait_until(lambda: len(digest_items(port, proc)) == 2, 60, proc), "recovered once storage did"
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=20)
-    assert proc.returncode == 0, err
-    said = [line for line in err.splitlines() if "database not writable" in line]
-    assert len(said) == 1, err[-3000:]  # said once, not every second
-    assert "writable again" in err
-    assert "Traceback" not in err
+        proc.wait(timeout=20)
+    stderr = err.text()
+    out.text()
+    assert proc.returncode == 0, stderr
+    said = [line for line in stderr.splitlines() if "database not writable" in line]
+    assert len(said) == 1, stderr[-3000:]  # said once, not every tick
+    assert "writable again" in stderr
+    assert "Traceback" not in stderr
     return said[0]
 
 

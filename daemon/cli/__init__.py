@@ -1,4 +1,5 @@
-"""The `wiredesk` command line (``main``), feed management and OPML (``feeds``), progress bars (``progress``).
+"""The `wiredesk` command line (``main``), feed management and OPML (``feeds``), the engine over a JSONL corpus
+(``cluster``), progress bars (``progress``).
 
 Its command names and outputs are a public interface (README, "Commands")."""
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import re
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -198,7 +199,7 @@ def scan(segments: list[str]) -> Tokens:
     return Tokens(lowered, start, end, hashes, upper, digit, sentence_start, paragraph)
 
 
-def _sorted_hashes(words) -> np.ndarray:
+def _sorted_hashes(words: Iterable[str]) -> np.ndarray:
     toks = scan(["\n".join(sorted(words))])
     return distinct(toks.hashes)
 
@@ -220,7 +221,7 @@ class _WordTable:
 
     WIDTH = 16
 
-    def __init__(self, keys: np.ndarray, idf: np.ndarray, flags: np.ndarray, absent_idf: float):
+    def __init__(self, keys: np.ndarray, idf: np.ndarray, flags: np.ndarray, absent_idf: float | np.float32):
         w = self.WIDTH
         nb = 16
         while 6 * nb < len(keys):

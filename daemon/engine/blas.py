@@ -58,14 +58,18 @@ def limit_threads(threads: int) -> bool:
 def matvec(a: np.ndarray, v: np.ndarray) -> np.ndarray:
     """a @ v for a float32 matrix of up to a few thousand rows, on one thread."""
     fns = _openblas()
+    out: np.ndarray
     if fns is None:
-        return np.einsum("ij,j->i", a, v)
+        out = np.einsum("ij,j->i", a, v)
+        return out
     set_threads, get_threads = fns
     n = get_threads()
     if n == 1:
-        return a @ v
+        out = a @ v
+        return out
     set_threads(1)
     try:
-        return a @ v
+        out = a @ v
     finally:
         set_threads(n)
+    return out

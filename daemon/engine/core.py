@@ -2,26 +2,30 @@
 
 from __future__ import annotations
 
+import heapq
 from array import array
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import islice
-from typing import Callable, Iterable, Iterator
-
-import heapq
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..errors import EngineError
 from . import decision, minhash
 from .blas import matvec as _matvec
 from .fingerprint import Fingerprint, FingerprintPool, compute, embed_with, term_params
 from .model import Assignment, Document, EngineSettings
 
+if TYPE_CHECKING:
+    from .story_index import DatasketchStoryPostings
+
 
 @dataclass
 class _Story:
     id: str
-    book: "_Centroids" = field(repr=False)
+    book: _Centroids = field(repr=False)
     terms: array = field(default_factory=lambda: array("I"))   # ids of the terms of its centroid
     norm2: float = 0.0
     kind_norm2: list = field(default_factory=lambda: [0.0, 0.0, 0.0])   # |centroid|^2 per kind: words, names, numbers
@@ -90,7 +94,7 @@ def _timestamp(published: datetime | None) -> float | None:
     if published is None:
         return None
     if published.tzinfo is None:
-        raise ValueError("published must be timezone-aware")
+        raise EngineError("published must be timezone-aware")
     return published.timestamp()
 
 
@@ -279,7 +283,7 @@ class _Centroids:
         keys = self.keys(story, tids)
         return (keys,) + self.table.find(keys)
 
-    def centroid(self, story: "_Story") -> dict[str, float]:
+    def centroid(self, story: _Story) -> dict[str, float]:
         tids = np.array(story.terms, dtype=np.uint64)
         _, _, vals, _ = self.values(story.index, tids)
         names = self.names
@@ -401,15 +405,16 @@ class Engine:
         # Per copy group (keyed by founder): the earliest member so far.
         self._group_first: dict[int, int] = {}
         if lsh_storage is None:
-            self._lsh = minhash.BandIndex(self.settings.lsh_rows)
+            self._lsh: minhash.BandIndex | minhash.DatasketchBandIndex = minhash.BandIndex(self.settings.lsh_rows)
         else:
             self._lsh = minhash.DatasketchBandIndex(self.settings.lsh_rows, lsh_storage, self._index_of)
         self._pool: FingerprintPool | None = None
         if lsh_storage is not None and lsh_storage.get("type") == "redis":
             from .story_index import DatasketchStoryPostings
 
-            self._postings = DatasketchStoryPostings(self.settings.posting_limit, lsh_storage, self._story_index,
-                                                     lambda st: self._stories[st].id)
+            self._postings: DatasketchStoryPostings | _StoryPostings = DatasketchStoryPostings(
+                self.settings.posting_limit, lsh_storage, self._story_index,
+                lambda st: self._stories[st].id)
         else:
             self._postings = _StoryPostings(self.settings.posting_limit)
         self._book = _Centroids()
@@ -431,7 +436,7 @@ class Engine:
 
     def clear_shared_indexes(self) -> None:
         """Delete every key of the indexes in Redis (this engine is then unusable: make a new one)."""
-        self._postings.clear()
+        self._postings.clear()  # type: ignore[union-attr]  # only the Redis index has one
 
     @property
     def copy_index(self) -> minhash.BandIndex | minhash.DatasketchBandIndex:
@@ -492,7 +497,7 @@ class Engine:
             self._pool.close()
             self._pool = None
 
-    def __enter__(self) -> "Engine":
+    def __enter__(self) -> Engine:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -502,7 +507,7 @@ class Engine:
         """Decide and index one article. `fingerprint`, when given, must be this document's under the
         same settings (from :meth:`fingerprint` or :meth:`fingerprint_many`)."""
         if doc.id in self._index_of:
-            raise ValueError(f"article {doc.id!r} is already indexed")
+            raise EngineError(f"article {doc.id!r} is already indexed")
         ts = _timestamp(doc.published)
         fp = fingerprint if fingerprint is not None else self.fingerprint(doc)
         keys = self._lsh.keys(fp.signature)
@@ -549,7 +554,7 @@ class Engine:
                 published: datetime | None = None, source: str | None = None) -> None:
         """Re-index a stored decision (call in the original insertion order; `source` as given to add)."""
         if article_id in self._index_of:
-            raise ValueError(f"article {article_id!r} is already indexed")
+            raise EngineError(f"article {article_id!r} is already indexed")
         fp = Fingerprint.from_bytes(fingerprint)
         story = self._story_index.get(story_id)
         if story is None:
@@ -568,7 +573,7 @@ class Engine:
         (as :meth:`add` would), then index `doc` into story `story_id` (founded if new) whatever the model says,
         or, with `story_id` None, where the models decide. Copies are not looked for. Returns the story id too."""
         if doc.id in self._index_of:
-            raise ValueError(f"article {doc.id!r} is already indexed")
+            raise EngineError(f"article {doc.id!r} is already indexed")
         ts = _timestamp(doc.published)
         fp = fingerprint if fingerprint is not None else self.fingerprint(doc)
         tids = self._book.term_ids(fp.terms) if fp.terms else None
@@ -578,7 +583,7 @@ class Engine:
         if fp.terms:
             cands = self._candidates(fp, ts)
             if cands:
-                x, models, allowed, _ = self._features(fp, tids, ts, doc.source, cands)
+                x, models, allowed, _ = self._features(fp, tids, ts, doc.source, cands)  # type: ignore[arg-type]
                 x, models = x[allowed], [m for m, a in zip(models, allowed) if a]
                 ids = [self._stories[c].id for c, a in zip(cands, allowed) if a]
                 if story_id is None and ids:
@@ -599,9 +604,9 @@ class Engine:
         """Decide with these weights, threshold and ranking for model `name` (see decision.MODELS and CHOOSE_BY)
         instead of the fitted ones (for the fitting script)."""
         if name not in self._models:
-            raise ValueError(f"no story model {name!r}")
+            raise EngineError(f"no story model {name!r}")
         if choose_by != "probability" and choose_by not in decision.INDEX:
-            raise ValueError(f"no feature {choose_by!r} to choose by")
+            raise EngineError(f"no feature {choose_by!r} to choose by")
         self._models[name] = (np.asarray(weights, dtype=np.float64), float(threshold))
         self._choose_by[name] = choose_by
 
@@ -617,7 +622,7 @@ class Engine:
         """Per candidate row: P(same story), the threshold it must pass, and the weights that scored it."""
         p = np.zeros(len(x))
         need = np.zeros(len(x))
-        used = [None] * len(x)
+        used: list[np.ndarray | None] = [None] * len(x)
         # The rows of each model (at most two per article) scored together.
         for name in sorted(set(models)):
             rows = [j for j, m in enumerate(models) if m == name]
@@ -697,7 +702,7 @@ class Engine:
             stories = self._stories
             window = s.time_window_hours * 3600.0
             ranked = [st for st in ranked if stories[st].first is None
-                      or stories[st].first - window <= ts <= stories[st].last + window]
+                      or stories[st].first - window <= ts <= stories[st].last + window]  # type: ignore[operator]
         return ranked
 
     def _features(self, fp: Fingerprint, tids: np.ndarray, ts: float | None, source: str | None,
@@ -739,7 +744,7 @@ class Engine:
             # member per candidate.
             sizes = np.minimum(n_vecs, decision.NEAREST_MEMBERS)
             if sizes.any():
-                blocks = [s.recent[:k] for s, k in zip(sts, sizes.tolist()) if k]
+                blocks = [s.recent[:k] for s, k in zip(sts, sizes.tolist()) if k and s.recent is not None]
                 sims = _matvec(np.concatenate(blocks, dtype=np.float32), v)
                 some = sizes > 0
                 starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))[some]
@@ -764,7 +769,7 @@ class Engine:
             if source and source in story.outlets:
                 x[j, col["same_outlet"]] = 1.0
             if ts is not None and story.first is not None:
-                x[j, col["far_newest"]] = decision.far(ts - story.last)
+                x[j, col["far_newest"]] = decision.far(ts - story.last)  # type: ignore[operator]
                 x[j, col["far_oldest"]] = decision.far(ts - story.first)
                 x[j, col["far_mean"]] = decision.far(ts - story.time_sum / story.dated)
         return x, models, allowed, (keys, slot, vals, hit)
@@ -777,7 +782,7 @@ class Engine:
         cands = self._candidates(fp, ts)
         if not cands:
             return None, 1.0, {}, None
-        x, models, allowed, (keys, slot, vals, hit) = self._features(fp, tids, ts, source, cands)
+        x, models, allowed, (keys, slot, vals, hit) = self._features(fp, tids, ts, source, cands)  # type: ignore[arg-type]
         p, need, used = self._probabilities(x, models)
         p[~allowed] = 0.0
         key = self._ranking(x, models, p, need)
@@ -788,7 +793,7 @@ class Engine:
                                "best_story": self._stories[cands[j]].id}, None
         st = cands[j]
         story = self._stories[st]
-        m = len(tids)
+        m = len(tids)  # type: ignore[arg-type]
         row = slice(j * m, (j + 1) * m)
         found = keys[row], slot[row], vals[row], hit[row]
         norm = max(story.norm2, 1e-300) ** 0.5
@@ -839,7 +844,7 @@ class Engine:
 
     def _create_story(self, story_id: str) -> int:
         if story_id in self._story_index:
-            raise ValueError(f"story id {story_id!r} already exists")
+            raise EngineError(f"story id {story_id!r} already exists")
         self._stories.append(_Story(story_id, self._book, index=len(self._stories)))
         self._story_index[story_id] = len(self._stories) - 1
         if len(self._stories) > len(self._story_unit):
@@ -871,7 +876,7 @@ class Engine:
             self._group_first[i] = i
         else:
             first = self._group_first[group]
-            if ts is not None and (self._times[first] is None or ts < self._times[first]):
+            if ts is not None and (self._times[first] is None or ts < self._times[first]):  # type: ignore[operator]
                 self._group_first[group] = i
         self._group_of.append(group)
 

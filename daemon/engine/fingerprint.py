@@ -9,17 +9,23 @@ from __future__ import annotations
 import os
 import struct
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, replace
 from itertools import islice
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..errors import EngineError
 from ..procs import die_with_parent
-from . import minhash
-from . import analysis
+from . import analysis, minhash
 from .analysis import TermParams, mostly_ideographic, normalise_punctuation, salient_terms, scan
+from .model import Document, EngineSettings
 from .text import body_paragraphs, normalise, tokens
+
+if TYPE_CHECKING:
+    from .embed import Embedder
 
 _MAGIC = b"WDF1"                  # without a semantic vector (still written then: older versions read it)
 _MAGIC_VECTOR = b"WDF2"           # WDF1 and, after the weights, the vector's dimension count and float16 values
@@ -28,7 +34,7 @@ _DIMS = struct.Struct("<H")
 _SEP = "\x1f"
 
 
-class FingerprintError(ValueError):
+class FingerprintError(EngineError):
     """A stored fingerprint that this version cannot read."""
 
 
@@ -43,7 +49,7 @@ class Fingerprint:
     # float16, so a restored vector differs from the computed one by at most about 5e-4 per dimension.
     vector: np.ndarray | None = None
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Callable[[bytes], Fingerprint], tuple[bytes]]:
         # Between processes (fingerprints computed in a pool) the stored form is also the compact one.
         return Fingerprint.from_bytes, (self.to_bytes(),)
 
@@ -58,7 +64,7 @@ class Fingerprint:
         return b"".join(parts)
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "Fingerprint":
+    def from_bytes(cls, data: bytes) -> Fingerprint:
         try:
             magic, flags, shingles, n = _HEAD.unpack_from(data, 0)
             if magic not in (_MAGIC, _MAGIC_VECTOR):
@@ -84,7 +90,7 @@ class Fingerprint:
         return cls(bool(flags & 1), shingles, sig, terms, weights, vector)
 
 
-def term_params(s) -> TermParams:
+def term_params(s: EngineSettings) -> TermParams:
     """The story-tier weighting of EngineSettings `s`, in the form the analysis takes."""
     return TermParams(
         segment_weights=(1.0 + s.title_weight,) + (1.0 + s.lead_weight,) * s.lead_paragraphs,
@@ -94,7 +100,8 @@ def term_params(s) -> TermParams:
         caps=(s.max_words, s.max_names, s.max_numbers))
 
 
-def compute(title: str, text: str, settings, params: TermParams | None = None, embedder=None) -> Fingerprint:
+def compute(title: str, text: str, settings: EngineSettings, params: TermParams | None = None,
+            embedder: Embedder | None = None) -> Fingerprint:
     """The fingerprint of one article; with an `embedder` (see .embed) it carries the semantic vector too."""
     fp = _lexical(title, text, settings, params)
     if embedder is not None:
@@ -102,14 +109,14 @@ def compute(title: str, text: str, settings, params: TermParams | None = None, e
     return fp
 
 
-def _lexical(title: str, text: str, settings, params: TermParams | None = None) -> Fingerprint:
+def _lexical(title: str, text: str, settings: EngineSettings, params: TermParams | None = None) -> Fingerprint:
     s = settings
     title = normalise_punctuation(normalise(title)).strip()
     paras = body_paragraphs(normalise_punctuation(text))
     if mostly_ideographic(title + "\n" + text):
         # Scripts written without spaces: per-character shingles, and no story terms.
-        toks = tokens("\n\n".join(paras))
-        sh = minhash.shingle_hashes(toks, s.shingle_size)
+        chars = tokens("\n\n".join(paras))
+        sh = minhash.shingle_hashes(chars, s.shingle_size)
         return Fingerprint(False, len(sh), minhash.signature(sh), (), np.zeros(0, dtype=np.float32))
 
     toks = scan([title] + paras)
@@ -143,7 +150,7 @@ class FingerprintPool:
     that uses one must guard its entry point (``if __name__ == "__main__":``).
     """
 
-    def __init__(self, settings, workers: int, model_dir: str | None = None):
+    def __init__(self, settings: EngineSettings, workers: int, model_dir: str | None = None) -> None:
         """`model_dir`: the folder of the semantic model (an embedder's ``model_dir``); each worker loads it
         when it starts and embeds every chunk it is given in one batched call. None: no vectors."""
         import multiprocessing
@@ -157,10 +164,10 @@ class FingerprintPool:
         self._executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                              initializer=_worker_start, initargs=(settings, model_dir, threads))
 
-    def map(self, docs: Iterable, chunksize: int = 32) -> Iterator[Fingerprint]:
+    def map(self, docs: Iterable[Document], chunksize: int = 32) -> Iterator[Fingerprint]:
         """Fingerprints of `docs` in order, at most a few chunks per worker ahead of the consumer."""
         it = iter(docs)
-        window: deque = deque()
+        window: deque[Future[list[Fingerprint]]] = deque()
 
         def submit() -> bool:
             chunk = [(d.title or "", d.text or "") for d in islice(it, chunksize)]
@@ -183,12 +190,12 @@ class FingerprintPool:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 
-_worker_settings = None
+_worker_settings: EngineSettings | None = None
 _worker_params: TermParams | None = None
-_worker_embedder = None
+_worker_embedder: Embedder | None = None
 
 
-def _worker_start(settings, model_dir: str | None = None, threads: int = 1) -> None:
+def _worker_start(settings: EngineSettings, model_dir: str | None = None, threads: int = 1) -> None:
     die_with_parent()  # a worker never outlives the process that started it (see daemon/procs.py)
     global _worker_settings, _worker_params, _worker_embedder
     _worker_settings, _worker_params = settings, term_params(settings)
@@ -208,14 +215,16 @@ def _worker_start(settings, model_dir: str | None = None, threads: int = 1) -> N
 
 
 def _worker_compute(chunk: list[tuple[str, str]]) -> list[Fingerprint]:
-    fps = [_lexical(title, text, _worker_settings, _worker_params) for title, text in chunk]
+    settings = _worker_settings
+    assert settings is not None, "set by _worker_start"
+    fps = [_lexical(title, text, settings, _worker_params) for title, text in chunk]
     if _worker_embedder is not None:
         vectors = _worker_embedder.embed_articles(chunk)
         fps = [replace(fp, vector=v.copy()) for fp, v in zip(fps, vectors)]
     return fps
 
 
-def embed_with(embedder, articles: list[tuple[str, str]], executor=None) -> list[np.ndarray]:
+def embed_with(embedder: Embedder, articles: list[tuple[str, str]], executor: Executor | None = None) -> list[np.ndarray]:
     """The semantic vectors of (title, text) pairs: split among the processes of `executor` (a process pool whose
     workers load `embedder`'s model once each, see :func:`embed_in_worker`) when given, else in this process.
 
@@ -238,7 +247,7 @@ def embed_with(embedder, articles: list[tuple[str, str]], executor=None) -> list
     return list(embedder.embed_articles(articles))
 
 
-_embedders: dict[str, object] = {}
+_embedders: dict[str, Embedder] = {}
 
 
 def embed_in_worker(model_dir: str, threads: int, articles: list[tuple[str, str]]) -> list[np.ndarray]:

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import pickle
 import zlib
-from typing import Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
+
+from ..errors import EngineError, StorageError
 
 NUM_PERM = 128
 _EMPTY = np.uint32(0xFFFFFFFF)
@@ -44,7 +47,7 @@ def distinct(x: np.ndarray) -> np.ndarray:
 def token_hashes(toks: list[str]) -> np.ndarray:
     """Stable 32-bit hash per token (cached: news vocabulary repeats)."""
     cache = _token_cache
-    out = []
+    out: list[int] = []
     append = out.append
     for t in toks:
         h = cache.get(t)
@@ -81,7 +84,8 @@ def signature(shingles: np.ndarray) -> np.ndarray:
     perm = shingles[:, None] * _A
     perm += _B
     # The permuted value is the top half; taking it after the minimum is the same (shifting is monotone).
-    return (perm.min(axis=0) >> _S32).astype(np.uint32)
+    sig: np.ndarray = (perm.min(axis=0) >> _S32).astype(np.uint32)
+    return sig
 
 
 def jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
@@ -104,7 +108,7 @@ class BandIndex:
 
     def __init__(self, rows: int):
         if NUM_PERM % rows:
-            raise ValueError(f"rows must divide {NUM_PERM}")
+            raise EngineError(f"rows must divide {NUM_PERM}")
         self.rows = rows
         self.bands = NUM_PERM // rows
         self._mult = np.array([((0x9E3779B97F4A7C15 ^ (i * 0x632BE59BD9B4E019)) & 0xFFFFFFFFFFFFFFFF) | 1
@@ -121,14 +125,15 @@ class BandIndex:
         for j in range(1, self.rows):
             k += s[:, j] * self._mult[j]
         k ^= self._tag
-        return k.tolist()
+        keys: list[int] = k.tolist()
+        return keys
 
     def query(self, keys: list[int]) -> set[int]:
         found: set[int] = set()
         buckets = self._buckets
         for key in buckets.keys() & keys:     # the few occupied ones, found without a Python loop
             hit = buckets[key]
-            if type(hit) is int:
+            if isinstance(hit, int):
                 found.add(hit)
             else:
                 found.update(hit)
@@ -141,7 +146,7 @@ class BandIndex:
             hit = buckets.get(key)
             if hit is None:
                 buckets[key] = item
-            elif type(hit) is int:
+            elif isinstance(hit, int):
                 buckets[key] = [hit, item]
             else:
                 hit.append(item)
@@ -162,40 +167,40 @@ class DatasketchBandIndex:
     again, so a restart over a filled Redis writes nothing and an emptied one is refilled by the restores.
     """
 
-    def __init__(self, rows: int, storage_config: dict, index_of: Mapping[str, int]):
+    def __init__(self, rows: int, storage_config: dict[str, Any], index_of: Mapping[str, int]):
         from datasketch import MinHashLSH
 
         if NUM_PERM % rows:
-            raise ValueError(f"rows must divide {NUM_PERM}")
+            raise EngineError(f"rows must divide {NUM_PERM}")
         config = dict(storage_config)
         if isinstance(config.get("basename"), str):
             config["basename"] = config["basename"].encode("utf-8")
         if config.get("type") == "redis":
             if not config.get("basename"):
                 # datasketch would pick a random one: nothing shared, nothing found again after a restart.
-                raise ValueError("a Redis copy index needs a 'basename' (the prefix of its keys)")
+                raise EngineError("a Redis copy index needs a 'basename' (the prefix of its keys)")
             _check_redis(config)
         self.rows = rows
         self.bands = NUM_PERM // rows
         self.lsh = MinHashLSH(num_perm=NUM_PERM, params=(self.bands, rows), storage_config=config)
         self._index_of = index_of
-        self._stored: set | None = None     # ids in storage when the first restore came
-        self._session = None
+        self._stored: set[str] | None = None     # ids in storage when the first restore came
+        self._session: Any = None
         # Redis: datasketch's storage objects, driven through one pipeline per call
         self._redis = getattr(self.lsh.keys, "_redis", None) if config.get("type") == "redis" else None
 
-    def keys(self, sig: np.ndarray):
+    def keys(self, sig: np.ndarray) -> Any:
         from datasketch import LeanMinHash
 
         # The values are the engine's 32-bit affine permutations; the scheme name only has to be the same
         # for every signature of the index.
         return LeanMinHash(seed=1, hashvalues=sig, scheme="affine32")
 
-    def _bands(self, keys) -> list:
+    def _bands(self, keys: Any) -> list[Any]:
         lsh = self.lsh
         return [lsh._H(keys.hashvalues[start:end]) for start, end in lsh.hashranges]
 
-    def query(self, keys) -> set[int]:
+    def query(self, keys: Any) -> set[int]:
         self.flush()
         index_of = self._index_of
         if self._redis is None:
@@ -208,7 +213,7 @@ class DatasketchBandIndex:
             found = {pickle.loads(k) for k in found}
         return {index_of[k] for k in found if k in index_of}
 
-    def insert(self, keys, item: int, article_id: str, *, restoring: bool = False) -> None:
+    def insert(self, keys: Any, item: int, article_id: str, *, restoring: bool = False) -> None:
         if not restoring:
             self.flush()
             if self._redis is None:
@@ -249,7 +254,7 @@ class DatasketchBandIndex:
         return article_id in self.lsh
 
 
-def _check_redis(config: dict) -> None:
+def _check_redis(config: dict[str, Any]) -> None:
     """Fail at construction, with the address, rather than at the first query."""
     import redis
 
@@ -258,4 +263,4 @@ def _check_redis(config: dict) -> None:
         redis.Redis(**{"socket_connect_timeout": 5, **params}).ping()
     except redis.exceptions.RedisError as exc:
         where = f"{params.get('host', 'localhost')}:{params.get('port', 6379)}"
-        raise ConnectionError(f"cannot reach Redis at {where} for the copy and story indexes: {exc}") from exc
+        raise StorageError(f"cannot reach Redis at {where} for the copy and story indexes: {exc}") from exc

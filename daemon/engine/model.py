@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class Assignment:
     story_id: str
     copy_of: str | None      # id of the earliest article of its copy group, or None
     score: float             # similarity that decided the story membership (1.0 for a story's founder)
-    evidence: dict           # JSON-serialisable explanation of the decision
+    evidence: dict[str, Any]  # JSON-serialisable explanation of the decision
     fingerprint: bytes       # serialised Fingerprint: restore() rebuilds state from it without the text
 
 

@@ -15,13 +15,15 @@ another engine's decisions writes nothing either.
 from __future__ import annotations
 
 from array import array
-from typing import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
+from ..errors import EngineError
 from .core import push_story, rank_stories
 
 
 class DatasketchStoryPostings:
-    def __init__(self, keep: int, storage_config: dict, story_index: Mapping[str, int],
+    def __init__(self, keep: int, storage_config: dict[str, Any], story_index: Mapping[str, int],
                  story_id: Callable[[int], str]):
         from datasketch.storage import ordered_storage
 
@@ -29,7 +31,7 @@ class DatasketchStoryPostings:
         if isinstance(basename, str):
             basename = basename.encode("utf-8")
         if not basename:
-            raise ValueError("a Redis story index needs a 'basename' (the prefix of its keys)")
+            raise EngineError("a Redis story index needs a 'basename' (the prefix of its keys)")
         self._keep = keep
         self._storage = ordered_storage(storage_config, name=basename + b"_stories:")
         self._redis = self._storage._redis          # the connection datasketch opened from the config
@@ -47,7 +49,7 @@ class DatasketchStoryPostings:
         self._applied = int(value) if value is not None else 0
         return self._applied
 
-    def top(self, terms, k: int) -> list[int]:
+    def top(self, terms: Iterable[str], k: int) -> list[int]:
         terms = list(terms)
         if not terms:
             return []
@@ -68,7 +70,7 @@ class DatasketchStoryPostings:
             self._redis.delete(*keys[i:i + 1000])
         self._applied = -1
 
-    def add(self, terms, story: int, position: int = 0, *, restoring: bool = False) -> None:
+    def add(self, terms: Iterable[str], story: int, position: int = 0, *, restoring: bool = False) -> None:
         if restoring and (position < self._applied or position < self.applied()):
             return
         terms = list(terms)

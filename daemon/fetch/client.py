@@ -37,7 +37,7 @@ import brotli
 import httpcore
 import httpx
 
-from daemon.errors import ConfigError
+from daemon.errors import ConfigError, WiredeskError
 from daemon.schedule import parse_retry_after
 from daemon.states import FETCH_ERROR_KINDS, ErrorKind
 
@@ -209,7 +209,7 @@ class AddressPolicy:
         return None if kind is None else f"{shown} is {kind} address"
 
 
-class RefusedAddress(Exception):
+class RefusedAddress(WiredeskError):
     """Raised from the socket layer when a host only resolves to addresses the policy refuses."""
 
     def __init__(self, host: str, reason: str):

@@ -31,7 +31,6 @@ from daemon.pipeline.run import (
     WRITE_BATCH,
     EngineState,
     Pipeline,
-    lock_decisions,
     new_story_id,
     utcnow,
 )
@@ -50,7 +49,6 @@ __all__ = [
     "Progress",
     "decide_feed_update",
     "describe_failure",
-    "lock_decisions",
     "new_story_id",
     "utcnow",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import hashlib
 import logging
 import os
@@ -12,9 +13,6 @@ import uuid
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import BrokenExecutor, Executor
 from datetime import datetime, timedelta, timezone
-
-from sqlalchemy import func, select
-from sqlalchemy import text as sql
 
 from daemon.engine import Document, Engine
 from daemon.errors import FeedError
@@ -34,11 +32,20 @@ from daemon.pipeline.records import (
 )
 from daemon.states import EntryState, ErrorKind
 from storage import Database
+from storage.decisions import DecisionTransaction, decision_transaction
 from storage.entries import FoundText, mark_no_text, mark_ready, pending_entries, ready_entries
 from storage.failures import SQLAlchemyError, is_storage_failure, storage_reason
 from storage.feeds import claim_due_feeds, feed_by_id
-from storage.models import Article, Entry, Membership, Story
-from storage.records import EntryRecord, FeedRecord, FeedUpdateContext, FeedUpdateIntent, KnownEntry, StoredFeed
+from storage.records import (
+    EntryRecord,
+    FeedRecord,
+    FeedUpdateContext,
+    FeedUpdateIntent,
+    KnownEntry,
+    NewArticle,
+    StoredFeed,
+    StoryDecision,
+)
 from storage.updates import update_feeds
 
 log = logging.getLogger("wiredesk")
@@ -69,11 +76,11 @@ class EngineState:
         if self._engine is None:
             self._engine = self.factory()
             self._seq = 0
-            with self.db.session() as s:
-                self.catch_up(s)        # the bulk of a restart, without holding up other workers' decisions
-            with self.db.session() as s:
-                lock_decisions(s, self.db)
-                self.catch_up(s)
+            with decision_transaction(self.db) as tx:
+                self.catch_up(tx)        # the bulk of a restart, without holding up other workers' decisions
+            with decision_transaction(self.db) as tx:
+                tx.lock()
+                self.catch_up(tx)
                 if self._engine.shared_indexes_ahead():
                     # Nobody can decide while we hold the lock, so Redis knowing more articles than the database
                     # means its keys outlived an earlier database at this URL: start them again from this one.
@@ -82,22 +89,15 @@ class EngineState:
                     self._engine.clear_shared_indexes()
                     self._engine = self.factory()
                     self._seq = 0
-                    self.catch_up(s)
+                    self.catch_up(tx)
         return self._engine
 
-    def catch_up(self, s) -> None:
+    def catch_up(self, tx: DecisionTransaction) -> None:
         engine = self._engine if self._engine is not None else self.get()
-        rows = s.execute(
-            select(Membership.seq, Membership.article_id, Membership.story_id, Membership.copy_of, Article.fingerprint,
-                   Article.published, Article.source)
-            .join(Article, Article.id == Membership.article_id)
-            .where(Membership.seq > self._seq)
-            .order_by(Membership.seq)
-        )
-        for seq, article_id, story_id, copy_of, fingerprint, published, source in rows:
-            engine.restore(str(article_id), fingerprint, story_id, str(copy_of) if copy_of else None, published,
-                           source)
-            self._seq = seq
+        for m in tx.memberships_after(self._seq):
+            engine.restore(str(m.article_id), m.fingerprint, m.story_id, str(m.copy_of) if m.copy_of else None,
+                           m.published, m.source)
+            self._seq = m.seq
 
     def advance(self, seq: int) -> None:
         self._seq = seq
@@ -120,12 +120,6 @@ def _alive(owner: str | None) -> bool:
     except PermissionError:
         pass                    # it exists, under another user
     return True
-
-
-def lock_decisions(s, db: Database) -> None:
-    """Hold the story-decision lock until `s` commits (PostgreSQL; SQLite's single writer already serialises)."""
-    if db.dialect == "postgresql":
-        s.execute(sql("SELECT pg_advisory_xact_lock(7320512, hashtext(current_schema()))"))
 
 
 def new_story_id() -> str:
@@ -230,7 +224,9 @@ class Pipeline:
                              etag=feed.etag, last_modified=feed.last_modified, permanent_url=None, not_modified=False,
                              retry_after=None, error_kind=None, error=None, elapsed=0.0)
         loop = asyncio.get_running_loop()
-        parsed, keys, parse_error = None, (), None
+        parsed: ParsedFeed | None = None
+        keys: tuple[EntryKeys, ...] = ()
+        parse_error: FeedError | None = None
         try:
             keyed = await loop.run_in_executor(None, parse_feed_keyed, content, feed.url, headers,
                                                self.settings.max_entries_per_feed)
@@ -247,18 +243,19 @@ class Pipeline:
         keys: tuple[EntryKeys, ...] = ()
         parse_error: FeedError | None = None
         if result.content is not None and not result.error_kind:
-            args = (parse_feed_keyed, result.content, feed.url, dict(result.headers), self.settings.max_entries_per_feed)
+            parse = functools.partial(parse_feed_keyed, result.content, feed.url, dict(result.headers),
+                                      self.settings.max_entries_per_feed)
             try:
                 executor = self.parse_executor
                 try:
-                    keyed = await loop.run_in_executor(executor, *args)
+                    keyed = await loop.run_in_executor(executor, parse)
                 except BrokenExecutor:
                     # A parse worker died (killed, out of memory) and took the pool with it: every later feed would
                     # fail alike, so the rest are parsed in threads of this process, this one included.
                     if self.parse_executor is executor:
                         log.warning("a feed parsing process ended unexpectedly; parsing in this process from now on")
                         self.parse_executor = None
-                    keyed = await loop.run_in_executor(None, *args)
+                    keyed = await loop.run_in_executor(None, parse)
                 parsed, keys = keyed.feed, keyed.keys
             except FeedError as exc:
                 parse_error = exc
@@ -484,20 +481,19 @@ class Pipeline:
         engine = self.engine.get()
         outcomes: list[ArticleOutcome | None] = []    # in the chunk's order; None until decided below
         try:
-            with self.db.session() as s:
+            with decision_transaction(self.db) as tx:
                 # locked: another worker deciding the same entries waits here, then finds them done
-                ids = [entry.id for entry, _ in chunk]
-                locked = {row.id: row for row in s.scalars(select(Entry).where(Entry.id.in_(ids)).order_by(Entry.id).with_for_update())}
-                todo = []
+                locked = tx.lock_entries([entry.id for entry, _ in chunk])
+                todo: list[tuple[int, EntryRecord, NewArticle, Document]] = []
                 for at, (entry, feed) in enumerate(chunk):
                     row = locked.get(entry.id)
-                    if row is None or row.state != "ready":
+                    if row is None or row.state != EntryState.READY:
                         outcomes.append(ArticleOutcome(entry.id, entry.url, None, None, None, None))
                         continue
                     outcomes.append(None)
                     text, source = row.text or "", row.text_source or "feed"
                     title = (entry.title or "").strip() or text.split("\n", 1)[0][:200]
-                    article = Article(
+                    article = NewArticle(
                         entry_id=entry.id,
                         external_id=self.external_ids.get(entry.url or ""),
                         url=entry.url,
@@ -507,57 +503,35 @@ class Pipeline:
                         published=entry.published,
                         extracted_from=source,
                         text_hash=hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
-                        fingerprint=b"",
-                        created_at=now,
                     )
                     # a pure function of the title and text: computed before the decision lock is taken
                     doc = Document(id="", title=title, text=text, published=entry.published, source=article.source,
                                    url=entry.url)
-                    todo.append((at, entry, row, article, doc))
+                    todo.append((at, entry, article, doc))
                 if not todo:
-                    return outcomes
+                    return [outcome for outcome in outcomes if outcome is not None]
                 # the chunk's fingerprints together: the semantic vectors of all but the copies in one batch, in
                 # the parse worker processes where there are some
-                fps = engine.fingerprints_to_add([doc for _, _, _, _, doc in todo], executor=self.parse_executor)
-                todo = [(*item, fp) for item, fp in zip(todo, fps)]
-                s.add_all([article for _, _, _, article, _, _ in todo])
-                s.flush()
+                fps = engine.fingerprints_to_add([doc for _, _, _, doc in todo], executor=self.parse_executor)
+                article_ids = tx.add_articles([article for _, _, article, _ in todo], now)
                 # one decision at a time across processes: PostgreSQL serialises on an advisory lock held until commit;
-                # SQLite already holds its single write lock since the flush above
-                lock_decisions(s, self.db)
-                self.engine.catch_up(s)
-                seq = s.scalar(select(func.max(Membership.seq))) or 0
-                decisions = [engine.add(dataclasses.replace(doc, id=str(article.id)), fingerprint=fp)
-                             for _, _, _, article, doc, fp in todo]
-                with s.no_autoflush:
-                    # the batch's stories that already exist, in one query
-                    stories = {story.id: story for story in s.scalars(
-                        select(Story).where(Story.id.in_({decision.story_id for decision in decisions})))}
-                    for (at, entry, row, article, doc, fp), decision in zip(todo, decisions):
-                        article.fingerprint = decision.fingerprint
-                        story = stories.get(decision.story_id)
-                        if story is None:
-                            sid = decision.story_id
-                            story = Story(id=sid, uuid=f"urn:uuid:{uuid.UUID(hex=sid) if len(sid) == 32 else uuid.uuid4()}",
-                                          title=article.title, created_at=now, updated_at=now, article_count=0)
-                            s.add(story)
-                        stories[story.id] = story
-                        story.updated_at = now
-                        story.article_count += 1
-                        seq += 1
-                        copy_of = int(decision.copy_of) if decision.copy_of else None
-                        s.add(Membership(article_id=article.id, story_id=story.id, copy_of=copy_of, score=float(decision.score),
-                                         evidence=decision.evidence, created_at=now, seq=seq))
-                        row.state = "done"
-                        row.error = None
-                        row.text = row.text_source = None
-                        outcomes[at] = ArticleOutcome(entry.id, entry.url, article.id, story.id, copy_of)
-                self.engine.advance(seq)
+                # SQLite already holds its single write lock since the articles were written
+                tx.lock()
+                self.engine.catch_up(tx)
+                seq = tx.last_seq()
+                decisions = [engine.add(dataclasses.replace(doc, id=str(article_id)), fingerprint=fp)
+                             for (_, _, _, doc), article_id, fp in zip(todo, article_ids, fps)]
+                stored = tx.store([StoryDecision(entry.id, article_id, d.story_id, d.copy_of, d.score, d.evidence,
+                                                 d.fingerprint)
+                                   for (_, entry, _, _), article_id, d in zip(todo, article_ids, decisions)], now, seq)
+                for (at, entry, _, _), done in zip(todo, stored):
+                    outcomes[at] = ArticleOutcome(entry.id, entry.url, done.article_id, done.story_id, done.copy_of)
+                self.engine.advance(stored[-1].seq if stored else seq)
         except BaseException:
             # the engine already indexed the articles; rebuild it from what was actually committed
             self.engine.invalidate()
             raise
-        return outcomes
+        return [outcome for outcome in outcomes if outcome is not None]
 
 
 # ---- stage 1 helpers: entries written in bulk -------------------------------------------------------------------

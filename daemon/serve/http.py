@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from email.utils import format_datetime, parsedate_to_datetime
@@ -168,6 +169,19 @@ class Document:
         return len(self.body) + len(self.gzipped or b"")
 
 
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Clock:
+    """The server's time: the wall clock for Last-Modified, a monotonic one for the ages of cached documents. The
+    service uses the real ones; a test passes its own to move time on without waiting."""
+
+    now: Callable[[], datetime] = _utcnow
+    monotonic: Callable[[], float] = time.monotonic
+
+
 def _whole_second(dt: datetime) -> datetime:
     return dt.astimezone(timezone.utc).replace(microsecond=0)
 
@@ -185,13 +199,14 @@ class DigestCache:
     """
 
     def __init__(self, db: Database, config, max_age: float = MAX_AGE_SECONDS, recheck: float = RECHECK_SECONDS,
-                 max_documents: int = CACHED_DOCUMENTS, max_bytes: int = CACHED_BYTES):
+                 max_documents: int = CACHED_DOCUMENTS, max_bytes: int = CACHED_BYTES, clock: Clock | None = None):
         self.db = db
+        self.clock = clock or Clock()
         self.config = config
         self.max_age = max_age
         self.recheck = recheck
         # Until a first story exists, an empty digest is as old as the server; it keeps one ETag meanwhile.
-        self.started = _whole_second(datetime.now(timezone.utc))
+        self.started = _whole_second(self.clock.now())
         self.items: OrderedDict[tuple, Document] = OrderedDict()
         self.max_documents = max_documents
         self.max_bytes = max_bytes
@@ -223,10 +238,10 @@ class DigestCache:
     def get(self, fmt: str, query: DigestQuery) -> Document:
         key = (fmt, query)
         doc = self._peek(key)
-        if doc is not None and time.monotonic() - doc.checked_at < self.recheck:
+        if doc is not None and self.clock.monotonic() - doc.checked_at < self.recheck:
             return doc
         version = self.version()
-        now = time.monotonic()
+        now = self.clock.monotonic()
         if doc is not None and doc.version == version and now - doc.rendered_at < self.max_age:
             doc = replace(doc, checked_at=now)
             self._put(key, doc)
@@ -238,7 +253,7 @@ class DigestCache:
             self.render_lock.acquire()
         try:
             current = self._peek(key)
-            if current is not None and current is not doc and time.monotonic() - current.checked_at < self.recheck:
+            if current is not None and current is not doc and self.clock.monotonic() - current.checked_at < self.recheck:
                 return current  # rendered by the reader this one waited for
             return self._render(key, fmt, query, current)
         finally:
@@ -257,9 +272,9 @@ class DigestCache:
             if previous is not None and last_modified <= previous.last_modified:
                 # Changed without a newer story update (a story left the window, a headline was corrected):
                 # now, which is later than before unless within the same second (then the ETag tells the change).
-                last_modified = max(_whole_second(datetime.now(timezone.utc)), previous.last_modified)
+                last_modified = max(_whole_second(self.clock.now()), previous.last_modified)
         gzipped = gzip.compress(body, compresslevel=6, mtime=0) if len(body) >= GZIP_MIN_BYTES else None
-        now = time.monotonic()
+        now = self.clock.monotonic()
         doc = Document(body, gzipped, ctype, etag, last_modified, version, now, now)
         self._put(key, doc)
         return doc
@@ -268,8 +283,8 @@ class DigestCache:
 # ---- the handler ---------------------------------------------------------------------------------------------------
 
 
-def make_handler(db: Database, config, metrics, state):  # noqa: C901 - the handler's methods are counted here
-    cache = DigestCache(db, config)
+def make_handler(db: Database, config, metrics, state, clock: Clock | None = None):  # noqa: C901 - the handler's methods are counted here
+    cache = DigestCache(db, config, clock=clock)
     probe = HealthProbe(db)
 
     class Handler(BaseHTTPRequestHandler):
@@ -472,8 +487,8 @@ class _HTTPServer(ThreadingHTTPServer):
 
 
 class Server:
-    def __init__(self, host: str, port: int, db: Database, config, metrics, state: dict):
-        self.httpd = _HTTPServer((host, port), make_handler(db, config, metrics, state))
+    def __init__(self, host: str, port: int, db: Database, config, metrics, state: dict, clock: Clock | None = None):
+        self.httpd = _HTTPServer((host, port), make_handler(db, config, metrics, state, clock))
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="http", daemon=True)
 
     @property

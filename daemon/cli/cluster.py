@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import datetime
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from . import Document, Engine
+from daemon.engine import Document, Engine
+from daemon.errors import InputError
+
+if TYPE_CHECKING:
+    from daemon.engine.embed import Embedder
 
 
-class CorpusError(ValueError):
+class CorpusError(InputError):
     """A line of the input corpus that cannot be read as an article."""
 
 
@@ -19,11 +24,11 @@ def _text(key: str, value: str) -> str:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise CorpusError(f"'{key}' contains {value[exc.start]!r}, a lone surrogate (not a character)") from None
+        raise CorpusError(f"'{key}' contains {value[exc.start]!r}, a lone surrogate (not a character)") from exc
     return value
 
 
-def _optional_str(obj: dict, key: str) -> str | None:
+def _optional_str(obj: dict[str, Any], key: str) -> str | None:
     v = obj.get(key)
     if v is None:
         return v
@@ -32,7 +37,7 @@ def _optional_str(obj: dict, key: str) -> str | None:
     raise CorpusError(f"'{key}' must be a string or null")
 
 
-def _parse_published(value) -> datetime | None:
+def _parse_published(value: object) -> datetime | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
@@ -42,8 +47,8 @@ def _parse_published(value) -> datetime | None:
         text = text[:-1] + "+00:00"
     try:
         dt = datetime.fromisoformat(text)
-    except ValueError:
-        raise CorpusError(f"'published' is not ISO 8601: {value!r}") from None
+    except ValueError as exc:
+        raise CorpusError(f"'published' is not ISO 8601: {value!r}") from exc
     if dt.tzinfo is None:
         # A date without an offset is read as UTC rather than rejected: corpora often omit it.
         from datetime import timezone
@@ -55,9 +60,9 @@ def _document(line: str, seen: set[str]) -> Document:
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
-        raise CorpusError(f"invalid JSON ({exc.msg})") from None
-    except RecursionError:
-        raise CorpusError("JSON nested too deeply (an article is one flat object)") from None
+        raise CorpusError(f"invalid JSON ({exc.msg})") from exc
+    except RecursionError as exc:
+        raise CorpusError("JSON nested too deeply (an article is one flat object)") from exc
     if not isinstance(obj, dict):
         raise CorpusError("expected a JSON object")
     art_id = obj.get("id")
@@ -74,7 +79,7 @@ def _document(line: str, seen: set[str]) -> Document:
                     url=_optional_str(obj, "url"))
 
 
-def read_corpus(path) -> list[Document]:
+def read_corpus(path: str | os.PathLike[str]) -> list[Document]:
     """Every article of the file, or CorpusError naming the file and line of the first bad one."""
     docs: list[Document] = []
     seen: set[str] = set()
@@ -86,18 +91,19 @@ def read_corpus(path) -> list[Document]:
                 try:
                     docs.append(_document(line, seen))
                 except CorpusError as exc:
-                    raise CorpusError(f"{path}:{lineno}: {exc}") from None
+                    raise CorpusError(f"{path}:{lineno}: {exc}") from exc
     except OSError as exc:
-        raise CorpusError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise CorpusError(f"{path}: not UTF-8 text") from None
+        raise CorpusError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise CorpusError(f"{path}: not UTF-8 text") from exc
     return docs
 
 
 _DEFAULT = object()
 
 
-def cluster_jsonl(path, out: TextIO = sys.stdout, err: TextIO | None = None, embedder=_DEFAULT) -> int:
+def cluster_jsonl(path: str | os.PathLike[str], out: TextIO = sys.stdout, err: TextIO | None = None,
+                  embedder: Embedder | None | object = _DEFAULT) -> int:
     """Validate the whole file, then assign every article in input order; 0 on success, 2 on bad input.
 
     `embedder`: the semantic model (default: the installed one, as the daemon's default config has it; when it
