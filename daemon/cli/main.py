@@ -292,6 +292,7 @@ def _story_json(s, evidence: bool = False) -> dict:
                 "title": m.title,
                 "url": m.url,
                 "source": m.source,
+                "feeds": list(m.feeds),
                 "published": m.published.isoformat() if m.published else None,
                 "copy_of": m.copy_of_key,
                 "score": round(m.score, 4),

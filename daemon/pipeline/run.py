@@ -34,11 +34,20 @@ from daemon.pipeline.records import (
 )
 from daemon.states import EntryState, ErrorKind
 from storage import Database
+from storage.articles import record_feed, stored_pages, url_key
 from storage.entries import FoundText, mark_no_text, mark_ready, pending_entries, ready_entries
-from storage.failures import SQLAlchemyError, is_storage_failure, storage_reason
+from storage.failures import SQLAlchemyError, is_conflict, is_storage_failure, storage_reason
 from storage.feeds import claim_due_feeds, feed_by_id
 from storage.models import Article, Entry, Membership, Story
-from storage.records import EntryRecord, FeedRecord, FeedUpdateContext, FeedUpdateIntent, KnownEntry, StoredFeed
+from storage.records import (
+    EntryRecord,
+    FeedRecord,
+    FeedUpdateContext,
+    FeedUpdateIntent,
+    KnownEntry,
+    StoredFeed,
+    StoredPage,
+)
 from storage.updates import update_feeds
 
 log = logging.getLogger("wiredesk")
@@ -460,7 +469,7 @@ class Pipeline:
         mark_no_text(self.db, entry.id, error, states)
         return ArticleOutcome(entry.id, entry.url, None, None, None, error)
 
-    def _assign_each(self, chunk: list[tuple[EntryRecord, FeedRecord]]) -> list[ArticleOutcome]:
+    def _assign_each(self, chunk: list[tuple[EntryRecord, FeedRecord]], again: bool = True) -> list[ArticleOutcome]:
         """_assign, and when the chunk fails for another reason than the database's, each entry alone: the entry
         that cannot be stored or decided is set aside with its error, the others are decided in their turn."""
         self.engine.get()  # an engine that cannot be built is no entry's fault: that error goes up as it is
@@ -469,6 +478,9 @@ class Pipeline:
         except Exception as exc:
             if is_storage_failure(exc):
                 raise
+            if len(chunk) == 1 and again and is_conflict(exc):
+                # another worker stored the same page meanwhile: looked up again, the entry is recorded on it
+                return self._assign_each(chunk, again=False)
             if len(chunk) == 1:
                 entry, feed = chunk[0]
                 log.debug("deciding the story of %s failed", entry.url or entry.identity, exc_info=True)
@@ -488,6 +500,11 @@ class Pipeline:
                 # locked: another worker deciding the same entries waits here, then finds them done
                 ids = [entry.id for entry, _ in chunk]
                 locked = {row.id: row for row in s.scalars(select(Entry).where(Entry.id.in_(ids)).order_by(Entry.id).with_for_update())}
+                # one article per page: an entry whose canonical URL is stored already, or new earlier in the chunk,
+                # is recorded on that article (the unique url_key stops a second one from another worker)
+                pages = stored_pages(s, {key for entry, _ in chunk if (key := url_key(entry.url))})
+                same: list[tuple[int, EntryRecord, FeedRecord, Entry, str]] = []
+                new_pages: set[str] = set()
                 todo = []
                 for at, (entry, feed) in enumerate(chunk):
                     row = locked.get(entry.id)
@@ -495,6 +512,12 @@ class Pipeline:
                         outcomes.append(ArticleOutcome(entry.id, entry.url, None, None, None, None))
                         continue
                     outcomes.append(None)
+                    key = url_key(entry.url)
+                    if key is not None and (key in pages or key in new_pages):
+                        same.append((at, entry, feed, row, key))
+                        continue
+                    if key is not None:
+                        new_pages.add(key)
                     text, source = row.text or "", row.text_source or "feed"
                     title = (entry.title or "").strip() or text.split("\n", 1)[0][:200]
                     article = Article(
@@ -505,6 +528,7 @@ class Pipeline:
                         text=text,
                         source=feed.title or feed.url,
                         published=entry.published,
+                        url_key=key,
                         extracted_from=source,
                         text_hash=hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
                         fingerprint=b"",
@@ -515,6 +539,7 @@ class Pipeline:
                                    url=entry.url)
                     todo.append((at, entry, row, article, doc))
                 if not todo:
+                    self._record_same_pages(s, same, pages, now, outcomes)
                     return outcomes
                 # the chunk's fingerprints together: the semantic vectors of all but the copies in one batch, in
                 # the parse worker processes where there are some
@@ -552,12 +577,29 @@ class Pipeline:
                         row.error = None
                         row.text = row.text_source = None
                         outcomes[at] = ArticleOutcome(entry.id, entry.url, article.id, story.id, copy_of)
+                        if article.url_key is not None:
+                            pages[article.url_key] = StoredPage(article.id, story.id)
+                    self._record_same_pages(s, same, pages, now, outcomes)
                 self.engine.advance(seq)
         except BaseException:
             # the engine already indexed the articles; rebuild it from what was actually committed
             self.engine.invalidate()
             raise
         return outcomes
+
+    @staticmethod
+    def _record_same_pages(s, same: list[tuple[int, EntryRecord, FeedRecord, Entry, str]], pages: dict[str, StoredPage],
+                           now: datetime, outcomes: list[ArticleOutcome | None]) -> None:
+        """The entries whose page is an article already (listed by another feed): each is recorded on that article,
+        whose story and copies stay as they are, and is done."""
+        for at, entry, feed, row, key in same:
+            page = pages[key]
+            record_feed(s, article_id=page.article_id, story_id=page.story_id, entry_id=entry.id,
+                        source=feed.title or feed.url, now=now)
+            row.state = "done"
+            row.error = None
+            row.text = row.text_source = None
+            outcomes[at] = ArticleOutcome(entry.id, entry.url, None, page.story_id, None, same_as=page.article_id)
 
 
 # ---- stage 1 helpers: entries written in bulk -------------------------------------------------------------------
