@@ -131,14 +131,6 @@ class StoryView:
     updated: datetime
 
     @property
-    def outlets(self) -> list[str]:
-        seen: list[str] = []
-        for m in self.members:
-            if m.source and m.source not in seen:
-                seen.append(m.source)
-        return seen
-
-    @property
     def copies(self) -> int:
         return sum(1 for m in self.members if m.copy_of is not None)
 

@@ -168,3 +168,48 @@ def test_an_older_database_keeps_its_pages_stored_twice(db_url):
     with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as conn:
         conn.execute(sa.text("update articles set url_key = :k where id = 2"), {"k": keys[1]})
     db.dispose()
+
+
+def test_the_tables_count_publishers_as_the_digest_does(db_url, tmp_path, httpserver, wiredesk):
+    """Two section feeds of one paper are one outlet in `wiredesk stories` (table and --json) and `story`, as in the
+    digest, named by [outlets]."""
+    from html import escape
+
+    from conftest import ROOT
+
+    def text(path: str) -> str:
+        return escape("".join(f"<p>{p.strip()}</p>" for p in (ROOT / path).read_text().split("\n\n") if p.strip()))
+
+    sections = {
+        "yonhap": ("Yonhap", "https://en.yna.co.kr/view/AEN20240414000300315", "seeds/000_3324a5df7957fe74.txt", 10),
+        "national": ("Herald National", "https://www.koreaherald.com/view.php?ud=1", "seeds/001_d689609cb1ce60ea.txt",
+                     11),
+        "world": ("Herald World", "https://news.koreaherald.com/view.php?ud=2", "seeds/made/100_koreatimes_copy.txt",
+                  12),
+    }
+    base = httpserver.url_for("").rstrip("/")
+    for name, (title, link, path, hour) in sections.items():
+        item = ITEM.format(title=f"{title} on Zhao Leji", link=link, guid=link, date=WHEN.format(hour=hour),
+                           summary=text(path))
+        httpserver.expect_request(f"/{name}.xml").respond_with_data(
+            RSS.format(title=title, base=base, items=item), content_type="application/rss+xml")
+    cfg = write_config(tmp_path, base, list(sections))
+    cfg.write_text(cfg.read_text().replace("[fetch]\n", "[fetch]\nfetch_articles = false\n")
+                   + '[outlets]\n"koreaherald.com" = "The Korea Herald"\n')
+    code, out, err = wiredesk("poll", "--once")
+    assert code == 0 and "3 new articles" in out, err
+    code, out, err = wiredesk("stories", "--json")
+    assert code == 0, err
+    (story,) = json.loads(out)
+    assert len(story["articles"]) == 3
+    assert sorted(story["outlets"]) == ["The Korea Herald", "Yonhap"]
+    code, table, err = wiredesk("stories")
+    assert code == 0, err
+    assert "The Korea Herald" in table and "Herald National" not in table and "Herald World" not in table
+    code, detail, err = wiredesk("story", story["id"])
+    assert code == 0 and "outlets: " in detail and "Herald World" not in detail.split("outlets: ")[1].splitlines()[0]
+    # the digest says the same
+    code, out, err = wiredesk("digest", "--format", "json")
+    assert code == 0, err
+    (item,) = json.loads(out)["items"]
+    assert "3 articles from 2 outlets" in item["content_html"]

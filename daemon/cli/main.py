@@ -222,7 +222,7 @@ def cmd_replay(args, config) -> int:
     else:
         from daemon.publish.tables import stories_table
 
-        stories_table(stories, title=f"{len(stories)} stories from {folder}", show_members=True)
+        stories_table(stories, title=f"{len(stories)} stories from {folder}", show_members=True, **_outlet_rule(config))
     return 0
 
 
@@ -257,9 +257,10 @@ def cmd_stories(args, config) -> int:
     else:
         stories = load_stories(db, limit=args.limit)
     if args.json:
-        print(json.dumps([_story_json(s) for s in stories], indent=2, ensure_ascii=False))
+        print(json.dumps([_story_json(s, config) for s in stories], indent=2, ensure_ascii=False))
     else:
-        stories_table(stories, title=f"{len(stories)} stories matching {args.q!r}" if args.q else f"{len(stories)} most recent stories")
+        stories_table(stories, title=f"{len(stories)} stories matching {args.q!r}" if args.q else f"{len(stories)} most recent stories",
+                      **_outlet_rule(config))
     return 0
 
 
@@ -272,20 +273,29 @@ def cmd_story(args, config) -> int:
     if story is None:
         raise InputError(f"story {args.id!r} not found (wiredesk stories lists them)")
     if args.json:
-        print(json.dumps(_story_json(story, evidence=True), indent=2, ensure_ascii=False))
+        print(json.dumps(_story_json(story, config, evidence=True), indent=2, ensure_ascii=False))
     else:
-        story_detail(story)
+        story_detail(story, **_outlet_rule(config))
     return 0
 
 
-def _story_json(s, evidence: bool = False) -> dict:
+def _outlet_rule(config) -> dict:
+    """What the tables need to count and name outlets as the digest does: [outlets] and the preferred outlets."""
+    return {"preferred": tuple(config["digest"]["preferred_outlets"]), "outlets": getattr(config, "outlets", None)}
+
+
+def _story_json(s, config, evidence: bool = False) -> dict:
+    from daemon.publish.render import outlet_names
+    from daemon.publish.select import to_digest_story
+
+    rule = _outlet_rule(config)
     return {
         "id": s.id,
         "uuid": s.uuid,
         "title": s.title,
         "published": s.published.isoformat(),
         "updated": s.updated.isoformat(),
-        "outlets": s.outlets,
+        "outlets": outlet_names(to_digest_story(s, rule["preferred"], outlets=rule["outlets"])),
         "articles": [
             {
                 "id": m.key,

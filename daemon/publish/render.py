@@ -179,6 +179,14 @@ def outlet_count(story: DigestStory) -> int:
     return len({outlet_key(s) for s in story.sources})
 
 
+def outlet_names(story: DigestStory) -> list[str]:
+    """The story's outlets as the digest counts them, one name each (its first source's), the primary's first."""
+    names: dict[str, str] = {}
+    for s in story.sources:
+        names.setdefault(outlet_key(s), s.outlet)
+    return list(names.values())
+
+
 def filter_stories(
     stories: Iterable[DigestStory],
     *,

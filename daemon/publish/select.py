@@ -24,7 +24,7 @@ from daemon.publish.render import (
     render,
 )
 from storage import Database
-from storage.records import StoryView
+from storage.records import Member, StoryView
 from storage.stories import load_stories, story_ids_by_update
 
 # Stories are read from the database in batches of this many (or twice the limit), newest first, until enough
@@ -86,13 +86,17 @@ def publisher_of(url: str | None) -> str | None:
     return _registered_domain(host.lower().rstrip("."))
 
 
+def outlet_name(member: Member, publisher: str | None, outlets: dict[str, str] | None) -> str:
+    """The name an article's outlet is shown by: the [outlets] name of its publisher, else its feed's title."""
+    return (outlets or {}).get(publisher or "") or member.source or publisher or "unknown outlet"
+
+
 def to_digest_story(story: StoryView, preferred: tuple[str, ...], *, base_url: str | None = None,
                     explain: bool = False, outlets: dict[str, str] | None = None) -> DigestStory:
     """The digest's view of a stored story; ``base_url`` gives it a link to its page, ``explain`` each member's
     evidence in words (the story page and the API show it, the feeds do not)."""
     if explain:
         from daemon.publish.tables import explain as in_words
-    outlets = outlets or {}
     members, feeds, alias = _one_per_link(story.members)
     publishers = [publisher_of(m.url) for m in members]
     sources = [
@@ -100,8 +104,7 @@ def to_digest_story(story: StoryView, preferred: tuple[str, ...], *, base_url: s
             article_id=m.key,
             title=m.title,
             url=m.url,
-            # the [outlets] name of its publisher, else its feed's title
-            outlet=outlets.get(publisher or "") or m.source or publisher or "unknown outlet",
+            outlet=outlet_name(m, publisher, outlets),
             published=m.published,
             copy_of=alias.get(m.copy_of_key, m.copy_of_key) if m.copy_of_key else None,
             summary=m.summary,
