@@ -285,17 +285,15 @@ def _outlet_rule(config) -> dict:
 
 
 def _story_json(s, config, evidence: bool = False) -> dict:
-    from daemon.publish.render import outlet_names
-    from daemon.publish.select import to_digest_story
+    from daemon.publish.select import story_outlets
 
-    rule = _outlet_rule(config)
     return {
         "id": s.id,
         "uuid": s.uuid,
         "title": s.title,
         "published": s.published.isoformat(),
         "updated": s.updated.isoformat(),
-        "outlets": outlet_names(to_digest_story(s, rule["preferred"], outlets=rule["outlets"])),
+        "outlets": story_outlets(s, **_outlet_rule(config)),
         "articles": [
             {
                 "id": m.key,

@@ -91,6 +91,14 @@ def outlet_name(member: Member, publisher: str | None, outlets: dict[str, str] |
     return (outlets or {}).get(publisher or "") or member.source or publisher or "unknown outlet"
 
 
+def story_outlets(story: StoryView, preferred: tuple[str, ...] = (), outlets: dict[str, str] | None = None) -> list[str]:
+    """The story's outlets as the digest counts and names them (the primary source's first); none for a story
+    without members."""
+    from daemon.publish.render import outlet_names
+
+    return outlet_names(to_digest_story(story, preferred, outlets=outlets)) if story.members else []
+
+
 def to_digest_story(story: StoryView, preferred: tuple[str, ...], *, base_url: str | None = None,
                     explain: bool = False, outlets: dict[str, str] | None = None) -> DigestStory:
     """The digest's view of a stored story; ``base_url`` gives it a link to its page, ``explain`` each member's

@@ -24,8 +24,7 @@ def stories_table(stories: list[StoryView], title: str, show_members: bool = Fal
                   preferred: tuple[str, ...] = (), outlets: dict[str, str] | None = None) -> None:
     """Stories as rows: articles, copies and outlets counted as the digest counts them (one outlet per publisher,
     named by ``outlets`` ([outlets]) else by its feed's title; ``preferred`` puts the preferred one first)."""
-    from daemon.publish.render import outlet_names
-    from daemon.publish.select import to_digest_story
+    from daemon.publish.select import story_outlets, to_digest_story
 
     out = console()
     table = Table(title=title, show_lines=show_members)
@@ -38,8 +37,9 @@ def stories_table(stories: list[StoryView], title: str, show_members: bool = Fal
         table.add_column("members (copy of)")
     table.add_column("updated", no_wrap=True)
     for s in stories:
-        digest = to_digest_story(s, preferred, outlets=outlets)
-        row = [s.id[:12], s.title, str(len(digest.sources)), str(digest.copies), ", ".join(outlet_names(digest))]
+        digest = to_digest_story(s, preferred, outlets=outlets) if s.members else None
+        row = [s.id[:12], s.title, str(len(digest.sources) if digest else 0), str(digest.copies if digest else 0),
+               ", ".join(story_outlets(s, preferred, outlets))]
         if show_members:
             row.append("\n".join(f"{m.key}" + (f" (copy of {m.copy_of_key})" if m.copy_of_key else "") for m in s.members))
         row.append(_when(s.updated))
@@ -48,12 +48,11 @@ def stories_table(stories: list[StoryView], title: str, show_members: bool = Fal
 
 
 def story_detail(story: StoryView, *, preferred: tuple[str, ...] = (), outlets: dict[str, str] | None = None) -> None:
-    from daemon.publish.render import outlet_names
-    from daemon.publish.select import outlet_name, publisher_of, to_digest_story
+    from daemon.publish.select import outlet_name, publisher_of, story_outlets
 
     out = console()
     out.print(f"[bold]{story.title}[/bold]")
-    names = outlet_names(to_digest_story(story, preferred, outlets=outlets))
+    names = story_outlets(story, preferred, outlets)
     out.print(f"story {story.id}  ({story.uuid})  published {_when(story.published)}  updated {_when(story.updated)}  outlets: {', '.join(names)}")
     table = Table(show_lines=True)
     table.add_column("article", style="cyan")
