@@ -8,7 +8,7 @@ The engine decides between these steps, inside the one transaction, so the steps
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 
@@ -17,9 +17,10 @@ from sqlalchemy import text as sql
 from sqlalchemy.orm import Session
 
 from daemon.states import EntryState
+from storage import articles as pages
 from storage.db import Database
 from storage.models import Article, Entry, Membership, Story
-from storage.records import DecisionStored, LockedEntry, NewArticle, StoredMembership, StoryDecision
+from storage.records import DecisionStored, LockedEntry, NewArticle, StoredMembership, StoredPage, StoryDecision
 
 
 class DecisionTransaction:
@@ -38,10 +39,25 @@ class DecisionTransaction:
         self._entries = {row.id: row for row in rows}
         return {row.id: LockedEntry(row.id, row.state, row.text, row.text_source) for row in self._entries.values()}
 
+    def stored_pages(self, keys: Collection[str]) -> dict[str, StoredPage]:
+        """The articles already stored for these pages (URL keys), by key."""
+        return pages.stored_pages(self._s, keys)
+
+    def record_same_page(self, entry_id: int, page: StoredPage, source: str | None, now: datetime) -> None:
+        """The locked entry ``entry_id`` (of another feed) is the article already stored for its page: recorded on it,
+        whose story and copies stay as they are, and done."""
+        pages.record_feed(self._s, article_id=page.article_id, story_id=page.story_id, entry_id=entry_id,
+                          source=source, now=now)
+        row = self._entries[entry_id]
+        row.state = EntryState.DONE.value
+        row.error = None
+        row.text = row.text_source = None
+
     def add_articles(self, articles: Sequence[NewArticle], now: datetime) -> list[int]:
-        """Store the articles (their fingerprints come with the decisions); their ids, in the order given."""
+        """Store the articles (their fingerprints come with the decisions); their ids, in the order given. The unique
+        URL key refuses a page that another worker stored meanwhile (storage.failures.is_conflict)."""
         rows = [Article(entry_id=a.entry_id, external_id=a.external_id, url=a.url, title=a.title, text=a.text,
-                        source=a.source, published=a.published, extracted_from=a.extracted_from,
+                        source=a.source, published=a.published, url_key=a.url_key, extracted_from=a.extracted_from,
                         text_hash=a.text_hash, fingerprint=b"", created_at=now) for a in articles]
         self._s.add_all(rows)
         self._s.flush()

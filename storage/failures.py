@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.exc import (
     DisconnectionError,
+    IntegrityError,
     InterfaceError,
     InternalError,
     OperationalError,
@@ -12,7 +13,8 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-__all__ = ["SQLAlchemyError", "database_failure", "is_database_error", "is_storage_failure", "storage_reason"]
+__all__ = ["SQLAlchemyError", "database_failure", "is_conflict", "is_database_error", "is_storage_failure",
+           "storage_reason"]
 
 
 def is_storage_failure(exc: BaseException) -> bool:
@@ -27,6 +29,11 @@ def is_storage_failure(exc: BaseException) -> bool:
     except ImportError:
         return False
     return isinstance(exc, (RedisConnectionError, RedisTimeout))
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """A unique key refused a row: another worker committed the same one first (one article per page, say)."""
+    return isinstance(exc, IntegrityError)
 
 
 def is_database_error(exc: BaseException) -> bool:

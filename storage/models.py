@@ -185,6 +185,24 @@ class Article(Base):
     text_hash: Mapped[str] = mapped_column(CleanString(64), index=True)
     fingerprint: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # SHA-256 of its canonical URL (url_key below), unique: one article per page, whichever feeds list it. None
+    # without a URL, and for the later copies of a page stored twice before migration 0007 (they stay as stored)
+    url_key: Mapped[str | None] = mapped_column(CleanString(64))
+
+
+class ArticleFeed(Base):
+    """Another feed an article came through: an entry of a second feed whose canonical URL is an article already
+    stored. The entry is kept (the feed counts it) and points here instead of becoming a second article; the first
+    feed is the article's own (articles.entry_id, articles.source)."""
+
+    __tablename__ = "article_feeds"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), index=True)
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("entries.id", ondelete="SET NULL"), unique=True)
+    # the feed's title (else its URL) when the entry arrived, as articles.source: kept when the feed is removed
+    source: Mapped[str | None] = mapped_column(CleanText)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Story(Base):
@@ -217,4 +235,5 @@ class Membership(Base):
 
 
 Index("ix_entries_published", Entry.published)
+Index("ix_articles_url_key", Article.url_key, unique=True)
 Index("ix_entries_feed_published", Entry.feed_id, Entry.published)

@@ -60,6 +60,24 @@ class FeedSummary:
 
 
 @dataclass(frozen=True)
+class OtherFeed:
+    """A feed an article came through besides its own (the same page listed in a second feed): its title as when the
+    entry arrived, its URL and folder (None once the feed is removed)."""
+
+    title: str | None
+    url: str | None
+    folder: str | None
+
+
+@dataclass(frozen=True)
+class StoredPage:
+    """The article already stored for a page (a canonical URL), and its story."""
+
+    article_id: int
+    story_id: str | None
+
+
+@dataclass(frozen=True)
 class Member:
     """One article of a story, with why it joined."""
 
@@ -78,6 +96,13 @@ class Member:
     joined_at: datetime
     summary: str
     seen_at: datetime  # when wiredesk stored the article
+    other_feeds: tuple[OtherFeed, ...] = ()  # the other feeds that listed the same page, in the order they did
+
+    @property
+    def feeds(self) -> tuple[str, ...]:
+        """The names of every feed it came through: its own first, then the others (each name once)."""
+        names = [self.source, *(f.title or f.url for f in self.other_feeds)]
+        return tuple(dict.fromkeys(n for n in names if n))
 
     @property
     def news_time(self) -> datetime:
@@ -104,14 +129,6 @@ class StoryView:
     members: tuple[Member, ...]
     published: datetime
     updated: datetime
-
-    @property
-    def outlets(self) -> list[str]:
-        seen: list[str] = []
-        for m in self.members:
-            if m.source and m.source not in seen:
-                seen.append(m.source)
-        return seen
 
     @property
     def copies(self) -> int:
@@ -223,6 +240,7 @@ class NewArticle:
     published: datetime | None
     extracted_from: str  # a daemon.states.TextSource value
     text_hash: str
+    url_key: str | None = None  # storage.articles.url_key of the URL: one article per page
 
 
 @dataclass(frozen=True)

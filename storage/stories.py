@@ -9,6 +9,7 @@ from sqlalchemy import Integer, case, column, func, select, text
 from sqlalchemy.orm import aliased
 
 from daemon.errors import AmbiguousStory
+from storage.articles import other_feeds
 from storage.db import Database
 from storage.models import Article, Entry, Feed, Membership, Story
 from storage.records import Member, StoriesVersion, StoryView
@@ -38,6 +39,7 @@ def load_stories(db: Database, story_ids: list[str] | None = None, limit: int | 
         stories = list(s.scalars(select(Story).where(Story.id.in_(story_ids))))
         if not stories:
             return []
+        others = other_feeds(s, [st.id for st in stories])  # the same pages listed in other feeds
         original = aliased(Article)
         rows = s.execute(
             select(Membership, Article, original, Feed)
@@ -67,6 +69,7 @@ def load_stories(db: Database, story_ids: list[str] | None = None, limit: int | 
                     joined_at=m.created_at,
                     summary=lede(a.text, a.title),
                     seen_at=a.created_at,
+                    other_feeds=others.get(a.id, ()),
                 )
             )
         views = [_view(st, tuple(members[st.id])) for st in stories]

@@ -134,3 +134,40 @@ def test_the_page_is_paginated(served):
     # the other filters stay on the links
     status, _, body = served.get("/?limit=1&q=Zhao")
     assert lxml.html.fromstring(body).xpath("//nav/a[@rel='next']/@href") == ["http://digest.test/?q=Zhao&limit=1&offset=1"]
+
+
+def test_stories_and_pages_are_made_once_until_the_stories_change(served):
+    """The API and the story pages are served from memory, with an ETag, until the stored stories change."""
+    import sqlalchemy as sa
+    from helpers import wait_until
+
+    listed = get_json(served, "/api/stories")["stories"]
+    seed = next(s for s in listed if any(a["id"] == WIRE_ORIGINAL for a in s["articles"]))
+    paths = ("/api/stories", f"/api/stories/{seed['id']}", f"/story/{seed['id']}")
+    tags = {}
+    for path in paths:
+        status, headers, _ = served.get(path)
+        assert status == 200 and headers["etag"] and headers["last-modified"], path
+        tags[path] = headers["etag"]
+        assert served.get(path, {"If-None-Match": headers["etag"]})[0] == 304, path
+    engine = sa.create_engine(served.db.url)
+    try:
+        with engine.begin() as conn:
+            # a title changed behind the server's back, the stories' version unchanged: the answers kept are served
+            conn.execute(sa.text("update articles set title = 'Renamed headline' where external_id = :id"),
+                         {"id": WIRE_ORIGINAL})
+        assert all(served.get(path)[2] == served.get(path)[2] for path in paths)
+        assert "Renamed headline" not in served.get(paths[1])[2].decode()
+        with engine.begin() as conn:
+            # the story changes (what a new member or a second feed of an article does): every answer is made again
+            conn.execute(sa.text("update stories set updated_at = :now where id = :id"),
+                         {"now": "2030-01-01 00:00:00+00:00", "id": seed["id"]})
+        assert wait_until(lambda: "Renamed headline" in served.get(paths[1])[2].decode(), timeout=30)
+        for path in paths:
+            status, headers, body = served.get(path, {"If-None-Match": tags[path]})
+            assert status == 200 and headers["etag"] != tags[path] and b"Renamed headline" in body, path
+    finally:
+        engine.dispose()
+    # what is not found is answered as before, and not kept
+    assert served.get("/api/stories/no-such-story")[0] == 404
+    assert served.get("/story/no-such-story")[0] == 404

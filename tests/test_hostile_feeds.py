@@ -45,10 +45,11 @@ def utc(value) -> datetime:
 def test_forbidden_character_references_cost_nothing(db_url, tmp_path, wiredesk):
     with Site() as site:
         for name, ref in FORBIDDEN_REFS.items():
-            site.routes[f"/{name}.xml"] = (raw_rss(f"<item><title>bad {ref} ref</title><guid>s1</guid>"
+            # each its own page (a guid is a permalink unless it says otherwise): one article per feed
+            site.routes[f"/{name}.xml"] = (raw_rss(f"<item><title>bad {ref} ref</title><guid>{name}-1</guid>"
                                                    f"<description>Text {ref} of a story about {name}.</description></item>"),)
         # the same in UTF-16, which feedparser converts before it parses
-        wide = raw_rss("<item><title>bad &#xD800; ref</title><guid>s1</guid><description>Wide text.</description>"
+        wide = raw_rss("<item><title>bad &#xD800; ref</title><guid>wide-1</guid><description>Wide text.</description>"
                        "</item>").decode().replace('encoding="utf-8"', 'encoding="utf-16"').encode("utf-16")
         site.routes["/wide.xml"] = (wide, "application/xml")
         site.routes["/neighbour.xml"] = (neighbour(),)

@@ -232,7 +232,7 @@ def cmd_replay(args, config) -> int:
     else:
         from daemon.publish.tables import stories_table
 
-        stories_table(stories, title=f"{len(stories)} stories from {folder}", show_members=True)
+        stories_table(stories, title=f"{len(stories)} stories from {folder}", show_members=True, **_outlet_rule(config))
     return 0
 
 
@@ -267,9 +267,10 @@ def cmd_stories(args, config) -> int:
     else:
         stories = load_stories(db, limit=args.limit)
     if args.json:
-        print(json.dumps([_story_json(s) for s in stories], indent=2, ensure_ascii=False))
+        print(json.dumps([_story_json(s, config) for s in stories], indent=2, ensure_ascii=False))
     else:
-        stories_table(stories, title=f"{len(stories)} stories matching {args.q!r}" if args.q else f"{len(stories)} most recent stories")
+        stories_table(stories, title=f"{len(stories)} stories matching {args.q!r}" if args.q else f"{len(stories)} most recent stories",
+                      **_outlet_rule(config))
     return 0
 
 
@@ -282,26 +283,34 @@ def cmd_story(args, config) -> int:
     if story is None:
         raise InputError(f"story {args.id!r} not found (wiredesk stories lists them)")
     if args.json:
-        print(json.dumps(_story_json(story, evidence=True), indent=2, ensure_ascii=False))
+        print(json.dumps(_story_json(story, config, evidence=True), indent=2, ensure_ascii=False))
     else:
-        story_detail(story)
+        story_detail(story, **_outlet_rule(config))
     return 0
 
 
-def _story_json(s, evidence: bool = False) -> dict:
+def _outlet_rule(config) -> dict:
+    """What the tables need to count and name outlets as the digest does: [outlets] and the preferred outlets."""
+    return {"preferred": tuple(config["digest"]["preferred_outlets"]), "outlets": getattr(config, "outlets", None)}
+
+
+def _story_json(s, config, evidence: bool = False) -> dict:
+    from daemon.publish.select import story_outlets
+
     return {
         "id": s.id,
         "uuid": s.uuid,
         "title": s.title,
         "published": s.published.isoformat(),
         "updated": s.updated.isoformat(),
-        "outlets": s.outlets,
+        "outlets": story_outlets(s, **_outlet_rule(config)),
         "articles": [
             {
                 "id": m.key,
                 "title": m.title,
                 "url": m.url,
                 "source": m.source,
+                "feeds": list(m.feeds),
                 "published": m.published.isoformat() if m.published else None,
                 "copy_of": m.copy_of_key,
                 "score": round(m.score, 4),

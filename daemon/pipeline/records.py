@@ -34,6 +34,7 @@ class ArticleOutcome:
     copy_of: int | None
     error: str | None = None
     storage: bool = False  # the error was the database's, not the article's
+    same_as: int | None = None  # the article stored for the same page (another feed listed it): no new article
 
 
 @dataclass

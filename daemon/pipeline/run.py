@@ -32,9 +32,10 @@ from daemon.pipeline.records import (
 )
 from daemon.states import EntryState, ErrorKind
 from storage import Database
+from storage.articles import url_key
 from storage.decisions import DecisionTransaction, decision_transaction
 from storage.entries import FoundText, mark_no_text, mark_ready, pending_entries, ready_entries
-from storage.failures import SQLAlchemyError, is_storage_failure, storage_reason
+from storage.failures import SQLAlchemyError, is_conflict, is_storage_failure, storage_reason
 from storage.feeds import claim_due_feeds, feed_by_id
 from storage.records import (
     EntryRecord,
@@ -44,6 +45,7 @@ from storage.records import (
     KnownEntry,
     NewArticle,
     StoredFeed,
+    StoredPage,
     StoryDecision,
 )
 from storage.updates import update_feeds
@@ -457,7 +459,7 @@ class Pipeline:
         mark_no_text(self.db, entry.id, error, states)
         return ArticleOutcome(entry.id, entry.url, None, None, None, error)
 
-    def _assign_each(self, chunk: list[tuple[EntryRecord, FeedRecord]]) -> list[ArticleOutcome]:
+    def _assign_each(self, chunk: list[tuple[EntryRecord, FeedRecord]], again: bool = True) -> list[ArticleOutcome]:
         """_assign, and when the chunk fails for another reason than the database's, each entry alone: the entry
         that cannot be stored or decided is set aside with its error, the others are decided in their turn."""
         self.engine.get()  # an engine that cannot be built is no entry's fault: that error goes up as it is
@@ -466,6 +468,9 @@ class Pipeline:
         except Exception as exc:
             if is_storage_failure(exc):
                 raise
+            if len(chunk) == 1 and again and is_conflict(exc):
+                # another worker stored the same page meanwhile: looked up again, the entry is recorded on it
+                return self._assign_each(chunk, again=False)
             if len(chunk) == 1:
                 entry, feed = chunk[0]
                 log.debug("deciding the story of %s failed", entry.url or entry.identity, exc_info=True)
@@ -484,6 +489,11 @@ class Pipeline:
             with decision_transaction(self.db) as tx:
                 # locked: another worker deciding the same entries waits here, then finds them done
                 locked = tx.lock_entries([entry.id for entry, _ in chunk])
+                # one article per page: an entry whose canonical URL is stored already, or new earlier in the chunk,
+                # is recorded on that article (the unique url_key stops a second one from another worker)
+                pages = tx.stored_pages({key for entry, _ in chunk if (key := url_key(entry.url))})
+                same: list[tuple[int, EntryRecord, FeedRecord, str]] = []
+                new_pages: set[str] = set()
                 todo: list[tuple[int, EntryRecord, NewArticle, Document]] = []
                 for at, (entry, feed) in enumerate(chunk):
                     row = locked.get(entry.id)
@@ -491,6 +501,12 @@ class Pipeline:
                         outcomes.append(ArticleOutcome(entry.id, entry.url, None, None, None, None))
                         continue
                     outcomes.append(None)
+                    key = url_key(entry.url)
+                    if key is not None and (key in pages or key in new_pages):
+                        same.append((at, entry, feed, key))
+                        continue
+                    if key is not None:
+                        new_pages.add(key)
                     text, source = row.text or "", row.text_source or "feed"
                     title = (entry.title or "").strip() or text.split("\n", 1)[0][:200]
                     article = NewArticle(
@@ -501,6 +517,7 @@ class Pipeline:
                         text=text,
                         source=feed.title or feed.url,
                         published=entry.published,
+                        url_key=key,
                         extracted_from=source,
                         text_hash=hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
                     )
@@ -509,6 +526,7 @@ class Pipeline:
                                    url=entry.url)
                     todo.append((at, entry, article, doc))
                 if not todo:
+                    self._record_same_pages(tx, same, pages, now, outcomes)
                     return [outcome for outcome in outcomes if outcome is not None]
                 # the chunk's fingerprints together: the semantic vectors of all but the copies in one batch, in
                 # the parse worker processes where there are some
@@ -524,14 +542,27 @@ class Pipeline:
                 stored = tx.store([StoryDecision(entry.id, article_id, d.story_id, d.copy_of, d.score, d.evidence,
                                                  d.fingerprint)
                                    for (_, entry, _, _), article_id, d in zip(todo, article_ids, decisions)], now, seq)
-                for (at, entry, _, _), done in zip(todo, stored):
+                for (at, entry, article, _), done in zip(todo, stored):
                     outcomes[at] = ArticleOutcome(entry.id, entry.url, done.article_id, done.story_id, done.copy_of)
+                    if article.url_key is not None:
+                        pages[article.url_key] = StoredPage(done.article_id, done.story_id)
+                self._record_same_pages(tx, same, pages, now, outcomes)
                 self.engine.advance(stored[-1].seq if stored else seq)
         except BaseException:
             # the engine already indexed the articles; rebuild it from what was actually committed
             self.engine.invalidate()
             raise
         return [outcome for outcome in outcomes if outcome is not None]
+
+    @staticmethod
+    def _record_same_pages(tx: DecisionTransaction, same: list[tuple[int, EntryRecord, FeedRecord, str]],
+                           pages: dict[str, StoredPage], now: datetime, outcomes: list[ArticleOutcome | None]) -> None:
+        """The entries whose page is an article already (listed by another feed): each is recorded on that article,
+        whose story and copies stay as they are, and is done."""
+        for at, entry, feed, key in same:
+            page = pages[key]
+            tx.record_same_page(entry.id, page, feed.title or feed.url, now)
+            outcomes[at] = ArticleOutcome(entry.id, entry.url, None, page.story_id, None, same_as=page.article_id)
 
 
 # ---- stage 1 helpers: entries written in bulk -------------------------------------------------------------------

@@ -56,7 +56,8 @@ class DigestSource:
     folder: str | None = None  # OPML folder of its feed
     why: str | None = None  # why it joined its story, in words (the stored evidence); for the story page and the API
     publisher: str | None = None  # the registered domain of its link: what makes two feeds one outlet
-    feeds: tuple[str, ...] = ()  # the feeds it came through, when more than one carried the same link
+    feeds: tuple[str, ...] = ()  # the names of the feeds it came through (several when more than one listed it)
+    other_folders: tuple[str, ...] = ()  # the folders of the other feeds that listed it
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,14 @@ def outlet_count(story: DigestStory) -> int:
     return len({outlet_key(s) for s in story.sources})
 
 
+def outlet_names(story: DigestStory) -> list[str]:
+    """The story's outlets as the digest counts them, one name each (its first source's), the primary's first."""
+    names: dict[str, str] = {}
+    for s in story.sources:
+        names.setdefault(outlet_key(s), s.outlet)
+    return list(names.values())
+
+
 def filter_stories(
     stories: Iterable[DigestStory],
     *,
@@ -205,7 +214,8 @@ def filter_stories(
             continue
         if since_utc is not None and _utc(story.updated) < since_utc:
             continue
-        if folder_set and not any(s.folder is not None and _fold(s.folder) in folder_set for s in story.sources):
+        if folder_set and not any(f is not None and _fold(f) in folder_set
+                                  for s in story.sources for f in (s.folder, *s.other_folders)):
             continue
         if feed_set and not any(_fold(s.outlet) in feed_set for s in story.sources):
             continue

@@ -24,7 +24,7 @@ from daemon.publish.render import (
     render,
 )
 from storage import Database
-from storage.records import StoryView
+from storage.records import Member, StoryView
 from storage.stories import load_stories, story_ids_by_update
 
 # Stories are read from the database in batches of this many (or twice the limit), newest first, until enough
@@ -86,13 +86,25 @@ def publisher_of(url: str | None) -> str | None:
     return _registered_domain(host.lower().rstrip("."))
 
 
+def outlet_name(member: Member, publisher: str | None, outlets: dict[str, str] | None) -> str:
+    """The name an article's outlet is shown by: the [outlets] name of its publisher, else its feed's title."""
+    return (outlets or {}).get(publisher or "") or member.source or publisher or "unknown outlet"
+
+
+def story_outlets(story: StoryView, preferred: tuple[str, ...] = (), outlets: dict[str, str] | None = None) -> list[str]:
+    """The story's outlets as the digest counts and names them (the primary source's first); none for a story
+    without members."""
+    from daemon.publish.render import outlet_names
+
+    return outlet_names(to_digest_story(story, preferred, outlets=outlets)) if story.members else []
+
+
 def to_digest_story(story: StoryView, preferred: tuple[str, ...], *, base_url: str | None = None,
                     explain: bool = False, outlets: dict[str, str] | None = None) -> DigestStory:
     """The digest's view of a stored story; ``base_url`` gives it a link to its page, ``explain`` each member's
     evidence in words (the story page and the API show it, the feeds do not)."""
     if explain:
         from daemon.publish.tables import explain as in_words
-    outlets = outlets or {}
     members, feeds, alias = _one_per_link(story.members)
     publishers = [publisher_of(m.url) for m in members]
     sources = [
@@ -100,15 +112,15 @@ def to_digest_story(story: StoryView, preferred: tuple[str, ...], *, base_url: s
             article_id=m.key,
             title=m.title,
             url=m.url,
-            # the [outlets] name of its publisher, else its feed's title
-            outlet=outlets.get(publisher or "") or m.source or publisher or "unknown outlet",
+            outlet=outlet_name(m, publisher, outlets),
             published=m.published,
             copy_of=alias.get(m.copy_of_key, m.copy_of_key) if m.copy_of_key else None,
             summary=m.summary,
             folder=m.folder,
             why=in_words(m.evidence, m.copy_of_key) if explain else None,
             publisher=publisher,
-            feeds=tuple(names) if len(names) > 1 else (),
+            feeds=tuple(names),
+            other_folders=tuple(f.folder for f in m.other_feeds if f.folder),
         )
         for m, publisher, names in zip(members, publishers, feeds)
     ]
@@ -146,9 +158,12 @@ def _link_key(url: str | None) -> str | None:
 
 
 def _one_per_link(members) -> tuple[list, list[list[str]], dict[str, str]]:
-    """The members with one article per link: an article whose link an earlier member has (one page listed in two
-    section feeds) is folded into that member, which keeps the names of both feeds. Also the keys of the folded
-    articles mapped to the key of the member they were folded into, for the copies that point at them."""
+    """The members with one article per link, each with the names of every feed it came through.
+
+    Since migration 0007 a page listed by a second feed is one stored article (``Member.other_feeds``); a page
+    stored twice before it is folded here: the later article is folded into the earlier member, which keeps the
+    names of both feeds. Also the keys of the folded articles mapped to the key of the member they were folded
+    into, for the copies that point at them."""
     kept: list = []
     feeds: list[list[str]] = []
     alias: dict[str, str] = {}
@@ -158,13 +173,12 @@ def _one_per_link(members) -> tuple[list, list[list[str]], dict[str, str]]:
         if key is not None and key in at:
             i = at[key]
             alias[m.key] = kept[i].key
-            if m.source and m.source not in feeds[i]:
-                feeds[i].append(m.source)
+            feeds[i] += [name for name in m.feeds if name not in feeds[i]]
             continue
         if key is not None:
             at[key] = len(kept)
         kept.append(m)
-        feeds.append([m.source] if m.source else [])
+        feeds.append(list(m.feeds))
     return kept, feeds, alias
 
 
@@ -196,8 +210,10 @@ def window_start(window_days: float | None, now: datetime | None = None) -> date
 
 def _from_feed(story: StoryView, names: set[str], urls: set[str]) -> bool:
     # A feed is named by its title (what the digest shows as the outlet) or by its URL (what the user subscribed to).
+    # A page listed by several feeds is from each of them.
     return any(
-        (m.source and " ".join(m.source.split()).casefold() in names) or (m.feed_url and m.feed_url.rstrip("/") in urls)
+        any(" ".join(name.split()).casefold() in names for name in m.feeds)
+        or any(url and url.rstrip("/") in urls for url in (m.feed_url, *(f.url for f in m.other_feeds)))
         for m in story.members
     )
 

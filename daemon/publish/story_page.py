@@ -81,7 +81,7 @@ def render_story_page(story: DigestStory, meta: DigestMeta) -> bytes:
             li.append(E.SMALL("time unknown"))
         if source.article_id == story.primary.article_id:
             _append_text(li, " (primary source)")
-        if source.feeds:
+        if len(source.feeds) > 1:
             _append_text(li, " — in the feeds " + ", ".join(_plain(f) for f in source.feeds))
         if source.copy_of is not None:
             original = by_id.get(source.copy_of)

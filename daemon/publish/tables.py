@@ -20,7 +20,12 @@ def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
-def stories_table(stories: list[StoryView], title: str, show_members: bool = False) -> None:
+def stories_table(stories: list[StoryView], title: str, show_members: bool = False, *,
+                  preferred: tuple[str, ...] = (), outlets: dict[str, str] | None = None) -> None:
+    """Stories as rows: articles, copies and outlets counted as the digest counts them (one outlet per publisher,
+    named by ``outlets`` ([outlets]) else by its feed's title; ``preferred`` puts the preferred one first)."""
+    from daemon.publish.select import story_outlets, to_digest_story
+
     out = console()
     table = Table(title=title, show_lines=show_members)
     table.add_column("story", style="cyan", no_wrap=True)
@@ -32,7 +37,9 @@ def stories_table(stories: list[StoryView], title: str, show_members: bool = Fal
         table.add_column("members (copy of)")
     table.add_column("updated", no_wrap=True)
     for s in stories:
-        row = [s.id[:12], s.title, str(len(s.members)), str(s.copies), ", ".join(s.outlets)]
+        digest = to_digest_story(s, preferred, outlets=outlets) if s.members else None
+        row = [s.id[:12], s.title, str(len(digest.sources) if digest else 0), str(digest.copies if digest else 0),
+               ", ".join(story_outlets(s, preferred, outlets))]
         if show_members:
             row.append("\n".join(f"{m.key}" + (f" (copy of {m.copy_of_key})" if m.copy_of_key else "") for m in s.members))
         row.append(_when(s.updated))
@@ -40,10 +47,13 @@ def stories_table(stories: list[StoryView], title: str, show_members: bool = Fal
     out.print(table)
 
 
-def story_detail(story: StoryView) -> None:
+def story_detail(story: StoryView, *, preferred: tuple[str, ...] = (), outlets: dict[str, str] | None = None) -> None:
+    from daemon.publish.select import outlet_name, publisher_of, story_outlets
+
     out = console()
     out.print(f"[bold]{story.title}[/bold]")
-    out.print(f"story {story.id}  ({story.uuid})  published {_when(story.published)}  updated {_when(story.updated)}  outlets: {', '.join(story.outlets)}")
+    names = story_outlets(story, preferred, outlets)
+    out.print(f"story {story.id}  ({story.uuid})  published {_when(story.published)}  updated {_when(story.updated)}  outlets: {', '.join(names)}")
     table = Table(show_lines=True)
     table.add_column("article", style="cyan")
     table.add_column("outlet / headline")
@@ -51,7 +61,10 @@ def story_detail(story: StoryView) -> None:
     table.add_column("score", justify="right")
     table.add_column("why it joined")
     for m in story.members:
-        table.add_row(m.key, f"{m.source or '-'}\n{m.title}", _when(m.published), f"{m.score:.3f}", explain(m.evidence, m.copy_of_key))
+        outlet = outlet_name(m, publisher_of(m.url), outlets)
+        feeds = f" (feeds {', '.join(m.feeds)})" if len(m.feeds) > 1 else ""
+        table.add_row(m.key, f"{outlet}{feeds}\n{m.title}", _when(m.published), f"{m.score:.3f}",
+                      explain(m.evidence, m.copy_of_key))
     out.print(table)
 
 

@@ -58,7 +58,7 @@ def story_record(story: DigestStory, *, explain: bool = False) -> dict:
             "outlet": _plain(s.outlet),
             "published": _time(s.published),
             "copy_of": s.copy_of,
-            "feeds": list(s.feeds),
+            "feeds": [_plain(f) for f in s.feeds],
         }
         if explain:
             article["why"] = s.why

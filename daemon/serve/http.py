@@ -6,7 +6,7 @@ would buy nothing. Readers poll with If-None-Match / If-Modified-Since and mostl
 
 Endpoints: /digest.atom, /digest.rss, /digest.json, / (also /index.html, /digest.html), /healthz, /metrics; the
 story pages and the JSON API (/story/<id>, /api/stories, /api/stories/<id>, /api/feeds) are answered by
-daemon/serve/api.py.
+daemon/serve/api.py, and all but /api/feeds are kept in memory like the digests.
 Digest query parameters: min_outlets, days, folder (repeatable), feed (repeatable, a feed title or URL), limit, offset,
 q (words to search for in the articles' titles and texts).
 """
@@ -186,6 +186,20 @@ def _whole_second(dt: datetime) -> datetime:
     return dt.astimezone(timezone.utc).replace(microsecond=0)
 
 
+class _NotCached(Exception):
+    """An answer that is given as it is and not kept (a 404 for an unknown story, a 400)."""
+
+    def __init__(self, reply: api.Reply):
+        super().__init__(reply.status)
+        self.reply = reply
+
+
+def _kept(reply: api.Reply) -> tuple[bytes, str]:
+    if reply.status != 200:
+        raise _NotCached(reply)
+    return reply.body, reply.content_type
+
+
 class DigestCache:
     """Rendered documents by (format, query), served from memory while the stored stories are unchanged.
 
@@ -236,7 +250,13 @@ class DigestCache:
                 self.bytes -= self.items.popitem(last=False)[1].size
 
     def get(self, fmt: str, query: DigestQuery) -> Document:
-        key = (fmt, query)
+        """The digest in ``fmt`` for ``query``."""
+        return self.get_made((fmt, query), lambda changed: render_digest(
+            self.db, self.config, fmt, query, empty_updated=changed or self.started))
+
+    def get_made(self, key: tuple, make: Callable[[datetime | None], tuple[bytes, str]]) -> Document:
+        """The document under ``key``, made by ``make`` (given the newest story update; it returns the body and
+        its Content-Type, or raises _NotCached with an answer that is not kept) when the stored stories changed."""
         doc = self._peek(key)
         if doc is not None and self.clock.monotonic() - doc.checked_at < self.recheck:
             return doc
@@ -255,15 +275,16 @@ class DigestCache:
             current = self._peek(key)
             if current is not None and current is not doc and self.clock.monotonic() - current.checked_at < self.recheck:
                 return current  # rendered by the reader this one waited for
-            return self._render(key, fmt, query, current)
+            return self._render(key, make, current)
         finally:
             self.render_lock.release()
 
-    def _render(self, key: tuple, fmt: str, query: DigestQuery, previous: Document | None) -> Document:
+    def _render(self, key: tuple, make: Callable[[datetime | None], tuple[bytes, str]],
+                previous: Document | None) -> Document:
         # read the version before the stories: a story stored in between makes the next check render again
         version = self.version()
         stories_changed_at = version[1]
-        body, ctype = render_digest(self.db, self.config, fmt, query, empty_updated=stories_changed_at or self.started)
+        body, ctype = make(stories_changed_at)
         etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
         if previous is not None and previous.etag == etag:
             last_modified = previous.last_modified
@@ -285,6 +306,8 @@ class DigestCache:
 
 def make_handler(db: Database, config, metrics, state, clock: Clock | None = None):  # noqa: C901 - the handler's methods are counted here
     cache = DigestCache(db, config, clock=clock)
+    # the API's answers and the story pages, kept apart so that many story pages never push the digests out
+    answers = DigestCache(db, config, clock=clock)
     probe = HealthProbe(db)
 
     class Handler(BaseHTTPRequestHandler):
@@ -347,31 +370,48 @@ def make_handler(db: Database, config, metrics, state, clock: Clock | None = Non
         def _api(self, path: str, query: str):
             """The JSON API and the story pages (daemon/serve/api.py); errors are raised to do_GET."""
             ident = unquote(path.split("/", 3)[-1]) if path.count("/") >= 2 else ""
+            # Stories, a story and its page are made once and served from memory while the stored stories are
+            # unchanged (news times and all), like the digests; the feeds' list is read each time.
+            make: Callable[[datetime | None], tuple[bytes, str]]
             if path == "/api/stories":
-                reply = api.stories(db, config, parse_query(query, config))
+                wanted = parse_query(query, config)
+                key: tuple = (path, wanted)
+                make = lambda _: _kept(api.stories(db, config, wanted))  # noqa: E731
             elif path == "/api/feeds":
                 reply = api.feeds(db)
+                return self._send(reply.status, reply.body, reply.content_type, {"Cache-Control": "no-cache"})
             elif path.startswith("/api/stories/") and ident and "/" not in ident:
-                reply = api.story(db, config, ident)
+                key = ("/api/stories/", ident)
+                make = lambda _: _kept(api.story(db, config, ident))  # noqa: E731
             elif path.startswith("/story/") and path.count("/") == 2 and ident:
-                reply = api.story_page(db, config, ident)
+                key = ("/story/", ident)
+                make = lambda _: _kept(api.story_page(db, config, ident))  # noqa: E731
             else:
                 return self._text(404, f"not found: {path[:80]}; the API is at /api/stories, /api/stories/<id> and "
                                        "/api/feeds, a story's page at /story/<id>")
-            headers = {"Cache-Control": "no-cache"}
-            if reply.content_type.startswith("text/html"):
-                headers["Content-Security-Policy"] = HTML_POLICY
-            self._send(reply.status, reply.body, reply.content_type, headers)
+            html = key[0] == "/story/"
+            try:
+                doc = answers.get_made(key, make)
+            except _NotCached as refused:
+                reply = refused.reply
+                headers = {"Cache-Control": "no-cache"}
+                if html or reply.content_type.startswith("text/html"):
+                    headers["Content-Security-Policy"] = HTML_POLICY
+                return self._send(reply.status, reply.body, reply.content_type, headers)
+            self._document(doc, html=html, cache_control="no-cache")
 
         def _digest(self, doc: Document, fmt: str):
+            self._document(doc, html=fmt == "html", cache_control="max-age=60")
+
+        def _document(self, doc: Document, *, html: bool, cache_control: str):
             use_gzip = doc.gzipped is not None and _accepts_gzip(self.headers.get("Accept-Encoding", ""))
             headers = {
                 "ETag": doc.gzip_etag if use_gzip else doc.etag,
                 "Last-Modified": format_datetime(doc.last_modified, usegmt=True),
-                "Cache-Control": "max-age=60",
+                "Cache-Control": cache_control,
                 "Vary": "Accept-Encoding",
             }
-            if fmt == "html":
+            if html:
                 # the page carries the same policy in a <meta>; as a header it also forbids framing the page
                 headers["Content-Security-Policy"] = HTML_POLICY
             if self._not_modified(doc):
