@@ -338,11 +338,21 @@ def rank_stories(found: list, k: int) -> list[int]:
     if not found:
         return []
     x = np.concatenate(found)   # copies: no buffer of a list stays exported
-    x.sort()
-    starts = np.flatnonzero(np.concatenate(([True], x[1:] != x[:-1])))
-    counts = np.diff(starts, append=len(x))
+    lo = int(x.min())
+    span = int(x.max()) - lo + 1
+    if span <= 4 * len(x):
+        # The lists hold recent stories, so their indices are close together: counted in place, no sort.
+        tally = np.bincount(x - lo, minlength=span)
+        stories = np.flatnonzero(tally)
+        counts = tally[stories]
+        stories += lo
+    else:
+        x.sort()
+        starts = np.flatnonzero(np.concatenate(([True], x[1:] != x[:-1])))
+        counts = np.diff(starts, append=len(x))
+        stories = x[starts]
     # One sortable key per story: more entries first, then the lower story index.
-    key = x[starts].astype(np.int64) - (counts.astype(np.int64) << 32)
+    key = stories.astype(np.int64) - (counts.astype(np.int64) << 32)
     if len(key) > k:
         key = np.partition(key, k - 1)[:k]
     key.sort()
