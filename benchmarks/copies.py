@@ -29,8 +29,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from daemon.cli.cluster import read_corpus  # noqa: E402
 from daemon.engine import Document, Engine  # noqa: E402
 
-CITIES = ["SEOUL", "WASHINGTON", "LONDON", "BEIJING", "PARIS", "NEW YORK", "TOKYO", "BERLIN", "MOSCOW",
-          "SYDNEY", "NEW DELHI", "CAIRO", "LOS ANGELES", "BRUSSELS"]
+CITIES = [
+    "SEOUL",
+    "WASHINGTON",
+    "LONDON",
+    "BEIJING",
+    "PARIS",
+    "NEW YORK",
+    "TOKYO",
+    "BERLIN",
+    "MOSCOW",
+    "SYDNEY",
+    "NEW DELHI",
+    "CAIRO",
+    "LOS ANGELES",
+    "BRUSSELS",
+]
 AGENCIES = ["Yonhap", "AP", "Reuters", "AFP", "dpa", "Kyodo", "Xinhua", "UPI"]
 MONTHS = ["Jan.", "Feb.", "March", "April", "May", "June", "July", "Aug.", "Sept.", "Oct.", "Nov.", "Dec."]
 BOILERPLATE = [
@@ -48,7 +62,7 @@ HEADLINE_PREFIX = ["", "", "UPDATE 1-", "(LEAD) ", "Breaking: ", "WRAPUP ", "(2n
 @dataclass(frozen=True)
 class Item:
     doc: Document
-    family: str          # id of the original the text derives from
+    family: str  # id of the original the text derives from
 
 
 def _change_words(text: str, rate: float, vocab: list[str], rng: random.Random) -> str:
@@ -83,7 +97,9 @@ def make_copy(orig: Document, other: Document, copy_id: str, vocab: list[str], r
             budget = max(8, sum(len(p.split(" ")) for p in paras) // 3)
             paras.insert(rng.randint(1, len(paras)), " ".join(words[:budget]))
     agency = rng.choice(AGENCIES)
-    dateline = f"{rng.choice(CITIES)}, {rng.choice(MONTHS)} {rng.randint(1, 28)} ({agency}) {rng.choice(['--', '—', '-'])} "
+    dateline = (
+        f"{rng.choice(CITIES)}, {rng.choice(MONTHS)} {rng.randint(1, 28)} ({agency}) {rng.choice(['--', '—', '-'])} "
+    )
     paras[0] = dateline + paras[0]
     paras.append(rng.choice(BOILERPLATE).format(year=rng.randint(2005, 2024), agency=agency))
     words = [w for w in re.findall(r"[A-Za-z]{4,}", orig.title or orig.text)]
@@ -112,7 +128,7 @@ def build(originals: list[Document], seed: int) -> list[Item]:
 
 def _shingles(text: str) -> set[tuple[str, ...]]:
     w = re.findall(r"\w+", text.lower())
-    return {tuple(w[i:i + 3]) for i in range(max(1, len(w) - 2))}
+    return {tuple(w[i : i + 3]) for i in range(max(1, len(w) - 2))}
 
 
 def near_identical_originals(originals: list[Document], threshold: float = 0.5) -> dict[str, str]:
@@ -194,7 +210,7 @@ def run_datasketch(items: list[Item], threshold: float = 0.5) -> dict[str, str |
     out: dict[str, str | None] = {}
     for it in items:
         words = it.doc.text.lower().split()
-        shingles = {" ".join(words[i:i + 3]).encode("utf-8") for i in range(max(1, len(words) - 2))}
+        shingles = {" ".join(words[i : i + 3]).encode("utf-8") for i in range(max(1, len(words) - 2))}
         m = MinHash(num_perm=128)
         m.update_batch(list(shingles))
         cands = lsh.query(m)
@@ -214,8 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     items = build(originals, args.seed)
     natural = near_identical_originals(originals)
     n_natural = len(originals) - len(set(natural.values()))
-    print(f"{len(originals)} originals, {len(items) - len(originals)} copies, "
-          f"{n_natural} originals joined to a near-identical other original (their cross pairs not counted)")
+    print(
+        f"{len(originals)} originals, {len(items) - len(originals)} copies, "
+        f"{n_natural} originals joined to a near-identical other original (their cross pairs not counted)"
+    )
     print(f"{'method':<28}{'precision':>10}{'recall':>9}{'FP pairs':>10}{'FN pairs':>10}{'sec':>7}")
     for name, fn in [("engine", run_engine), ("datasketch LSH@0.5", run_datasketch)]:
         t = time.perf_counter()

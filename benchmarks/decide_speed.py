@@ -53,9 +53,21 @@ def fill(db, n: int, seed: int = 7) -> list:
             u = urls[i % len(urls)]
             text, title = news(rng, ev, 150), f"{ev['topic'].capitalize()} in {ev['place']}"
             docs.append(Document(id=str(i), title=title, text=text, published=when))
-            s.add(Entry(feed_id=ids[u], identity=f"{u}#{i}", url=f"{u}/{i}", title=title, content_hash=str(i),
-                        state="ready", text=text, text_source="feed", published=when, first_seen_at=when,
-                        changed_at=when))
+            s.add(
+                Entry(
+                    feed_id=ids[u],
+                    identity=f"{u}#{i}",
+                    url=f"{u}/{i}",
+                    title=title,
+                    content_hash=str(i),
+                    state="ready",
+                    text=text,
+                    text_source="feed",
+                    published=when,
+                    first_seen_at=when,
+                    changed_at=when,
+                )
+            )
     return docs
 
 
@@ -89,7 +101,7 @@ def main() -> int:
             db = open_database(url)
             docs = fill(db, n)
             engine = Engine()
-            engine.fingerprint(docs[0])               # the word tables, loaded once per process
+            engine.fingerprint(docs[0])  # the word tables, loaded once per process
             t = time.perf_counter()
             fps = [engine.fingerprint(d) for d in docs]
             t_fp = time.perf_counter() - t
@@ -115,8 +127,10 @@ def main() -> int:
     print(f"{'batch':>5}  {'fingerprint':>11}  {'engine':>7}  {'stage':>7}  {'stage - engine':>14}  {'stories':>7}")
     for batch, t_fp, t_add, t_stage, stories in rows:
         per = lambda x: x / n * 1e6  # noqa: E731
-        print(f"{batch:>5}  {per(t_fp):11.0f}  {per(t_add):7.0f}  {per(t_stage):7.0f}  "
-              f"{per(t_stage - t_fp - t_add):14.0f}  {stories:>7}")
+        print(
+            f"{batch:>5}  {per(t_fp):11.0f}  {per(t_add):7.0f}  {per(t_stage):7.0f}  "
+            f"{per(t_stage - t_fp - t_add):14.0f}  {stories:>7}"
+        )
     print("stage: Pipeline.decide_ready (fingerprints + decisions + database); stage - engine: what the storing costs")
     return 0
 

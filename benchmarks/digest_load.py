@@ -41,10 +41,18 @@ from xml.sax.saxutils import escape
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTLETS = [
-    ("Harbor Wire", "World"), ("Daily Meridian", "World"), ("The Northern Ledger", "Local"),
-    ("Capital Courier", "Politics"), ("Evening Signal", "Local"), ("Pacific Dispatch", "World"),
-    ("Market Bulletin", "Business"), ("The Civic Review", "Politics"), ("Riverside Times", "Local"),
-    ("Global Post Desk", "World"), ("Frontier Herald", "Business"), ("Metro Observer", "Local"),
+    ("Harbor Wire", "World"),
+    ("Daily Meridian", "World"),
+    ("The Northern Ledger", "Local"),
+    ("Capital Courier", "Politics"),
+    ("Evening Signal", "Local"),
+    ("Pacific Dispatch", "World"),
+    ("Market Bulletin", "Business"),
+    ("The Civic Review", "Politics"),
+    ("Riverside Times", "Local"),
+    ("Global Post Desk", "World"),
+    ("Frontier Herald", "Business"),
+    ("Metro Observer", "Local"),
 ]
 ENDPOINTS = [
     ("/digest.atom", {}),
@@ -86,18 +94,24 @@ def title_of(article: dict) -> str:
 def page_html(article: dict) -> str:
     body = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs(article["text"]))
     title = html.escape(title_of(article))
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title></head><body>"
-            f"<nav><a href='/'>Home</a> <a href='/world'>World</a></nav><article><h1>{title}</h1>{body}</article>"
-            "<footer>Copyright. All rights reserved.</footer></body></html>")
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title></head><body>"
+        f"<nav><a href='/'>Home</a> <a href='/world'>World</a></nav><article><h1>{title}</h1>{body}</article>"
+        "<footer>Copyright. All rights reserved.</footer></body></html>"
+    )
 
 
 def feed_rss(outlet: str, site: str, items: list[tuple[dict, str]]) -> str:
-    out = [f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{escape(outlet)}</title>'
-           f"<link>{escape(site)}</link><description>{escape(outlet)} news</description>"]
+    out = [
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{escape(outlet)}</title>'
+        f"<link>{escape(site)}</link><description>{escape(outlet)} news</description>"
+    ]
     for article, url in items:
         first = paragraphs(article["text"])[0] if paragraphs(article["text"]) else ""
-        out.append(f"<item><title>{escape(title_of(article))}</title><link>{escape(url)}</link>"
-                   f"<guid>{escape(url)}</guid><description>{escape(first[:300])}</description></item>")
+        out.append(
+            f"<item><title>{escape(title_of(article))}</title><link>{escape(url)}</link>"
+            f"<guid>{escape(url)}</guid><description>{escape(first[:300])}</description></item>"
+        )
     out.append("</channel></rss>")
     return "".join(out)
 
@@ -126,8 +140,9 @@ def write_corpus(articles: list[dict], out: Path) -> Path:
             manifest["articles"].append({"id": a["id"], "url": url, "page": f"pages/{slug(a['id'])}.html"})
             items.append((a, url))
         (out / "feeds" / f"{slug(outlet)}.xml").write_text(feed_rss(outlet, site, items), encoding="utf-8")
-        manifest["feeds"].append({"outlet": outlet, "url": f"{site}rss.xml", "file": f"feeds/{slug(outlet)}.xml",
-                                  "folder": folders[outlet]})
+        manifest["feeds"].append(
+            {"outlet": outlet, "url": f"{site}rss.xml", "file": f"feeds/{slug(outlet)}.xml", "folder": folders[outlet]}
+        )
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
     return out
 
@@ -303,28 +318,47 @@ def benchmark(args) -> int:
     work = Path(tempfile.mkdtemp(prefix="wiredesk-load-")) if args.work is None else args.work
     work.mkdir(parents=True, exist_ok=True)
     db_file = work / "wiredesk.db"
-    env = dict(os.environ, WIREDESK_DATABASE_URL=f"sqlite:///{db_file}", XDG_CONFIG_HOME=str(work / "c"),
-               XDG_DATA_HOME=str(work / "d"))
+    env = dict(
+        os.environ,
+        WIREDESK_DATABASE_URL=f"sqlite:///{db_file}",
+        XDG_CONFIG_HOME=str(work / "c"),
+        XDG_DATA_HOME=str(work / "d"),
+    )
 
     t = time.monotonic()
     corpus = write_corpus(stored, work / "corpus")
-    done = subprocess.run([*wiredesk_cmd(), "replay", str(corpus), "--json"], cwd=work, env=env,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [*wiredesk_cmd(), "replay", str(corpus), "--json"], cwd=work, env=env, capture_output=True, text=True
+    )
     if done.returncode != 0:
         print(done.stderr, file=sys.stderr)
         return 1
     replayed = json.loads(done.stdout)["stories"]
-    print(f"replayed {len(stored)} articles of {args.dataset.name} into {len(replayed)} stories "
-          f"in {time.monotonic() - t:.1f} s ({db_file})")
+    print(
+        f"replayed {len(stored)} articles of {args.dataset.name} into {len(replayed)} stories "
+        f"in {time.monotonic() - t:.1f} s ({db_file})"
+    )
 
     # Pages answer slowly enough that fetching them, two at a time, takes the first third of the measurement; the
     # poll then clusters them one by one, each new membership making the server render the digest again.
-    page_delay = args.page_delay if args.page_delay is not None else (
-        (args.seconds / 3) * 2 / len(held) if held else 0.0)
+    page_delay = (
+        args.page_delay if args.page_delay is not None else ((args.seconds / 3) * 2 / len(held) if held else 0.0)
+    )
     farm = Farm(held, page_delay)
     port = free_port()
-    lines = ["[fetch]", 'allow_networks = ["127.0.0.0/8"]', "timeout = 30.0", "[schedule]", "parse_workers = 1",
-             "[server]", f"port = {port}", "[digest]", f'base_url = "http://127.0.0.1:{port}/"', "[log]", 'level = "WARNING"']
+    lines = [
+        "[fetch]",
+        'allow_networks = ["127.0.0.0/8"]',
+        "timeout = 30.0",
+        "[schedule]",
+        "parse_workers = 1",
+        "[server]",
+        f"port = {port}",
+        "[digest]",
+        f'base_url = "http://127.0.0.1:{port}/"',
+        "[log]",
+        'level = "WARNING"',
+    ]
     for url, title, folder in farm.feed_urls():
         lines += ["[[feeds]]", f'url = "{url}"', f'title = "{title}"', f'folder = "{folder}"']
     (work / "wiredesk.toml").write_text("\n".join(lines) + "\n")
@@ -346,9 +380,19 @@ def benchmark(args) -> int:
         entries = len(json.loads(get(port, "/digest.json")[1])["items"])
         load_began = time.monotonic()
         loader = subprocess.run(
-            [sys.executable, __file__, "load", "--port", str(port), "--seconds", str(args.seconds),
-             "--threads", str(args.threads)],
-            capture_output=True, text=True,
+            [
+                sys.executable,
+                __file__,
+                "load",
+                "--port",
+                str(port),
+                "--seconds",
+                str(args.seconds),
+                "--threads",
+                str(args.threads),
+            ],
+            capture_output=True,
+            text=True,
         )
         load_ended = time.monotonic()
         if loader.returncode != 0:
@@ -366,11 +410,15 @@ def benchmark(args) -> int:
 
     result = json.loads(loader.stdout)
     elapsed = result["elapsed"]
-    print(f"digest: {entries} entries; atom {sizes['/digest.atom'] // 1024} KiB, rss {sizes['/digest.rss'] // 1024} KiB, "
-          f"json {sizes['/digest.json'] // 1024} KiB, html {sizes['/'] // 1024} KiB")
+    print(
+        f"digest: {entries} entries; atom {sizes['/digest.atom'] // 1024} KiB, rss {sizes['/digest.rss'] // 1024} KiB, "
+        f"json {sizes['/digest.json'] // 1024} KiB, html {sizes['/'] // 1024} KiB"
+    )
     print(f"load: {args.threads} keep-alive connections from a second process, {elapsed:.1f} s, endpoints in turn\n")
-    header = (f"{'endpoint':<42} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>7}"
-              "  statuses")
+    header = (
+        f"{'endpoint':<42} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>7}"
+        "  statuses"
+    )
     print(header)
     print("-" * len(header))
     total = 0
@@ -378,25 +426,35 @@ def benchmark(args) -> int:
         lat = [x * 1000 for x in r["latencies"]]
         total += len(lat)
         statuses = ", ".join(f"{k}×{v}" for k, v in sorted(r["statuses"].items()))
-        print(f"{name:<42} {len(lat):>9} {len(lat) / elapsed:>8.1f} {percentile(lat, 0.5):>8.1f} "
-              f"{percentile(lat, 0.99):>8.1f} {max(lat, default=float('nan')):>8.1f} {r['errors']:>7}  {statuses}")
+        print(
+            f"{name:<42} {len(lat):>9} {len(lat) / elapsed:>8.1f} {percentile(lat, 0.5):>8.1f} "
+            f"{percentile(lat, 0.99):>8.1f} {max(lat, default=float('nan')):>8.1f} {r['errors']:>7}  {statuses}"
+        )
     all_lat = [x * 1000 for r in result["endpoints"].values() for x in r["latencies"]]
-    print(f"{'all':<42} {total:>9} {total / elapsed:>8.1f} {percentile(all_lat, 0.5):>8.1f} "
-          f"{percentile(all_lat, 0.99):>8.1f} {max(all_lat, default=float('nan')):>8.1f}")
+    print(
+        f"{'all':<42} {total:>9} {total / elapsed:>8.1f} {percentile(all_lat, 0.5):>8.1f} "
+        f"{percentile(all_lat, 0.99):>8.1f} {max(all_lat, default=float('nan')):>8.1f}"
+    )
 
     polls = after.get("wiredesk_poll_duration_seconds_count", 0)
     new_articles = after.get("wiredesk_articles", 0) - before.get("wiredesk_articles", 0)
-    print(f"\npoll during the load: {len(held)} held-back articles on {len(farm.feeds)} loopback feeds, pages delayed "
-          f"{page_delay * 1000:.0f} ms (two at a time per host); {farm.page_requests} pages fetched, "
-          f"{new_articles:.0f} articles clustered while loading; stories {before.get('wiredesk_stories', 0):.0f} → "
-          f"{after.get('wiredesk_stories', 0):.0f}")
+    print(
+        f"\npoll during the load: {len(held)} held-back articles on {len(farm.feeds)} loopback feeds, pages delayed "
+        f"{page_delay * 1000:.0f} ms (two at a time per host); {farm.page_requests} pages fetched, "
+        f"{new_articles:.0f} articles clustered while loading; stories {before.get('wiredesk_stories', 0):.0f} → "
+        f"{after.get('wiredesk_stories', 0):.0f}"
+    )
     if polls:
         finished = after.get("wiredesk_poll_duration_seconds_sum", 0)
-        print(f"  the first poll took {finished:.1f} s from the start of the service; the load ran from "
-              f"{load_began - started:.1f} s to {load_ended - started:.1f} s")
+        print(
+            f"  the first poll took {finished:.1f} s from the start of the service; the load ran from "
+            f"{load_began - started:.1f} s to {load_ended - started:.1f} s"
+        )
     else:
-        print(f"  the first poll was still running when the load ended ({load_ended - started:.1f} s after start): "
-              "it overlapped the whole measurement")
+        print(
+            f"  the first poll was still running when the load ended ({load_ended - started:.1f} s after start): "
+            "it overlapped the whole measurement"
+        )
     print(f"  cores: {os.cpu_count()} shared by the service, the farm and the load generator; work folder {work}")
     if run.returncode != 0:
         print(f"  wiredesk run exited with {run.returncode} on SIGTERM; see {work / 'run.log'}")
@@ -426,14 +484,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("dataset", type=Path, help="JSONL corpus, one article a line (id, title, text)")
     p.add_argument("--seconds", type=float, default=30, help="how long the load runs (default 30)")
     p.add_argument("--threads", type=int, default=8, help="keep-alive connections of the load generator (default 8)")
-    p.add_argument("--hold-every", type=int, default=3,
-                   help="every Nth article is served by the farm and polled during the load instead of replayed")
+    p.add_argument(
+        "--hold-every",
+        type=int,
+        default=3,
+        help="every Nth article is served by the farm and polled during the load instead of replayed",
+    )
     p.add_argument("--page-delay", type=float, help="seconds each farm page takes (default: spread over the load)")
     p.add_argument("--work", type=Path, help="work folder (default: a new temporary folder)")
     args = p.parse_args(argv)
     if not args.dataset.is_file():
-        print(f"digest_load.py: {args.dataset} is not a file (give the JSONL corpus, e.g. "
-              "../shared/datasets/ecbplus-dev.jsonl)", file=sys.stderr)
+        print(
+            f"digest_load.py: {args.dataset} is not a file (give the JSONL corpus, e.g. "
+            "../shared/datasets/ecbplus-dev.jsonl)",
+            file=sys.stderr,
+        )
         return 2
     return benchmark(args)
 

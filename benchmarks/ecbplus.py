@@ -91,7 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--orders", type=int, default=5, help="random arrival orders (default 5)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-baseline", action="store_true")
-    ap.add_argument("--diagnose", action="store_true", help="per-topic losses and how well the features separate sisters")
+    ap.add_argument(
+        "--diagnose", action="store_true", help="per-topic losses and how well the features separate sisters"
+    )
     args = ap.parse_args(argv)
 
     docs = read_corpus(args.path)
@@ -123,8 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_baseline:
         t = time.perf_counter()
         p, r, f, cut = tfidf_average_linkage(docs, gold)
-        print(f"{'tfidf+avg-link (best)':<22}{p:8.4f}{r:8.4f}{f:8.4f}{'':>9}{time.perf_counter() - t:7.2f}"
-              f"  cut at distance {cut:.2f}")
+        print(
+            f"{'tfidf+avg-link (best)':<22}{p:8.4f}{r:8.4f}{f:8.4f}{'':>9}{time.perf_counter() - t:7.2f}"
+            f"  cut at distance {cut:.2f}"
+        )
     if args.diagnose:
         diagnose(docs, gold, topic, first)
     return 0
@@ -136,7 +140,7 @@ def auc(higher, lower) -> float:
     from scipy.stats import rankdata
 
     ranks = rankdata(np.concatenate([higher, lower]))
-    return float((ranks[:len(higher)].sum() - len(higher) * (len(higher) + 1) / 2) / (len(higher) * len(lower)))
+    return float((ranks[: len(higher)].sum() - len(higher) * (len(higher) + 1) / 2) / (len(higher) * len(lower)))
 
 
 def diagnose(docs: list[Document], gold: dict[str, str], topic: dict[str, str], pred: dict[str, str]) -> None:
@@ -152,8 +156,10 @@ def diagnose(docs: list[Document], gold: dict[str, str], topic: dict[str, str], 
             found[pred[d]][gold[d]] += 1
         losses.append((f, t, sorted((dict(c) for c in found.values()), key=lambda c: -sum(c.values()))))
     for f, t, parts in sorted(losses)[:10]:
-        print(f"  topic {t:<4} F1 {f:.3f}  " + "  ".join("+".join(f"{g}:{n}" for g, n in sorted(c.items()))
-                                                        for c in parts))
+        print(
+            f"  topic {t:<4} F1 {f:.3f}  "
+            + "  ".join("+".join(f"{g}:{n}" for g, n in sorted(c.items())) for c in parts)
+        )
 
     engine = Engine()
     vectors = {}
@@ -193,7 +199,7 @@ def diagnose(docs: list[Document], gold: dict[str, str], topic: dict[str, str], 
         sister.extend(theirs)
         closer += mine > max(theirs)
     own_a, sister_a = np.array(own), np.array(sister)
-    th = 0.3      # the centroid-cosine cut the engine joined at before its learned decision
+    th = 0.3  # the centroid-cosine cut the engine joined at before its learned decision
     print(f"\nseparation with every centroid known ({len(own)} articles that have a sister story):")
     print(f"  closer to its own story than to its sister: {closer / len(own):.3f}")
     print(f"  an own-story cosine above a sister-story cosine (AUC): {auc(own_a, sister_a):.3f}")
@@ -211,8 +217,10 @@ def diagnose(docs: list[Document], gold: dict[str, str], topic: dict[str, str], 
     yo, ys = np.array(young_own), np.array(young_sister)
     young_auc = auc(yo, ys)
     cut = min(np.linspace(0, 1, 101), key=lambda c: (yo < c).mean() + (ys >= c).mean())
-    print(f"  the same with each story known by one member: AUC {young_auc:.3f}; at the best cut ({cut:.2f}) "
-          f"{(yo < cut).mean():.3f} of own below and {(ys >= cut).mean():.3f} of sister above")
+    print(
+        f"  the same with each story known by one member: AUC {young_auc:.3f}; at the best cut ({cut:.2f}) "
+        f"{(yo < cut).mean():.3f} of own below and {(ys >= cut).mean():.3f} of sister above"
+    )
     print(f"  {'cosine cut':>10}  {'own below':>9}  {'sister above':>12}")
     for cut in sorted({0.25, th, 0.35, 0.4, 0.45, 0.5}):
         mark = "  (join threshold)" if cut == th else ""

@@ -36,8 +36,10 @@ sys.path.insert(0, str(ROOT))
 from daemon.engine import Document, Engine  # noqa: E402
 from daemon.engine.embed import embedding_input, load_embedder  # noqa: E402
 
-DEFAULTS = [ROOT.parent / "shared" / "datasets" / "ecbplus-dev.jsonl",
-            ROOT.parent / "shared" / "datasets" / "headlines-dev.jsonl"]
+DEFAULTS = [
+    ROOT.parent / "shared" / "datasets" / "ecbplus-dev.jsonl",
+    ROOT.parent / "shared" / "datasets" / "headlines-dev.jsonl",
+]
 
 
 def read(path: Path, limit: int | None) -> list[Document]:
@@ -46,7 +48,9 @@ def read(path: Path, limit: int | None) -> list[Document]:
         for i, line in enumerate(fh):
             if line.strip():
                 obj = json.loads(line)
-                docs.append(Document(id=str(obj.get("id", i)), title=obj.get("title") or "", text=obj.get("text") or ""))
+                docs.append(
+                    Document(id=str(obj.get("id", i)), title=obj.get("title") or "", text=obj.get("text") or "")
+                )
             if limit and len(docs) >= limit:
                 break
     return docs
@@ -58,9 +62,13 @@ class Reference:
     def __init__(self, python: str, texts: list[str], tmp: Path):
         src, self.out = tmp / "texts.json", tmp / "ref.npy"
         src.write_text(json.dumps(texts), encoding="utf-8")
-        self.proc = subprocess.Popen([python, str(ROOT / "benchmarks" / "embed_speed_reference.py"), str(src),
-                                      str(self.out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                     env=dict(os.environ, HF_HUB_OFFLINE="1"))
+        self.proc = subprocess.Popen(
+            [python, str(ROOT / "benchmarks" / "embed_speed_reference.py"), str(src), str(self.out)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ, HF_HUB_OFFLINE="1"),
+        )
         self.info = self._answer()
 
     def _answer(self) -> dict:
@@ -92,8 +100,10 @@ def main() -> None:
     t0 = time.perf_counter()
     embedder = load_embedder()
     load_s = time.perf_counter() - t0
-    print(f"wiredesk model load (SHA-256 check included): {load_s:.2f} s; embedder threads: {embedder.threads}; "
-          f"cores: {len(os.sched_getaffinity(0))}")
+    print(
+        f"wiredesk model load (SHA-256 check included): {load_s:.2f} s; embedder threads: {embedder.threads}; "
+        f"cores: {len(os.sched_getaffinity(0))}"
+    )
     rows = []
     with tempfile.TemporaryDirectory() as tmpdir, Engine(embedder=embedder) as engine:
         tmp = Path(tmpdir)
@@ -101,7 +111,7 @@ def main() -> None:
             docs = read(path, args.limit)
             texts = [embedding_input(d.title, d.text) for d in docs]
             pieces = sum(len(e.ids) for e in embedder._tok.encode_batch(texts))
-            embedder.embed(texts[:32])                                   # warm-up
+            embedder.embed(texts[:32])  # warm-up
             if args.workers:
                 list(engine.fingerprint_many(docs[:64], workers=args.workers, chunksize=32))  # start the workers
             ours, pooled, theirs = [], [], []
@@ -117,10 +127,13 @@ def main() -> None:
                     pooled.append(time.perf_counter() - t)
                 if ref is not None:
                     theirs.append(ref.run())
-                print(f"{path.name}: run {len(ours)}/{args.repeat}: wiredesk {len(docs) / ours[-1]:.1f}/s"
-                      + (f", {args.workers} workers {len(docs) / pooled[-1]:.1f}/s" if pooled else "")
-                      + (f", sentence-transformers {len(docs) / theirs[-1]:.1f}/s" if theirs else ""),
-                      file=sys.stderr, flush=True)
+                print(
+                    f"{path.name}: run {len(ours)}/{args.repeat}: wiredesk {len(docs) / ours[-1]:.1f}/s"
+                    + (f", {args.workers} workers {len(docs) / pooled[-1]:.1f}/s" if pooled else "")
+                    + (f", sentence-transformers {len(docs) / theirs[-1]:.1f}/s" if theirs else ""),
+                    file=sys.stderr,
+                    flush=True,
+                )
             ref_vectors = ref.close() if ref is not None else None
             ref_info = ref.info if ref is not None else None
             n = len(docs)
@@ -131,25 +144,56 @@ def main() -> None:
             one = rates(ours)
             rows.append((path.name, n, pieces / n, "wiredesk numpy, one process", one, None))
             if pooled:
-                rows.append((path.name, n, pieces / n, f"wiredesk fingerprints + vectors, {args.workers} workers",
-                             rates(pooled), None))
+                rows.append(
+                    (
+                        path.name,
+                        n,
+                        pieces / n,
+                        f"wiredesk fingerprints + vectors, {args.workers} workers",
+                        rates(pooled),
+                        None,
+                    )
+                )
             if theirs:
                 st = rates(theirs)
                 diff = float(np.abs(vectors - ref_vectors).max())
-                rows.append((path.name, n, pieces / n, f"sentence-transformers ({ref_info['version']}, "
-                             f"{ref_info['threads']} threads)", st, diff))
-                rows.append((path.name, n, pieces / n, "ratio wiredesk one process / sentence-transformers",
-                             (one[0] / st[0], one[1] / st[1]), None))
+                rows.append(
+                    (
+                        path.name,
+                        n,
+                        pieces / n,
+                        f"sentence-transformers ({ref_info['version']}, {ref_info['threads']} threads)",
+                        st,
+                        diff,
+                    )
+                )
+                rows.append(
+                    (
+                        path.name,
+                        n,
+                        pieces / n,
+                        "ratio wiredesk one process / sentence-transformers",
+                        (one[0] / st[0], one[1] / st[1]),
+                        None,
+                    )
+                )
     print()
-    print("| file | articles | word pieces per article | tool | articles/s, median | articles/s, best run | "
-          "max abs difference |")
+    print(
+        "| file | articles | word pieces per article | tool | articles/s, median | articles/s, best run | "
+        "max abs difference |"
+    )
     print("|---|--:|--:|---|--:|--:|--:|")
     for name, n, per, tool, (median, best), diff in rows:
         shown = (f"{median:.2f}x", f"{best:.2f}x") if tool.startswith("ratio") else (f"{median:,.1f}", f"{best:,.1f}")
-        print(f"| {name} | {n:,} | {per:.1f} | {tool} | {shown[0]} | {shown[1]} | "
-              f"{'' if diff is None else f'{diff:.1e}'} |")
-    print(f"\n{args.repeat} runs per tool, alternating between them (the machine's other load hits both alike); "
-          f"best run = the least disturbed")
+        print(
+            f"| {name} | {n:,} | {per:.1f} | {tool} | {shown[0]} | {shown[1]} | "
+            f"{'' if diff is None else f'{diff:.1e}'} |"
+        )
+    print(
+        f"\n{args.repeat} runs per tool, alternating between them (the machine's other load hits both alike); "
+        f"best run = the least disturbed"
+    )
+
 
 if __name__ == "__main__":
     main()

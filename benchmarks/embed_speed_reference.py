@@ -32,10 +32,17 @@ def main() -> None:
     model.max_seq_length = 128
     load_s = time.perf_counter() - t0
     texts = json.loads(Path(texts_path).read_text(encoding="utf-8"))
-    model.encode(texts[:32], batch_size=32)                 # warm-up, as wiredesk's side gets one
-    print(json.dumps({"load_s": load_s, "threads": torch.get_num_threads(),
-                      "version": f"sentence-transformers {sentence_transformers.__version__}, torch {torch.__version__}"}),
-          flush=True)
+    model.encode(texts[:32], batch_size=32)  # warm-up, as wiredesk's side gets one
+    print(
+        json.dumps(
+            {
+                "load_s": load_s,
+                "threads": torch.get_num_threads(),
+                "version": f"sentence-transformers {sentence_transformers.__version__}, torch {torch.__version__}",
+            }
+        ),
+        flush=True,
+    )
     vectors = None
     for line in sys.stdin:
         if line.strip() != "run":

@@ -50,8 +50,9 @@ def synthesise(path: str, n: int, seed: int = 11):
     from daemon.engine import Document
 
     base = read_corpus(path)
-    sentences = [[x for x in re.split(r"(?<=[.!?])\s+", d.text.replace("\n\n", " ")) if len(x) > 20] or [d.text]
-                 for d in base]
+    sentences = [
+        [x for x in re.split(r"(?<=[.!?])\s+", d.text.replace("\n\n", " ")) if len(x) > 20] or [d.text] for d in base
+    ]
     vocab = sorted({w for d in base for w in re.findall(r"[a-z]{3,}", d.text)})
     rng = random.Random(seed)
     docs = []
@@ -72,7 +73,7 @@ def synthesise(path: str, n: int, seed: int = 11):
             words[rng.randrange(len(words))] = rng.choice(vocab)
         k = rng.randint(3, 6)
         step = max(1, len(words) // k)
-        paras = [" ".join(words[j:j + step]) for j in range(0, len(words), step)]
+        paras = [" ".join(words[j : j + step]) for j in range(0, len(words), step)]
         docs.append(Document(id=f"a{i}", title=base[picks[0]].title, text="\n\n".join(paras)))
     return docs
 
@@ -97,8 +98,12 @@ class Clock:
     def result(self) -> dict:
         t, c = time.perf_counter(), time.process_time()
         window = self.n - self.mark_at
-        return {"secs": t - self.t0, "per_sec_all": self.n / (t - self.t0),
-                "per_sec": window / (t - self.mark[0]), "cpu_us": (c - self.mark[1]) / window * 1e6}
+        return {
+            "secs": t - self.t0,
+            "per_sec_all": self.n / (t - self.t0),
+            "per_sec": window / (t - self.mark[0]),
+            "cpu_us": (c - self.mark[1]) / window * 1e6,
+        }
 
 
 def run_engine(docs, sample: int, workers: int) -> dict:
@@ -106,15 +111,20 @@ def run_engine(docs, sample: int, workers: int) -> dict:
 
     engine = Engine()
     # Build the word tables (and start and warm the worker processes) before the clock starts.
-    engine.fingerprint(Document(id="warm-up", title="Warm up", text="The tables are built on the first "
-                                "English article, which is this one, said the benchmark on Monday."))
+    engine.fingerprint(
+        Document(
+            id="warm-up",
+            title="Warm up",
+            text="The tables are built on the first English article, which is this one, said the benchmark on Monday.",
+        )
+    )
     if workers:
         for _ in engine.fingerprint_many(docs[: 8 * 32 * workers], workers=workers):
             pass
     fingerprints = engine.fingerprint_many(docs, workers=workers) if workers else None
     out = timed_adds(engine, docs, fingerprints, sample)
     if workers:
-        out["cpu_us"] = None     # the main process's CPU time alone says little here
+        out["cpu_us"] = None  # the main process's CPU time alone says little here
     engine.close()
     return out
 
@@ -175,9 +185,9 @@ def run_datasketch(docs, sample: int) -> dict:
         hv = rng.integers(0, 2**32 - 1, size=128, dtype=np.uint64).astype(template.dtype)
         lsh.insert(f"fill{i}", LeanMinHash(seed=1, hashvalues=hv, scheme=scheme), check_duplication=False)
     clock = Clock(sample, sample)
-    for d in docs[len(docs) - sample:]:
+    for d in docs[len(docs) - sample :]:
         words = d.text.lower().split()
-        shingles = {" ".join(words[i:i + 3]).encode("utf-8") for i in range(max(1, len(words) - 2))}
+        shingles = {" ".join(words[i : i + 3]).encode("utf-8") for i in range(max(1, len(words) - 2))}
         m = MinHash(num_perm=128)
         m.update_batch(list(shingles))
         lsh.query(m)
@@ -222,27 +232,48 @@ def main(argv: list[str] | None = None) -> int:
 
     methods = args.methods.split(",")
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} CPUs)")
-    print(f"engine+{args.workers}p: fingerprints in {args.workers} worker process(es), decisions in the main process "
-          "(parallel); engine and datasketch: one process each")
-    print(f"{'articles':>9} {'method':<12}{'articles/s':>11}{'(all N)':>9}{'cpu us/art':>11}"
-          f"{'bytes/art':>11}{'sec':>7}   articles/s over the last SAMPLE articles, at index size N")
+    print(
+        f"engine+{args.workers}p: fingerprints in {args.workers} worker process(es), decisions in the main process "
+        "(parallel); engine and datasketch: one process each"
+    )
+    print(
+        f"{'articles':>9} {'method':<12}{'articles/s':>11}{'(all N)':>9}{'cpu us/art':>11}"
+        f"{'bytes/art':>11}{'sec':>7}   articles/s over the last SAMPLE articles, at index size N"
+    )
     for n in (int(x) for x in args.sizes.split(",")):
         res = {}
         for method in methods:
-            out = subprocess.run([sys.executable, __file__, args.path, "--worker", str(n), method,
-                                  "--sample", str(args.sample), "--workers", str(args.workers)],
-                                 check=True, capture_output=True, text=True).stdout
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    args.path,
+                    "--worker",
+                    str(n),
+                    method,
+                    "--sample",
+                    str(args.sample),
+                    "--workers",
+                    str(args.workers),
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
             r = json.loads(out.strip().splitlines()[-1])
             res[method] = r
             label = f"engine+{args.workers}p" if method == "engine-pool" else method
             all_n = f"{r['per_sec_all']:9.0f}" if r["per_sec_all"] else f"{'-':>9}"
             cpu = f"{r['cpu_us']:11.0f}" if r["cpu_us"] else f"{'-':>11}"
-            print(f"{n:>9} {label:<12}{r['per_sec']:11.0f}{all_n}{cpu}{r['bytes_per_article']:11.0f}"
-                  f"{r['secs']:7.1f}", flush=True)
+            print(
+                f"{n:>9} {label:<12}{r['per_sec']:11.0f}{all_n}{cpu}{r['bytes_per_article']:11.0f}{r['secs']:7.1f}",
+                flush=True,
+            )
         if "datasketch" in res:
             base = res["datasketch"]["per_sec"]
-            ratios = ", ".join(f"{m} {res[m]['per_sec'] / base:.2f}x" for m in methods
-                               if m not in ("datasketch", "decision"))
+            ratios = ", ".join(
+                f"{m} {res[m]['per_sec'] / base:.2f}x" for m in methods if m not in ("datasketch", "decision")
+            )
             print(f"{n:>9} speed-up vs datasketch (SAMPLE={min(args.sample, n)}): {ratios}", flush=True)
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0

@@ -51,14 +51,22 @@ L2 = 1e-2
 THRESHOLDS = (0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 # What ranks the candidates that pass (decision.CHOOSE_BY), chosen with the threshold: the probability, or the
 # cosine to the story's centroid (semantic where the model has it, else lexical).
-CHOOSE = {"semantic": ("probability", "sem_mean"), "semantic_short": ("probability", "sem_mean"),
-          "lexical": ("probability", "lex"), "lexical_short": ("probability", "lex")}
+CHOOSE = {
+    "semantic": ("probability", "sem_mean"),
+    "semantic_short": ("probability", "sem_mean"),
+    "lexical": ("probability", "lex"),
+    "lexical_short": ("probability", "lex"),
+}
 EPOCH = datetime(2020, 1, 1, tzinfo=timezone.utc)
-NEVER = (np.r_[-50.0, np.zeros(decision.N_FEATURES - 1)], 0.5, "probability")   # a model not fitted yet joins nothing
+NEVER = (np.r_[-50.0, np.zeros(decision.N_FEATURES - 1)], 0.5, "probability")  # a model not fitted yet joins nothing
 # The sets each model is chosen and scored on: full texts, and headlines (ECB+ titles alone are a second set of
 # real headlines, so that the short models do not follow one source).
-SCORED_ON = {"semantic": ("ecb", "semeval"), "lexical": ("ecb", "semeval"),
-             "semantic_short": ("headlines", "ecb_titles"), "lexical_short": ("headlines", "ecb_titles")}
+SCORED_ON = {
+    "semantic": ("ecb", "semeval"),
+    "lexical": ("ecb", "semeval"),
+    "semantic_short": ("headlines", "ecb_titles"),
+    "lexical_short": ("headlines", "ecb_titles"),
+}
 ORDER = ("lexical_short", "lexical", "semantic_short", "semantic")
 # Only candidates near by one signal at least are training rows: far ones are easy negatives that would set the
 # weights, while the decision is made between the near ones (own story, sister event, a new story).
@@ -66,6 +74,7 @@ NEAR_LEX, NEAR_SEM = 0.2, 0.6
 
 
 # ----------------------------------------------------------------------------------------------- data
+
 
 class Item:
     """One article of a stream: its document, fingerprint and gold story."""
@@ -151,6 +160,7 @@ def dated(items: list[Item], seed: int = 0) -> list[tuple[Item, datetime]]:
 
 # ----------------------------------------------------------------------------------------------- pairs
 
+
 def observe(stream, vectors: bool) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per model: the feature rows it scores and their labels, from one stream of (item, published) with the
     gold stories forced."""
@@ -188,7 +198,7 @@ def training_groups(data, keep=lambda it: True) -> dict[str, list[tuple[np.ndarr
             for name, g in observe(stream, vectors).items():
                 groups[name].append(g)
         merged: dict[str, tuple[list, list]] = defaultdict(lambda: ([], []))
-        for stream in pairs:       # the pairs together are one group
+        for stream in pairs:  # the pairs together are one group
             for name, (x, y) in observe(stream, vectors).items():
                 merged[name][0].append(x)
                 merged[name][1].append(y)
@@ -206,7 +216,7 @@ def fit(groups) -> np.ndarray:
     y = np.concatenate([g[1] for g in groups])
     w = np.concatenate([np.full(len(g[1]), len(y) / (len(groups) * len(g[1]))) for g in groups])
     cols = x.shape[1]
-    used = np.abs(x).max(axis=0) > 0          # a feature never seen keeps weight 0
+    used = np.abs(x).max(axis=0) > 0  # a feature never seen keeps weight 0
     reg = np.full(cols, L2)
     reg[decision.INDEX["bias"]] = 0.0
     b = np.zeros(cols)
@@ -226,6 +236,7 @@ def fit(groups) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------- scoring
+
 
 def engine_with(models) -> Engine:
     engine = Engine()
@@ -279,7 +290,7 @@ def choose(data, name: str, weights, models: dict) -> tuple[float, str, dict]:
     development scores."""
     vectors = name.startswith("semantic")
     best = None
-    pairs: dict[float, float] = {}    # a pair's second article has one candidate at most: the ranking does not matter
+    pairs: dict[float, float] = {}  # a pair's second article has one candidate at most: the ranking does not matter
     for by in CHOOSE[name]:
         for t in THRESHOLDS:
             s = {}
@@ -291,8 +302,12 @@ def choose(data, name: str, weights, models: dict) -> tuple[float, str, dict]:
                 if k == "semeval":
                     pairs[t] = s[k]
             mean = sum(s.values()) / len(s)
-            print(f"  {name}: threshold {t:.2f}, by {by}: " + "  ".join(f"{k} {v:.3f}" for k, v in s.items())
-                  + f"  mean {mean:.3f}", file=sys.stderr)
+            print(
+                f"  {name}: threshold {t:.2f}, by {by}: "
+                + "  ".join(f"{k} {v:.3f}" for k, v in s.items())
+                + f"  mean {mean:.3f}",
+                file=sys.stderr,
+            )
             if best is None or mean > best[0] + 1e-12:
                 best = (mean, t, by, s)
     return best[1], best[2], best[3]
@@ -325,7 +340,7 @@ def semantic_embedder():
 
     try:
         model = load_embedder()
-    except ModelError as exc:      # the one-line reason is printed; the fit goes on lexically
+    except ModelError as exc:  # the one-line reason is printed; the fit goes on lexically
         print(f"{exc}: fitting the lexical models only", file=sys.stderr)
         return None
     return lambda titles, texts: model.embed_articles(zip(titles, texts))
@@ -333,20 +348,23 @@ def semantic_embedder():
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--datasets", type=Path,
-                    default=Path(__file__).resolve().parent.parent.parent / "shared" / "datasets")
+    ap.add_argument(
+        "--datasets", type=Path, default=Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
+    )
     ap.add_argument("--cv", type=int, default=0, help="also report K-fold scores, leaving topics/stories/pairs out")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     embed = semantic_embedder()
     data = load(args.datasets, embed)
-    print(f"read, embedded and fingerprinted the development sets in {time.perf_counter() - t0:.1f} s",
-          file=sys.stderr)
+    print(f"read, embedded and fingerprinted the development sets in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     models, results = fit_all(data, embed is not None)
     for name, s in results.items():
-        print(f"{name}: threshold {models[name][1]}, by {models[name][2]}: "
-              + ", ".join(f"{k} {v:.3f}" for k, v in s.items())
-              + " (in-sample)", file=sys.stderr)
+        print(
+            f"{name}: threshold {models[name][1]}, by {models[name][2]}: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in s.items())
+            + " (in-sample)",
+            file=sys.stderr,
+        )
     print(f"fitted in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     if args.cv:
         got: dict = defaultdict(list)
@@ -355,24 +373,37 @@ def main(argv=None) -> int:
             fold = {name: (fit(groups[name]),) + models[name][1:] if name in results else NEVER for name in ORDER}
             for name in results:
                 for k in SCORED_ON[name]:
-                    got[name, k].append(score(data, k, fold, name.startswith("semantic"),
-                                              keep=lambda it, f=f: fold_of(it.group, args.cv) == f))
-        print(f"{args.cv}-fold cross-validated (ECB+ topics, headline stories, SemEval pairs left out; mean of the "
-              "folds' scores on what was left out):", file=sys.stderr)
+                    got[name, k].append(
+                        score(
+                            data,
+                            k,
+                            fold,
+                            name.startswith("semantic"),
+                            keep=lambda it, f=f: fold_of(it.group, args.cv) == f,
+                        )
+                    )
+        print(
+            f"{args.cv}-fold cross-validated (ECB+ topics, headline stories, SemEval pairs left out; mean of the "
+            "folds' scores on what was left out):",
+            file=sys.stderr,
+        )
         for name in results:
-            print(f"  {name}: " + ", ".join(f"{k} {np.nanmean(got[name, k]):.3f}" for k in SCORED_ON[name]),
-                  file=sys.stderr)
+            print(
+                f"  {name}: " + ", ".join(f"{k} {np.nanmean(got[name, k]):.3f}" for k in SCORED_ON[name]),
+                file=sys.stderr,
+            )
+    # Laid out as `ruff format` lays out decision.py, so the printed block goes in as it is.
     print("MODELS: dict[str, tuple[np.ndarray, float]] = {")
     for name in ORDER:
         w, t, _ = models[name]
-        print(f"    {name!r}: (np.array([")
+        print(f'    "{name}": (\n        np.array(\n            [')
         for feature, value in zip(decision.NAMES, w.tolist()):
-            print(f"        {value!r},  # {feature}")
-        print(f"    ]), {t!r}),")
+            print(f"                {value!r},  # {feature}")
+        print(f"            ]\n        ),\n        {t!r},\n    ),")
     print("}")
     print("CHOOSE_BY: dict[str, str] = {")
     for name in ORDER:
-        print(f"    {name!r}: {models[name][2]!r},")
+        print(f'    "{name}": "{models[name][2]}",')
     print("}")
     return 0
 

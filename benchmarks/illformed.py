@@ -153,7 +153,7 @@ def classify(row: dict) -> tuple[str, str | None]:
     if row["status"] == "active" and not error:
         return ("parsed", None) if row.get("last_success") else ("not polled", None)
     if row["status"] == "active" and error.startswith(WARNING_PREFIX):
-        return "warnings", error[len(WARNING_PREFIX):].lstrip(": ")
+        return "warnings", error[len(WARNING_PREFIX) :].lstrip(": ")
     return "refused", error
 
 
@@ -166,8 +166,13 @@ def reason_of(error: str | None, url: str) -> str:
 
 def table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+
     def line(r):
-        return "| " + " | ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths))) + " |"
+        return (
+            "| "
+            + " | ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+            + " |"
+        )
 
     rule = "|" + "|".join("-" * (w + 2) if i == 0 else "-" * (w + 1) + ":" for i, w in enumerate(widths)) + "|"
     return "\n".join([line(header), rule, *(line(r) for r in rows)])
@@ -177,7 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="replay feedparser's test corpus through `wiredesk poll --once`")
     p.add_argument("corpus", help="feedparser's tests/ folder (the one holding illformed/, encoding/, wellformed/)")
     p.add_argument("--show", type=int, default=10, help="refusals and warnings listed with their reasons (default 10)")
-    p.add_argument("--keep", metavar="DIR", help="keep the config, database and poll.log in DIR instead of a temporary folder")
+    p.add_argument(
+        "--keep", metavar="DIR", help="keep the config, database and poll.log in DIR instead of a temporary folder"
+    )
     args = p.parse_args(argv)
 
     top = Path(args.corpus)
@@ -188,7 +195,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     files = load_corpus(top)
     if not files:
-        print(f"illformed: no corpus files under {top} (expected folders such as illformed/ and encoding/)", file=sys.stderr)
+        print(
+            f"illformed: no corpus files under {top} (expected folders such as illformed/ and encoding/)",
+            file=sys.stderr,
+        )
         return 2
 
     with tempfile.TemporaryDirectory(prefix="wiredesk-illformed-") as scratch, CorpusServer(files) as server:
@@ -198,8 +208,12 @@ def main(argv: list[str] | None = None) -> int:
         for stale in work.glob("illformed.db*"):
             stale.unlink()
         write_config(work / "wiredesk.toml", server, files)
-        env = dict(os.environ, WIREDESK_DATABASE_URL=f"sqlite:///{db}",
-                   XDG_CONFIG_HOME=str(work / "config-home"), XDG_DATA_HOME=str(work / "data-home"))
+        env = dict(
+            os.environ,
+            WIREDESK_DATABASE_URL=f"sqlite:///{db}",
+            XDG_CONFIG_HOME=str(work / "config-home"),
+            XDG_DATA_HOME=str(work / "data-home"),
+        )
         started = time.monotonic()
         poll = run_wiredesk(["--config", "wiredesk.toml", "poll", "--once"], work, env)
         elapsed = time.monotonic() - started
@@ -212,12 +226,16 @@ def main(argv: list[str] | None = None) -> int:
     if poll.returncode != 0:
         problems.append(f"`wiredesk poll --once` exited {poll.returncode}: {poll.stderr.strip()[-500:]}")
     if "Traceback" in poll.stderr:
-        problems.append("`wiredesk poll --once` printed a traceback:\n" + poll.stderr[poll.stderr.index("Traceback"):][:2000])
+        problems.append(
+            "`wiredesk poll --once` printed a traceback:\n" + poll.stderr[poll.stderr.index("Traceback") :][:2000]
+        )
     try:
         rows = {r["url"]: r for r in json.loads(listing.stdout)}
     except json.JSONDecodeError:
         rows = {}
-        problems.append(f"`wiredesk feeds list --json` did not print JSON (exit {listing.returncode}): {listing.stderr.strip()[:500]}")
+        problems.append(
+            f"`wiredesk feeds list --json` did not print JSON (exit {listing.returncode}): {listing.stderr.strip()[:500]}"
+        )
 
     outcomes = []
     for f in files:
@@ -249,7 +267,9 @@ def main(argv: list[str] | None = None) -> int:
     body.append(["total", len(outcomes), *(total[v] for v in verdicts)] + ([total["not polled"]] if not_polled else []))
 
     print(f"feedparser corpus {top}: {len(files)} files served over loopback and polled by one `wiredesk poll --once`")
-    print(f"poll: exit {poll.returncode}, {elapsed:.1f} s, peak RSS of the largest child process {peak_kib / 1024:.0f} MiB")
+    print(
+        f"poll: exit {poll.returncode}, {elapsed:.1f} s, peak RSS of the largest child process {peak_kib / 1024:.0f} MiB"
+    )
     print(f"poll said: {poll.stdout.strip().splitlines()[-1] if poll.stdout.strip() else '(nothing)'}")
     print()
     print(table(body, header))
@@ -270,7 +290,9 @@ def main(argv: list[str] | None = None) -> int:
         for problem in problems[:20]:
             print(f"  - {problem}")
         return 1
-    print("checks passed: the poll exited 0 without a traceback, every feed was polled, every refusal names its feed and a reason")
+    print(
+        "checks passed: the poll exited 0 without a traceback, every feed was polled, every refusal names its feed and a reason"
+    )
     return 0
 
 

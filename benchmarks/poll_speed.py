@@ -103,8 +103,10 @@ def measure(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, floa
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     out_parts: dict[str, str] = {}
-    readers = [threading.Thread(target=lambda n=n, s=s: out_parts.__setitem__(n, s.read()), daemon=True)
-               for n, s in (("out", proc.stdout), ("err", proc.stderr))]
+    readers = [
+        threading.Thread(target=lambda n=n, s=s: out_parts.__setitem__(n, s.read()), daemon=True)
+        for n, s in (("out", proc.stdout), ("err", proc.stderr))
+    ]
     for r in readers:
         r.start()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -122,8 +124,11 @@ def measure(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, floa
 
 
 def start_farm(feeds: int, entries: int) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, str(FARM), "--feeds", str(feeds), "--entries", str(entries), "--no-pages"],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(FARM), "--feeds", str(feeds), "--entries", str(entries), "--no-pages"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     base = proc.stdout.readline().strip()
     if not base.startswith("http://"):
         proc.kill()
@@ -155,16 +160,26 @@ def wiredesk_runs(urls: list[str], work: Path, connections: int | None, parse_wo
     db = work / "wiredesk.db"
     limits = [f"max_connections = {connections}", f"max_per_host = {connections}"] if connections else []
     (work / "wiredesk.toml").write_text(
-        "\n".join([
-            "[database]", f'url = "sqlite:///{db}"',
-            "[fetch]", 'allow_networks = ["127.0.0.0/8"]', "fetch_articles = false", *limits,
-            "[schedule]", f"parse_workers = {parse_workers}",
-            "[log]", 'level = "INFO"',
-        ]) + "\n"
+        "\n".join(
+            [
+                "[database]",
+                f'url = "sqlite:///{db}"',
+                "[fetch]",
+                'allow_networks = ["127.0.0.0/8"]',
+                "fetch_articles = false",
+                *limits,
+                "[schedule]",
+                f"parse_workers = {parse_workers}",
+                "[log]",
+                'level = "INFO"',
+            ]
+        )
+        + "\n"
     )
     outlines = "".join(f'<outline type="rss" text="feed {i}" xmlUrl="{u}"/>' for i, u in enumerate(urls))
-    (work / "feeds.opml").write_text(f'<?xml version="1.0"?><opml version="2.0"><head><title>farm</title></head>'
-                                     f"<body>{outlines}</body></opml>")
+    (work / "feeds.opml").write_text(
+        f'<?xml version="1.0"?><opml version="2.0"><head><title>farm</title></head><body>{outlines}</body></opml>'
+    )
     exe = [sys.executable, "-m", "daemon"]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("WIREDESK_DATABASE_URL", None)
@@ -182,8 +197,18 @@ def wiredesk_runs(urls: list[str], work: Path, connections: int | None, parse_wo
             problem = summary or "no summary line"
         else:
             problem = None
-        runs.append(Run("wiredesk", kind, len(urls), _stage_seconds(err, "fetching feeds"), wall,
-                        _stages_seconds(err, "finding article texts", "deciding stories"), peak, problem))
+        runs.append(
+            Run(
+                "wiredesk",
+                kind,
+                len(urls),
+                _stage_seconds(err, "fetching feeds"),
+                wall,
+                _stages_seconds(err, "finding article texts", "deciding stories"),
+                peak,
+                problem,
+            )
+        )
     return runs
 
 
@@ -199,13 +224,24 @@ def reader_runs(python: str, urls: list[str], work: Path, workers: int) -> list[
         raise SystemExit(f"poll_speed: adding feeds to reader failed: {setup.stderr.strip()[-500:]}")
     runs = []
     for kind, extra in (("cold", []), ("warm", ["--all"])):
-        wall, peak, out, err, code = measure([python, str(DRIVER), db, "update", "--workers", str(workers), *extra],
-                                             work, dict(os.environ))
+        wall, peak, out, err, code = measure(
+            [python, str(DRIVER), db, "update", "--workers", str(workers), *extra], work, dict(os.environ)
+        )
         try:
             result = json.loads(out.strip().splitlines()[-1])
         except (ValueError, IndexError):
-            runs.append(Run(f"reader w={workers}", kind, len(urls), None, wall, None, peak,
-                            (err.strip().splitlines() or ["no output"])[-1]))
+            runs.append(
+                Run(
+                    f"reader w={workers}",
+                    kind,
+                    len(urls),
+                    None,
+                    wall,
+                    None,
+                    peak,
+                    (err.strip().splitlines() or ["no output"])[-1],
+                )
+            )
             continue
         want = "updated" if kind == "cold" else "not_modified"
         problem = None if code == 0 and result[want] == len(urls) else f"{result} (exit {code})"
@@ -237,14 +273,18 @@ def report(runs: list[Run], repeat: int, with_reader: bool) -> int:
     chosen = best(runs)
     print()
     print(f"fastest of {repeat} run(s) per row; poll = the polling itself, process = the whole command")
-    head = f"{'tool':<12} {'run':<5} {'poll s':>8} {'poll feeds/s':>13} {'process s':>10} {'process feeds/s':>16} " \
-           f"{'articles s':>11} {'peak RSS MB':>12}  note"
+    head = (
+        f"{'tool':<12} {'run':<5} {'poll s':>8} {'poll feeds/s':>13} {'process s':>10} {'process feeds/s':>16} "
+        f"{'articles s':>11} {'peak RSS MB':>12}  note"
+    )
     print(head)
     print("-" * len(head))
     for (tool, kind), run in sorted(chosen.items(), key=lambda kv: (kv[0][0] != "wiredesk", kv[0][0], kv[0][1])):
-        print(f"{tool:<12} {kind:<5} {fmt(run.poll_s, '8.2f')} {fmt(run.rate(run.poll_s), '13.0f')} "
-              f"{run.process_s:10.2f} {fmt(run.rate(run.process_s), '16.0f')} {fmt(run.articles_s, '11.2f')} "
-              f"{run.peak_mb:12.0f}  {run.problem or ''}")
+        print(
+            f"{tool:<12} {kind:<5} {fmt(run.poll_s, '8.2f')} {fmt(run.rate(run.poll_s), '13.0f')} "
+            f"{run.process_s:10.2f} {fmt(run.rate(run.process_s), '16.0f')} {fmt(run.articles_s, '11.2f')} "
+            f"{run.peak_mb:12.0f}  {run.problem or ''}"
+        )
     if not with_reader:
         print("\nreader was not run (no --reader-python): wiredesk's numbers only, no ratios")
         return 0
@@ -252,7 +292,9 @@ def report(runs: list[Run], repeat: int, with_reader: bool) -> int:
     failed = False
     for kind, target in (("cold", COLD_TARGET), ("warm", WARM_TARGET)):
         ours = chosen.get(("wiredesk", kind))
-        theirs = [r for (tool, k), r in chosen.items() if tool != "wiredesk" and k == kind and r.poll_s and not r.problem]
+        theirs = [
+            r for (tool, k), r in chosen.items() if tool != "wiredesk" and k == kind and r.poll_s and not r.problem
+        ]
         if ours is None or not ours.poll_s or not theirs:
             print(f"{kind}: cannot compare (a run failed)")
             failed = True
@@ -263,8 +305,10 @@ def report(runs: list[Run], repeat: int, with_reader: bool) -> int:
         process_ratio = ref_process.process_s / ours.process_s
         ok = poll_ratio >= target and not ours.problem
         failed |= not ok
-        print(f"{kind}: poll {poll_ratio:.2f}x reader's best ({ref.tool}), target {target:g}x: "
-              f"{'met' if ok else 'NOT met'}; whole process {process_ratio:.2f}x ({ref_process.tool})")
+        print(
+            f"{kind}: poll {poll_ratio:.2f}x reader's best ({ref.tool}), target {target:g}x: "
+            f"{'met' if ok else 'NOT met'}; whole process {process_ratio:.2f}x ({ref_process.tool})"
+        )
     return 1 if failed else 0
 
 
@@ -275,9 +319,12 @@ def main() -> int:
     p.add_argument("--feeds", type=int, default=1000)
     p.add_argument("--entries", type=int, default=20)
     p.add_argument("--repeat", type=int, default=3, help="runs per configuration, interleaved; the fastest counts")
-    p.add_argument("--connections", type=int,
-                   help="set wiredesk's fetch.max_connections and fetch.max_per_host (every farm feed is on one host); "
-                        "default: wiredesk's own defaults (20 overall, 2 per host)")
+    p.add_argument(
+        "--connections",
+        type=int,
+        help="set wiredesk's fetch.max_connections and fetch.max_per_host (every farm feed is on one host); "
+        "default: wiredesk's own defaults (20 overall, 2 per host)",
+    )
     p.add_argument("--parse-workers", type=int, default=0, help="wiredesk's schedule.parse_workers (0: one per core)")
     p.add_argument("--keep", action="store_true", help="keep the temporary databases")
     args = p.parse_args()
@@ -290,16 +337,22 @@ def main() -> int:
     runs: list[Run] = []
     try:
         urls = [f"{base}/feed/{i}.xml" for i in range(args.feeds)]
-        print(f"farm: {args.feeds} feeds x {args.entries} entries at {base}; cores: {os.cpu_count()}; "
-              f"wiredesk: {args.connections or 'default'} connections, parse_workers={args.parse_workers or 'cores'}", flush=True)
+        print(
+            f"farm: {args.feeds} feeds x {args.entries} entries at {base}; cores: {os.cpu_count()}; "
+            f"wiredesk: {args.connections or 'default'} connections, parse_workers={args.parse_workers or 'cores'}",
+            flush=True,
+        )
         for r in range(args.repeat):
             batch = wiredesk_runs(urls, tmp / f"wiredesk-{r}", args.connections, args.parse_workers)
             if args.reader_python:
                 for w in workers:
                     batch += reader_runs(args.reader_python, urls, tmp / f"reader-{w}-{r}", w)
             for run in batch:
-                print(f"  run {r + 1}: {run.tool:<12} {run.kind}  poll {fmt(run.poll_s, '.2f')} s  "
-                      f"process {run.process_s:.2f} s  peak {run.peak_mb:.0f} MB  {run.problem or ''}", flush=True)
+                print(
+                    f"  run {r + 1}: {run.tool:<12} {run.kind}  poll {fmt(run.poll_s, '.2f')} s  "
+                    f"process {run.process_s:.2f} s  peak {run.peak_mb:.0f} MB  {run.problem or ''}",
+                    flush=True,
+                )
             runs += batch
     finally:
         farm.terminate()

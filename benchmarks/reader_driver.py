@@ -54,8 +54,16 @@ def main() -> int:
                 counts["updated"] += 1
                 counts["new_entries"] += value.new
         seconds = time.perf_counter() - started
-        print(json.dumps({"seconds": seconds, "feeds": sum(counts[k] for k in ("updated", "not_modified", "failed")),
-                          **counts, "first_error": first_error}))
+        print(
+            json.dumps(
+                {
+                    "seconds": seconds,
+                    "feeds": sum(counts[k] for k in ("updated", "not_modified", "failed")),
+                    **counts,
+                    "first_error": first_error,
+                }
+            )
+        )
         return 0
     finally:
         reader.close()

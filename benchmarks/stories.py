@@ -61,11 +61,13 @@ def pairs(rows, embedder) -> tuple[float, float, float]:
     same_ok = same_n = apart_ok = apart_n = 0
     corpus = []
     for p in rows:
-        corpus += [{"id": p["pair"] + "/1", "title": "", "text": p["text1"]},
-                   {"id": p["pair"] + "/2", "title": "", "text": p["text2"]}]
+        corpus += [
+            {"id": p["pair"] + "/1", "title": "", "text": p["text1"]},
+            {"id": p["pair"] + "/2", "title": "", "text": p["text2"]},
+        ]
     # Each pair on its own: a corpus of two articles per run, as the engine would see a pair in isolation.
     for i in range(0, len(corpus), 2):
-        got = run_cluster(corpus[i:i + 2], embedder)
+        got = run_cluster(corpus[i : i + 2], embedder)
         joined = got[corpus[i]["id"]] == got[corpus[i + 1]["id"]]
         if rows[i // 2]["overall"] <= 1.5:
             same_n += 1
@@ -78,13 +80,15 @@ def pairs(rows, embedder) -> tuple[float, float, float]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--datasets", type=Path,
-                    default=Path(__file__).resolve().parent.parent.parent / "shared" / "datasets")
+    ap.add_argument(
+        "--datasets", type=Path, default=Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
+    )
     ap.add_argument("--orders", type=int, default=5)
     args = ap.parse_args(argv)
     from daemon.app import semantic_embedder
 
     model = semantic_embedder(report=lambda line: print(line, file=sys.stderr))
+
     def read(name):
         return [json.loads(x) for x in (args.datasets / name).read_text(encoding="utf-8").splitlines() if x.strip()]
 
@@ -98,10 +102,18 @@ def main(argv=None) -> int:
         f1s, mean = ecb(ecb_rows, emb, args.orders)
         hl = bcubed(run_cluster(hl_rows, emb), {r["id"]: r["gold"] for r in hl_rows})
         se = pairs(se_rows, emb)
-        results[label] = {"ecb_input": f1s[0], "ecb_mean": mean, "ecb_spread": max(f1s) - min(f1s),
-                          "headlines": hl, "semeval": se}
+        results[label] = {
+            "ecb_input": f1s[0],
+            "ecb_mean": mean,
+            "ecb_spread": max(f1s) - min(f1s),
+            "headlines": hl,
+            "semeval": se,
+        }
         print(f"{label}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    ecb_docs, hl_docs = read_corpus(args.datasets / "ecbplus-dev.jsonl"), read_corpus(args.datasets / "headlines-dev.jsonl")
+    ecb_docs, hl_docs = (
+        read_corpus(args.datasets / "ecbplus-dev.jsonl"),
+        read_corpus(args.datasets / "headlines-dev.jsonl"),
+    )
     base_ecb = tfidf_average_linkage(ecb_docs, {r["id"]: r["gold"] for r in ecb_rows})
     base_hl = tfidf_average_linkage(hl_docs, {r["id"]: r["gold"] for r in hl_rows})
 

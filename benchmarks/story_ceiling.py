@@ -66,7 +66,7 @@ def nearest_centroid(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     out = np.empty(len(x), dtype=np.intp)
     for i in range(len(x)):
         c = sums.copy()
-        c[y[i]] -= x[i]                       # the article left out of its own story
+        c[y[i]] -= x[i]  # the article left out of its own story
         c = unit(c)
         out[i] = int(np.argmax(c @ x[i]))
     return out
@@ -114,8 +114,13 @@ def wiredesk(path: Path, embedder) -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("path", type=Path)
-    ap.add_argument("--vectors", type=Path, action="append", default=[],
-                    help="another model's vectors (.npy, one row per article in file order); may be repeated")
+    ap.add_argument(
+        "--vectors",
+        type=Path,
+        action="append",
+        default=[],
+        help="another model's vectors (.npy, one row per article in file order); may be repeated",
+    )
     args = ap.parse_args(argv)
     rows = [json.loads(x) for x in args.path.read_text(encoding="utf-8").splitlines() if x.strip()]
     ids = [str(r["id"]) for r in rows]

@@ -60,8 +60,10 @@ def check(validator_dir: Path, files: list[Path]) -> int:
         from feedvalidator import compatibility
         from feedvalidator.formatter.text_plain import Formatter
     except ImportError as exc:
-        print(f"error: cannot import the validator ({exc}); run with a Python that has lxml, html5lib, rdflib",
-              file=sys.stderr)
+        print(
+            f"error: cannot import the validator ({exc}); run with a Python that has lxml, html5lib, rdflib",
+            file=sys.stderr,
+        )
         return 2
 
     failed = 0
@@ -161,8 +163,14 @@ def hostile_story():
         "News & <i>Politics</i>",
     )
     copy = DigestSource(
-        "h-2", "Wire story &lt;script&gt;alert(3)&lt;/script&gt;", "JaVaScRiPt:alert(4)", "Daily\x0bPaper",
-        t0 + timedelta(hours=2), "h-1", "<svg onload=alert(5)>text</svg>", "News & Politics",
+        "h-2",
+        "Wire story &lt;script&gt;alert(3)&lt;/script&gt;",
+        "JaVaScRiPt:alert(4)",
+        "Daily\x0bPaper",
+        t0 + timedelta(hours=2),
+        "h-1",
+        "<svg onload=alert(5)>text</svg>",
+        "News & Politics",
     )
     return DigestStory(
         uuid="urn:uuid:" + str(uuid.uuid5(uuid.NAMESPACE_URL, "https://wiredesk.example/hostile")),
@@ -191,8 +199,9 @@ def sample(validator: Path, python: str, out: Path) -> int:
         updated=max(m.published for m in members),
         copies=sum(1 for m in members if m.copy_of is not None),
     )
-    meta = DigestMeta(title="wiredesk digest", self_url="http://localhost:8080/digest.atom",
-                      home_url="http://localhost:8080/")
+    meta = DigestMeta(
+        title="wiredesk digest", self_url="http://localhost:8080/digest.atom", home_url="http://localhost:8080/"
+    )
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, stories in (("seeds", [seeds]), ("hostile", [hostile_story()]), ("empty", [])):

@@ -30,14 +30,22 @@ from ecbplus import bcubed  # noqa: E402  (benchmarks/ecbplus.py)
 
 from daemon.app import semantic_embedder  # noqa: E402
 
-EXE = [str(ROOT / ".venv" / "bin" / "wiredesk")] if (ROOT / ".venv" / "bin" / "wiredesk").exists() else [sys.executable, "-m", "daemon"]
+EXE = (
+    [str(ROOT / ".venv" / "bin" / "wiredesk")]
+    if (ROOT / ".venv" / "bin" / "wiredesk").exists()
+    else [sys.executable, "-m", "daemon"]
+)
 
 
 def partition(url: str) -> list[list[str]]:
     engine = sa.create_engine(url)
     with engine.connect() as c:
-        rows = c.execute(sa.text("select m.story_id, e.url from memberships m join articles a on a.id = m.article_id "
-                                 "join entries e on e.id = a.entry_id")).all()
+        rows = c.execute(
+            sa.text(
+                "select m.story_id, e.url from memberships m join articles a on a.id = m.article_id "
+                "join entries e on e.id = a.entry_id"
+            )
+        ).all()
     engine.dispose()
     groups: dict[str, list[str]] = {}
     for sid, u in rows:
@@ -51,11 +59,24 @@ def main() -> int:
     ap.add_argument("--entries", type=int, default=20)
     ap.add_argument("--workers", default="1,2,3")
     ap.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
-    ap.add_argument("--redis", default="", help="also run with the indexes in this Redis (e.g. redis://127.0.0.1:6379/0)")
+    ap.add_argument(
+        "--redis", default="", help="also run with the indexes in this Redis (e.g. redis://127.0.0.1:6379/0)"
+    )
     ap.add_argument("--redis-only", action="store_true", help="with --redis: only the runs with the indexes in Redis")
     args = ap.parse_args()
-    farm = subprocess.Popen([sys.executable, str(ROOT / "tests" / "farm.py"), "--feeds", str(args.feeds), "--entries",
-                             str(args.entries), "--no-pages"], stdout=subprocess.PIPE, text=True)
+    farm = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "tests" / "farm.py"),
+            "--feeds",
+            str(args.feeds),
+            "--entries",
+            str(args.entries),
+            "--no-pages",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     base = farm.stdout.readline().strip()
     admin = sa.create_engine(args.postgres, isolation_level="AUTOCOMMIT")
     rows, reference = [], None
@@ -79,8 +100,17 @@ def main() -> int:
                 # feeds added and tables made before the clock starts, as a deployment would have them
                 subprocess.run([*EXE, "feeds", "list", "--json"], cwd=tmp, env=env, check=True, capture_output=True)
                 started = time.monotonic()
-                procs = [subprocess.Popen([*EXE, "poll", "--once"], cwd=tmp, env=env, stdout=subprocess.PIPE,
-                                          stderr=subprocess.DEVNULL, text=True) for _ in range(k)]
+                procs = [
+                    subprocess.Popen(
+                        [*EXE, "poll", "--once"],
+                        cwd=tmp,
+                        env=env,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.DEVNULL,
+                        text=True,
+                    )
+                    for _ in range(k)
+                ]
                 outs = [p.communicate()[0] for p in procs]
                 wall = time.monotonic() - started
             shares = [int(o.split("polled ")[1].split(" ")[0]) if "polled " in o else 0 for o in outs]
@@ -90,23 +120,40 @@ def main() -> int:
                 reference = stories
             if redis_url:
                 clear_redis(redis_url, url)
-            rows.append((k, "redis" if redis_url else "memory", wall, args.feeds / wall, shares, len(stories),
-                         stored == replayed, stories == reference, bcubed(labels(stories), labels(reference))[2],
-                         all(p.returncode == 0 for p in procs)))
+            rows.append(
+                (
+                    k,
+                    "redis" if redis_url else "memory",
+                    wall,
+                    args.feeds / wall,
+                    shares,
+                    len(stories),
+                    stored == replayed,
+                    stories == reference,
+                    bcubed(labels(stories), labels(reference))[2],
+                    all(p.returncode == 0 for p in procs),
+                )
+            )
             with admin.connect() as c:
                 c.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
     finally:
         farm.terminate()
         admin.dispose()
     print(f"{args.feeds} feeds x {args.entries} entries on loopback, PostgreSQL, article pages off")
-    print(f"{'workers':>7}  {'indexes':<7}  {'wall s':>7}  {'feeds/s':>8}  {'feeds per worker':<20} {'stories':>7}  "
-          "= one engine, same sequence  identical to first run  B-cubed F1 vs first run  all exit 0")
+    print(
+        f"{'workers':>7}  {'indexes':<7}  {'wall s':>7}  {'feeds/s':>8}  {'feeds per worker':<20} {'stories':>7}  "
+        "= one engine, same sequence  identical to first run  B-cubed F1 vs first run  all exit 0"
+    )
     for k, where, wall, rate, shares, n, same, identical, f1, ok in rows:
-        print(f"{k:>7}  {where:<7}  {wall:7.1f}  {rate:8.1f}  {str(shares):<20} {n:>7}  {str(same):<27}  "
-              f"{str(identical):<22}  {f1:<23.4f}  {ok}")
-    print("'= one engine, same sequence': the stored stories and copies equal those of one fresh engine fed the articles in\n"
-          "the order the workers decided them (memberships.seq): no worker decided on stale state. The B-cubed F1 against\n"
-          "the first run (one worker) shows how far the stories differ, if they do.")
+        print(
+            f"{k:>7}  {where:<7}  {wall:7.1f}  {rate:8.1f}  {str(shares):<20} {n:>7}  {str(same):<27}  "
+            f"{str(identical):<22}  {f1:<23.4f}  {ok}"
+        )
+    print(
+        "'= one engine, same sequence': the stored stories and copies equal those of one fresh engine fed the articles in\n"
+        "the order the workers decided them (memberships.seq): no worker decided on stale state. The B-cubed F1 against\n"
+        "the first run (one worker) shows how far the stories differ, if they do."
+    )
     return 0 if all(r[6] and r[7] and r[9] for r in rows) else 1
 
 
@@ -123,7 +170,7 @@ def clear_redis(redis_url: str, database_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
     keys = list(client.scan_iter(match=index_basename(database_url) + b"*"))
     for i in range(0, len(keys), 1000):
-        client.delete(*keys[i:i + 1000])
+        client.delete(*keys[i : i + 1000])
 
 
 if __name__ == "__main__":

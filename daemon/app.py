@@ -73,7 +73,7 @@ def pipeline_settings(config: Config) -> PipelineSettings:
 
 
 # One load per model folder and process; None where it could not be loaded (said once).
-_embedders: dict[str | None, object] = {}     # None: the off switch, said once
+_embedders: dict[str | None, object] = {}  # None: the off switch, said once
 
 
 def semantic_embedder(config: Config | None = None, report=None):

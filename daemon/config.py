@@ -80,8 +80,13 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "level": ((str,), "INFO"),
     },
 }
-FEED_KEYS = {"url": (str,), "title": (str,), "folder": (str,), "interval_minutes": (int, float),
-             "fetch_articles": (bool,)}
+FEED_KEYS = {
+    "url": (str,),
+    "title": (str,),
+    "folder": (str,),
+    "interval_minutes": (int, float),
+    "fetch_articles": (bool,),
+}
 MAX_OUTLET_NAME_CHARS = 256
 MAX_OUTLETS = 10_000
 LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
@@ -124,7 +129,9 @@ def _plain(value: str, max_chars: int) -> bool:
 
 def text(max_chars: int, *, empty: bool = True) -> Allowed:
     what = f"text of at most {max_chars} characters without control characters"
-    return Allowed(what if empty else f"non-empty {what}", lambda v: (empty or bool(v.strip())) and _plain(v, max_chars))
+    return Allowed(
+        what if empty else f"non-empty {what}", lambda v: (empty or bool(v.strip())) and _plain(v, max_chars)
+    )
 
 
 def strings(max_items: int, max_chars: int) -> Allowed:
@@ -182,8 +189,9 @@ ALLOWED: dict[str, Allowed] = {
     "fetch.max_connections": whole(1, 1000),
     "fetch.max_per_host": whole(1, 100),
     "fetch.user_agent": text(512),
-    "fetch.allow_networks": Allowed("a list of IP networks such as \"192.168.1.0/24\" or \"::1/128\"",
-                                    lambda v: all(_is_network(n) for n in v)),
+    "fetch.allow_networks": Allowed(
+        'a list of IP networks such as "192.168.1.0/24" or "::1/128"', lambda v: all(_is_network(n) for n in v)
+    ),
     "fetch.max_entries_per_feed": whole(1, 100_000),
     "fetch.max_article_chars": whole(1, 10_000_000),
     "schedule.interval_minutes": number(0, 43200, above=True),
@@ -195,18 +203,22 @@ ALLOWED: dict[str, Allowed] = {
     "schedule.tick_seconds": number(0.1, 3600),
     "schedule.lease_seconds": number(0, 86400, above=True),
     "digest.title": text(256),
-    "digest.base_url": Allowed("an http(s) URL with a host, such as \"https://news.example.org/\"", _http_url),
+    "digest.base_url": Allowed('an http(s) URL with a host, such as "https://news.example.org/"', _http_url),
     "digest.preferred_outlets": strings(1000, 256),
     "digest.min_outlets": whole(1, 1000),
     "digest.window_days": number(0, 100_000),  # about 270 years: any date a feed carries is within reach
     "digest.max_entries": whole(1, 10_000),
-    "digest.timezone": Allowed("a time zone name such as \"UTC\" or \"Asia/Seoul\"", lambda v: _is_zone(v)),
+    "digest.timezone": Allowed('a time zone name such as "UTC" or "Asia/Seoul"', lambda v: _is_zone(v)),
     "digest.folders": strings(1000, MAX_FOLDER_CHARS),
     "digest.feeds": strings(10_000, 2048),
     "server.host": text(255, empty=False),
     "server.port": whole(0, 65535),
-    "server.base_url": Allowed("empty, or the http(s) URL where WebSub hubs reach this server", lambda v: not v.strip() or _http_url(v)),
-    "redis.url": Allowed("empty or a redis://, rediss:// or unix:// URL, such as \"redis://127.0.0.1:6379/0\"", _redis_url),
+    "server.base_url": Allowed(
+        "empty, or the http(s) URL where WebSub hubs reach this server", lambda v: not v.strip() or _http_url(v)
+    ),
+    "redis.url": Allowed(
+        'empty or a redis://, rediss:// or unix:// URL, such as "redis://127.0.0.1:6379/0"', _redis_url
+    ),
     "engine.model_dir": text(4096),
     "log.level": Allowed(f"one of {', '.join(sorted(LOG_LEVELS))}", lambda v: v.upper() in LOG_LEVELS),
 }
@@ -267,8 +279,8 @@ class FeedConfig:
     url: str
     title: str | None = None
     folder: str | None = None
-    interval_minutes: float | None = None    # the feed's own poll interval; None: the adaptive schedule
-    fetch_articles: bool | None = None       # None: [fetch] fetch_articles
+    interval_minutes: float | None = None  # the feed's own poll interval; None: the adaptive schedule
+    fetch_articles: bool | None = None  # None: [fetch] fetch_articles
 
 
 @dataclass(frozen=True)
@@ -299,7 +311,9 @@ def find_config(explicit: str | None) -> Path | None:
     if explicit:
         path = Path(explicit)
         if not path.is_file():
-            raise ConfigError(f"config file {explicit} does not exist (copy config.example.toml there or drop --config)")
+            raise ConfigError(
+                f"config file {explicit} does not exist (copy config.example.toml there or drop --config)"
+            )
         return path
     for candidate in (Path("wiredesk.toml"), Path(platformdirs.user_config_dir(APP)) / "wiredesk.toml"):
         if candidate.is_file():
@@ -314,7 +328,10 @@ def _check_type(where: str, value: Any, types: tuple[type, ...]) -> Any:
     else:
         ok = isinstance(value, types)
     if not ok:
-        names = " or ".join("number" if t in (int, float) else {str: "string", list: "list", bool: "true/false"}.get(t, t.__name__) for t in types)
+        names = " or ".join(
+            "number" if t in (int, float) else {str: "string", list: "list", bool: "true/false"}.get(t, t.__name__)
+            for t in types
+        )
         raise ConfigError(f"{where} must be a {names}, not {value!r}")
     return float(value) if float in types and not isinstance(value, bool) else value
 
@@ -337,20 +354,32 @@ def parse(text: str, path: Path | None = None) -> Config:
                 raise ConfigError(f"{name}: 'feeds' must be an array of tables ([[feeds]] with url = ...)")
             for i, item in enumerate(body, 1):
                 if not isinstance(item, dict) or "url" not in item:
-                    raise ConfigError(f"{name}: feeds #{i} needs a url (url = \"https://...\")")
+                    raise ConfigError(f'{name}: feeds #{i} needs a url (url = "https://...")')
                 for key, value in item.items():
                     if key not in FEED_KEYS:
-                        raise ConfigError(f"{name}: unknown key feeds.{key} in feeds #{i} (known: {', '.join(FEED_KEYS)})")
+                        raise ConfigError(
+                            f"{name}: unknown key feeds.{key} in feeds #{i} (known: {', '.join(FEED_KEYS)})"
+                        )
                     _check_type(f"{name}: feeds #{i}.{key}", value, FEED_KEYS[key])
                     if key == "url" and http_url_problem(value.strip()):
-                        raise ConfigError(f"{name}: feeds #{i}: {_shown(value)} is not an http(s) URL a feed can be "
-                                          f"read from: {http_url_problem(value.strip())}")
+                        raise ConfigError(
+                            f"{name}: feeds #{i}: {_shown(value)} is not an http(s) URL a feed can be "
+                            f"read from: {http_url_problem(value.strip())}"
+                        )
                     if not FEED_ALLOWED[key].test(value):
-                        raise ConfigError(f"{name}: feeds #{i}.{key} = {_shown(value)} is not allowed: it must be "
-                                          f"{FEED_ALLOWED[key].text}")
-                feeds.append(FeedConfig(item["url"], item.get("title"), item.get("folder"),
-                                        float(item["interval_minutes"]) if "interval_minutes" in item else None,
-                                        item.get("fetch_articles")))
+                        raise ConfigError(
+                            f"{name}: feeds #{i}.{key} = {_shown(value)} is not allowed: it must be "
+                            f"{FEED_ALLOWED[key].text}"
+                        )
+                feeds.append(
+                    FeedConfig(
+                        item["url"],
+                        item.get("title"),
+                        item.get("folder"),
+                        float(item["interval_minutes"]) if "interval_minutes" in item else None,
+                        item.get("fetch_articles"),
+                    )
+                )
             continue
         if section not in SCHEMA:
             raise ConfigError(f"{name}: unknown section [{section}] (known: {', '.join([*SCHEMA, 'feeds'])})")
@@ -370,17 +399,19 @@ def parse(text: str, path: Path | None = None) -> Config:
 def _outlets(body: Any, name: str) -> dict[str, str]:
     """[outlets]: "koreaherald.com" = "The Korea Herald", one line per publisher (its registered domain)."""
     if not isinstance(body, dict):
-        raise ConfigError(f"{name}: [outlets] must be a table of \"domain\" = \"name\" lines")
+        raise ConfigError(f'{name}: [outlets] must be a table of "domain" = "name" lines')
     if len(body) > MAX_OUTLETS:
         raise ConfigError(f"{name}: [outlets] names more than {MAX_OUTLETS} publishers")
     out: dict[str, str] = {}
     for domain, shown in body.items():
         key = domain.strip().lower().rstrip(".")
         if not key or len(key) > 253 or not all(c.isalnum() or c in ".-" for c in key) or "." not in key:
-            raise ConfigError(f"{name}: outlets.{_shown(domain)} is not a domain such as \"koreaherald.com\"")
+            raise ConfigError(f'{name}: outlets.{_shown(domain)} is not a domain such as "koreaherald.com"')
         if not isinstance(shown, str) or not shown.strip() or not _plain(shown, MAX_OUTLET_NAME_CHARS):
-            raise ConfigError(f"{name}: outlets.{domain} = {_shown(shown)} is not allowed: it must be non-empty text "
-                              f"of at most {MAX_OUTLET_NAME_CHARS} characters without control characters")
+            raise ConfigError(
+                f"{name}: outlets.{domain} = {_shown(shown)} is not allowed: it must be non-empty text "
+                f"of at most {MAX_OUTLET_NAME_CHARS} characters without control characters"
+            )
         out[key] = shown.strip()
     return out
 

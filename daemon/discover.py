@@ -23,7 +23,7 @@ FEED_TYPES = {
 class FoundFeed:
     url: str
     title: str | None
-    kind: str          # "RSS", "Atom" or "JSON Feed"
+    kind: str  # "RSS", "Atom" or "JSON Feed"
 
     @property
     def readable(self) -> bool:
@@ -65,4 +65,4 @@ def feed_links(content: bytes, page_url: str) -> list[FoundFeed]:
         seen.add(url)
         title = " ".join((link.get("title") or "").split()) or None
         found.append(FoundFeed(url, title, kind))
-    return sorted(found, key=lambda f: not f.readable)   # stable: page order within each group
+    return sorted(found, key=lambda f: not f.readable)  # stable: page order within each group

@@ -38,7 +38,9 @@ JITTER = 0.2
 class ScheduleSettings:
     interval: float = 1800.0  # seconds between polls when the feed's own rhythm is unknown
     min_interval: float = 300.0  # never poll a feed more often than this
-    max_interval: float = 3600.0  # never leave a working feed unpolled for longer than this (a monitor must not go blind)
+    max_interval: float = (
+        3600.0  # never leave a working feed unpolled for longer than this (a monitor must not go blind)
+    )
     backoff_base: float = 600.0  # first back-off after an error
     backoff_max: float = 86400.0
     max_floor: float = 86400.0  # the longest wait a publisher's <ttl>, Cache-Control, Expires or Retry-After can ask

@@ -48,7 +48,9 @@ def check_redis(config) -> None:
     try:
         client.ping()
     except (redis.exceptions.RedisError, OSError) as exc:
-        raise ConfigError(f"redis.url: cannot reach Redis ({exc}); start it, fix the URL or set redis.url = \"\"") from exc
+        raise ConfigError(
+            f'redis.url: cannot reach Redis ({exc}); start it, fix the URL or set redis.url = ""'
+        ) from exc
     finally:
         client.close()
 
@@ -59,8 +61,10 @@ def poll_once(config, all_feeds: bool = False) -> int:
     holder = service_holding(db)
     if holder:
         # a second writer beside the service would only wait on its write lock and fail as if the disk were broken
-        raise WiredeskError(f"wiredesk run ({holder}) is using {db.describe()} and polls its due feeds itself; "
-                            f"`wiredesk feeds poll URL` has it poll a feed now (or stop it to poll from here)")
+        raise WiredeskError(
+            f"wiredesk run ({holder}) is using {db.describe()} and polls its due feeds itself; "
+            f"`wiredesk feeds poll URL` has it poll a feed now (or stop it to poll from here)"
+        )
     sync_config_feeds(db, config)
     return poll_here(config, db, all_feeds=all_feeds)
 
@@ -99,10 +103,14 @@ def poll_here(config, db, *, all_feeds: bool = False, feeds=None) -> int:
         if f.error_kind != "storage":
             print(f"  {f.error}", file=sys.stderr)
     if report.storage_errors:
-        raise StorageError(f"database not writable: {report.storage_errors[0]} (nothing was lost; run again once the disk is fixed)")
+        raise StorageError(
+            f"database not writable: {report.storage_errors[0]} (nothing was lost; run again once the disk is fixed)"
+        )
     if report.feeds and not ok:
-        print(f"wiredesk: every feed polled failed ({len(report.feeds)}); `wiredesk feeds list` shows each one's error",
-              file=sys.stderr)
+        print(
+            f"wiredesk: every feed polled failed ({len(report.feeds)}); `wiredesk feeds list` shows each one's error",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -147,14 +155,14 @@ def close_pool(pool, grace: float = 3.0) -> None:
         if proc.is_alive():
             proc.terminate()
             proc.join(1.0)
-    pool.shutdown(wait=True)             # quick now: lets the executor release its queues
+    pool.shutdown(wait=True)  # quick now: lets the executor release its queues
     stop = getattr(getattr(forkserver, "_forkserver", None), "_stop", None)
     if stop is not None:
         try:
-            stop()                           # closes the fork server's pipe and waits for it to exit
+            stop()  # closes the fork server's pipe and waits for it to exit
         except (OSError, ChildProcessError):
             pass
-    multiprocessing.active_children()    # reap what has ended
+    multiprocessing.active_children()  # reap what has ended
 
 
 # ---- single instance -------------------------------------------------------------------------------------------
@@ -365,8 +373,11 @@ async def _serve(config, db, metrics, state, early_stop: threading.Event | None 
         metrics.record(report, elapsed)
         if report.storage_errors:
             if not state.get("storage_trouble"):
-                log.error("database not writable (%s); still serving the digest as stored, retrying every %g s",
-                          report.storage_errors[0], config["schedule"]["tick_seconds"])
+                log.error(
+                    "database not writable (%s); still serving the digest as stored, retrying every %g s",
+                    report.storage_errors[0],
+                    config["schedule"]["tick_seconds"],
+                )
             state["storage_trouble"] = True
             return
         if state.pop("storage_trouble", False):
@@ -375,15 +386,27 @@ async def _serve(config, db, metrics, state, early_stop: threading.Event | None 
         if report.feeds or report.articles:
             log.info(
                 "poll: %d feeds (%d failed, %d not modified), %d new articles in %.1f s",
-                len(report.feeds), len(report.failed_feeds), sum(f.not_modified for f in report.feeds),
-                sum(1 for a in report.articles if a.article_id), elapsed,
+                len(report.feeds),
+                len(report.failed_feeds),
+                sum(f.not_modified for f in report.feeds),
+                sum(1 for a in report.articles if a.article_id),
+                elapsed,
             )
 
     scheduler = AsyncIOScheduler(event_loop=loop)
-    scheduler.add_job(tick, "interval", seconds=config["schedule"]["tick_seconds"], next_run_time=datetime.now(timezone.utc),
-                      max_instances=1, coalesce=True, id="poll")
+    scheduler.add_job(
+        tick,
+        "interval",
+        seconds=config["schedule"]["tick_seconds"],
+        next_run_time=datetime.now(timezone.utc),
+        max_instances=1,
+        coalesce=True,
+        id="poll",
+    )
     if notifier.watchdog_interval:
-        scheduler.add_job(lambda: notifier.send("WATCHDOG=1"), "interval", seconds=notifier.watchdog_interval, id="watchdog")
+        scheduler.add_job(
+            lambda: notifier.send("WATCHDOG=1"), "interval", seconds=notifier.watchdog_interval, id="watchdog"
+        )
     scheduler.start()
     notifier.send("READY=1")
     notifier.send("STATUS=polling feeds")

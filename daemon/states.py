@@ -61,10 +61,23 @@ class ErrorKind(StrEnum):
     ERROR = "error"  # a feed error of no more precise kind
 
 
-FETCH_ERROR_KINDS = frozenset({
-    ErrorKind.TIMEOUT, ErrorKind.TOO_LARGE, ErrorKind.CONNECT, ErrorKind.REFUSED_ADDRESS, ErrorKind.GONE,
-    ErrorKind.RATE_LIMITED, ErrorKind.UNAVAILABLE, ErrorKind.HTTP_ERROR, ErrorKind.TOO_MANY_REDIRECTS,
-    ErrorKind.BAD_URL, ErrorKind.TLS, ErrorKind.PROTOCOL,
-})
+FETCH_ERROR_KINDS = frozenset(
+    {
+        ErrorKind.TIMEOUT,
+        ErrorKind.TOO_LARGE,
+        ErrorKind.CONNECT,
+        ErrorKind.REFUSED_ADDRESS,
+        ErrorKind.GONE,
+        ErrorKind.RATE_LIMITED,
+        ErrorKind.UNAVAILABLE,
+        ErrorKind.HTTP_ERROR,
+        ErrorKind.TOO_MANY_REDIRECTS,
+        ErrorKind.BAD_URL,
+        ErrorKind.TLS,
+        ErrorKind.PROTOCOL,
+    }
+)
 # the kinds a poll's FeedError carries
-FEED_ERROR_KINDS = frozenset({ErrorKind.PARSE, ErrorKind.REFUSED_XML, ErrorKind.FETCH, ErrorKind.STORE, ErrorKind.ERROR})
+FEED_ERROR_KINDS = frozenset(
+    {ErrorKind.PARSE, ErrorKind.REFUSED_XML, ErrorKind.FETCH, ErrorKind.STORE, ErrorKind.ERROR}
+)

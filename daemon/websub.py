@@ -48,8 +48,13 @@ async def subscribe_due(db: Database, fetcher, base_url: str, now: datetime | No
     now = now or datetime.now(timezone.utc)
     due = stored.due_subscriptions(db, now)
     for feed_id, hub, topic, secret in due:
-        form = {"hub.mode": "subscribe", "hub.topic": topic, "hub.callback": callback_url(base_url, feed_id),
-                "hub.secret": secret, "hub.lease_seconds": str(LEASE_ASKED)}
+        form = {
+            "hub.mode": "subscribe",
+            "hub.topic": topic,
+            "hub.callback": callback_url(base_url, feed_id),
+            "hub.secret": secret,
+            "hub.lease_seconds": str(LEASE_ASKED),
+        }
         try:
             status = await asyncio.wait_for(fetcher.post_form(hub, form), SUBSCRIBE_TIMEOUT)
         except Exception as exc:  # the hub's trouble: polling goes on, the subscription is asked for again later

@@ -36,8 +36,7 @@ def stored_pages(s, keys: Collection[str]) -> dict[str, StoredPage]:
     return {key: StoredPage(article_id, story_id) for key, article_id, story_id in rows}
 
 
-def record_feed(s, *, article_id: int, story_id: str | None, entry_id: int, source: str | None,
-                now: datetime) -> None:
+def record_feed(s, *, article_id: int, story_id: str | None, entry_id: int, source: str | None, now: datetime) -> None:
     """Record that the entry ``entry_id`` (of another feed) is the article ``article_id``. The story's update time
     moves, so that a served digest, page or API answer naming the article's feeds is made again."""
     s.add(ArticleFeed(article_id=article_id, entry_id=entry_id, source=source, created_at=now))

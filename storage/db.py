@@ -56,7 +56,9 @@ class Database:
         try:
             parsed = make_url(url)
         except ArgumentError as exc:
-            raise StorageError(f"database URL {url!r} is not valid (expected e.g. sqlite:///path/to/wiredesk.db or postgresql+psycopg://host/db)") from exc
+            raise StorageError(
+                f"database URL {url!r} is not valid (expected e.g. sqlite:///path/to/wiredesk.db or postgresql+psycopg://host/db)"
+            ) from exc
         self.url = parsed
         self.dialect = parsed.get_backend_name()
         kwargs: dict = {}
@@ -92,8 +94,9 @@ class Database:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except DBAPIError as exc:  # cannot connect, or a file that is not a database at all
-            raise StorageError(f"cannot open database {self.describe()}: {_reason(exc)} (check database.url or "
-                               f"WIREDESK_DATABASE_URL)") from exc
+            raise StorageError(
+                f"cannot open database {self.describe()}: {_reason(exc)} (check database.url or WIREDESK_DATABASE_URL)"
+            ) from exc
 
     def migrate(self) -> None:
         self.check()
@@ -106,12 +109,16 @@ class Database:
                 log.debug("migrating database %s from %s to %s", self.describe(), current, head)
                 command.upgrade(cfg, "head")
         except AlembicCommandError as exc:  # a schema revision this version does not know
-            raise StorageError(f"cannot migrate database {self.describe()}: {_one_line(str(exc))}; it was written by "
-                               f"another version of wiredesk: use that version, or point database.url (or "
-                               f"WIREDESK_DATABASE_URL) at another database") from exc
+            raise StorageError(
+                f"cannot migrate database {self.describe()}: {_one_line(str(exc))}; it was written by "
+                f"another version of wiredesk: use that version, or point database.url (or "
+                f"WIREDESK_DATABASE_URL) at another database"
+            ) from exc
         except SQLAlchemyError as exc:
-            raise StorageError(f"cannot migrate database {self.describe()}: {_reason(exc)} (is it a wiredesk "
-                               f"database? check database.url or WIREDESK_DATABASE_URL)") from exc
+            raise StorageError(
+                f"cannot migrate database {self.describe()}: {_reason(exc)} (is it a wiredesk "
+                f"database? check database.url or WIREDESK_DATABASE_URL)"
+            ) from exc
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -46,8 +46,9 @@ class DecisionTransaction:
     def record_same_page(self, entry_id: int, page: StoredPage, source: str | None, now: datetime) -> None:
         """The locked entry ``entry_id`` (of another feed) is the article already stored for its page: recorded on it,
         whose story and copies stay as they are, and done."""
-        pages.record_feed(self._s, article_id=page.article_id, story_id=page.story_id, entry_id=entry_id,
-                          source=source, now=now)
+        pages.record_feed(
+            self._s, article_id=page.article_id, story_id=page.story_id, entry_id=entry_id, source=source, now=now
+        )
         row = self._entries[entry_id]
         row.state = EntryState.DONE.value
         row.error = None
@@ -56,9 +57,23 @@ class DecisionTransaction:
     def add_articles(self, articles: Sequence[NewArticle], now: datetime) -> list[int]:
         """Store the articles (their fingerprints come with the decisions); their ids, in the order given. The unique
         URL key refuses a page that another worker stored meanwhile (storage.failures.is_conflict)."""
-        rows = [Article(entry_id=a.entry_id, external_id=a.external_id, url=a.url, title=a.title, text=a.text,
-                        source=a.source, published=a.published, url_key=a.url_key, extracted_from=a.extracted_from,
-                        text_hash=a.text_hash, fingerprint=b"", created_at=now) for a in articles]
+        rows = [
+            Article(
+                entry_id=a.entry_id,
+                external_id=a.external_id,
+                url=a.url,
+                title=a.title,
+                text=a.text,
+                source=a.source,
+                published=a.published,
+                url_key=a.url_key,
+                extracted_from=a.extracted_from,
+                text_hash=a.text_hash,
+                fingerprint=b"",
+                created_at=now,
+            )
+            for a in articles
+        ]
         self._s.add_all(rows)
         self._s.flush()
         self._articles.update((row.id, row) for row in rows)
@@ -72,8 +87,15 @@ class DecisionTransaction:
     def memberships_after(self, seq: int) -> Iterator[StoredMembership]:
         """The stored decisions after ``seq``, in order: what the engine restores to catch up."""
         rows = self._s.execute(
-            select(Membership.seq, Membership.article_id, Membership.story_id, Membership.copy_of, Article.fingerprint,
-                   Article.published, Article.source)
+            select(
+                Membership.seq,
+                Membership.article_id,
+                Membership.story_id,
+                Membership.copy_of,
+                Article.fingerprint,
+                Article.published,
+                Article.source,
+            )
             .join(Article, Article.id == Membership.article_id)
             .where(Membership.seq > seq)
             .order_by(Membership.seq)
@@ -91,8 +113,10 @@ class DecisionTransaction:
         s = self._s
         with s.no_autoflush:
             # the batch's stories that already exist, in one query
-            stories = {story.id: story for story in s.scalars(
-                select(Story).where(Story.id.in_({decision.story_id for decision in decisions})))}
+            stories = {
+                story.id: story
+                for story in s.scalars(select(Story).where(Story.id.in_({decision.story_id for decision in decisions})))
+            }
             stored: list[DecisionStored] = []
             for decision in decisions:
                 article = self._articles[decision.article_id]
@@ -100,16 +124,31 @@ class DecisionTransaction:
                 story = stories.get(decision.story_id)
                 if story is None:
                     sid = decision.story_id
-                    story = Story(id=sid, uuid=f"urn:uuid:{uuid.UUID(hex=sid) if len(sid) == 32 else uuid.uuid4()}",
-                                  title=article.title, created_at=now, updated_at=now, article_count=0)
+                    story = Story(
+                        id=sid,
+                        uuid=f"urn:uuid:{uuid.UUID(hex=sid) if len(sid) == 32 else uuid.uuid4()}",
+                        title=article.title,
+                        created_at=now,
+                        updated_at=now,
+                        article_count=0,
+                    )
                     s.add(story)
                 stories[story.id] = story
                 story.updated_at = now
                 story.article_count += 1
                 seq += 1
                 copy_of = int(decision.copy_of) if decision.copy_of else None
-                s.add(Membership(article_id=article.id, story_id=story.id, copy_of=copy_of, score=float(decision.score),
-                                 evidence=decision.evidence, created_at=now, seq=seq))
+                s.add(
+                    Membership(
+                        article_id=article.id,
+                        story_id=story.id,
+                        copy_of=copy_of,
+                        score=float(decision.score),
+                        evidence=decision.evidence,
+                        created_at=now,
+                        seq=seq,
+                    )
+                )
                 row = self._entries[decision.entry_id]
                 row.state = EntryState.DONE.value
                 row.error = None

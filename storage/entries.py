@@ -28,8 +28,9 @@ def _entry(row: Entry) -> EntryRecord:
     return EntryRecord(row.id, row.feed_id, row.identity, row.url, row.title, row.summary, row.content, row.published)
 
 
-def pending_entries(db: Database, feed_ids: Sequence[int] | None = None,
-                    stale_before: datetime | None = None) -> list[tuple[EntryRecord, FeedRecord]]:
+def pending_entries(
+    db: Database, feed_ids: Sequence[int] | None = None, stale_before: datetime | None = None
+) -> list[tuple[EntryRecord, FeedRecord]]:
     """Entries waiting for their article, with their feeds: of ``feed_ids`` plus any first seen before
     ``stale_before`` (a worker died before finishing them); all of them when no feeds are given."""
     with db.session() as s:
@@ -64,8 +65,16 @@ def mark_no_text(db: Database, entry_id: int, error: str, states: Sequence[str])
             row.text = row.text_source = None
 
 
-def ready_entries(db: Database, *, shared: bool, worker: str, now: datetime, lease_seconds: float,
-                  decide_wait: float | None, alive: Callable[[str | None], bool]) -> list[tuple[EntryRecord, FeedRecord]]:
+def ready_entries(
+    db: Database,
+    *,
+    shared: bool,
+    worker: str,
+    now: datetime,
+    lease_seconds: float,
+    decide_wait: float | None,
+    alive: Callable[[str | None], bool],
+) -> list[tuple[EntryRecord, FeedRecord]]:
     """The entries whose texts are found, in the order their stories are decided (publication time, then feed URL
     and entry identity), without their texts.
 
@@ -75,25 +84,35 @@ def ready_entries(db: Database, *, shared: bool, worker: str, now: datetime, lea
         if shared and _others_busy(s, worker, now, lease_seconds, alive):
             if decide_wait is None:
                 return []
-            overdue = s.scalar(select(Entry.id).where(Entry.state == EntryState.READY.value,
-                                                      Entry.first_seen_at < now - timedelta(seconds=decide_wait))
-                               .limit(1))
+            overdue = s.scalar(
+                select(Entry.id)
+                .where(
+                    Entry.state == EntryState.READY.value, Entry.first_seen_at < now - timedelta(seconds=decide_wait)
+                )
+                .limit(1)
+            )
             if overdue is None:
                 return []
         # the texts stay in the database until each entry's turn: a large first poll holds one at a time
         rows = s.execute(
-            select(Entry, Feed).join(Feed, Feed.id == Entry.feed_id).where(Entry.state == EntryState.READY.value)
+            select(Entry, Feed)
+            .join(Feed, Feed.id == Entry.feed_id)
+            .where(Entry.state == EntryState.READY.value)
             .options(defer(Entry.text))
-            .order_by(func.coalesce(Entry.published, Entry.first_seen_at), Feed.url, Entry.identity))
+            .order_by(func.coalesce(Entry.published, Entry.first_seen_at), Feed.url, Entry.identity)
+        )
         return [(_entry(e), FeedRecord.of(f)) for e, f in rows]
 
 
 def _others_busy(s, worker: str, now: datetime, lease_seconds: float, alive: Callable[[str | None], bool]) -> bool:
     """Another worker holds feeds (polling them) or has entries it is still finding texts for."""
-    owners = s.scalars(select(Feed.lease_owner).where(Feed.lease_until > now, Feed.lease_owner != worker)
-                       .distinct().limit(100)).all()
+    owners = s.scalars(
+        select(Feed.lease_owner).where(Feed.lease_until > now, Feed.lease_owner != worker).distinct().limit(100)
+    ).all()
     if any(alive(owner) for owner in owners):
         return True
     fresh = now - timedelta(seconds=lease_seconds)
-    return s.scalar(select(Entry.id).where(Entry.state == EntryState.PENDING.value, Entry.first_seen_at >= fresh)
-                    .limit(1)) is not None
+    return (
+        s.scalar(select(Entry.id).where(Entry.state == EntryState.PENDING.value, Entry.first_seen_at >= fresh).limit(1))
+        is not None
+    )

@@ -13,15 +13,22 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-__all__ = ["SQLAlchemyError", "database_failure", "is_conflict", "is_database_error", "is_storage_failure",
-           "storage_reason"]
+__all__ = [
+    "SQLAlchemyError",
+    "database_failure",
+    "is_conflict",
+    "is_database_error",
+    "is_storage_failure",
+    "storage_reason",
+]
 
 
 def is_storage_failure(exc: BaseException) -> bool:
     """Whether the database itself failed (full or read-only disk, lost connection, broken schema), as opposed to
     one feed's or one article's content that the database refused; only the first stops a poll's writing."""
-    if isinstance(exc, (OperationalError, InterfaceError, InternalError, ProgrammingError, DisconnectionError,
-                        PoolTimeout)):
+    if isinstance(
+        exc, (OperationalError, InterfaceError, InternalError, ProgrammingError, DisconnectionError, PoolTimeout)
+    ):
         return True
     try:  # the shared indexes: Redis out of reach fails every article alike, none of them is the cause
         from redis.exceptions import ConnectionError as RedisConnectionError
@@ -57,5 +64,7 @@ def database_failure(exc: BaseException, url: str) -> str:
         shown = make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         shown = url
-    return (f"database {shown}: {storage_reason(exc)} (is it damaged, or changed by another program? restore it "
-            f"from a backup, or point database.url or WIREDESK_DATABASE_URL at another database)")
+    return (
+        f"database {shown}: {storage_reason(exc)} (is it damaged, or changed by another program? restore it "
+        f"from a backup, or point database.url or WIREDESK_DATABASE_URL at another database)"
+    )

@@ -23,8 +23,16 @@ def add_feed(db: Database, url: str, title: str | None = None, folder: str | Non
         with db.session() as s:
             if s.scalar(select(Feed.id).where(Feed.url == url)) is not None:
                 return False
-            s.add(Feed(url=url, title=title, folder=folder, status=FeedStatus.ACTIVE.value, error_count=0,
-                       created_at=datetime.now(timezone.utc)))
+            s.add(
+                Feed(
+                    url=url,
+                    title=title,
+                    folder=folder,
+                    status=FeedStatus.ACTIVE.value,
+                    error_count=0,
+                    created_at=datetime.now(timezone.utc),
+                )
+            )
     except IntegrityError:
         return False  # another worker starting at the same moment added it first
     return True
@@ -39,11 +47,20 @@ def add_new_feeds(db: Database, feeds: dict[str, tuple[str | None, str | None]])
             urls = list(feeds)
             known: set[str] = set()
             for i in range(0, len(urls), LOOKUP_CHUNK):
-                known.update(s.scalars(select(Feed.url).where(Feed.url.in_(urls[i:i + LOOKUP_CHUNK]))))
+                known.update(s.scalars(select(Feed.url).where(Feed.url.in_(urls[i : i + LOOKUP_CHUNK]))))
             now = datetime.now(timezone.utc)
-            rows = [{"url": u, "title": t, "folder": f, "status": FeedStatus.ACTIVE.value, "error_count": 0,
-                     "created_at": now}
-                    for u, (t, f) in feeds.items() if u not in known]
+            rows = [
+                {
+                    "url": u,
+                    "title": t,
+                    "folder": f,
+                    "status": FeedStatus.ACTIVE.value,
+                    "error_count": 0,
+                    "created_at": now,
+                }
+                for u, (t, f) in feeds.items()
+                if u not in known
+            ]
             if rows:
                 s.execute(insert(Feed), rows)
         return len(rows)
@@ -71,8 +88,10 @@ def feed_summaries(db: Database) -> list[FeedSummary]:
     """Every feed with its number of stored entries, by folder, then in the order they were added."""
     with db.session() as s:
         counts = {k: v for k, v in s.execute(select(Entry.feed_id, func.count()).group_by(Entry.feed_id))}
-        return [FeedSummary(FeedRecord.of(f), counts.get(f.id, 0))
-                for f in s.scalars(select(Feed).order_by(Feed.folder, Feed.id))]
+        return [
+            FeedSummary(FeedRecord.of(f), counts.get(f.id, 0))
+            for f in s.scalars(select(Feed).order_by(Feed.folder, Feed.id))
+        ]
 
 
 def feeds_by_url(db: Database, urls: Sequence[str] | Iterable[str]) -> list[FeedRecord]:
@@ -83,8 +102,16 @@ def feeds_by_url(db: Database, urls: Sequence[str] | Iterable[str]) -> list[Feed
     return [rows[u] for u in urls if u in rows]
 
 
-def claim_due_feeds(db: Database, worker: str, now: datetime, lease_seconds: float, *, all_feeds: bool = False,
-                    limit: int | None = None, exclude: Sequence[int] = ()) -> list[FeedRecord]:
+def claim_due_feeds(
+    db: Database,
+    worker: str,
+    now: datetime,
+    lease_seconds: float,
+    *,
+    all_feeds: bool = False,
+    limit: int | None = None,
+    exclude: Sequence[int] = (),
+) -> list[FeedRecord]:
     """The feeds to poll now, leased to ``worker`` so that no other worker polls them at the same time.
 
     On PostgreSQL the rows are claimed with FOR UPDATE SKIP LOCKED: several workers never block on or take the
@@ -113,7 +140,7 @@ def claim_due_feeds(db: Database, worker: str, now: datetime, lease_seconds: flo
         return [FeedRecord.of(f) for f in feeds]
 
 
-UNSET = object()   # a setting edit_feed leaves as it is
+UNSET = object()  # a setting edit_feed leaves as it is
 
 
 def apply_feed_settings(db: Database, settings: Sequence[tuple[str, dict]]) -> None:
@@ -146,8 +173,9 @@ def edit_feed(db: Database, url: str, values: dict, interval, now: datetime) -> 
 def mark_due(db: Database, urls: Sequence[str], now: datetime) -> None:
     """Make these feeds due now: a running service takes them at its next look for due feeds."""
     with db.session() as s:
-        s.execute(update(Feed).where(Feed.url.in_(list(urls)), Feed.status != FeedStatus.GONE.value)
-                  .values(next_poll_at=now))
+        s.execute(
+            update(Feed).where(Feed.url.in_(list(urls)), Feed.status != FeedStatus.GONE.value).values(next_poll_at=now)
+        )
 
 
 def feed_by_id(db: Database, feed_id: int) -> FeedRecord | None:

@@ -28,8 +28,10 @@ class HealthProbe:
         else:
             connect_args["connect_timeout"] = 5
         # an in-memory SQLite database exists only in the pooled connection, so it is probed through the pool
-        self.engine = db.engine if db.dialect == "sqlite" and self.sqlite_file is None else create_engine(
-            db.url, poolclass=NullPool, connect_args=connect_args
+        self.engine = (
+            db.engine
+            if db.dialect == "sqlite" and self.sqlite_file is None
+            else create_engine(db.url, poolclass=NullPool, connect_args=connect_args)
         )
 
     def problem(self) -> str | None:

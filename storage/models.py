@@ -159,7 +159,7 @@ class Entry(Base):
     # "pending" (no article yet), "ready" (its text found, its story not decided yet), "done", "no_text" (neither page
     # nor feed gave text)
     state: Mapped[str] = mapped_column(CleanString(16), default="pending", index=True)
-    text: Mapped[str | None] = mapped_column(CleanText)             # while "ready": the article text found
+    text: Mapped[str | None] = mapped_column(CleanText)  # while "ready": the article text found
     text_source: Mapped[str | None] = mapped_column(CleanString(8))  # while "ready": "page" or "feed"
     error: Mapped[str | None] = mapped_column(CleanText)
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)

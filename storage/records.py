@@ -164,8 +164,8 @@ class StoredFeed:
     title: str | None
     site_url: str | None
     error_count: int
-    poll_interval_seconds: float | None = None   # the feed's own interval; None: adaptive
-    websub_state: str | None = None              # "active": a hub pushes it, polling is the safety net
+    poll_interval_seconds: float | None = None  # the feed's own interval; None: adaptive
+    websub_state: str | None = None  # "active": a hub pushes it, polling is the safety net
 
 
 @dataclass(frozen=True)

@@ -80,8 +80,16 @@ def load_stories(db: Database, story_ids: list[str] | None = None, limit: int | 
 
 def _view(story: Story, members: tuple[Member, ...]) -> StoryView:
     times = [m.news_time for m in members] or [story.created_at]
-    return StoryView(story.id, story.uuid, story.title, story.created_at, story.updated_at, members,
-                     published=min(times), updated=max(times))
+    return StoryView(
+        story.id,
+        story.uuid,
+        story.title,
+        story.created_at,
+        story.updated_at,
+        members,
+        published=min(times),
+        updated=max(times),
+    )
 
 
 def _like_prefix(text: str) -> str:
@@ -96,17 +104,27 @@ def find_story(db: Database, ident: str) -> StoryView | None:
     with db.session() as s:
         sid = s.scalar(select(Story.id).where((Story.id == ident) | (Story.uuid == ident)))
         if sid is None and len(ident) >= 4:
-            found = list(s.scalars(select(Story.id).where(Story.id.like(_like_prefix(ident), escape="\\"))
-                                   .order_by(Story.id).limit(AMBIGUOUS_SHOWN + 1)))
+            found = list(
+                s.scalars(
+                    select(Story.id)
+                    .where(Story.id.like(_like_prefix(ident), escape="\\"))
+                    .order_by(Story.id)
+                    .limit(AMBIGUOUS_SHOWN + 1)
+                )
+            )
             if len(found) > 1:
                 more = ", ..." if len(found) > AMBIGUOUS_SHOWN else ""
                 count = f"more than {AMBIGUOUS_SHOWN}" if more else str(len(found))
-                raise AmbiguousStory(f"story prefix {ident!r} is ambiguous: {count} stories match "
-                                     f"({', '.join(found[:AMBIGUOUS_SHOWN])}{more}); give more of the id")
+                raise AmbiguousStory(
+                    f"story prefix {ident!r} is ambiguous: {count} stories match "
+                    f"({', '.join(found[:AMBIGUOUS_SHOWN])}{more}); give more of the id"
+                )
             sid = found[0] if found else None
         if sid is None:
             sid = s.scalar(
-                select(Membership.story_id).join(Article, Article.id == Membership.article_id).where(Article.external_id == ident)
+                select(Membership.story_id)
+                .join(Article, Article.id == Membership.article_id)
+                .where(Article.external_id == ident)
             )
     if sid is None:
         return None
@@ -132,8 +150,11 @@ def story_ids_by_update(db: Database, since: datetime | None = None, search: str
             q = q.where(Membership.story_id.in_(found))
         if since is not None:
             # a story's news time is never later than its last stored update: the index narrows first
-            q = q.join(Story, Story.id == Membership.story_id).where(Story.updated_at >= since) \
+            q = (
+                q.join(Story, Story.id == Membership.story_id)
+                .where(Story.updated_at >= since)
                 .having(func.max(_MEMBER_TIME) >= since)
+            )
         return list(s.scalars(q))
 
 
@@ -187,8 +208,14 @@ def _matching_articles(db: Database, words: list[str]):
     """The ids of the articles whose title or text holds every word, as a subquery (the index of migration 0005)."""
     if db.dialect == "sqlite":
         match = " ".join(f'"{w}"' for w in words)  # each a quoted string: no FTS5 operator can slip in
-        return text("SELECT rowid FROM articles_fts WHERE articles_fts MATCH :match").bindparams(match=match) \
+        return (
+            text("SELECT rowid FROM articles_fts WHERE articles_fts MATCH :match")
+            .bindparams(match=match)
             .columns(column("rowid", Integer))
-    return select(Article.id).where(text(
-        "to_tsvector('simple'::regconfig, coalesce(articles.title, '') || ' ' || coalesce(articles.text, '')) "
-        "@@ plainto_tsquery('simple'::regconfig, :words)").bindparams(words=" ".join(words)))
+        )
+    return select(Article.id).where(
+        text(
+            "to_tsvector('simple'::regconfig, coalesce(articles.title, '') || ' ' || coalesce(articles.text, '')) "
+            "@@ plainto_tsquery('simple'::regconfig, :words)"
+        ).bindparams(words=" ".join(words))
+    )

@@ -34,11 +34,22 @@ def update_feeds(
     dates of the ``not_modified`` ones, which of the ``moved_to`` URLs are taken), ``decide``, write its intents,
     commit; returns what ``decide`` returned beside its intents."""
     with db.session() as s:
-        feeds = {row.id: StoredFeed(row.id, row.url, row.title, row.site_url, row.error_count,
-                                    row.poll_interval_seconds, row.websub_state) for row in s.execute(
-            select(Feed.id, Feed.url, Feed.title, Feed.site_url, Feed.error_count, Feed.poll_interval_seconds,
-                   Feed.websub_state).where(Feed.id.in_(list(feed_ids)))
-        )}
+        feeds = {
+            row.id: StoredFeed(
+                row.id, row.url, row.title, row.site_url, row.error_count, row.poll_interval_seconds, row.websub_state
+            )
+            for row in s.execute(
+                select(
+                    Feed.id,
+                    Feed.url,
+                    Feed.title,
+                    Feed.site_url,
+                    Feed.error_count,
+                    Feed.poll_interval_seconds,
+                    Feed.websub_state,
+                ).where(Feed.id.in_(list(feed_ids)))
+            )
+        }
         taken: frozenset[str] = frozenset()
         if moved_to:
             taken = frozenset(s.scalars(select(Feed.url).where(Feed.url.in_(list(moved_to)))))
@@ -58,7 +69,9 @@ def _write(s, intents: Sequence[FeedUpdateIntent]) -> None:
     rows = [row for i in intents for row in i.new_entries]
     if rows:
         s.execute(insert(Entry), rows)
-    _update_by_id(s, Entry, [{"id": entry_id, **values} for i in intents for entry_id, values in i.changed_entries.items()])
+    _update_by_id(
+        s, Entry, [{"id": entry_id, **values} for i in intents for entry_id, values in i.changed_entries.items()]
+    )
     for i in intents:
         for entry_id, title in i.retitled.items():
             # the article keeps its story; its headline follows the feed's correction
@@ -79,7 +92,8 @@ def _known_entries(s, feed_ids: Sequence[int]) -> dict[int, list[KnownEntry]]:
     if feed_ids:
         rows = s.execute(
             select(Entry.feed_id, Entry.id, Entry.identity, Entry.url, Entry.content_hash, Entry.published)
-            .where(Entry.feed_id.in_(feed_ids)).order_by(Entry.id)
+            .where(Entry.feed_id.in_(feed_ids))
+            .order_by(Entry.id)
         )
         for feed_id, *columns in rows:
             known.setdefault(feed_id, []).append(KnownEntry(*columns))

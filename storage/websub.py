@@ -13,9 +13,9 @@ from storage.models import Feed
 
 log = logging.getLogger("daemon.websub")
 
-LEASE_ASKED = 10 * 86400        # seconds of lease asked of the hub (it may grant another)
-RENEW_MARGIN = 86400.0          # renew a lease this long before it ends (or halfway through a shorter one)
-RETRY_PENDING = 600.0           # a subscription the hub never verified is asked for again after this long
+LEASE_ASKED = 10 * 86400  # seconds of lease asked of the hub (it may grant another)
+RENEW_MARGIN = 86400.0  # renew a lease this long before it ends (or halfway through a shorter one)
+RETRY_PENDING = 600.0  # a subscription the hub never verified is asked for again after this long
 
 
 def _renew_at(feed: Feed) -> datetime | None:
@@ -31,15 +31,23 @@ def due_subscriptions(db: Database, now: datetime) -> list[tuple[int, str, str, 
     verification (which may come before its answer) finds it."""
     out = []
     with db.session() as s:
-        feeds = s.scalars(select(Feed).where(Feed.hub_url.is_not(None), Feed.status != "gone",
-                                             or_(Feed.websub_state.is_(None), Feed.websub_state != "denied")))
+        feeds = s.scalars(
+            select(Feed).where(
+                Feed.hub_url.is_not(None),
+                Feed.status != "gone",
+                or_(Feed.websub_state.is_(None), Feed.websub_state != "denied"),
+            )
+        )
         for feed in feeds:
             state = feed.websub_state
             renew = _renew_at(feed)
             if state == "active" and renew is not None and now < renew:
                 continue
-            if state == "pending" and feed.websub_requested_at and \
-                    now - feed.websub_requested_at < timedelta(seconds=RETRY_PENDING):
+            if (
+                state == "pending"
+                and feed.websub_requested_at
+                and now - feed.websub_requested_at < timedelta(seconds=RETRY_PENDING)
+            ):
                 continue
             feed.websub_secret = feed.websub_secret or secrets.token_hex(32)
             if state != "active":
@@ -61,8 +69,12 @@ def verify(db: Database, feed_id: int, params: dict[str, str], now: datetime) ->
             return 404, "not the topic of this subscription"
         if mode == "denied":
             feed.websub_state = "denied"
-            log.warning("WebSub: hub %s denied the subscription of %s: %s", feed.hub_url, topic,
-                        params.get("hub.reason", "no reason given"))
+            log.warning(
+                "WebSub: hub %s denied the subscription of %s: %s",
+                feed.hub_url,
+                topic,
+                params.get("hub.reason", "no reason given"),
+            )
             return 200, ""
         if mode == "subscribe" and feed.websub_state in ("pending", "active"):
             challenge = params.get("hub.challenge", "")

@@ -53,8 +53,10 @@ def count_rows(url: str) -> dict[str, int]:
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
-            return {t: conn.execute(sa.text(f"select count(*) from {t}")).scalar()
-                    for t in ("feeds", "entries", "articles", "stories", "memberships")}
+            return {
+                t: conn.execute(sa.text(f"select count(*) from {t}")).scalar()
+                for t in ("feeds", "entries", "articles", "stories", "memberships")
+            }
     finally:
         engine.dispose()
 

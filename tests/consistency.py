@@ -19,15 +19,18 @@ def stored_and_replayed(database_url: str, embedder=None) -> tuple[list, list]:
     `embedder`: the semantic model the deciding processes used (None: they decided on the lexical signals)."""
     engine = sa.create_engine(database_url)
     with engine.connect() as c:
-        rows = c.execute(sa.text(
-            "select a.id, a.title, a.text, a.published, a.source, m.story_id, m.copy_of from memberships m "
-            "join articles a on a.id = m.article_id order by m.seq")).all()
+        rows = c.execute(
+            sa.text(
+                "select a.id, a.title, a.text, a.published, a.source, m.story_id, m.copy_of from memberships m "
+                "join articles a on a.id = m.article_id order by m.seq"
+            )
+        ).all()
     engine.dispose()
     fresh = Engine(embedder=embedder)
     stored: dict[str, list] = {}
     replayed: dict[str, list] = {}
     for art, title, text, published, source, story, copy_of in rows:
-        if isinstance(published, str):          # SQLite hands back the stored text
+        if isinstance(published, str):  # SQLite hands back the stored text
             published = datetime.fromisoformat(published)
         if published is not None and published.tzinfo is None:
             published = published.replace(tzinfo=timezone.utc)

@@ -17,12 +17,57 @@ from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from xml.sax.saxutils import escape
 
-WORDS = ["government", "minister", "council", "report", "city", "market", "energy", "river", "harbour", "bridge", "railway", "school", "hospital", "court", "election", "budget", "festival", "museum", "storm", "harvest", "factory", "union", "strike", "police", "mayor", "village", "port", "airline", "bank", "science", "library", "trial", "treaty", "border", "summit", "drought", "flood", "vaccine", "theatre", "stadium", "league", "orchestra"]
+WORDS = [
+    "government",
+    "minister",
+    "council",
+    "report",
+    "city",
+    "market",
+    "energy",
+    "river",
+    "harbour",
+    "bridge",
+    "railway",
+    "school",
+    "hospital",
+    "court",
+    "election",
+    "budget",
+    "festival",
+    "museum",
+    "storm",
+    "harvest",
+    "factory",
+    "union",
+    "strike",
+    "police",
+    "mayor",
+    "village",
+    "port",
+    "airline",
+    "bank",
+    "science",
+    "library",
+    "trial",
+    "treaty",
+    "border",
+    "summit",
+    "drought",
+    "flood",
+    "vaccine",
+    "theatre",
+    "stadium",
+    "league",
+    "orchestra",
+]
 
 # News-like English: each entry reports one of a few events happening around its publication time, so the
 # farm's entries form real stories (several outlets, different sentences, sometimes a wire copy) for the engine.
-_PLACE = (["Port", "North", "Kestrel", "Dun", "Vale", "Oris", "Hal", "Bren", "Calder", "Ash"],
-          ["ford", "haven", "more", "ton", "bury", "wick", "field", "bridge", "mouth", "stead"])
+_PLACE = (
+    ["Port", "North", "Kestrel", "Dun", "Vale", "Oris", "Hal", "Bren", "Calder", "Ash"],
+    ["ford", "haven", "more", "ton", "bury", "wick", "field", "bridge", "mouth", "stead"],
+)
 _FIRST = ["Maria", "Tomas", "Aiko", "Samuel", "Lena", "Rafael", "Nadia", "Piotr", "Grace", "Ivan", "Omar", "Elena"]
 _LAST = ["Lopez", "Berg", "Tanaka", "Okafor", "Fischer", "Duarte", "Haddad", "Nowak", "Mensah", "Petrov", "Sato"]
 _TOPICS = [
@@ -33,38 +78,45 @@ _TOPICS = [
     ("summit", ["leaders", "trade", "agreement", "talks", "delegation", "tariffs", "ministers", "treaty"]),
     ("trial", ["court", "judge", "jury", "verdict", "defence", "prosecutors", "witness", "appeal"]),
 ]
-EVENTS_PER_SLOT = 12      # events happening in each 90-minute slot of the farm's timeline
+EVENTS_PER_SLOT = 12  # events happening in each 90-minute slot of the farm's timeline
 
 
 def event(seed: int, index: int) -> dict:
     rng = random.Random(seed * 1_000_003 + index)
     topic, words = rng.choice(_TOPICS)
-    words = rng.sample(words, 4) + rng.sample(WORDS, 4)     # events on one topic differ in what they speak of
-    return {"topic": topic, "words": words, "place": rng.choice(_PLACE[0]) + rng.choice(_PLACE[1]),
-            "person": f"{rng.choice(_FIRST)} {rng.choice(_LAST)}", "number": rng.randint(12, 900),
-            "year": rng.choice([2019, 2020, 2021, 2022, 2023])}
+    words = rng.sample(words, 4) + rng.sample(WORDS, 4)  # events on one topic differ in what they speak of
+    return {
+        "topic": topic,
+        "words": words,
+        "place": rng.choice(_PLACE[0]) + rng.choice(_PLACE[1]),
+        "person": f"{rng.choice(_FIRST)} {rng.choice(_LAST)}",
+        "number": rng.randint(12, 900),
+        "year": rng.choice([2019, 2020, 2021, 2022, 2023]),
+    }
 
 
 def sentence(rng: random.Random, ev: dict) -> str:
     w = lambda: rng.choice(ev["words"])  # noqa: E731
     g = lambda: rng.choice(WORDS)  # noqa: E731
     topic, place, person, number, year = ev["topic"], ev["place"], ev["person"], ev["number"], ev["year"]
-    return rng.choice([
-        f"The {topic} in {place} has affected at least {number} people, officials said on Saturday.",
-        f"{person}, who leads the response in {place}, said the {w()} would take weeks.",
-        f"Residents of {place} described the {w()} and the {w()} as the worst since {year}.",
-        f"According to {person}, the {w()} and the {w()} were not expected this early.",
-        f"Local authorities in {place} asked for help with the {w()} on Saturday morning.",
-        f"The number of {w()} reported in {place} rose to {number} by the evening.",
-        f"Critics said the {w()} in {place} had been ignored for years by the authorities.",
-        f"{person} told reporters that the {w()} was under control but warned of more {w()}.",
-        f"In {place}, the {g()} and the {g()} were closed while the {w()} went on.",
-        f"Officials in {place} said the {g()} would review the {w()} next week.",
-        f"The {g()} near the {g()} reported {rng.randint(2, 99)} cases linked to the {w()}.",
-        f"A spokesman for the {g()} said the {g()} had not been consulted about the {w()}.",
-        f"Many in {place} said the {g()} and the {g()} mattered more than the {w()}.",
-        f"{person} visited the {g()} on Saturday and spoke about the {w()} and the {g()}.",
-    ])
+    return rng.choice(
+        [
+            f"The {topic} in {place} has affected at least {number} people, officials said on Saturday.",
+            f"{person}, who leads the response in {place}, said the {w()} would take weeks.",
+            f"Residents of {place} described the {w()} and the {w()} as the worst since {year}.",
+            f"According to {person}, the {w()} and the {w()} were not expected this early.",
+            f"Local authorities in {place} asked for help with the {w()} on Saturday morning.",
+            f"The number of {w()} reported in {place} rose to {number} by the evening.",
+            f"Critics said the {w()} in {place} had been ignored for years by the authorities.",
+            f"{person} told reporters that the {w()} was under control but warned of more {w()}.",
+            f"In {place}, the {g()} and the {g()} were closed while the {w()} went on.",
+            f"Officials in {place} said the {g()} would review the {w()} next week.",
+            f"The {g()} near the {g()} reported {rng.randint(2, 99)} cases linked to the {w()}.",
+            f"A spokesman for the {g()} said the {g()} had not been consulted about the {w()}.",
+            f"Many in {place} said the {g()} and the {g()} mattered more than the {w()}.",
+            f"{person} visited the {g()} on Saturday and spoke about the {w()} and the {g()}.",
+        ]
+    )
 
 
 def news(rng: random.Random, ev: dict, n_words: int) -> str:
@@ -82,8 +134,16 @@ def paragraph(rng: random.Random, n: int) -> str:
 
 
 class Farm:
-    def __init__(self, feeds: int = 10, entries: int = 20, seed: int = 1, with_pages: bool = True, entry_bytes: int = 1000,
-                 page_delay: float = 0.0, visible: int | None = None):
+    def __init__(
+        self,
+        feeds: int = 10,
+        entries: int = 20,
+        seed: int = 1,
+        with_pages: bool = True,
+        entry_bytes: int = 1000,
+        page_delay: float = 0.0,
+        visible: int | None = None,
+    ):
         self.n_feeds, self.n_entries = feeds, entries
         self.page_delay = page_delay  # seconds each article page takes: a slower site, for tests that need time
         self.visible = entries if visible is None else visible  # entries each feed lists now (grow() adds more)
@@ -105,7 +165,7 @@ class Farm:
 
     def _build(self) -> None:
         start = datetime(2024, 4, 13, tzinfo=timezone.utc)
-        written: dict[int, list[str]] = {}   # event -> summaries so far, for wire copies
+        written: dict[int, list[str]] = {}  # event -> summaries so far, for wire copies
         for f in range(self.n_feeds):
             items = []
             for e in range(self.n_entries):
@@ -115,18 +175,20 @@ class Farm:
                 words = max(10, self.entry_bytes // 7)
                 earlier = written.setdefault(k, [])
                 if earlier and self.rng.random() < 0.1:
-                    summary, body = self.rng.choice(earlier)      # a wire copy of an earlier write-up
+                    summary, body = self.rng.choice(earlier)  # a wire copy of an earlier write-up
                     summary, body = summary + " (END)", body + "<p>(END)</p>"
                 else:
                     summary = news(self.rng, ev, words)
-                    body = "".join(f"<p>{escape(news(self.rng, ev, 40))}</p>" for _ in range(5)) if self.with_pages else ""
+                    body = (
+                        "".join(f"<p>{escape(news(self.rng, ev, 40))}</p>" for _ in range(5)) if self.with_pages else ""
+                    )
                     earlier.append((summary, body))
                 link = f"{self.base}/page/{f}/{e}.html"
                 when = format_datetime(start + timedelta(minutes=minutes), usegmt=True)
                 title = f"{ev['topic'].title()} in {ev['place']}: {ev['person']} speaks"
                 items.append(
                     f"<item><title>Feed {f} story {e}: {escape(title)}</title><link>{link}</link>"
-                    f"<guid isPermaLink=\"false\">farm-{f}-{e}</guid><pubDate>{when}</pubDate>"
+                    f'<guid isPermaLink="false">farm-{f}-{e}</guid><pubDate>{when}</pubDate>'
                     f"<description>{escape(summary)}</description></item>"
                 )
                 if self.with_pages:
@@ -139,12 +201,13 @@ class Farm:
 
     def _render(self) -> None:
         # Last-Modified moves with the content, or a conditional GET would miss the new entries
-        self.last_modified = format_datetime(datetime(2024, 4, 13, 12, 0, tzinfo=timezone.utc) + timedelta(minutes=self.visible),
-                                             usegmt=True)
+        self.last_modified = format_datetime(
+            datetime(2024, 4, 13, 12, 0, tzinfo=timezone.utc) + timedelta(minutes=self.visible), usegmt=True
+        )
         for f, items in self.items.items():
             xml = (
                 f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Farm feed {f}</title>'
-                f"<link>{self.base}/</link><description>loopback farm</description>{''.join(items[:self.visible])}"
+                f"<link>{self.base}/</link><description>loopback farm</description>{''.join(items[: self.visible])}"
                 "</channel></rss>"
             ).encode()
             path = f"/feed/{f}.xml"
@@ -177,14 +240,19 @@ class Farm:
                     farm.requests[path] = farm.requests.get(path, 0) + 1
                 if path in farm.feeds:
                     etag = farm.etags[path]
-                    if self.headers.get("If-None-Match") == etag or self.headers.get("If-Modified-Since") == farm.last_modified:
+                    if (
+                        self.headers.get("If-None-Match") == etag
+                        or self.headers.get("If-Modified-Since") == farm.last_modified
+                    ):
                         farm.not_modified += 1
                         self.send_response(304)
                         self.send_header("ETag", etag)
                         self.send_header("Content-Length", "0")
                         self.end_headers()
                         return
-                    self._send(farm.feeds[path], "application/rss+xml", {"ETag": etag, "Last-Modified": farm.last_modified})
+                    self._send(
+                        farm.feeds[path], "application/rss+xml", {"ETag": etag, "Last-Modified": farm.last_modified}
+                    )
                 elif path in farm.pages:
                     if farm.page_delay:
                         time.sleep(farm.page_delay)

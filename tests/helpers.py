@@ -55,7 +55,8 @@ def expire_leases(url: str) -> int:
     try:
         with engine.begin() as c:
             past = datetime.now(timezone.utc) - timedelta(days=1)
-            return c.execute(sa.text("update feeds set lease_until = :past where lease_until is not null"),
-                             {"past": past}).rowcount
+            return c.execute(
+                sa.text("update feeds set lease_until = :past where lease_until is not null"), {"past": past}
+            ).rowcount
     finally:
         engine.dispose()

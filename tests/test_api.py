@@ -39,8 +39,9 @@ def test_api_stories_is_the_digest_in_json(served, manifest):
 
     # limit and offset page through the same order; the digest's filters apply
     assert [s["id"] for s in get_json(served, "/api/stories?limit=2")["stories"]] == [s["id"] for s in listed[:2]]
-    assert [s["id"] for s in get_json(served, "/api/stories?limit=2&offset=2")["stories"]] == \
-        [s["id"] for s in listed[2:4]]
+    assert [s["id"] for s in get_json(served, "/api/stories?limit=2&offset=2")["stories"]] == [
+        s["id"] for s in listed[2:4]
+    ]
     assert get_json(served, f"/api/stories?offset={len(listed)}")["stories"] == []
     several = get_json(served, "/api/stories?min_outlets=2")["stories"]
     assert several and all(len(s["outlets"]) >= 2 for s in several) and seed["id"] in {s["id"] for s in several}
@@ -133,7 +134,9 @@ def test_the_page_is_paginated(served):
     assert [u.rsplit(":", 1)[-1] for u in seen] == anchors
     # the other filters stay on the links
     status, _, body = served.get("/?limit=1&q=Zhao")
-    assert lxml.html.fromstring(body).xpath("//nav/a[@rel='next']/@href") == ["http://digest.test/?q=Zhao&limit=1&offset=1"]
+    assert lxml.html.fromstring(body).xpath("//nav/a[@rel='next']/@href") == [
+        "http://digest.test/?q=Zhao&limit=1&offset=1"
+    ]
 
 
 def test_stories_and_pages_are_made_once_until_the_stories_change(served):
@@ -154,14 +157,17 @@ def test_stories_and_pages_are_made_once_until_the_stories_change(served):
     try:
         with engine.begin() as conn:
             # a title changed behind the server's back, the stories' version unchanged: the answers kept are served
-            conn.execute(sa.text("update articles set title = 'Renamed headline' where external_id = :id"),
-                         {"id": WIRE_ORIGINAL})
+            conn.execute(
+                sa.text("update articles set title = 'Renamed headline' where external_id = :id"), {"id": WIRE_ORIGINAL}
+            )
         assert all(served.get(path)[2] == served.get(path)[2] for path in paths)
         assert "Renamed headline" not in served.get(paths[1])[2].decode()
         with engine.begin() as conn:
             # the story changes (what a new member or a second feed of an article does): every answer is made again
-            conn.execute(sa.text("update stories set updated_at = :now where id = :id"),
-                         {"now": "2030-01-01 00:00:00+00:00", "id": seed["id"]})
+            conn.execute(
+                sa.text("update stories set updated_at = :now where id = :id"),
+                {"now": "2030-01-01 00:00:00+00:00", "id": seed["id"]},
+            )
         assert wait_until(lambda: "Renamed headline" in served.get(paths[1])[2].decode(), timeout=30)
         for path in paths:
             status, headers, body = served.get(path, {"If-None-Match": tags[path]})

@@ -21,8 +21,15 @@ from conftest import ROOT, SEEDS
 from helpers import free_port, wait_until, wiredesk_cmd
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 WIRE_ORIGINAL = "000_3324a5df7957fe74"
 
 if not Path(CHROMIUM).is_file():
@@ -35,15 +42,24 @@ def running(tmp_path):
     """`wiredesk run` on loopback over a database the seeds were replayed into; yields (base URL, env)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}/"
-    (tmp_path / "wiredesk.toml").write_text(f'[digest]\nbase_url = "{base}"\ntitle = "Desk digest"\n[server]\nport = {port}\n')
-    env = dict(os.environ, WIREDESK_DATABASE_URL=f"sqlite:///{tmp_path / 'wiredesk.db'}",
-               XDG_CONFIG_HOME=str(tmp_path / "c"), XDG_DATA_HOME=str(tmp_path / "d"))
-    replay = subprocess.run([*wiredesk_cmd(), "replay", str(SEEDS)], cwd=tmp_path, env=env, capture_output=True,
-                            text=True, timeout=300)
+    (tmp_path / "wiredesk.toml").write_text(
+        f'[digest]\nbase_url = "{base}"\ntitle = "Desk digest"\n[server]\nport = {port}\n'
+    )
+    env = dict(
+        os.environ,
+        WIREDESK_DATABASE_URL=f"sqlite:///{tmp_path / 'wiredesk.db'}",
+        XDG_CONFIG_HOME=str(tmp_path / "c"),
+        XDG_DATA_HOME=str(tmp_path / "d"),
+    )
+    replay = subprocess.run(
+        [*wiredesk_cmd(), "replay", str(SEEDS)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
     assert replay.returncode == 0, replay.stderr
-    proc = subprocess.Popen([*wiredesk_cmd(), "run"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*wiredesk_cmd(), "run"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
+
         def healthy() -> bool:
             assert proc.poll() is None, f"wiredesk run exited: {proc.communicate()[1]}"
             try:
@@ -62,8 +78,14 @@ def running(tmp_path):
 
 def test_the_seed_story_shows_with_its_sources(running, tmp_path):
     base, env = running
-    shown = subprocess.run([*wiredesk_cmd(), "story", WIRE_ORIGINAL, "--json"], cwd=tmp_path, env=env,
-                           capture_output=True, text=True, timeout=120)
+    shown = subprocess.run(
+        [*wiredesk_cmd(), "story", WIRE_ORIGINAL, "--json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert shown.returncode == 0, shown.stderr
     story = json.loads(shown.stdout)
     members = story["articles"]

@@ -14,18 +14,40 @@ def snapshot(url):
     engine = sa.create_engine(url)
     try:
         with engine.connect() as c:
-            entries = set(c.execute(sa.text("select f.url, e.identity from entries e join feeds f on f.id = e.feed_id")).all())
-            dup_entries = c.execute(sa.text("select count(*) from (select feed_id, url from entries group by feed_id, url having count(*) > 1) d")).scalar()
+            entries = set(
+                c.execute(sa.text("select f.url, e.identity from entries e join feeds f on f.id = e.feed_id")).all()
+            )
+            dup_entries = c.execute(
+                sa.text(
+                    "select count(*) from (select feed_id, url from entries group by feed_id, url having count(*) > 1) d"
+                )
+            ).scalar()
             articles = c.execute(sa.text("select count(*) from articles")).scalar()
-            dup_articles = c.execute(sa.text("select count(*) from (select url from articles group by url having count(*) > 1) d")).scalar()
+            dup_articles = c.execute(
+                sa.text("select count(*) from (select url from articles group by url having count(*) > 1) d")
+            ).scalar()
             members = c.execute(sa.text("select count(*), count(distinct article_id) from memberships")).one()
-            orphans = c.execute(sa.text(
-                "select count(*) from articles a where not exists (select 1 from memberships m where m.article_id = a.id)")).scalar()
-            stories_ok = c.execute(sa.text(
-                "select count(*) from stories s where article_count <> (select count(*) from memberships m where m.story_id = s.id)")).scalar()
+            orphans = c.execute(
+                sa.text(
+                    "select count(*) from articles a where not exists (select 1 from memberships m where m.article_id = a.id)"
+                )
+            ).scalar()
+            stories_ok = c.execute(
+                sa.text(
+                    "select count(*) from stories s where article_count <> (select count(*) from memberships m where m.story_id = s.id)"
+                )
+            ).scalar()
             pending = c.execute(sa.text("select count(*) from entries where state = 'pending'")).scalar()
-        return dict(entries=entries, dup_entries=dup_entries, articles=articles, dup_articles=dup_articles,
-                    members=tuple(members), orphans=orphans, bad_counts=stories_ok, pending=pending)
+        return dict(
+            entries=entries,
+            dup_entries=dup_entries,
+            articles=articles,
+            dup_articles=dup_articles,
+            members=tuple(members),
+            orphans=orphans,
+            bad_counts=stories_ok,
+            pending=pending,
+        )
     finally:
         engine.dispose()
 
@@ -35,7 +57,9 @@ def work_done(url) -> int:
     engine = sa.create_engine(url)
     try:
         with engine.connect() as c:
-            return c.execute(sa.text("select (select count(*) from entries) + (select count(*) from articles)")).scalar()
+            return c.execute(
+                sa.text("select (select count(*) from entries) + (select count(*) from articles)")
+            ).scalar()
     except (sa.exc.ProgrammingError, sa.exc.OperationalError):
         return 0
     finally:
@@ -65,8 +89,13 @@ def test_sigkill_during_polls_loses_nothing(db_url, tmp_path):
         killed_mid_work = 0
         for _ in range(6):
             farm.grow(2)
-            proc = subprocess.Popen([*wiredesk_exe(), "poll", "--once", "--all"], cwd=tmp_path, env=env,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                [*wiredesk_exe(), "poll", "--once", "--all"],
+                cwd=tmp_path,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             # the kill lands once the poll has committed a random amount of new work (or has ended)
             target = work_done(db_url) + rng.randint(1, 40)
             wait_until(lambda: proc.poll() is not None or work_done(db_url) >= target, timeout=120)  # noqa: B023
@@ -83,8 +112,14 @@ def test_sigkill_during_polls_loses_nothing(db_url, tmp_path):
             check_invariants(state)
         assert killed_mid_work >= 3, "the kills landed while work was going on"
         expire_leases(db_url)  # the last killed worker's leases run out (PostgreSQL; SQLite takes no leases)
-        done = subprocess.run([*wiredesk_exe(), "poll", "--once", "--all"], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [*wiredesk_exe(), "poll", "--once", "--all"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr
         final = snapshot(db_url)
         check_invariants(final)

@@ -10,7 +10,7 @@ from farm import event, news
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-N = 150   # more than two batches
+N = 150  # more than two batches
 
 
 def _ready_entries(db, n=N, feeds=3):
@@ -30,15 +30,28 @@ def _ready_entries(db, n=N, feeds=3):
             ev = events[i % len(events)]
             when = start + timedelta(minutes=7 * i)
             u = urls[i % feeds]
-            s.add(Entry(feed_id=ids[u], identity=f"{u}#{i}", url=f"{u}/{i}",
-                        title=f"{ev['topic'].capitalize()} in {ev['place']}", content_hash=str(i), state="ready",
-                        text=news(rng, ev, 120), text_source="feed", published=when, first_seen_at=when,
-                        changed_at=when))
+            s.add(
+                Entry(
+                    feed_id=ids[u],
+                    identity=f"{u}#{i}",
+                    url=f"{u}/{i}",
+                    title=f"{ev['topic'].capitalize()} in {ev['place']}",
+                    content_hash=str(i),
+                    state="ready",
+                    text=news(rng, ev, 120),
+                    text_source="feed",
+                    published=when,
+                    first_seen_at=when,
+                    changed_at=when,
+                )
+            )
 
 
 def _partition(db):
     with db.session() as s:
-        rows = s.execute(sa.text("select m.story_id, a.url, m.seq from memberships m join articles a on a.id = m.article_id")).all()
+        rows = s.execute(
+            sa.text("select m.story_id, a.url, m.seq from memberships m join articles a on a.id = m.article_id")
+        ).all()
     groups = {}
     for sid, url, _ in rows:
         groups.setdefault(sid, []).append(url)
@@ -63,11 +76,11 @@ def test_batches_decide_every_entry_in_order_as_one_engine_would(db_url):
     assert len(outcomes) == N and all(o.story_id and not o.error for o in outcomes)
     groups, seqs = _partition(db)
     assert seqs == list(range(1, N + 1))
-    assert 3 <= len(groups) < N // 3           # real decisions: events gathered into stories
+    assert 3 <= len(groups) < N // 3  # real decisions: events gathered into stories
     stored, replayed = stored_and_replayed(db_url)
     assert stored == replayed
     assert _states(db) == {"done": N}
-    with db.session() as s:                    # the texts moved to the articles
+    with db.session() as s:  # the texts moved to the articles
         assert s.scalar(sa.text("select count(*) from entries where text is not null")) == 0
         assert s.scalar(sa.text("select sum(article_count) from stories")) == N
     db.dispose()
@@ -102,7 +115,7 @@ def test_a_storage_failure_keeps_its_batch_ready_and_the_next_run_decides_it_the
     assert _states(db) == {"done": DECIDE_BATCH, "ready": N - DECIDE_BATCH}
     assert _partition(db)[1] == list(range(1, DECIDE_BATCH + 1))
 
-    rest = pipeline.decide_ready()            # the same pipeline: its engine catches up from the database
+    rest = pipeline.decide_ready()  # the same pipeline: its engine catches up from the database
     assert len(rest) == N - DECIDE_BATCH and all(o.story_id for o in rest)
     assert _states(db) == {"done": N}
     stored, replayed = stored_and_replayed(db_url)

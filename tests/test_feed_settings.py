@@ -40,7 +40,7 @@ def _aware(moment):
 
 
 def test_a_rarely_publishing_feed_is_next_polled_within_the_hour(db_url, tmp_path, httpserver, wiredesk):
-    feeds = {"alpha": [("zhao", "000")]}     # one entry, dated April 2024: no rhythm to adapt to but silence
+    feeds = {"alpha": [("zhao", "000")]}  # one entry, dated April 2024: no rhythm to adapt to but silence
     base = serve_farm(httpserver, feeds)
     write_config(tmp_path, base, feeds)
     before = datetime.now(timezone.utc)
@@ -57,8 +57,9 @@ def test_edit_then_the_interval_holds(db_url, tmp_path, httpserver, wiredesk):
     write_config(tmp_path, base, {})
     url = f"{base}/alpha.xml"
     assert wiredesk("feeds", "add", url, "--folder", "News")[0] == 0
-    code, out, err = wiredesk("feeds", "edit", url, "--folder", "Korea", "--title", "Alpha wire", "--interval", "240",
-                              "--no-fetch-articles")
+    code, out, err = wiredesk(
+        "feeds", "edit", url, "--folder", "Korea", "--title", "Alpha wire", "--interval", "240", "--no-fetch-articles"
+    )
     assert code == 0, err
     assert "interval 240 min" in out and "not fetched" in out
     code, out, err = wiredesk("poll", "--once", "--all")
@@ -78,11 +79,14 @@ def test_edit_then_the_interval_holds(db_url, tmp_path, httpserver, wiredesk):
     assert row["interval_source"] == "adaptive" and row["interval_minutes"] <= 60
 
 
-@pytest.mark.parametrize("argv,expected", [
-    (["--interval", "0"], "1 to 43200"),
-    (["--interval", "soon"], "1 to 43200"),
-    ([], "nothing to change"),
-])
+@pytest.mark.parametrize(
+    "argv,expected",
+    [
+        (["--interval", "0"], "1 to 43200"),
+        (["--interval", "soon"], "1 to 43200"),
+        ([], "nothing to change"),
+    ],
+)
 def test_edit_refuses_bad_values_in_one_line(db_url, wiredesk, argv, expected):
     assert wiredesk("feeds", "add", "https://example.com/feed.xml")[0] == 0
     code, _, err = wiredesk("feeds", "edit", "https://example.com/feed.xml", *argv)
@@ -94,10 +98,16 @@ def test_edit_refuses_bad_values_in_one_line(db_url, wiredesk, argv, expected):
 def test_config_settings_apply_and_list_shows_them_before_the_first_poll(db_url, tmp_path, wiredesk):
     (tmp_path / "wiredesk.toml").write_text(
         '[[feeds]]\nurl = "https://example.com/a.xml"\ntitle = "Alpha"\nfolder = "Wire"\ninterval_minutes = 15\n'
-        'fetch_articles = false\n')
+        "fetch_articles = false\n"
+    )
     (row,) = json.loads(wiredesk("feeds", "list", "--json")[1])
-    assert (row["title"], row["folder"], row["interval_minutes"], row["interval_source"], row["fetch_articles"]) == \
-        ("Alpha", "Wire", 15, "user", False)
+    assert (row["title"], row["folder"], row["interval_minutes"], row["interval_source"], row["fetch_articles"]) == (
+        "Alpha",
+        "Wire",
+        15,
+        "user",
+        False,
+    )
     (tmp_path / "wiredesk.toml").write_text('[[feeds]]\nurl = "https://example.com/a.xml"\ninterval_minutes = 0\n')
     code, _, err = wiredesk("feeds", "list")
     assert code == 2 and "interval_minutes" in err and "1 to 43200" in err
@@ -127,8 +137,10 @@ def test_discovery_from_a_page_with_two_feed_links(db_url, tmp_path, httpserver,
     assert [r["url"] for r in json.loads(wiredesk("feeds", "list", "--json")[1])] == [f"{base}/alpha.xml"]
     code, out, err = wiredesk("feeds", "add", f"{base}/", "--all")
     assert code == 0, err and f"{base}/beta.xml" in out
-    assert {r["url"] for r in json.loads(wiredesk("feeds", "list", "--json")[1])} == {f"{base}/alpha.xml",
-                                                                                      f"{base}/beta.xml"}
+    assert {r["url"] for r in json.loads(wiredesk("feeds", "list", "--json")[1])} == {
+        f"{base}/alpha.xml",
+        f"{base}/beta.xml",
+    }
     # a feed's own URL is added as it is
     assert wiredesk("feeds", "remove", f"{base}/beta.xml")[0] == 0
     code, out, _ = wiredesk("feeds", "add", f"{base}/beta.xml")
@@ -137,8 +149,9 @@ def test_discovery_from_a_page_with_two_feed_links(db_url, tmp_path, httpserver,
 
 def test_discovery_from_a_page_without_feeds_is_one_clear_line(db_url, tmp_path, httpserver, wiredesk):
     base = httpserver.url_for("").rstrip("/")
-    httpserver.expect_request("/plain").respond_with_data("<html><head><title>x</title></head><body>hi</body></html>",
-                                                          content_type="text/html")
+    httpserver.expect_request("/plain").respond_with_data(
+        "<html><head><title>x</title></head><body>hi</body></html>", content_type="text/html"
+    )
     write_config(tmp_path, base, {})
     code, _, err = wiredesk("feeds", "add", f"{base}/plain")
     assert code == 2 and "links no RSS or Atom feed" in err and len(_ours(err)) == 1
@@ -150,8 +163,9 @@ def test_poll_once_exits_1_when_every_feed_failed(db_url, tmp_path, httpserver, 
     httpserver.expect_request("/a.xml").respond_with_data("oops", status=500)
     httpserver.expect_request("/b.xml").respond_with_data("not a feed at all", content_type="text/plain")
     write_config(tmp_path, base, {})
-    (tmp_path / "wiredesk.toml").write_text((tmp_path / "wiredesk.toml").read_text()
-                                            + f'[[feeds]]\nurl = "{base}/a.xml"\n[[feeds]]\nurl = "{base}/b.xml"\n')
+    (tmp_path / "wiredesk.toml").write_text(
+        (tmp_path / "wiredesk.toml").read_text() + f'[[feeds]]\nurl = "{base}/a.xml"\n[[feeds]]\nurl = "{base}/b.xml"\n'
+    )
     code, out, err = wiredesk("poll", "--once")
     assert code == 1 and "polled 2 feeds: 0 ok, 2 failed" in out and "every feed polled failed" in err
 
@@ -163,14 +177,25 @@ def test_poll_once_beside_a_running_service_on_sqlite(db_url, tmp_path, httpserv
     base = serve_farm(httpserver, feeds)
     port = free_port()
     write_config(tmp_path, base, feeds, port=port)
-    env = {"WIREDESK_DATABASE_URL": db_url, "XDG_DATA_HOME": str(tmp_path / "d"), "XDG_CONFIG_HOME": str(tmp_path / "c")}
+    env = {
+        "WIREDESK_DATABASE_URL": db_url,
+        "XDG_DATA_HOME": str(tmp_path / "d"),
+        "XDG_CONFIG_HOME": str(tmp_path / "c"),
+    }
     proc = start_run(tmp_path, env)
     try:
         wait_for_story(port, proc)
         before = {u: r.last_polled_at for u, r in _feeds(db_url).items()}
+
         def second(*argv):
-            done = subprocess.run([*wiredesk_exe(), *argv], cwd=tmp_path, env=dict(os.environ, **env),
-                                  capture_output=True, text=True, timeout=120)
+            done = subprocess.run(
+                [*wiredesk_exe(), *argv],
+                cwd=tmp_path,
+                env=dict(os.environ, **env),
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
             return done.returncode, done.stdout, done.stderr
 
         code, out, err = second("poll", "--once", "--all")
@@ -187,4 +212,4 @@ def test_poll_once_beside_a_running_service_on_sqlite(db_url, tmp_path, httpserv
         _, err = proc.communicate(timeout=15)
     assert proc.returncode == 0, err
     code, out, _ = wiredesk("stories", "--json")
-    assert len(json.loads(out)) == 1     # nothing lost
+    assert len(json.loads(out)) == 1  # nothing lost

@@ -26,12 +26,27 @@ def test_add_list_remove(db_url, wiredesk):
     assert code == 2 and "is not a feed" in err
 
 
-@pytest.mark.parametrize("name,expected", [
-    ("miniflux.opml", {("https://en.yna.co.kr/RSS/news.xml", "Korea"), ("https://www.koreaherald.com/rss/020000000000.xml", "Korea"),
-                       ("https://apnews.com/world-news.rss", "World")}),
-    ("freshrss.opml", {("https://www.scmp.com/rss/4/feed", "Asia"), ("https://www.donga.com/en/rss", "Asia"),
-                       ("https://en.yna.co.kr/RSS/news.xml", "Uncategorized")}),
-])
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        (
+            "miniflux.opml",
+            {
+                ("https://en.yna.co.kr/RSS/news.xml", "Korea"),
+                ("https://www.koreaherald.com/rss/020000000000.xml", "Korea"),
+                ("https://apnews.com/world-news.rss", "World"),
+            },
+        ),
+        (
+            "freshrss.opml",
+            {
+                ("https://www.scmp.com/rss/4/feed", "Asia"),
+                ("https://www.donga.com/en/rss", "Asia"),
+                ("https://en.yna.co.kr/RSS/news.xml", "Uncategorized"),
+            },
+        ),
+    ],
+)
 def test_import_other_readers_opml(db_url, wiredesk, name, expected):
     code, out, err = wiredesk("feeds", "import", DATA / name)
     assert code == 0, err
@@ -49,8 +64,11 @@ def test_export_round_trips_with_folders(db_url, tmp_path, wiredesk):
     parsed = listparser.parse(out_file.read_bytes())
     assert parsed.bozo == 0 and parsed.meta.get("title") == "wiredesk feeds"
     got = {(f.url, f.categories[0][0] if f.categories else None) for f in parsed.feeds}
-    assert got == {("https://en.yna.co.kr/RSS/news.xml", "Korea"), ("https://www.koreaherald.com/rss/020000000000.xml", "Korea"),
-                   ("https://apnews.com/world-news.rss", "World")}
+    assert got == {
+        ("https://en.yna.co.kr/RSS/news.xml", "Korea"),
+        ("https://www.koreaherald.com/rss/020000000000.xml", "Korea"),
+        ("https://apnews.com/world-news.rss", "World"),
+    }
     assert b'version="2.0"' in out_file.read_bytes()
 
 
@@ -60,7 +78,9 @@ def test_bad_opml_is_refused_and_nothing_written(db_url, tmp_path, wiredesk):
     code, _, err = wiredesk("feeds", "import", bad)
     assert code == 2 and "bad.opml" in err and len(err.strip().splitlines()) == 1
     notfeeds = tmp_path / "js.opml"
-    notfeeds.write_text('<opml version="2.0"><body><outline xmlUrl="https://ok.example/f"/><outline xmlUrl="javascript:alert(1)"/></body></opml>')
+    notfeeds.write_text(
+        '<opml version="2.0"><body><outline xmlUrl="https://ok.example/f"/><outline xmlUrl="javascript:alert(1)"/></body></opml>'
+    )
     code, _, err = wiredesk("feeds", "import", notfeeds)
     assert code == 2 and "javascript:alert(1)" in err
     assert json.loads(wiredesk("feeds", "list", "--json")[1]) == []
@@ -83,4 +103,7 @@ def test_entry_identity_rules():
     assert entry_identity(entry(title="one")) != entry_identity(entry(title="two"))
     assert canonical_url("https://x.example/p?utm_campaign=a") == "https://x.example/p"
     # ordinary parameters often are the article's identity and stay
-    assert canonical_url("https://www.koreaherald.com/view.php?ud=20240413050123#c") == "https://www.koreaherald.com/view.php?ud=20240413050123"
+    assert (
+        canonical_url("https://www.koreaherald.com/view.php?ud=20240413050123#c")
+        == "https://www.koreaherald.com/view.php?ud=20240413050123"
+    )

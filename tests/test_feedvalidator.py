@@ -25,8 +25,9 @@ CONFIG = '[digest]\nbase_url = "http://localhost:8080/"\n'
 def _validator() -> tuple[Path, str]:
     given = os.environ.get("WIREDESK_FEEDVALIDATOR")
     if not given:
-        pytest.skip("WIREDESK_FEEDVALIDATOR is not set (a checkout of github.com/w3c/feedvalidator validates the "
-                    "digests)")
+        pytest.skip(
+            "WIREDESK_FEEDVALIDATOR is not set (a checkout of github.com/w3c/feedvalidator validates the digests)"
+        )
     path = Path(given)
     if not (path / "src" / "feedvalidator" / "__init__.py").is_file():
         pytest.skip(f"WIREDESK_FEEDVALIDATOR={given} is not a feedvalidator checkout (no src/feedvalidator)")
@@ -54,20 +55,41 @@ def test_the_digests_pass_the_feed_validator(corpus, tmp_path):
     else:
         folder = SEEDS
     (tmp_path / "wiredesk.toml").write_text(CONFIG)
-    env = dict(os.environ, WIREDESK_DATABASE_URL=f"sqlite:///{tmp_path / 'digest.db'}",
-               XDG_CONFIG_HOME=str(tmp_path / "c"), XDG_DATA_HOME=str(tmp_path / "d"))
-    done = subprocess.run([*wiredesk_cmd(), "replay", str(folder), "--json"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=1800)
+    env = dict(
+        os.environ,
+        WIREDESK_DATABASE_URL=f"sqlite:///{tmp_path / 'digest.db'}",
+        XDG_CONFIG_HOME=str(tmp_path / "c"),
+        XDG_DATA_HOME=str(tmp_path / "d"),
+    )
+    done = subprocess.run(
+        [*wiredesk_cmd(), "replay", str(folder), "--json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert done.returncode == 0, done.stderr
     files = []
     for fmt in ("atom", "rss"):
         path = tmp_path / f"digest.{fmt}"
-        done = subprocess.run([*wiredesk_cmd(), "digest", "--format", fmt, "-o", str(path)], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [*wiredesk_cmd(), "digest", "--format", fmt, "-o", str(path)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr
         files.append(str(path))
-    checked = subprocess.run([python, str(ROOT / "benchmarks" / "validate_digest.py"), "check", str(validator), *files],
-                             cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    checked = subprocess.run(
+        [python, str(ROOT / "benchmarks" / "validate_digest.py"), "check", str(validator), *files],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     report = checked.stdout + checked.stderr
     assert checked.returncode == 0, report
     assert report.count("No errors or warnings") == len(files), report

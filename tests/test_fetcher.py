@@ -132,8 +132,18 @@ def test_last_modified_round_trip(httpserver):
 # --- redirects ----------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("codes", "permanent"), [([301], True), ([308], True), ([302], False), ([307], False),
-                                                  ([301, 302], False), ([302, 301], False), ([301, 308], True)])
+@pytest.mark.parametrize(
+    ("codes", "permanent"),
+    [
+        ([301], True),
+        ([308], True),
+        ([302], False),
+        ([307], False),
+        ([301, 302], False),
+        ([302, 301], False),
+        ([301, 308], True),
+    ],
+)
 def test_permanent_url_only_when_every_hop_is_permanent(httpserver, codes, permanent):
     for hop, code in enumerate(codes):
         httpserver.expect_request(f"/hop{hop}").respond_with_data(
@@ -474,8 +484,9 @@ def threaded_server():
     server.stop()
 
 
-@pytest.mark.parametrize(("limits", "expected"), [(Limits(max_per_host=2), 2),
-                                                  (Limits(max_per_host=4, max_connections=3), 3)])
+@pytest.mark.parametrize(
+    ("limits", "expected"), [(Limits(max_per_host=2), 2), (Limits(max_per_host=4, max_connections=3), 3)]
+)
 def test_concurrency_caps(threaded_server, limits, expected):
     lock = threading.Lock()
     active = 0
@@ -543,4 +554,3 @@ def test_fixture_transport_serves_files_and_404s(tmp_path):
     assert page_result.content == page.read_bytes()
     assert page_result.headers["content-type"] == "text/html; charset=utf-8"
     assert missing.error_kind == "http_error" and missing.status == 404
-

@@ -3,6 +3,7 @@
 The replay loader serves every feed and page named in seeds/manifest.json; these tests make
 sure what it serves is what the manifest promises, so that engine tests can trust the labels.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -159,8 +160,7 @@ def test_manifest_labels():
     assert len(set(stories)) == len(stories) and SEED_STORY not in stories
     assert all(c["copy_of"] is None and c["text"].startswith("made/") for c in controls)
     # Hard negatives need controls close in time to the seed week as well as far from it.
-    days = [abs((datetime.fromisoformat(c["published"]).date() - datetime(2024, 4, 12).date()).days)
-            for c in controls]
+    days = [abs((datetime.fromisoformat(c["published"]).date() - datetime(2024, 4, 12).date()).days) for c in controls]
     assert min(days) <= 7 and max(days) >= 60
 
 
@@ -308,8 +308,18 @@ def test_one_copy_is_truncated():
 def test_controls_are_hard_negatives(control):
     text = " ".join(text_paragraphs(control))
     assert 150 <= len(words(text)) <= 350
-    shared_names = ["North Korea", "China", "Kim Jong", "Pyongyang", "Zhao Leji", "Xi Jinping", "Choe",
-                    "KCNA", "Russia", "Putin"]
+    shared_names = [
+        "North Korea",
+        "China",
+        "Kim Jong",
+        "Pyongyang",
+        "Zhao Leji",
+        "Xi Jinping",
+        "Choe",
+        "KCNA",
+        "Russia",
+        "Putin",
+    ]
     assert sum(name in text for name in shared_names) >= 2
     # Shared vocabulary, but none of the seed story's phrasing.
     for seed in articles("seed") + articles("copy"):

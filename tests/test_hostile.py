@@ -109,7 +109,7 @@ def rss(items: list[tuple[str, str | None, str]], title: str = "Hostile test fee
     for i, (item_title, link, description) in enumerate(items):
         link_xml = f"<link>{escape(link)}</link>" if link else ""
         rendered.append(
-            f"<item><title>{escape(item_title)}</title>{link_xml}<guid isPermaLink=\"false\">item-{i}</guid>"
+            f'<item><title>{escape(item_title)}</title>{link_xml}<guid isPermaLink="false">item-{i}</guid>'
             f"<pubDate>Sat, 13 Apr 2024 {i % 24:02d}:00:00 GMT</pubDate><description>{escape(description)}</description></item>"
         )
     return (
@@ -186,10 +186,14 @@ def rows(db_url: str, query: str) -> list[tuple]:
 
 
 def articles_by_title(db_url: str) -> dict[str, tuple[str, str]]:
-    return {title: (source, text) for title, source, text in rows(db_url, "select title, extracted_from, text from articles")}
+    return {
+        title: (source, text)
+        for title, source, text in rows(db_url, "select title, extracted_from, text from articles")
+    }
 
 
 # --- SSRF ---------------------------------------------------------------------------------------------------------
+
 
 # Checked to fail without the protection: with AddressPolicy.refusal replaced by `lambda self, address: None`
 # (pytest -p with a plugin that patches daemon.fetch.client), the inside server is reached and its secret page becomes the
@@ -229,7 +233,9 @@ def test_article_links_to_refused_addresses_fall_back_to_the_feed(sqlite_url, tm
             reasons["ipv6"] = "::1 is a loopback address"
         feed_site.routes["/go-inside"] = redirect(inside.url("/secret.html"))
         feed_site.routes["/public.html"] = (article_page("Allowed page", "ALLOWED-PAGE"), "text/html; charset=utf-8")
-        items = [(name, link, f"FEED-TEXT-{name}: the feed's own summary of this story.") for name, link in links.items()]
+        items = [
+            (name, link, f"FEED-TEXT-{name}: the feed's own summary of this story.") for name, link in links.items()
+        ]
         items.append(("allowed", feed_site.url("/public.html"), "FEED-TEXT-allowed"))
         feed_site.routes["/feed.xml"] = (rss(items),)
         write_config(tmp_path, [feed_site.url("/feed.xml")])
@@ -282,7 +288,9 @@ def test_feeds_at_refused_addresses_show_the_refusal(sqlite_url, tmp_path, wired
     assert to_file["status"] == "error" and urls["to-file"] in to_file["last_error"]
     assert "it redirects to 'file:" in to_file["last_error"] and "which is not an http(s) URL" in to_file["last_error"]
     assert listed[urls["good"]]["status"] == "active" and listed[urls["good"]]["entries"] == 1
-    assert not any("INTERNAL-SECRET" in (summary or "") for (summary,) in rows(sqlite_url, "select summary from entries"))
+    assert not any(
+        "INTERNAL-SECRET" in (summary or "") for (summary,) in rows(sqlite_url, "select summary from entries")
+    )
 
 
 # --- size and time limits -----------------------------------------------------------------------------------------
@@ -351,7 +359,9 @@ def test_slow_drip_feed_hits_the_timeout(sqlite_url, tmp_path, wiredesk):
 def test_entry_and_article_caps(sqlite_url, tmp_path, wiredesk):
     with Site() as site:
         site.routes["/long.html"] = (article_page("Long page"), "text/html; charset=utf-8")
-        items = [(f"story {i}", site.url("/long.html") if i == 0 else None, f"Summary of story {i}.") for i in range(50)]
+        items = [
+            (f"story {i}", site.url("/long.html") if i == 0 else None, f"Summary of story {i}.") for i in range(50)
+        ]
         site.routes["/fifty.xml"] = (rss(items),)
         write_config(tmp_path, [site.url("/fifty.xml")], max_entries_per_feed=10, max_article_chars=300)
         poll(wiredesk)
@@ -477,8 +487,14 @@ def test_parsing_cannot_be_held_up_by_the_prolog(tmp_path):
 # --- feed URLs that are not http(s) ------------------------------------------------------------------------------
 
 
-BAD_FEED_URLS = ["ftp://example.com/feed.xml", "file:///etc/passwd", "gopher://127.0.0.1:70/1", "javascript:alert(1)",
-                 "http:///feed.xml", "example.com/feed.xml"]
+BAD_FEED_URLS = [
+    "ftp://example.com/feed.xml",
+    "file:///etc/passwd",
+    "gopher://127.0.0.1:70/1",
+    "javascript:alert(1)",
+    "http:///feed.xml",
+    "example.com/feed.xml",
+]
 
 
 def feed_count(db_path) -> int:

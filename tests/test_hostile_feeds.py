@@ -25,13 +25,20 @@ FORBIDDEN_REFS = {"surrogate": "&#xD800;", "beyond": "&#x110000;", "huge": "&#99
 
 def raw_rss(item_xml: str, title: str = "hostile") -> bytes:
     """An RSS document with items given as raw XML (character references and all)."""
-    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{title}</title>'
-            f"<link>http://example.com/</link><description>test</description>{item_xml}</channel></rss>").encode()
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{title}</title>'
+        f"<link>http://example.com/</link><description>test</description>{item_xml}</channel></rss>"
+    ).encode()
 
 
 def neighbour() -> bytes:
-    return rss([(f"neighbour story {i} on harbour cranes", None, f"Dock workers at pier {i} moved {i * 7} cranes today.")
-                for i in range(20)], title="Neighbour")
+    return rss(
+        [
+            (f"neighbour story {i} on harbour cranes", None, f"Dock workers at pier {i} moved {i * 7} cranes today.")
+            for i in range(20)
+        ],
+        title="Neighbour",
+    )
 
 
 def utc(value) -> datetime:
@@ -46,11 +53,21 @@ def test_forbidden_character_references_cost_nothing(db_url, tmp_path, wiredesk)
     with Site() as site:
         for name, ref in FORBIDDEN_REFS.items():
             # each its own page (a guid is a permalink unless it says otherwise): one article per feed
-            site.routes[f"/{name}.xml"] = (raw_rss(f"<item><title>bad {ref} ref</title><guid>{name}-1</guid>"
-                                                   f"<description>Text {ref} of a story about {name}.</description></item>"),)
+            site.routes[f"/{name}.xml"] = (
+                raw_rss(
+                    f"<item><title>bad {ref} ref</title><guid>{name}-1</guid>"
+                    f"<description>Text {ref} of a story about {name}.</description></item>"
+                ),
+            )
         # the same in UTF-16, which feedparser converts before it parses
-        wide = raw_rss("<item><title>bad &#xD800; ref</title><guid>wide-1</guid><description>Wide text.</description>"
-                       "</item>").decode().replace('encoding="utf-8"', 'encoding="utf-16"').encode("utf-16")
+        wide = (
+            raw_rss(
+                "<item><title>bad &#xD800; ref</title><guid>wide-1</guid><description>Wide text.</description></item>"
+            )
+            .decode()
+            .replace('encoding="utf-8"', 'encoding="utf-16"')
+            .encode("utf-16")
+        )
         site.routes["/wide.xml"] = (wide, "application/xml")
         site.routes["/neighbour.xml"] = (neighbour(),)
         urls = [site.url(f"/{name}.xml") for name in [*FORBIDDEN_REFS, "wide", "neighbour"]]
@@ -135,12 +152,17 @@ def test_any_failure_costs_only_its_feed_or_entry(db_url, tmp_path, wiredesk, fa
     with Site() as site:
         site.routes["/parse.xml"] = (rss([("BOOM-PARSE", None, "never read")]),)
         site.routes["/store.xml"] = (rss([("a story nobody can store", None, "stored never")], title="BOOM-STORE"),)
-        site.routes["/entries.xml"] = (rss([
-            ("no identity", "http://example.com/boom-identity", "Lost entry."),
-            ("no text", None, "BOOM-TEXT here"),
-            ("no decision BOOM-DECIDE", None, "A story about a parade of tractors in the valley."),
-            ("a fine story", None, "A story about the price of bread rising again."),
-        ], title="Entries"),)
+        site.routes["/entries.xml"] = (
+            rss(
+                [
+                    ("no identity", "http://example.com/boom-identity", "Lost entry."),
+                    ("no text", None, "BOOM-TEXT here"),
+                    ("no decision BOOM-DECIDE", None, "A story about a parade of tractors in the valley."),
+                    ("a fine story", None, "A story about the price of bread rising again."),
+                ],
+                title="Entries",
+            ),
+        )
         site.routes["/neighbour.xml"] = (neighbour(),)
         names = ["parse", "store", "entries", "neighbour"]
         write_config(tmp_path, [site.url(f"/{n}.xml") for n in names], fetch_articles=False)
@@ -150,8 +172,10 @@ def test_any_failure_costs_only_its_feed_or_entry(db_url, tmp_path, wiredesk, fa
         assert "Traceback" not in err
         listed = feeds_by_url(wiredesk)
         kinds = dict(rows(db_url, "select url, last_error_kind from feeds"))
-        for name, kind, words in (("parse", "parse", "RuntimeError: the parser fell over"),
-                                  ("store", "store", "TypeError: cannot store this")):
+        for name, kind, words in (
+            ("parse", "parse", "RuntimeError: the parser fell over"),
+            ("store", "store", "TypeError: cannot store this"),
+        ):
             url = site.url(f"/{name}.xml")
             row = listed[url]
             assert row["status"] == "error" and row["entries"] == 0 and row["error_count"] == 1, row
@@ -200,22 +224,40 @@ def last_poll(port: int, proc) -> str:
 # poll, the neighbour's entries stayed pending and the bad feed was fetched on every tick.
 def test_run_goes_on_polling_beside_a_bad_feed(db_url, tmp_path):
     with Site() as site:
-        site.routes["/surrogate.xml"] = (raw_rss("<item><title>bad &#xD800; ref</title><guid>s1</guid>"
-                                                 "<description>A story about a surrogate.</description></item>"),)
+        site.routes["/surrogate.xml"] = (
+            raw_rss(
+                "<item><title>bad &#xD800; ref</title><guid>s1</guid>"
+                "<description>A story about a surrogate.</description></item>"
+            ),
+        )
         site.routes["/parse.xml"] = (rss([("BOOM-PARSE", None, "never read")]),)
         site.routes["/neighbour.xml"] = (neighbour(),)
-        write_config(tmp_path, [site.url(f"/{n}.xml") for n in ("surrogate", "parse", "neighbour")], fetch_articles=False)
+        write_config(
+            tmp_path, [site.url(f"/{n}.xml") for n in ("surrogate", "parse", "neighbour")], fetch_articles=False
+        )
         port = free_port()
         with open(tmp_path / "wiredesk.toml", "a") as config:
             config.write(f"[server]\nport = {port}\n")
-        config_text = (tmp_path / "wiredesk.toml").read_text().replace("[schedule]\n", "[schedule]\ntick_seconds = 0.5\n")
+        config_text = (
+            (tmp_path / "wiredesk.toml").read_text().replace("[schedule]\n", "[schedule]\ntick_seconds = 0.5\n")
+        )
         (tmp_path / "wiredesk.toml").write_text(config_text)
-        env = dict(os.environ, WIREDESK_DATABASE_URL=db_url, XDG_DATA_HOME=str(tmp_path / "d"),
-                   XDG_CONFIG_HOME=str(tmp_path / "c"))
+        env = dict(
+            os.environ,
+            WIREDESK_DATABASE_URL=db_url,
+            XDG_DATA_HOME=str(tmp_path / "d"),
+            XDG_CONFIG_HOME=str(tmp_path / "c"),
+        )
         log_path = tmp_path / "run.log"
         with open(log_path, "w") as log:
-            proc = subprocess.Popen([sys.executable, "-c", RUN_WITH_A_PARSER_FAULT], cwd=tmp_path, env=env,
-                                    stdout=subprocess.DEVNULL, stderr=log, text=True)
+            proc = subprocess.Popen(
+                [sys.executable, "-c", RUN_WITH_A_PARSER_FAULT],
+                cwd=tmp_path,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                text=True,
+            )
         try:
             seen: set[str] = set()
 
@@ -230,7 +272,9 @@ def test_run_goes_on_polling_beside_a_bad_feed(db_url, tmp_path):
             assert json.loads(body)["items"], "the neighbour's stories reached the digest"
             # each feed fetched once over all those ticks: the good ones are not due, the failing one backs off
             assert site.hits["/surrogate.xml"] == site.hits["/parse.xml"] == site.hits["/neighbour.xml"] == 1
-            (kind, count), = rows(db_url, f"select last_error_kind, error_count from feeds where url = '{site.url('/parse.xml')}'")
+            ((kind, count),) = rows(
+                db_url, f"select last_error_kind, error_count from feeds where url = '{site.url('/parse.xml')}'"
+            )
             assert (kind, count) == ("parse", 1)
         finally:
             proc.terminate()
@@ -255,11 +299,15 @@ def moved(location: str):
 def test_nul_and_a_long_redirect_target_are_stored_on_every_backend(db_url, tmp_path, wiredesk):
     long_path = "/moved/" + "x" * 2100 + ".xml"
     with Site() as site:
-        site.routes["/nul.xml"] = (raw_rss("<item><title>nul &#0; in a title</title><guid>n1</guid>"
-                                           "<description>nul &#0; in a summary</description></item>"
-                                           "<item><title>raw \x00 nul</title><guid>n2</guid>"
-                                           "<description>raw \x00 nul in a summary</description></item>",
-                                           title="nul \x00 outlet"),)
+        site.routes["/nul.xml"] = (
+            raw_rss(
+                "<item><title>nul &#0; in a title</title><guid>n1</guid>"
+                "<description>nul &#0; in a summary</description></item>"
+                "<item><title>raw \x00 nul</title><guid>n2</guid>"
+                "<description>raw \x00 nul in a summary</description></item>",
+                title="nul \x00 outlet",
+            ),
+        )
         site.routes["/old.xml"] = moved(site.url(long_path))
         site.routes[long_path.split("?")[0]] = (rss([("a story behind a long redirect", None, "Long way round.")]),)
         site.routes["/neighbour.xml"] = (neighbour(),)
@@ -276,8 +324,11 @@ def test_nul_and_a_long_redirect_target_are_stored_on_every_backend(db_url, tmp_
         assert listed[site.url("/neighbour.xml")]["entries"] == 20
         stored = rows(db_url, "select title, summary from entries where title not like 'neighbour%'")
         assert all("\x00" not in (title or "") + (summary or "") for title, summary in stored), stored
-        assert sorted(title for title, _ in stored) == ["a story behind a long redirect", "nul \ufffd in a title",
-                                                        "raw nul"]
+        assert sorted(title for title, _ in stored) == [
+            "a story behind a long redirect",
+            "nul \ufffd in a title",
+            "raw nul",
+        ]
         assert rows(db_url, "select count(*) from articles") == [(23,)]
         assert rows(db_url, f"select title from feeds where url = '{site.url('/nul.xml')}'") == [("nul outlet",)]
 
@@ -287,8 +338,11 @@ def test_nul_and_a_long_redirect_target_are_stored_on_every_backend(db_url, tmp_
 
 def big_title_feed(chars: int) -> bytes:
     title = ("headline " * (chars // 9 + 1))[:chars]
-    return raw_rss(f"<item><title>{title}</title><guid>big</guid><description>A story with a very long "
-                   f"headline about bridges.</description></item>", title="O" * 5000)
+    return raw_rss(
+        f"<item><title>{title}</title><guid>big</guid><description>A story with a very long "
+        f"headline about bridges.</description></item>",
+        title="O" * 5000,
+    )
 
 
 # Checked to fail before the fix: the whole 10 MB title was stored on the entry, the article and the story, and each
@@ -313,9 +367,11 @@ def test_a_ten_megabyte_title_is_cut_with_bounded_memory_and_digest(sqlite_url, 
         assert code == 0, err
     # the document itself is 10 MB and feedparser holds it a few times over; nothing after the parser copies it
     assert peak < 120 * 1024 * 1024, f"peak {peak} bytes"
-    (entry_title,), = rows(sqlite_url, "select title from entries where identity = 'guid:big'")
-    (article_title, source), = rows(sqlite_url, "select a.title, a.source from articles a join entries e on "
-                                                "e.id = a.entry_id where e.identity = 'guid:big'")
+    ((entry_title,),) = rows(sqlite_url, "select title from entries where identity = 'guid:big'")
+    ((article_title, source),) = rows(
+        sqlite_url,
+        "select a.title, a.source from articles a join entries e on e.id = a.entry_id where e.identity = 'guid:big'",
+    )
     assert entry_title == article_title and len(entry_title) <= 1000 and entry_title.endswith("\u2026")
     assert len(source) <= 300  # the outlet's name
     for fmt in ("atom", "rss", "json", "html"):
@@ -380,6 +436,7 @@ def digest_titles(tmp_path, wiredesk) -> dict[str, list[str]]:
         assert code == 0, err
         data = path.read_bytes()
         assert b"onerror" not in data and b"\xe2\x80\xae" not in data and b"\xe2\x80\xac" not in data, fmt
+
         def source_titles(fragment) -> list[str]:  # the list of sources each entry carries
             return [el.text_content() for el in fragment.xpath("//li/strong | //li/a[1]")]
 
@@ -395,7 +452,9 @@ def digest_titles(tmp_path, wiredesk) -> dict[str, list[str]]:
             out[fmt] = [h.text_content() for h in page.xpath("//article/h2")] + source_titles(page)
         else:
             root = etree.fromstring(data)
-            out[fmt] = [t.text for t in root.iter("{http://www.w3.org/2005/Atom}title", "title", "{*}name", "{*}creator")]
+            out[fmt] = [
+                t.text for t in root.iter("{http://www.w3.org/2005/Atom}title", "title", "{*}name", "{*}creator")
+            ]
             for body in root.iter("{http://www.w3.org/2005/Atom}content", "description"):
                 if body.getparent().tag in ("item", "{http://www.w3.org/2005/Atom}entry"):
                     fragment = lxml_html.fromstring(body.text)
@@ -411,23 +470,32 @@ def test_titles_and_names_are_plain_text(sqlite_url, tmp_path, wiredesk):
     items = "".join(
         f"<item><title>{escaped(markup, times)}story escaped {times} times</title><guid>e{times}</guid>"
         f"<description>{text}</description></item>"
-        for times, text in ((1, "Gulls nested on the cathedral roof for a third spring."),
-                            (5, "Parliament passed the fisheries budget after midnight."),
-                            (6, "Quarterly inflation figures surprised Frankfurt economists.")))
-    items += ("<item><title>bidi \u202eevil\u202c \u200bstory</title><guid>bidi</guid>"
-              "<description>Volcanic ash grounded flights across Iceland on Tuesday.</description></item>")
+        for times, text in (
+            (1, "Gulls nested on the cathedral roof for a third spring."),
+            (5, "Parliament passed the fisheries budget after midnight."),
+            (6, "Quarterly inflation figures surprised Frankfurt economists."),
+        )
+    )
+    items += (
+        "<item><title>bidi \u202eevil\u202c \u200bstory</title><guid>bidi</guid>"
+        "<description>Volcanic ash grounded flights across Iceland on Tuesday.</description></item>"
+    )
     with Site() as site:
         site.routes["/escaped.xml"] = (raw_rss(items, title="Outlet \u202eX\u202c Times"),)
         write_config(tmp_path, [site.url("/escaped.xml")], fetch_articles=False)
         code, out, err = wiredesk("poll", "--once")
         assert code == 0, err
-    stored = [t for (t,) in rows(sqlite_url, "select title from entries")] + \
-             [t for (t,) in rows(sqlite_url, "select title from feeds")]
+    stored = [t for (t,) in rows(sqlite_url, "select title from entries")] + [
+        t for (t,) in rows(sqlite_url, "select title from feeds")
+    ]
     assert not any(c in t for t in stored for c in "\u202e\u202c\u200b"), stored
     assert "bidi evil story" in stored and "Outlet X Times" in stored
     for fmt, texts in digest_titles(tmp_path, wiredesk).items():
         joined = " | ".join(texts)
-        assert "<" not in joined and "onerror" not in joined and "&lt;" not in joined and "&amp;" not in joined, (fmt, joined)
+        assert "<" not in joined and "onerror" not in joined and "&lt;" not in joined and "&amp;" not in joined, (
+            fmt,
+            joined,
+        )
         for times in (1, 5, 6):
             assert f"story escaped {times} times" in texts, (fmt, texts)
         assert "bidi evil story" in texts, (fmt, texts)

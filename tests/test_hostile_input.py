@@ -93,10 +93,13 @@ def test_config_value_out_of_range_is_one_line(tmp_path, sqlite_url, wiredesk, s
 
 
 # Before the fix: max_interval below min_interval loaded, then every poll raised ValueError from ScheduleSettings.
-@pytest.mark.parametrize("low,high,body", [
-    ("schedule.min_interval_minutes", "schedule.max_interval_minutes", "max_interval_minutes = 3"),
-    ("schedule.backoff_minutes", "schedule.max_backoff_minutes", "backoff_minutes = 60\nmax_backoff_minutes = 30"),
-])
+@pytest.mark.parametrize(
+    "low,high,body",
+    [
+        ("schedule.min_interval_minutes", "schedule.max_interval_minutes", "max_interval_minutes = 3"),
+        ("schedule.backoff_minutes", "schedule.max_backoff_minutes", "backoff_minutes = 60\nmax_backoff_minutes = 30"),
+    ],
+)
 def test_config_bounds_in_the_wrong_order(tmp_path, sqlite_url, wiredesk, low, high, body):
     cfg = tmp_path / "bad.toml"
     cfg.write_text(f"[schedule]\n{body}\n")
@@ -111,8 +114,9 @@ def test_poll_once_with_min_interval_above_max_is_one_line_and_exit_2(tmp_path, 
     res = subprocess.run([*wiredesk_cmd(), "poll", "--once"], capture_output=True, text=True, cwd=tmp_path, timeout=60)
     line = one_line(res.stderr)
     assert res.returncode == 2 and res.stdout == ""
-    assert line.startswith("wiredesk: wiredesk.toml: schedule.max_interval_minutes = 50 is below "
-                           "schedule.min_interval_minutes = 100"), line
+    assert line.startswith(
+        "wiredesk: wiredesk.toml: schedule.max_interval_minutes = 50 is below schedule.min_interval_minutes = 100"
+    ), line
     assert not (tmp_path / "wiredesk.db").exists(), "nothing is opened or written"
 
 
@@ -145,10 +149,13 @@ def test_example_config_states_the_ranges():
 def test_unreachable_redis_is_one_line_before_polling(tmp_path, sqlite_url, httpserver, wiredesk):
     httpserver.expect_request("/f.xml").respond_with_data(
         "<rss version='2.0'><channel><title>t</title><item><title>a story</title><guid>g1</guid>"
-        "<description>Some text of a story.</description></item></channel></rss>", content_type="application/rss+xml")
+        "<description>Some text of a story.</description></item></channel></rss>",
+        content_type="application/rss+xml",
+    )
     port = free_port()
     cfg = tmp_path / "wiredesk.toml"
-    cfg.write_text(textwrap.dedent(f"""\
+    cfg.write_text(
+        textwrap.dedent(f"""\
         [fetch]
         allow_networks = ["127.0.0.0/8"]
         fetch_articles = false
@@ -157,8 +164,9 @@ def test_unreachable_redis_is_one_line_before_polling(tmp_path, sqlite_url, http
         [redis]
         url = "redis://127.0.0.1:{port}/0"
         [[feeds]]
-        url = "{httpserver.url_for('/f.xml')}"
-        """))
+        url = "{httpserver.url_for("/f.xml")}"
+        """)
+    )
     code, out, err = wiredesk("poll", "--once")
     line = one_line(err)
     assert code == 2 and "redis.url" in line and f"127.0.0.1:{port}" in line
@@ -167,8 +175,9 @@ def test_unreachable_redis_is_one_line_before_polling(tmp_path, sqlite_url, http
 
 # Before the fix: `run --port -5` passed argparse and failed in the server with an OverflowError traceback.
 def test_run_port_out_of_range(tmp_path, sqlite_url):
-    res = subprocess.run([*wiredesk_cmd(), "run", "--port", "-5"], capture_output=True, text=True, cwd=tmp_path,
-                         timeout=60)
+    res = subprocess.run(
+        [*wiredesk_cmd(), "run", "--port", "-5"], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
     line = one_line(res.stderr)
     assert res.returncode == 2 and "--port" in line and "0 to 65535" in line
 
@@ -176,11 +185,11 @@ def test_run_port_out_of_range(tmp_path, sqlite_url):
 # ---- command-line input ---------------------------------------------------------------------------------------
 
 BAD_URLS = [
-    "http://[::1/",                      # unbalanced bracket: ValueError traceback before
+    "http://[::1/",  # unbalanced bracket: ValueError traceback before
     "http://example.com:99999/feed.xml",  # port out of range: accepted before
-    "http://example.com:abc/feed.xml",    # port not a number: accepted before
-    "http://:80/feed.xml",               # no host: accepted before
-    "http://exa\x01mple.com/feed.xml",    # control character: accepted before, then broke the OPML export
+    "http://example.com:abc/feed.xml",  # port not a number: accepted before
+    "http://:80/feed.xml",  # no host: accepted before
+    "http://exa\x01mple.com/feed.xml",  # control character: accepted before, then broke the OPML export
     "http://example.com/feed\n.xml",
     "http://example.com/a b.xml",
     "http://-example-.com/feed.xml",
@@ -197,20 +206,28 @@ def test_feeds_add_checks_the_url_with_a_parser(db_url, wiredesk, url):
 
 
 def test_good_urls_are_still_accepted(db_url, wiredesk):
-    for url in ("https://en.yna.co.kr/RSS/news.xml", "http://[::1]:8080/feed.xml", "http://bücher.example/feed",
-                "http://127.0.0.1:8765/f.xml?x=1&y=%20", "HTTPS://EXAMPLE.COM./feed"):
+    for url in (
+        "https://en.yna.co.kr/RSS/news.xml",
+        "http://[::1]:8080/feed.xml",
+        "http://bücher.example/feed",
+        "http://127.0.0.1:8765/f.xml?x=1&y=%20",
+        "HTTPS://EXAMPLE.COM./feed",
+    ):
         code, out, err = wiredesk("feeds", "add", url)
         assert code == 0, err
     assert feed_total(db_url) == 5
 
 
 # Before the fix: on PostgreSQL both ended in a DataError traceback ("value too long for type character varying").
-@pytest.mark.parametrize("argv,words", [
-    (["feeds", "add", "https://example.com/" + "x" * 3000], "over the limit of 2048"),
-    (["feeds", "add", "https://example.com/feed.xml", "--folder", "f" * 256], "at most 255"),
-    (["feeds", "add", "https://example.com/feed.xml", "--title", "t" * 5000], "at most 1024"),
-    (["feeds", "add", "https://example.com/feed.xml", "--folder", "News\u202e"], "control character"),
-])
+@pytest.mark.parametrize(
+    "argv,words",
+    [
+        (["feeds", "add", "https://example.com/" + "x" * 3000], "over the limit of 2048"),
+        (["feeds", "add", "https://example.com/feed.xml", "--folder", "f" * 256], "at most 255"),
+        (["feeds", "add", "https://example.com/feed.xml", "--title", "t" * 5000], "at most 1024"),
+        (["feeds", "add", "https://example.com/feed.xml", "--folder", "News\u202e"], "control character"),
+    ],
+)
 def test_feeds_add_lengths(db_url, wiredesk, argv, words):
     code, _, err = wiredesk(*argv)
     assert code == 2 and words in one_line(err)
@@ -218,19 +235,28 @@ def test_feeds_add_lengths(db_url, wiredesk, argv, words):
 
 
 def opml(outlines: list[str]) -> str:
-    return ('<?xml version="1.0"?><opml version="2.0"><head><title>f</title></head><body>'
-            + "".join(outlines) + "</body></opml>")
+    return (
+        '<?xml version="1.0"?><opml version="2.0"><head><title>f</title></head><body>'
+        + "".join(outlines)
+        + "</body></opml>"
+    )
 
 
 # Before the fix: the two good feeds were stored, then the third raised InputError (exit 2 with a partial import).
-@pytest.mark.parametrize("third", ["http://:80/c.xml", "http://example.com:99999/c.xml", "http://example.com/&#x202E;c.xml"])
+@pytest.mark.parametrize(
+    "third", ["http://:80/c.xml", "http://example.com:99999/c.xml", "http://example.com/&#x202E;c.xml"]
+)
 def test_opml_import_is_all_or_nothing(db_url, tmp_path, wiredesk, third):
     path = tmp_path / "feeds.opml"
-    path.write_text(opml([
-        '<outline type="rss" text="a" xmlUrl="https://a.example/feed.xml"/>',
-        '<outline type="rss" text="b" xmlUrl="https://b.example/feed.xml"/>',
-        f'<outline type="rss" text="c" xmlUrl="{third}"/>',
-    ]))
+    path.write_text(
+        opml(
+            [
+                '<outline type="rss" text="a" xmlUrl="https://a.example/feed.xml"/>',
+                '<outline type="rss" text="b" xmlUrl="https://b.example/feed.xml"/>',
+                f'<outline type="rss" text="c" xmlUrl="{third}"/>',
+            ]
+        )
+    )
     code, out, err = wiredesk("feeds", "import", path)
     line = one_line(err)
     assert code == 2 and "feed #3" in line and "nothing was imported" in line
@@ -239,9 +265,14 @@ def test_opml_import_is_all_or_nothing(db_url, tmp_path, wiredesk, third):
 
 def test_opml_folder_over_the_column_is_refused(db_url, tmp_path, wiredesk):
     path = tmp_path / "feeds.opml"
-    path.write_text(opml(['<outline type="rss" text="a" xmlUrl="https://a.example/feed.xml"/>',
-                          f'<outline text="{"F" * 300}"><outline type="rss" text="b" xmlUrl="https://b.example/f"/>'
-                          '</outline>']))
+    path.write_text(
+        opml(
+            [
+                '<outline type="rss" text="a" xmlUrl="https://a.example/feed.xml"/>',
+                f'<outline text="{"F" * 300}"><outline type="rss" text="b" xmlUrl="https://b.example/f"/></outline>',
+            ]
+        )
+    )
     code, _, err = wiredesk("feeds", "import", path)
     assert code == 2 and "255" in one_line(err)
     assert feed_total(db_url) == 0
@@ -249,9 +280,15 @@ def test_opml_folder_over_the_column_is_refused(db_url, tmp_path, wiredesk):
 
 def test_opml_import_and_again(db_url, tmp_path, wiredesk):
     path = tmp_path / "feeds.opml"
-    path.write_text(opml(['<outline type="rss" text="a&#10;title" xmlUrl="https://a.example/feed.xml"/>',
-                          '<outline text="News"><outline type="rss" text="b" xmlUrl="https://b.example/f"/>'
-                          '<outline type="rss" text="b again" xmlUrl="https://b.example/f"/></outline>']))
+    path.write_text(
+        opml(
+            [
+                '<outline type="rss" text="a&#10;title" xmlUrl="https://a.example/feed.xml"/>',
+                '<outline text="News"><outline type="rss" text="b" xmlUrl="https://b.example/f"/>'
+                '<outline type="rss" text="b again" xmlUrl="https://b.example/f"/></outline>',
+            ]
+        )
+    )
     code, out, err = wiredesk("feeds", "import", path)
     assert code == 0, err
     assert "imported 2 new feeds" in out
@@ -270,8 +307,9 @@ def test_opml_import_takes_a_few_statements_not_two_per_feed(sqlite_url, tmp_pat
 
     n = 3000
     path = tmp_path / "many.opml"
-    path.write_text(opml([f'<outline type="rss" text="f{i}" xmlUrl="https://f{i}.example/feed.xml"/>'
-                          for i in range(n)]))
+    path.write_text(
+        opml([f'<outline type="rss" text="f{i}" xmlUrl="https://f{i}.example/feed.xml"/>' for i in range(n)])
+    )
     code, _, err = wiredesk("init")
     assert code == 0, err
     statements = []
@@ -307,11 +345,14 @@ def test_digest_to_a_folder(sqlite_url, tmp_path, wiredesk):
 
 
 # Before the fix: RecursionError and UnicodeEncodeError tracebacks (exit 1).
-@pytest.mark.parametrize("line,words", [
-    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
-    ('{"id": "a", "title": "x \\ud800 y", "text": "hello"}', "lone surrogate"),
-    ('{"id": "\\udfff", "text": "hello"}', "lone surrogate"),
-])
+@pytest.mark.parametrize(
+    "line,words",
+    [
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('{"id": "a", "title": "x \\ud800 y", "text": "hello"}', "lone surrogate"),
+        ('{"id": "\\udfff", "text": "hello"}', "lone surrogate"),
+    ],
+)
 def test_cluster_hostile_lines(tmp_path, wiredesk, line, words):
     path = tmp_path / "corpus.jsonl"
     path.write_text(json.dumps({"id": "ok", "text": "fine"}) + "\n" + line + "\n")
@@ -322,16 +363,19 @@ def test_cluster_hostile_lines(tmp_path, wiredesk, line, words):
 
 # Before the fix: --limit 99999999999999999999 overflowed in the database driver (traceback); nan, inf and negative
 # numbers were taken as given.
-@pytest.mark.parametrize("argv", [
-    ["stories", "--limit", "99999999999999999999"],
-    ["stories", "--limit", "0"],
-    ["digest", "--days", "nan"],
-    ["digest", "--days", "inf"],
-    ["digest", "--days", "-1"],
-    ["digest", "--min-outlets", "-5"],
-    ["digest", "--limit", "-1"],
-    ["run", "--port", "65536"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["stories", "--limit", "99999999999999999999"],
+        ["stories", "--limit", "0"],
+        ["digest", "--days", "nan"],
+        ["digest", "--days", "inf"],
+        ["digest", "--days", "-1"],
+        ["digest", "--min-outlets", "-5"],
+        ["digest", "--limit", "-1"],
+        ["run", "--port", "65536"],
+    ],
+)
 def test_numeric_options_out_of_range(sqlite_url, tmp_path, argv):
     res = subprocess.run([*wiredesk_cmd(), *argv], capture_output=True, text=True, cwd=tmp_path, timeout=60)
     line = one_line(res.stderr)
@@ -350,8 +394,9 @@ def add_stories(url: str, ids: list[str]) -> None:
     now = datetime.now(timezone.utc)
     with db.session() as s:
         for sid in ids:
-            s.add(Story(id=sid, uuid=f"uuid-{sid}", title=f"story {sid}", created_at=now, updated_at=now,
-                        article_count=0))
+            s.add(
+                Story(id=sid, uuid=f"uuid-{sid}", title=f"story {sid}", created_at=now, updated_at=now, article_count=0)
+            )
     db.dispose()
 
 
@@ -383,8 +428,9 @@ def test_story_prefix_wildcards_are_literal(db_url, wiredesk, pattern):
 
 
 def test_closed_stdout_is_a_normal_end(sqlite_url, tmp_path):
-    proc = subprocess.Popen([*wiredesk_cmd(), "feeds", "export"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            cwd=tmp_path)
+    proc = subprocess.Popen(
+        [*wiredesk_cmd(), "feeds", "export"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path
+    )
     proc.stdout.close()  # the reader is gone before the first byte is written, as with `| head -0`
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
@@ -462,8 +508,18 @@ def test_every_non_global_range_is_refused(network, address):
     assert AddressPolicy([opening]).refusal(address) is None, "fetch.allow_networks opens it"
 
 
-@pytest.mark.parametrize("address", ["8.8.8.8", "1.1.1.1", "93.184.216.34", "2606:4700::1111",
-                                     "2001:4860:4860::8888", "64:ff9b::808:808", "2a00:1450:4001::1"])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "8.8.8.8",
+        "1.1.1.1",
+        "93.184.216.34",
+        "2606:4700::1111",
+        "2001:4860:4860::8888",
+        "64:ff9b::808:808",
+        "2a00:1450:4001::1",
+    ],
+)
 def test_global_addresses_are_allowed(address):
     from daemon.fetch.client import AddressPolicy
 
@@ -540,8 +596,10 @@ def test_sigkilled_poll_leaves_no_helper_process(tmp_path, sqlite_url):
             if self.path == "/slow.xml":
                 release.wait(60)  # holds the poll open until the test is over
             n = self.path.strip("/").split(".")[0]
-            body = (f"<rss version='2.0'><channel><title>{n}</title><item><title>story {n}</title><guid>{n}</guid>"
-                    f"<description>Text of story {n}.</description></item></channel></rss>").encode()
+            body = (
+                f"<rss version='2.0'><channel><title>{n}</title><item><title>story {n}</title><guid>{n}</guid>"
+                f"<description>Text of story {n}.</description></item></channel></rss>"
+            ).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/rss+xml")
             self.send_header("Content-Length", str(len(body)))
@@ -556,8 +614,9 @@ def test_sigkilled_poll_leaves_no_helper_process(tmp_path, sqlite_url):
     for name in ["slow", *(f"f{i}" for i in range(8))]:
         lines += ["[[feeds]]", f'url = "{base}/{name}.xml"']
     (tmp_path / "wiredesk.toml").write_text("\n".join(lines) + "\n")
-    proc = subprocess.Popen([*wiredesk_cmd(), "poll", "--once"], cwd=tmp_path, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*wiredesk_cmd(), "poll", "--once"], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         helpers: set[int] = set()
 
@@ -584,10 +643,14 @@ def test_sigkilled_poll_leaves_no_helper_process(tmp_path, sqlite_url):
 
 # ---- encodings the entity check cannot read ---------------------------------------------------------------------
 
-LAUGHS = ('<?xml version="1.0" encoding="{enc}"?>\n<!DOCTYPE rss [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>\n'
-          '<rss version="2.0"><channel><title>t</title><item><title>x &b;</title><guid>g</guid></item></channel></rss>')
-PLAIN = ('<?xml version="1.0" encoding="{enc}"?>\n<rss version="2.0"><channel><title>t</title><item>'
-         '<title>{title}</title><guid>g</guid></item></channel></rss>')
+LAUGHS = (
+    '<?xml version="1.0" encoding="{enc}"?>\n<!DOCTYPE rss [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>\n'
+    '<rss version="2.0"><channel><title>t</title><item><title>x &b;</title><guid>g</guid></item></channel></rss>'
+)
+PLAIN = (
+    '<?xml version="1.0" encoding="{enc}"?>\n<rss version="2.0"><channel><title>t</title><item>'
+    "<title>{title}</title><guid>g</guid></item></channel></rss>"
+)
 
 
 def utf7_hidden(text: str) -> bytes:
@@ -599,13 +662,16 @@ def utf7_hidden(text: str) -> bytes:
 
 # Before the fix: UTF-7 and EBCDIC documents passed the byte-level entity check (their DOCTYPE is not written in ASCII
 # bytes) and were handed to feedparser.
-@pytest.mark.parametrize("enc,label,headers", [
-    ("utf-7", "utf-7", None),
-    ("utf-7", "utf-8", {"Content-Type": "application/rss+xml; charset=UTF-7"}),
-    ("cp037", "IBM037", None),
-    ("cp500", "ebcdic-cp-be", None),
-    ("cp1140", "cp1140", None),
-])
+@pytest.mark.parametrize(
+    "enc,label,headers",
+    [
+        ("utf-7", "utf-7", None),
+        ("utf-7", "utf-8", {"Content-Type": "application/rss+xml; charset=UTF-7"}),
+        ("cp037", "IBM037", None),
+        ("cp500", "ebcdic-cp-be", None),
+        ("cp1140", "cp1140", None),
+    ],
+)
 def test_encodings_the_entity_check_cannot_read_are_refused(enc, label, headers):
     from daemon.errors import FeedError
     from daemon.parse.feed import parse_feed
@@ -621,12 +687,19 @@ def test_encodings_the_entity_check_cannot_read_are_refused(enc, label, headers)
     assert exc.value.kind == "refused_xml" and "refused" in exc.value.message
 
 
-@pytest.mark.parametrize("enc,label,title", [
-    ("utf-8", "utf-8", "caf\u00e9 \u65e5\u672c"), ("latin-1", "ISO-8859-1", "caf\u00e9"),
-    ("cp1252", "windows-1252", "caf\u00e9 \u20ac"), ("shift_jis", "Shift_JIS", "\u65e5\u672c story"),
-    ("gb18030", "GB18030", "\u65b0\u95fb story"), ("koi8-r", "KOI8-R", "\u043d\u043e\u0432\u043e\u0441\u0442\u0438"),
-    ("utf-16", "UTF-16", "caf\u00e9 \u65e5\u672c"), ("utf-32", "UTF-32", "caf\u00e9 \u65e5\u672c"),
-])
+@pytest.mark.parametrize(
+    "enc,label,title",
+    [
+        ("utf-8", "utf-8", "caf\u00e9 \u65e5\u672c"),
+        ("latin-1", "ISO-8859-1", "caf\u00e9"),
+        ("cp1252", "windows-1252", "caf\u00e9 \u20ac"),
+        ("shift_jis", "Shift_JIS", "\u65e5\u672c story"),
+        ("gb18030", "GB18030", "\u65b0\u95fb story"),
+        ("koi8-r", "KOI8-R", "\u043d\u043e\u0432\u043e\u0441\u0442\u0438"),
+        ("utf-16", "UTF-16", "caf\u00e9 \u65e5\u672c"),
+        ("utf-32", "UTF-32", "caf\u00e9 \u65e5\u672c"),
+    ],
+)
 def test_readable_encodings_still_parse(enc, label, title):
     from daemon.parse.feed import parse_feed
 
@@ -678,8 +751,9 @@ def _from_another_version(path):
 
 
 @pytest.mark.parametrize("argv", READ_COMMANDS)
-@pytest.mark.parametrize("make, words", [(_foreign, "is it a wiredesk database"),
-                                         (_from_another_version, "another version of wiredesk")])
+@pytest.mark.parametrize(
+    "make, words", [(_foreign, "is it a wiredesk database"), (_from_another_version, "another version of wiredesk")]
+)
 def test_another_programs_or_versions_database_is_one_line(tmp_path, monkeypatch, wiredesk, argv, make, words):
     path = tmp_path / "other.db"
     make(path)
@@ -708,7 +782,13 @@ def test_a_damaged_database_is_one_line(db_url, wiredesk, argv):
 def test_a_bad_database_file_as_the_command_meets_it(tmp_path):
     path = tmp_path / "wiredesk.db"
     path.write_text("not a database\n" * 100)
-    res = subprocess.run([*wiredesk_cmd(), "stories"], capture_output=True, text=True, cwd=tmp_path, timeout=60,
-                         env={**os.environ, "WIREDESK_DATABASE_URL": f"sqlite:///{path}"})
+    res = subprocess.run(
+        [*wiredesk_cmd(), "stories"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+        env={**os.environ, "WIREDESK_DATABASE_URL": f"sqlite:///{path}"},
+    )
     line = one_line(res.stderr)
     assert res.returncode == 2 and res.stdout == "" and "file is not a database" in line, res.stderr

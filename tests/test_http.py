@@ -43,13 +43,21 @@ BASE_CONFIG = '[digest]\nbase_url = "http://digest.test/"\nwindow_days = 0\n'
 
 
 def isolated_env(home: Path, db_url: str) -> dict:
-    return dict(os.environ, WIREDESK_DATABASE_URL=db_url, XDG_CONFIG_HOME=str(home / "c"), XDG_DATA_HOME=str(home / "d"))
+    return dict(
+        os.environ, WIREDESK_DATABASE_URL=db_url, XDG_CONFIG_HOME=str(home / "c"), XDG_DATA_HOME=str(home / "d")
+    )
 
 
 def replay_seeds(cwd: Path, db_url: str) -> None:
     """`wiredesk replay seeds/` into the database at ``db_url``, as a user would run it."""
-    done = subprocess.run([*wiredesk_cmd(), "replay", str(SEEDS), "--json"], cwd=cwd, env=isolated_env(cwd, db_url),
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [*wiredesk_cmd(), "replay", str(SEEDS), "--json"],
+        cwd=cwd,
+        env=isolated_env(cwd, db_url),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["stories"], "the seeds make stories"
 
@@ -268,7 +276,9 @@ def test_gzip_for_readers_that_accept_it(lite):
     assert "content-encoding" not in lite.get("/digest.atom", {"Accept-Encoding": "gzip;q=0"})[1]
 
 
-def write_corpus(folder: Path, title: str, paragraphs: list[str], published: str = "Mon, 15 Apr 2024 09:00:00 GMT") -> Path:
+def write_corpus(
+    folder: Path, title: str, paragraphs: list[str], published: str = "Mon, 15 Apr 2024 09:00:00 GMT"
+) -> Path:
     """A one-feed, one-article fixture corpus in the manifest format that `wiredesk replay` reads."""
     folder.mkdir(parents=True)
     feed_url, page_url = "https://library.example/feed.xml", "https://library.example/news/reopening.html"
@@ -279,12 +289,19 @@ def write_corpus(folder: Path, title: str, paragraphs: list[str], published: str
         f"<description>{paragraphs[0]}</description></item></channel></rss>"
     )
     body = "".join(f"<p>{p}</p>" for p in paragraphs)
-    (folder / "page.html").write_text(f"<html><head><title>{title}</title></head><body><article><h1>{title}</h1>"
-                                      f"{body}</article></body></html>")
-    (folder / "manifest.json").write_text(json.dumps({
-        "feeds": [{"outlet": "City Library News", "url": feed_url, "file": "feed.xml", "folder": "Local"}],
-        "articles": [{"id": "900_library", "url": page_url, "page": "page.html", "kind": "control", "story": "library"}],
-    }))
+    (folder / "page.html").write_text(
+        f"<html><head><title>{title}</title></head><body><article><h1>{title}</h1>{body}</article></body></html>"
+    )
+    (folder / "manifest.json").write_text(
+        json.dumps(
+            {
+                "feeds": [{"outlet": "City Library News", "url": feed_url, "file": "feed.xml", "folder": "Local"}],
+                "articles": [
+                    {"id": "900_library", "url": page_url, "page": "page.html", "kind": "control", "story": "library"}
+                ],
+            }
+        )
+    )
     return folder
 
 
@@ -325,7 +342,9 @@ def test_a_new_story_changes_the_etag_and_last_modified(serve, wiredesk, tmp_pat
     # Last-Modified has whole seconds: the server's clock moves on by two, so the change is visibly later even when
     # the new story is stored within the second of the last one
     clock.advance(2.0)
-    code, out, err = wiredesk("replay", write_corpus(tmp_path / "library", "Riverton library reopens", LIBRARY), "--json")
+    code, out, err = wiredesk(
+        "replay", write_corpus(tmp_path / "library", "Riverton library reopens", LIBRARY), "--json"
+    )
     assert code == 0, err
     new_story = json.loads(out)["stories"][0]
     for path, old in before.items():
@@ -554,9 +573,14 @@ def test_metrics_of_a_running_service(tmp_path, httpserver):
     import socket
 
     base = httpserver.url_for("").rstrip("/")
-    httpserver.expect_request("/good.xml").respond_with_data(GOOD_FEED.format(base=base, summary=LIBRARY[0]),
-                                                              content_type="application/rss+xml")
-    page = "<html><body><article><h1>Riverton library reopens</h1>" + "".join(f"<p>{p}</p>" for p in LIBRARY) + "</article></body></html>"
+    httpserver.expect_request("/good.xml").respond_with_data(
+        GOOD_FEED.format(base=base, summary=LIBRARY[0]), content_type="application/rss+xml"
+    )
+    page = (
+        "<html><body><article><h1>Riverton library reopens</h1>"
+        + "".join(f"<p>{p}</p>" for p in LIBRARY)
+        + "</article></body></html>"
+    )
     httpserver.expect_request("/library.html").respond_with_data(page, content_type="text/html")
     httpserver.expect_request("/broken.xml").respond_with_data("oops", status=500)
     with socket.socket() as s:
@@ -567,8 +591,14 @@ def test_metrics_of_a_running_service(tmp_path, httpserver):
         f"[server]\nport = {port}\n"
         f'[[feeds]]\nurl = "{base}/good.xml"\nfolder = "Local"\n[[feeds]]\nurl = "{base}/broken.xml"\n'
     )
-    proc = subprocess.Popen([*wiredesk_cmd(), "run"], cwd=tmp_path, env=isolated_env(tmp_path, f"sqlite:///{tmp_path / 'w.db'}"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*wiredesk_cmd(), "run"],
+        cwd=tmp_path,
+        env=isolated_env(tmp_path, f"sqlite:///{tmp_path / 'w.db'}"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         text = ""
 
@@ -587,8 +617,15 @@ def test_metrics_of_a_running_service(tmp_path, httpserver):
 
         wait_until(polled_once, timeout=90)
         assert metric(text, "wiredesk_poll_duration_seconds_count") == 1, text
-        for family in ("wiredesk_feeds", "wiredesk_broken_feeds", "wiredesk_entries", "wiredesk_articles",
-                       "wiredesk_stories", "wiredesk_poll_duration_seconds", "wiredesk_fetch_errors"):
+        for family in (
+            "wiredesk_feeds",
+            "wiredesk_broken_feeds",
+            "wiredesk_entries",
+            "wiredesk_articles",
+            "wiredesk_stories",
+            "wiredesk_poll_duration_seconds",
+            "wiredesk_fetch_errors",
+        ):
             # counters are exposed with a _total suffix in the text format
             assert re.search(rf"^# TYPE {family}(_total)? ", text, re.M), family
         assert metric(text, 'wiredesk_feeds{status="active"}') == 1

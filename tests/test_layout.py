@@ -24,7 +24,8 @@ def _imports(path) -> set[str]:
 
 def test_only_storage_imports_sqlalchemy():
     offenders = sorted(
-        str(path.relative_to(ROOT)) for path in (ROOT / "daemon").rglob("*.py")
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "daemon").rglob("*.py")
         if "sqlalchemy" in _imports(path) and str(path.relative_to(ROOT)) not in NOT_MOVED_YET
     )
     assert offenders == [], f"SQL outside storage/: {offenders}"
@@ -70,8 +71,13 @@ def test_storage_hands_out_frozen_records(db):
 
     assert feeds.add_feed(db, "https://example.org/a.xml", "A", "news")
     assert not feeds.add_feed(db, "https://example.org/a.xml")
-    assert feeds.add_new_feeds(db, {"https://example.org/b.xml": (None, None), "https://example.org/a.xml": ("A", None)}) == 1
-    found = feeds.feeds_by_url(db, ["https://example.org/b.xml", "https://nowhere.example/", "https://example.org/a.xml"])
+    assert (
+        feeds.add_new_feeds(db, {"https://example.org/b.xml": (None, None), "https://example.org/a.xml": ("A", None)})
+        == 1
+    )
+    found = feeds.feeds_by_url(
+        db, ["https://example.org/b.xml", "https://nowhere.example/", "https://example.org/a.xml"]
+    )
     assert [f.url for f in found] == ["https://example.org/b.xml", "https://example.org/a.xml"]
     assert all(type(f) is FeedRecord for f in found)
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -29,8 +29,12 @@ def test_a_database_at_the_first_release_is_upgraded_and_keeps_its_rows(db_url, 
     old = Database(db_url)
     command.upgrade(_alembic_config(old.engine), "0001")
     with old.engine.begin() as conn:
-        conn.execute(sa.text("insert into feeds (url, status, error_count, created_at) "
-                             "values ('https://example.com/feed.xml', 'active', 0, '2026-01-01 00:00:00')"))
+        conn.execute(
+            sa.text(
+                "insert into feeds (url, status, error_count, created_at) "
+                "values ('https://example.com/feed.xml', 'active', 0, '2026-01-01 00:00:00')"
+            )
+        )
     old.dispose()
     code, out, err = wiredesk("feeds", "list")
     assert code == 0, err

@@ -34,10 +34,16 @@ def test_seed_story_carries_april_2024_news_time(db_url, wiredesk, manifest):
     assert len(items) == len(stories)
     # the seed story: the SCMP article of 11 April opened it, the Dong-A article of 15 April (KST) is its newest
     item = next(i for i in items if any(s["id"] == WIRE_ORIGINAL for s in i["_wiredesk"]["sources"]))
-    assert _utc(item["date_published"]) == min(published[m] for m in members) == datetime(2024, 4, 11, 14, 17,
-                                                                                          tzinfo=timezone.utc)
-    assert _utc(item["date_modified"]) == max(published[m] for m in members) == datetime(2024, 4, 14, 23, 9,
-                                                                                         tzinfo=timezone.utc)
+    assert (
+        _utc(item["date_published"])
+        == min(published[m] for m in members)
+        == datetime(2024, 4, 11, 14, 17, tzinfo=timezone.utc)
+    )
+    assert (
+        _utc(item["date_modified"])
+        == max(published[m] for m in members)
+        == datetime(2024, 4, 14, 23, 9, tzinfo=timezone.utc)
+    )
     # newest news first, no two entries at one instant, every date the news's own (2024), none the replay's
     modified = [_utc(i["date_modified"]) for i in items]
     assert modified == sorted(modified, reverse=True)
@@ -82,10 +88,17 @@ def test_a_story_that_gains_a_member_moves_up(db_url, wiredesk):
         assert last.uuid != before[0].uuid
         # the oldest story's newest member is republished now: the story's news time moves and it leads the digest
         with db.session() as s:
-            story_id = s.scalar(select(Membership.story_id).join(Article, Article.id == Membership.article_id)
-                                .where(Article.external_id == last.sources[0].article_id))
-            member = s.scalar(select(Membership.article_id).where(Membership.story_id == story_id)
-                              .order_by(Membership.seq.desc()).limit(1))
+            story_id = s.scalar(
+                select(Membership.story_id)
+                .join(Article, Article.id == Membership.article_id)
+                .where(Article.external_id == last.sources[0].article_id)
+            )
+            member = s.scalar(
+                select(Membership.article_id)
+                .where(Membership.story_id == story_id)
+                .order_by(Membership.seq.desc())
+                .limit(1)
+            )
             seen = s.scalar(select(Article.created_at).where(Article.id == member))
             s.execute(update(Article).where(Article.id == member).values(published=seen - timedelta(seconds=5)))
             # a date in the future is capped at when wiredesk saw the article

@@ -22,23 +22,50 @@ def item(guid, link, title, text, date="Sat, 13 Apr 2024 10:00:00 GMT"):
 
 
 def rss(name, items):
-    return (f'<?xml version="1.0"?><rss version="2.0"><channel><title>{name}</title><link>http://{name}.example/</link>'
-            f"<description>d</description>{''.join(items)}</channel></rss>")
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>{name}</title><link>http://{name}.example/</link>'
+        f"<description>d</description>{''.join(items)}</channel></rss>"
+    )
 
 
 # What each feed answers in each round: (status, body).
 ROUNDS = [
     {
-        "a": (200, rss("a", [item("g1", "http://a.example/1", "A one", "first"), item("g2", "http://a.example/2", "A two", "second"),
-                             item("g3", "http://a.example/3?utm_source=x", "A three", "third")])),
+        "a": (
+            200,
+            rss(
+                "a",
+                [
+                    item("g1", "http://a.example/1", "A one", "first"),
+                    item("g2", "http://a.example/2", "A two", "second"),
+                    item("g3", "http://a.example/3?utm_source=x", "A three", "third"),
+                ],
+            ),
+        ),
         "b": (200, rss("b", [item(None, "http://b.example/x?utm_medium=y&amp;id=5", "B x", "bx")])),
         "c": (500, "oops"),
-        "d": (200, rss("d", [item("dup", "http://d.example/1", "D v1", "one"), item("dup", "http://d.example/1", "D v2", "two")])),
+        "d": (
+            200,
+            rss(
+                "d",
+                [item("dup", "http://d.example/1", "D v1", "one"), item("dup", "http://d.example/1", "D v2", "two")],
+            ),
+        ),
     },
     {
         # a: g2 corrected, g3 republished under a new GUID (same link without tracking), g5 new
-        "a": (200, rss("a", [item("g1", "http://a.example/1", "A one", "first"), item("g2", "http://a.example/2", "A two corrected", "second"),
-                             item("g4", "http://a.example/3", "A three", "third"), item("g5", "http://a.example/5", "A five", "fifth")])),
+        "a": (
+            200,
+            rss(
+                "a",
+                [
+                    item("g1", "http://a.example/1", "A one", "first"),
+                    item("g2", "http://a.example/2", "A two corrected", "second"),
+                    item("g4", "http://a.example/3", "A three", "third"),
+                    item("g5", "http://a.example/5", "A five", "fifth"),
+                ],
+            ),
+        ),
         "b": (304, None),
         "c": (200, rss("c", [item("c1", "http://c.example/1", "C one", "c")])),
         "d": (200, rss("d", [item("dup", "http://d.example/1", "D v3", "three")])),
@@ -56,7 +83,9 @@ def run_rounds(db_url, rounds, monkeypatch=None):
         status, body = rounds[state["round"]][request.url.host.split(".")[0]]
         if status == 304:
             return httpx.Response(304, headers={"etag": '"e"'})
-        return httpx.Response(status, headers={"content-type": "application/rss+xml", "etag": '"e"'}, content=body.encode())
+        return httpx.Response(
+            status, headers={"content-type": "application/rss+xml", "etag": '"e"'}, content=body.encode()
+        )
 
     async def go():
         fetcher = Fetcher(transport=httpx.MockTransport(handler))
@@ -70,23 +99,36 @@ def run_rounds(db_url, rounds, monkeypatch=None):
 
     reports = asyncio.run(go())
     with db.engine.connect() as c:
-        entries = sorted(c.execute(sa.text(
-            "select f.url, e.identity, e.url, e.title from entries e join feeds f on f.id = e.feed_id")).all())
+        entries = sorted(
+            c.execute(
+                sa.text("select f.url, e.identity, e.url, e.title from entries e join feeds f on f.id = e.feed_id")
+            ).all()
+        )
         articles = dict(c.execute(sa.text("select url, title from articles")).all())
     db.dispose()
     return reports, entries, articles
 
 
 def counts(report):
-    return {f.feed_url.split("//")[1][0]: (f.ok, f.new_entries, f.changed_entries, f.not_modified) for f in report.feeds}
+    return {
+        f.feed_url.split("//")[1][0]: (f.ok, f.new_entries, f.changed_entries, f.not_modified) for f in report.feeds
+    }
 
 
 def test_entries_merge_as_they_did_one_feed_at_a_time(db_url):
     (first, second), entries, articles = run_rounds(db_url, ROUNDS)
-    assert counts(first) == {"a": (True, 3, 0, False), "b": (True, 1, 0, False), "c": (False, 0, 0, False),
-                             "d": (True, 1, 1, False)}  # d lists one entry twice: stored once, the second a change
-    assert counts(second) == {"a": (True, 1, 2, False), "b": (True, 0, 0, True), "c": (True, 1, 0, False),
-                              "d": (True, 0, 1, False)}
+    assert counts(first) == {
+        "a": (True, 3, 0, False),
+        "b": (True, 1, 0, False),
+        "c": (False, 0, 0, False),
+        "d": (True, 1, 1, False),
+    }  # d lists one entry twice: stored once, the second a change
+    assert counts(second) == {
+        "a": (True, 1, 2, False),
+        "b": (True, 0, 0, True),
+        "c": (True, 1, 0, False),
+        "d": (True, 0, 1, False),
+    }
     assert entries == [
         ("http://a.example/feed.xml", "guid:g1", "http://a.example/1", "A one"),
         ("http://a.example/feed.xml", "guid:g2", "http://a.example/2", "A two corrected"),
@@ -110,7 +152,12 @@ def test_a_feed_whose_update_fails_costs_only_itself(db_url, monkeypatch):
         return original(self, feed, item, *args)
 
     monkeypatch.setattr(Pipeline, "_update_feed", failing)
-    rounds = [{name: (200, rss(name, [item(f"{name}1", f"http://{name}.example/1", f"{name} one", "text")])) for name in "abcd"}]
+    rounds = [
+        {
+            name: (200, rss(name, [item(f"{name}1", f"http://{name}.example/1", f"{name} one", "text")]))
+            for name in "abcd"
+        }
+    ]
     (report,), entries, _ = run_rounds(db_url, rounds)
     outcome = {f.feed_url.split("//")[1][0]: f for f in report.feeds}
     assert {n: outcome[n].ok for n in "abcd"} == {"a": True, "b": True, "c": False, "d": True}

@@ -25,14 +25,23 @@ def serve_sections(httpserver, sections: dict[str, list[tuple[str, str, int]]]) 
         for path, stem, hour in items:
             paras = seed_paragraphs(stem)
             title = f"Headline of {path}"
-            rendered.append(ITEM.format(title=title, link=f"{base}/{path}?utm_source={name}", guid=f"{name}-{path}",
-                                        date=WHEN.format(hour=hour), summary=paras[0][:150]))
+            rendered.append(
+                ITEM.format(
+                    title=title,
+                    link=f"{base}/{path}?utm_source={name}",
+                    guid=f"{name}-{path}",
+                    date=WHEN.format(hour=hour),
+                    summary=paras[0][:150],
+                )
+            )
             if path not in pages:
                 pages.add(path)
                 httpserver.expect_request(f"/{path}").respond_with_data(
-                    PAGE.format(title=title, paras="".join(f"<p>{p}</p>" for p in paras)), content_type="text/html")
+                    PAGE.format(title=title, paras="".join(f"<p>{p}</p>" for p in paras)), content_type="text/html"
+                )
         httpserver.expect_request(f"/{name}.xml").respond_with_data(
-            RSS.format(title=name, base=base, items="".join(rendered)), content_type="application/rss+xml")
+            RSS.format(title=name, base=base, items="".join(rendered)), content_type="application/rss+xml"
+        )
     return base
 
 
@@ -50,7 +59,9 @@ def _check_one_article(db_url, wiredesk, base, page_path="herald/zhao.html"):
     page = f"{base}/{page_path}"
     counts = count_rows(db_url)
     assert counts["entries"] == 3 and counts["articles"] == 2 and counts["memberships"] == 2
-    assert [tuple(r) for r in _rows(db_url, "select url, count(*) from articles group by url having count(*) > 1")] == []
+    assert [
+        tuple(r) for r in _rows(db_url, "select url, count(*) from articles group by url having count(*) > 1")
+    ] == []
     (recorded,) = _rows(db_url, "select a.url, f.source from article_feeds f join articles a on a.id = f.article_id")
     assert recorded[0] == page
     # each feed still counts its entry
@@ -84,10 +95,13 @@ def _check_one_article(db_url, wiredesk, base, page_path="herald/zhao.html"):
 
 
 def test_the_same_url_in_two_feeds_is_one_article(db_url, tmp_path, httpserver, wiredesk):
-    base = serve_sections(httpserver, {
-        "national": [("herald/zhao.html", "001", 10), ("ap/drill.html", "002", 11)],
-        "world": [("herald/zhao.html", "001", 12)],
-    })
+    base = serve_sections(
+        httpserver,
+        {
+            "national": [("herald/zhao.html", "001", 10), ("ap/drill.html", "002", 11)],
+            "world": [("herald/zhao.html", "001", 12)],
+        },
+    )
     write_config(tmp_path, base, ["national", "world"])
     code, out, err = wiredesk("poll", "--once")
     assert code == 0, err
@@ -99,32 +113,44 @@ def test_the_same_url_in_two_feeds_is_one_article(db_url, tmp_path, httpserver, 
 
 
 def test_a_page_already_stored_arriving_through_a_second_feed_later(db_url, tmp_path, httpserver, wiredesk):
-    base = serve_sections(httpserver, {
-        "national": [("herald/zhao.html", "001", 10), ("ap/drill.html", "002", 11)],
-        "world": [("herald/zhao.html", "001", 12)],
-    })
+    base = serve_sections(
+        httpserver,
+        {
+            "national": [("herald/zhao.html", "001", 10), ("ap/drill.html", "002", 11)],
+            "world": [("herald/zhao.html", "001", 12)],
+        },
+    )
     write_config(tmp_path, base, ["national"])
     assert wiredesk("poll", "--once")[0] == 0
-    before = _rows(db_url, "select m.story_id, m.seq, s.article_count from memberships m "
-                           "join stories s on s.id = m.story_id order by m.seq")
+    before = _rows(
+        db_url,
+        "select m.story_id, m.seq, s.article_count from memberships m "
+        "join stories s on s.id = m.story_id order by m.seq",
+    )
     assert wiredesk("feeds", "add", f"{base}/world.xml")[0] == 0
     code, out, err = wiredesk("poll", "--once")
     assert code == 0, err
     assert "1 new entries, 0 new articles" in out
     # the story's membership and copies are as they were
-    assert _rows(db_url, "select m.story_id, m.seq, s.article_count from memberships m "
-                         "join stories s on s.id = m.story_id order by m.seq") == before
+    assert (
+        _rows(
+            db_url,
+            "select m.story_id, m.seq, s.article_count from memberships m "
+            "join stories s on s.id = m.story_id order by m.seq",
+        )
+        == before
+    )
     _check_one_article(db_url, wiredesk, base)
 
 
-def test_a_second_article_for_one_page_is_refused_by_the_database(db_url, tmp_path, httpserver, wiredesk,
-                                                                     monkeypatch):
+def test_a_second_article_for_one_page_is_refused_by_the_database(db_url, tmp_path, httpserver, wiredesk, monkeypatch):
     """Workers deciding at the same time: a lookup that ran before another worker committed the page finds nothing,
     and the unique key refuses the second article; the entry is then recorded on the first."""
     import storage.articles as articles
 
-    base = serve_sections(httpserver, {"national": [("herald/zhao.html", "001", 10)],
-                                       "world": [("herald/zhao.html", "001", 12)]})
+    base = serve_sections(
+        httpserver, {"national": [("herald/zhao.html", "001", 10)], "world": [("herald/zhao.html", "001", 12)]}
+    )
     write_config(tmp_path, base, ["national"])
     assert wiredesk("poll", "--once")[0] == 0
     assert wiredesk("feeds", "add", f"{base}/world.xml")[0] == 0
@@ -155,10 +181,13 @@ def test_an_older_database_keeps_its_pages_stored_twice(db_url):
     command.upgrade(_alembic_config(old.engine), "0006")
     with old.engine.begin() as conn:
         for i, url in enumerate(["https://news.example/a", "https://news.example/a", "https://news.example/b", None]):
-            conn.execute(sa.text(
-                "insert into articles (id, url, title, text, extracted_from, text_hash, fingerprint, created_at) "
-                "values (:id, :url, 't', 'x', 'feed', 'h', :fp, '2026-01-01 00:00:00+00')"),
-                {"id": i + 1, "url": url, "fp": b""})
+            conn.execute(
+                sa.text(
+                    "insert into articles (id, url, title, text, extracted_from, text_hash, fingerprint, created_at) "
+                    "values (:id, :url, 't', 'x', 'feed', 'h', :fp, '2026-01-01 00:00:00+00')"
+                ),
+                {"id": i + 1, "url": url, "fp": b""},
+            )
     old.dispose()
     db = open_database(db_url)
     from storage.articles import url_key
@@ -182,20 +211,32 @@ def test_the_tables_count_publishers_as_the_digest_does(db_url, tmp_path, httpse
 
     sections = {
         "yonhap": ("Yonhap", "https://en.yna.co.kr/view/AEN20240414000300315", "seeds/000_3324a5df7957fe74.txt", 10),
-        "national": ("Herald National", "https://www.koreaherald.com/view.php?ud=1", "seeds/001_d689609cb1ce60ea.txt",
-                     11),
-        "world": ("Herald World", "https://news.koreaherald.com/view.php?ud=2", "seeds/made/100_koreatimes_copy.txt",
-                  12),
+        "national": (
+            "Herald National",
+            "https://www.koreaherald.com/view.php?ud=1",
+            "seeds/001_d689609cb1ce60ea.txt",
+            11,
+        ),
+        "world": (
+            "Herald World",
+            "https://news.koreaherald.com/view.php?ud=2",
+            "seeds/made/100_koreatimes_copy.txt",
+            12,
+        ),
     }
     base = httpserver.url_for("").rstrip("/")
     for name, (title, link, path, hour) in sections.items():
-        item = ITEM.format(title=f"{title} on Zhao Leji", link=link, guid=link, date=WHEN.format(hour=hour),
-                           summary=text(path))
+        item = ITEM.format(
+            title=f"{title} on Zhao Leji", link=link, guid=link, date=WHEN.format(hour=hour), summary=text(path)
+        )
         httpserver.expect_request(f"/{name}.xml").respond_with_data(
-            RSS.format(title=title, base=base, items=item), content_type="application/rss+xml")
+            RSS.format(title=title, base=base, items=item), content_type="application/rss+xml"
+        )
     cfg = write_config(tmp_path, base, list(sections))
-    cfg.write_text(cfg.read_text().replace("[fetch]\n", "[fetch]\nfetch_articles = false\n")
-                   + '[outlets]\n"koreaherald.com" = "The Korea Herald"\n')
+    cfg.write_text(
+        cfg.read_text().replace("[fetch]\n", "[fetch]\nfetch_articles = false\n")
+        + '[outlets]\n"koreaherald.com" = "The Korea Herald"\n'
+    )
     code, out, err = wiredesk("poll", "--once")
     assert code == 0 and "3 new articles" in out, err
     code, out, err = wiredesk("stories", "--json")

@@ -39,20 +39,33 @@ def serve_farm(httpserver, feeds: dict[str, list[tuple[str, str]]]):
             paras = seed_paragraphs(stem)
             title = f"{name} {slug}"
             link = f"{base}/{name}/{slug}.html"
-            rendered.append(ITEM.format(title=title, link=link, guid=f"{name}-{slug}",
-                                        date=f"Sat, 13 Apr 2024 {10 + i:02d}:00:00 GMT", summary=paras[0][:150]))
+            rendered.append(
+                ITEM.format(
+                    title=title,
+                    link=link,
+                    guid=f"{name}-{slug}",
+                    date=f"Sat, 13 Apr 2024 {10 + i:02d}:00:00 GMT",
+                    summary=paras[0][:150],
+                )
+            )
             httpserver.expect_request(f"/{name}/{slug}.html").respond_with_data(
-                PAGE.format(title=title, paras="".join(f"<p>{p}</p>" for p in paras)), content_type="text/html")
+                PAGE.format(title=title, paras="".join(f"<p>{p}</p>" for p in paras)), content_type="text/html"
+            )
         httpserver.expect_request(f"/{name}.xml").respond_with_data(
-            RSS.format(title=name, base=base, items="".join(rendered)), content_type="application/rss+xml")
+            RSS.format(title=name, base=base, items="".join(rendered)), content_type="application/rss+xml"
+        )
     return base
 
 
 def write_config(tmp_path, base, feeds, port=0):
     lines = [
-        "[fetch]", 'allow_networks = ["127.0.0.0/8", "::1/128"]', "timeout = 5.0",
-        "[server]", f"port = {port}",
-        "[schedule]", "parse_workers = 1",
+        "[fetch]",
+        'allow_networks = ["127.0.0.0/8", "::1/128"]',
+        "timeout = 5.0",
+        "[server]",
+        f"port = {port}",
+        "[schedule]",
+        "parse_workers = 1",
     ]
     for name in feeds:
         lines += ["[[feeds]]", f'url = "{base}/{name}.xml"', 'folder = "News"']
@@ -82,8 +95,15 @@ def test_poll_once_over_loopback(db_url, tmp_path, httpserver, wiredesk):
 
 def start_run(tmp_path, env_extra=None, new_session=False):
     env = dict(os.environ, **(env_extra or {}))
-    return subprocess.Popen([*wiredesk_exe(), "run"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=new_session)
+    return subprocess.Popen(
+        [*wiredesk_exe(), "run"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=new_session,
+    )
 
 
 def wait_for_story(port, proc, seconds=60):
@@ -122,7 +142,11 @@ def test_run_serves_and_stops_cleanly(db_url, tmp_path, httpserver):
     base = serve_farm(httpserver, feeds)
     port = free_port()
     write_config(tmp_path, base, feeds, port=port)
-    env = {"WIREDESK_DATABASE_URL": db_url, "XDG_DATA_HOME": str(tmp_path / "d"), "XDG_CONFIG_HOME": str(tmp_path / "c")}
+    env = {
+        "WIREDESK_DATABASE_URL": db_url,
+        "XDG_DATA_HOME": str(tmp_path / "d"),
+        "XDG_CONFIG_HOME": str(tmp_path / "c"),
+    }
     proc = start_run(tmp_path, env)
     try:
         status, body = wait_http(f"http://127.0.0.1:{port}/healthz", proc)
@@ -132,15 +156,27 @@ def test_run_serves_and_stops_cleanly(db_url, tmp_path, httpserver):
         assert json.loads(body)["items"], "the polled story reached the digest"
         if db_url.startswith("sqlite"):
             # a second instance on the same SQLite database is refused with one clear line
-            second = subprocess.run([*wiredesk_exe(), "run", "--port", str(free_port())], cwd=tmp_path,
-                                    env=dict(os.environ, **env), capture_output=True, text=True, timeout=60)
+            second = subprocess.run(
+                [*wiredesk_exe(), "run", "--port", str(free_port())],
+                cwd=tmp_path,
+                env=dict(os.environ, **env),
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
             assert second.returncode == 2
             assert "already using" in second.stderr and len(second.stderr.strip().splitlines()) == 1
         else:
             # on PostgreSQL a second worker joins and serves the same digest
             port2 = free_port()
-            second = subprocess.Popen([*wiredesk_exe(), "run", "--port", str(port2)], cwd=tmp_path,
-                                      env=dict(os.environ, **env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            second = subprocess.Popen(
+                [*wiredesk_exe(), "run", "--port", str(port2)],
+                cwd=tmp_path,
+                env=dict(os.environ, **env),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             try:
                 _, body2 = wait_http(f"http://127.0.0.1:{port2}/digest.json?days=100000", second)
                 assert json.loads(body2)["items"] == json.loads(body)["items"]
@@ -167,10 +203,17 @@ def test_systemd_unit_and_notify_protocol(db_url, tmp_path, httpserver):
     unit = ROOT / "contrib" / "wiredesk.service"
     text = unit.read_text()
     assert "Type=notify" in text and "WatchdogSec=" in text
-    analyze = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True) if _has("systemd-analyze") else None
+    analyze = (
+        subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True)
+        if _has("systemd-analyze")
+        else None
+    )
     if analyze is not None:
-        problems = [line for line in analyze.stderr.splitlines()
-                    if "wiredesk.service" in line and "Command" not in line and "executable" not in line]
+        problems = [
+            line
+            for line in analyze.stderr.splitlines()
+            if "wiredesk.service" in line and "Command" not in line and "executable" not in line
+        ]
         assert not problems, analyze.stderr
     feeds = {"alpha": [("zhao", "000")]}
     base = serve_farm(httpserver, feeds)
@@ -226,13 +269,13 @@ def test_stopping_leaves_no_process_behind(db_url, tmp_path, httpserver, whom):
     try:
         wait_for_story(port, proc)
         helpers = _group_members(proc.pid)
-        assert any("forkserver" in c for c in helpers), helpers   # the parse workers' processes are running
+        assert any("forkserver" in c for c in helpers), helpers  # the parse workers' processes are running
     finally:
         started = time.monotonic()
         if whom == "main process":
             proc.send_signal(signal.SIGTERM)
         else:
-            os.killpg(proc.pid, signal.SIGTERM)     # what systemd does to the unit's control group
+            os.killpg(proc.pid, signal.SIGTERM)  # what systemd does to the unit's control group
         out, err = proc.communicate(timeout=15)
     # multiprocessing's resource tracker ends when it reads end-of-file from the exited process: a moment, no more
     wait_until(lambda: not _group_members(proc.pid), timeout=3)
@@ -290,8 +333,12 @@ def test_copy_index_in_redis(db_url, tmp_path, httpserver, wiredesk):
             stories = {r[0].encode() for r in c.execute(sa.text("select id from stories"))}
             articles = {str(r[0]).encode() for r in c.execute(sa.text("select id from articles"))}
         engine.dispose()
-        listed = {v for k in client.scan_iter(match=basename + b"_stories:*") if client.type(k) == b"list"
-                  for v in client.lrange(k, 0, -1)}
+        listed = {
+            v
+            for k in client.scan_iter(match=basename + b"_stories:*")
+            if client.type(k) == b"list"
+            for v in client.lrange(k, 0, -1)
+        }
         assert listed and listed <= stories
         assert client.get(basename + b"_stories_applied") == b"3"
         import pickle

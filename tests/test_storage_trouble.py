@@ -15,6 +15,7 @@ def paragraphs(stem):
     path = next((ROOT / "seeds").rglob(f"{stem}*.txt"))
     return [p.strip() for p in path.read_text().split("\n\n") if len(p.strip()) > 40]
 
+
 FEED = """<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{name}</title>
 <link>http://example.com/</link><description>d</description>{items}</channel></rss>"""
 ITEM = "<item><title>{title}</title><guid>{guid}</guid><pubDate>Sat, 13 Apr 2024 10:00:00 GMT</pubDate><description>{text}</description></item>"
@@ -35,7 +36,8 @@ def small_disk(tmp_path):
 
 def feed_body(name, stems):
     items = "".join(
-        ITEM.format(title=f"{name} {stem}", guid=f"{name}-{stem}", text=" ".join(paragraphs(stem))[:3000]) for stem in stems
+        ITEM.format(title=f"{name} {stem}", guid=f"{name}-{stem}", text=" ".join(paragraphs(stem))[:3000])
+        for stem in stems
     )
     return FEED.format(name=name, items=items)
 
@@ -48,6 +50,7 @@ def digest_items(port, proc):
 
 def wait_until(predicate, seconds, proc):
     """``predicate`` holds within ``seconds``; fails at once if the daemon exits."""
+
     def check() -> bool:
         if proc.poll() is not None:
             raise AssertionError("the daemon exited: " + proc.communicate()[1][-2000:])
@@ -107,19 +110,34 @@ def late_feed_server(httpserver):
             return Response("busy", status=500)
         return Response(feed_body("late", ["202_xi"]), content_type="application/rss+xml")
 
-    httpserver.expect_request("/early.xml").respond_with_data(feed_body("early", ["200_nk"]), content_type="application/rss+xml")
+    httpserver.expect_request("/early.xml").respond_with_data(
+        feed_body("early", ["200_nk"]), content_type="application/rss+xml"
+    )
     httpserver.expect_request("/late.xml").respond_with_handler(late_handler)
     return httpserver.url_for("").rstrip("/"), late_ok
 
 
 def write_config(tmp_path, base, port):
     (tmp_path / "wiredesk.toml").write_text(
-        "\n".join([
-            "[fetch]", 'allow_networks = ["127.0.0.0/8"]', "fetch_articles = false",
-            "[schedule]", "backoff_minutes = 0.02", "max_backoff_minutes = 0.05", "parse_workers = 1", "tick_seconds = 1",
-            "[server]", f"port = {port}",
-            "[[feeds]]", f'url = "{base}/early.xml"', "[[feeds]]", f'url = "{base}/late.xml"',
-        ]) + "\n"
+        "\n".join(
+            [
+                "[fetch]",
+                'allow_networks = ["127.0.0.0/8"]',
+                "fetch_articles = false",
+                "[schedule]",
+                "backoff_minutes = 0.02",
+                "max_backoff_minutes = 0.05",
+                "parse_workers = 1",
+                "tick_seconds = 1",
+                "[server]",
+                f"port = {port}",
+                "[[feeds]]",
+                f'url = "{base}/early.xml"',
+                "[[feeds]]",
+                f'url = "{base}/late.xml"',
+            ]
+        )
+        + "\n"
     )
 
 

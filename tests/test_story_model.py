@@ -32,21 +32,30 @@ def embedder():
 
 
 def doc(i, title, text="", hours=None, source=None):
-    return Document(id=str(i), title=title, text=text, source=source,
-                    published=None if hours is None else T0 + timedelta(hours=hours))
+    return Document(
+        id=str(i),
+        title=title,
+        text=text,
+        source=source,
+        published=None if hours is None else T0 + timedelta(hours=hours),
+    )
 
 
-VISIT = ("China's Zhao Leji arrives in Pyongyang for talks with Kim Jong Un",
-         "Zhao Leji, the third-ranking official of China's Communist Party, arrived in Pyongyang on Thursday for a "
-         "three-day visit, the highest-level Chinese visit to North Korea in five years. He was greeted at the "
-         "airport by Choe Ryong Hae and is expected to meet leader Kim Jong Un to open a year of friendship "
-         "between the two countries.\n\nThe visit marks 75 years of diplomatic ties between Beijing and Pyongyang, "
-         "and comes as North Korea deepens its cooperation with Russia.")
-VISIT_2 = ("Top Chinese lawmaker meets Kim Jong Un as Beijing and Pyongyang mark 75 years of ties",
-           "Kim Jong Un received Zhao Leji, chairman of China's National People's Congress, in Pyongyang on "
-           "Friday, state media said. The two sides agreed to strengthen exchanges and cooperation during the "
-           "friendship year, Zhao told Kim, adding that China valued its traditional ties with North Korea.\n\n"
-           "Zhao is the most senior Chinese official to visit since Xi Jinping went to Pyongyang in 2019.")
+VISIT = (
+    "China's Zhao Leji arrives in Pyongyang for talks with Kim Jong Un",
+    "Zhao Leji, the third-ranking official of China's Communist Party, arrived in Pyongyang on Thursday for a "
+    "three-day visit, the highest-level Chinese visit to North Korea in five years. He was greeted at the "
+    "airport by Choe Ryong Hae and is expected to meet leader Kim Jong Un to open a year of friendship "
+    "between the two countries.\n\nThe visit marks 75 years of diplomatic ties between Beijing and Pyongyang, "
+    "and comes as North Korea deepens its cooperation with Russia.",
+)
+VISIT_2 = (
+    "Top Chinese lawmaker meets Kim Jong Un as Beijing and Pyongyang mark 75 years of ties",
+    "Kim Jong Un received Zhao Leji, chairman of China's National People's Congress, in Pyongyang on "
+    "Friday, state media said. The two sides agreed to strengthen exchanges and cooperation during the "
+    "friendship year, Zhao told Kim, adding that China valued its traditional ties with North Korea.\n\n"
+    "Zhao is the most senior Chinese official to visit since Xi Jinping went to Pyongyang in 2019.",
+)
 
 
 def test_two_headlines_of_one_event_in_other_words_join(embedder):
@@ -81,7 +90,7 @@ def test_the_evidence_lists_every_weighed_feature_and_reads_as_words(embedder):
     row = np.array([ev["features"].get(n, [0.0, 0.0])[0] for n in decision.NAMES])
     for n, (value, share) in ev["features"].items():
         w = weights[decision.INDEX[n]]
-        assert share == pytest.approx(value * w, abs=1e-4 * abs(w) + 1e-3)   # values are stored to 4 places
+        assert share == pytest.approx(value * w, abs=1e-4 * abs(w) + 1e-3)  # values are stored to 4 places
     assert float(decision.probabilities(row, weights)) == pytest.approx(ev["probability"], abs=1e-3)
     assert ev["hours_from_newest"] == 20.0
     text = explain(ev, None)
@@ -108,8 +117,8 @@ def test_the_passing_candidates_are_ranked_by_the_models_choice():
     from daemon.engine.core import _choice
 
     p, need = np.array([0.9, 0.3, 0.02]), np.array([0.05, 0.05, 0.05])
-    assert _choice(p, need) == 0                                  # the most likely
-    assert _choice(p, need, np.array([0.5, 0.7, 0.99])) == 1      # the nearest of those that pass
+    assert _choice(p, need) == 0  # the most likely
+    assert _choice(p, need, np.array([0.5, 0.7, 0.99])) == 1  # the nearest of those that pass
     assert _choice(np.array([0.01, 0.02]), need[:2], np.array([0.9, 0.9])) is None
     engine = Engine()
     x = np.zeros((2, decision.N_FEATURES))
@@ -123,8 +132,13 @@ def test_the_passing_candidates_are_ranked_by_the_models_choice():
 
 
 def test_the_evidence_says_what_chose_among_passing_stories():
-    ev = {"probability": 0.41, "model": "semantic_short", "features": {"sem_mean": [0.7, 7.0], "lex": [0.2, 1.1]},
-          "chosen_by": "sem_mean", "passed": 3}
+    ev = {
+        "probability": 0.41,
+        "model": "semantic_short",
+        "features": {"sem_mean": [0.7, 7.0], "lex": [0.2, 1.1]},
+        "chosen_by": "sem_mean",
+        "passed": 3,
+    }
     assert "of 3 stories that passed, the nearest by same event wording" in explain(ev, None)
 
 

@@ -17,7 +17,7 @@ from test_service import free_port, start_run, wait_for_story
 from daemon.parse.feed import parse_feed, websub_links
 from daemon.websub import signature_ok
 
-LEASE = 3   # seconds the hub grants: renewed halfway through
+LEASE = 3  # seconds the hub grants: renewed halfway through
 
 
 class Hub:
@@ -44,8 +44,14 @@ class Hub:
 
     def verify(self, form: dict) -> None:
         challenge = os.urandom(8).hex()
-        query = urllib.parse.urlencode({"hub.mode": form["hub.mode"], "hub.topic": form["hub.topic"],
-                                        "hub.challenge": challenge, "hub.lease_seconds": LEASE})
+        query = urllib.parse.urlencode(
+            {
+                "hub.mode": form["hub.mode"],
+                "hub.topic": form["hub.topic"],
+                "hub.challenge": challenge,
+                "hub.lease_seconds": LEASE,
+            }
+        )
         try:
             with urllib.request.urlopen(f"{form['hub.callback']}?{query}", timeout=5) as r:
                 echoed = r.read().decode()
@@ -55,20 +61,26 @@ class Hub:
 
     def push(self, callback: str, body: bytes, secret: str) -> int:
         sig = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        req = urllib.request.Request(callback, data=body, headers={"Content-Type": "application/rss+xml",
-                                                                   "X-Hub-Signature": sig})
+        req = urllib.request.Request(
+            callback, data=body, headers={"Content-Type": "application/rss+xml", "X-Hub-Signature": sig}
+        )
         with urllib.request.urlopen(req, timeout=5) as r:
             return r.status
 
 
 def rss(base: str, hub: str, guids: list[str]) -> str:
-    items = "".join(f"<item><title>Report {g}</title><link>{base}/{g}.html</link><guid>{g}</guid>"
-                    f"<pubDate>Sat, 13 Apr 2024 10:00:00 GMT</pubDate><description>The harbour gates failed "
-                    f"at dawn, the port authority said in report {g}.</description></item>" for g in guids)
-    return (f'<?xml version="1.0"?><rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom"><channel>'
-            f'<title>Alpha</title><link>{base}/</link><description>d</description>'
-            f'<atom:link rel="hub" href="{hub}"/><atom:link rel="self" href="{base}/alpha.xml"/>{items}'
-            f'</channel></rss>')
+    items = "".join(
+        f"<item><title>Report {g}</title><link>{base}/{g}.html</link><guid>{g}</guid>"
+        f"<pubDate>Sat, 13 Apr 2024 10:00:00 GMT</pubDate><description>The harbour gates failed "
+        f"at dawn, the port authority said in report {g}.</description></item>"
+        for g in guids
+    )
+    return (
+        f'<?xml version="1.0"?><rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom"><channel>'
+        f"<title>Alpha</title><link>{base}/</link><description>d</description>"
+        f'<atom:link rel="hub" href="{hub}"/><atom:link rel="self" href="{base}/alpha.xml"/>{items}'
+        f"</channel></rss>"
+    )
 
 
 def _wait(what: str, check, seconds=30):
@@ -97,15 +109,21 @@ def test_signatures():
 def test_websub_round_trip(db_url, tmp_path, httpserver):
     hub = Hub()
     base = httpserver.url_for("").rstrip("/")
-    httpserver.expect_request("/alpha.xml").respond_with_data(rss(base, hub.url, ["first"]),
-                                                              content_type="application/rss+xml")
+    httpserver.expect_request("/alpha.xml").respond_with_data(
+        rss(base, hub.url, ["first"]), content_type="application/rss+xml"
+    )
     port = free_port()
     (tmp_path / "wiredesk.toml").write_text(
         '[fetch]\nallow_networks = ["127.0.0.0/8"]\ntimeout = 5.0\nfetch_articles = false\n'
         f'[server]\nport = {port}\nbase_url = "http://127.0.0.1:{port}/"\n'
-        '[schedule]\nparse_workers = 1\ntick_seconds = 0.5\n'
-        f'[[feeds]]\nurl = "{base}/alpha.xml"\n')
-    env = {"WIREDESK_DATABASE_URL": db_url, "XDG_DATA_HOME": str(tmp_path / "d"), "XDG_CONFIG_HOME": str(tmp_path / "c")}
+        "[schedule]\nparse_workers = 1\ntick_seconds = 0.5\n"
+        f'[[feeds]]\nurl = "{base}/alpha.xml"\n'
+    )
+    env = {
+        "WIREDESK_DATABASE_URL": db_url,
+        "XDG_DATA_HOME": str(tmp_path / "d"),
+        "XDG_CONFIG_HOME": str(tmp_path / "c"),
+    }
     engine = sa.create_engine(db_url)
 
     def feed():
@@ -119,9 +137,14 @@ def test_websub_round_trip(db_url, tmp_path, httpserver):
     proc = start_run(tmp_path, env)
     try:
         wait_for_story(port, proc)
-        sub = _wait("the hub never got a verified subscription",
-                    lambda: next((s for s in hub.subscriptions if s["verified"]), None))
-        assert sub["hub.topic"] == f"{base}/alpha.xml" and sub["hub.callback"] == f"http://127.0.0.1:{port}/websub/{feed().id}"
+        sub = _wait(
+            "the hub never got a verified subscription",
+            lambda: next((s for s in hub.subscriptions if s["verified"]), None),
+        )
+        assert (
+            sub["hub.topic"] == f"{base}/alpha.xml"
+            and sub["hub.callback"] == f"http://127.0.0.1:{port}/websub/{feed().id}"
+        )
         assert feed().websub_state == "active"
         # a push with a signature made with another secret is acknowledged and ignored
         bad = rss(base, hub.url, ["forged"]).encode()

@@ -22,7 +22,13 @@ def pg_url(db_url):
 
 
 def write_config(tmp_path, farm, lease_seconds=600, redis_url=""):
-    lines = ["[fetch]", 'allow_networks = ["127.0.0.0/8"]', "[schedule]", "parse_workers = 1", f"lease_seconds = {lease_seconds}"]
+    lines = [
+        "[fetch]",
+        'allow_networks = ["127.0.0.0/8"]',
+        "[schedule]",
+        "parse_workers = 1",
+        f"lease_seconds = {lease_seconds}",
+    ]
     if redis_url:
         lines += ["[redis]", f'url = "{redis_url}"']
     for u in farm.urls():
@@ -33,8 +39,9 @@ def write_config(tmp_path, farm, lease_seconds=600, redis_url=""):
 def stories(url):
     engine = sa.create_engine(url)
     with engine.connect() as c:
-        rows = c.execute(sa.text(
-            "select m.story_id, a.url from memberships m join articles a on a.id = m.article_id order by m.seq")).all()
+        rows = c.execute(
+            sa.text("select m.story_id, a.url from memberships m join articles a on a.id = m.article_id order by m.seq")
+        ).all()
         seqs = [r[0] for r in c.execute(sa.text("select seq from memberships order by seq"))]
     engine.dispose()
     groups: dict[str, set] = {}
@@ -78,8 +85,17 @@ def test_three_workers_share_the_feeds_and_agree_on_stories(pg_url, tmp_path, in
         write_config(tmp_path, farm, redis_url=indexes)
         env = dict(os.environ, WIREDESK_DATABASE_URL=pg_url)
         subprocess.run([*wiredesk_exe(), "init"], cwd=tmp_path, env=env, check=True, capture_output=True)
-        procs = [subprocess.Popen([*wiredesk_exe(), "poll", "--once"], cwd=tmp_path, env=env,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+        procs = [
+            subprocess.Popen(
+                [*wiredesk_exe(), "poll", "--once"],
+                cwd=tmp_path,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(3)
+        ]
         outs = [p.communicate(timeout=300) for p in procs]
         assert all(p.returncode == 0 for p in procs), [o[1][-3000:] for o in outs if "Traceback" in o[1]]
         # each feed was polled by exactly one worker, and every worker took a share
@@ -96,7 +112,9 @@ def test_three_workers_share_the_feeds_and_agree_on_stories(pg_url, tmp_path, in
         stored, replayed = stored_and_replayed(pg_url, semantic_embedder())
         assert stored == replayed
         print("stories", len(stored), "copies", sum(1 for g in stored for _, c in g if c))
-        assert len(stored) < 24 * 6 * 0.6 and sum(1 for g in stored for _, c in g if c) >= 5, "real story and copy decisions"
+        assert len(stored) < 24 * 6 * 0.6 and sum(1 for g in stored for _, c in g if c) >= 5, (
+            "real story and copy decisions"
+        )
     finally:
         farm.stop()
     # the same articles through one worker give the same stories
@@ -106,8 +124,10 @@ def test_three_workers_share_the_feeds_and_agree_on_stories(pg_url, tmp_path, in
         with engine.begin() as c:
             c.execute(sa.text("truncate memberships, stories, articles, entries, feeds cascade"))
         engine.dispose()
-        write_config(tmp_path, farm)   # one worker, indexes in its memory
-        done = subprocess.run([*wiredesk_exe(), "poll", "--once"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        write_config(tmp_path, farm)  # one worker, indexes in its memory
+        done = subprocess.run(
+            [*wiredesk_exe(), "poll", "--once"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+        )
         assert done.returncode == 0, done.stderr
         one, _ = stories(pg_url)
     finally:
@@ -124,9 +144,15 @@ def test_a_killed_workers_feeds_are_taken_over(pg_url, tmp_path):
         write_config(tmp_path, farm, lease_seconds=600)
         env = dict(os.environ, WIREDESK_DATABASE_URL=pg_url)
         subprocess.run([*wiredesk_exe(), "init"], cwd=tmp_path, env=env, check=True, capture_output=True)
-        first = subprocess.Popen([*wiredesk_exe(), "poll", "--once"], cwd=tmp_path, env=env,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        first = subprocess.Popen(
+            [*wiredesk_exe(), "poll", "--once"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         engine = sa.create_engine(pg_url)
+
         def holds_leases() -> bool:
             with engine.connect() as c:
                 return bool(c.execute(sa.text("select count(*) from feeds where lease_owner is not null")).scalar())
@@ -138,10 +164,14 @@ def test_a_killed_workers_feeds_are_taken_over(pg_url, tmp_path):
             leased = c.execute(sa.text("select count(*) from feeds where lease_owner is not null")).scalar()
         assert leased > 0
         # while the leases hold, another worker leaves those feeds alone
-        early = subprocess.run([*wiredesk_exe(), "poll", "--once"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        early = subprocess.run(
+            [*wiredesk_exe(), "poll", "--once"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        )
         assert early.returncode == 0
         assert expire_leases(pg_url) == leased  # the killed worker's leases run out
-        later = subprocess.run([*wiredesk_exe(), "poll", "--once"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        later = subprocess.run(
+            [*wiredesk_exe(), "poll", "--once"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+        )
         assert later.returncode == 0, later.stderr
         assert f"polled {leased} feeds" in later.stdout or leased == 0
         with engine.connect() as c:
@@ -166,10 +196,22 @@ def _ready_entry(db, url, minutes_ago):
     then = datetime.now(timezone.utc) - timedelta(minutes=minutes_ago)
     with db.session() as s:
         feed = s.scalar(sa.select(Feed).where(Feed.url == url))
-        s.add(Entry(feed_id=feed.id, identity=url + "#1", url=url + "/1", title="Flood in Valeford",
-                    content_hash="x", state="ready", text="The flood in Valeford has affected at least 40 people, "
-                    "officials said on Saturday, and the river is still rising.", text_source="feed",
-                    published=then, first_seen_at=then, changed_at=then))
+        s.add(
+            Entry(
+                feed_id=feed.id,
+                identity=url + "#1",
+                url=url + "/1",
+                title="Flood in Valeford",
+                content_hash="x",
+                state="ready",
+                text="The flood in Valeford has affected at least 40 people, "
+                "officials said on Saturday, and the river is still rising.",
+                text_source="feed",
+                published=then,
+                first_seen_at=then,
+                changed_at=then,
+            )
+        )
         return feed.id
 
 
@@ -184,13 +226,13 @@ def test_stories_wait_for_a_worker_still_polling_unless_overdue(pg_url):
 
     db = open_database(pg_url)
     feed_id = _ready_entry(db, "https://example.com/a.xml", minutes_ago=2)
-    with db.session() as s:        # another worker is polling this feed
+    with db.session() as s:  # another worker is polling this feed
         s.get(Feed, feed_id).lease_owner = "elsewhere:1:x"
         s.get(Feed, feed_id).lease_until = datetime.now(timezone.utc) + timedelta(minutes=5)
     patient = Pipeline(db, fetcher=None, settings=PipelineSettings())
     assert patient.decide_ready() == []
     hurried = Pipeline(db, fetcher=None, settings=PipelineSettings(decide_wait=600.0))
-    assert hurried.decide_ready() == []                 # found 2 minutes ago: still worth waiting for
+    assert hurried.decide_ready() == []  # found 2 minutes ago: still worth waiting for
     service = Pipeline(db, fetcher=None, settings=PipelineSettings(decide_wait=60.0))
     [outcome] = service.decide_ready()
     assert outcome.article_id and outcome.story_id
@@ -219,7 +261,7 @@ def test_leases_of_a_process_gone_from_this_host_do_not_hold_up_the_stories(pg_u
         feed.lease_until = datetime.now(timezone.utc) + timedelta(minutes=5)
     [outcome] = Pipeline(db, fetcher=None, settings=PipelineSettings()).decide_ready()
     assert outcome.story_id
-    with db.session() as s:        # a live worker's lease (this test's own process) still holds them up
+    with db.session() as s:  # a live worker's lease (this test's own process) still holds them up
         feed = s.get(Feed, feed_id)
         feed.lease_owner = f"{socket_.gethostname()[:40]}:{os.getpid()}:cafe"
     _ready_entry(db, "https://example.com/c.xml", minutes_ago=0)

@@ -52,6 +52,7 @@ def _parse_published(value: object) -> datetime | None:
     if dt.tzinfo is None:
         # A date without an offset is read as UTC rather than rejected: corpora often omit it.
         from datetime import timezone
+
         dt = dt.replace(tzinfo=timezone.utc)
     return dt
 
@@ -74,9 +75,14 @@ def _document(line: str, seen: set[str]) -> Document:
     if art_id in seen:
         raise CorpusError(f"duplicate id {art_id!r}")
     seen.add(art_id)
-    return Document(id=art_id, title=_optional_str(obj, "title") or "", text=_optional_str(obj, "text") or "",
-                    published=_parse_published(obj.get("published")), source=_optional_str(obj, "source"),
-                    url=_optional_str(obj, "url"))
+    return Document(
+        id=art_id,
+        title=_optional_str(obj, "title") or "",
+        text=_optional_str(obj, "text") or "",
+        published=_parse_published(obj.get("published")),
+        source=_optional_str(obj, "source"),
+        url=_optional_str(obj, "url"),
+    )
 
 
 def read_corpus(path: str | os.PathLike[str]) -> list[Document]:
@@ -102,8 +108,12 @@ def read_corpus(path: str | os.PathLike[str]) -> list[Document]:
 _DEFAULT = object()
 
 
-def cluster_jsonl(path: str | os.PathLike[str], out: TextIO = sys.stdout, err: TextIO | None = None,
-                  embedder: Embedder | None | object = _DEFAULT) -> int:
+def cluster_jsonl(
+    path: str | os.PathLike[str],
+    out: TextIO = sys.stdout,
+    err: TextIO | None = None,
+    embedder: Embedder | None | object = _DEFAULT,
+) -> int:
     """Validate the whole file, then assign every article in input order; 0 on success, 2 on bad input.
 
     `embedder`: the semantic model (default: the installed one, as the daemon's default config has it; when it
@@ -122,6 +132,7 @@ def cluster_jsonl(path: str | os.PathLike[str], out: TextIO = sys.stdout, err: T
     # fingerprints (and their vectors) in batches ahead of the decisions, which stay one article at a time
     for doc, fp in zip(docs, engine.fingerprint_many(docs, chunksize=256)):
         a = engine.add(doc, fingerprint=fp)
-        out.write(json.dumps({"id": a.article_id, "story": a.story_id, "copy_of": a.copy_of},
-                             ensure_ascii=False) + "\n")
+        out.write(
+            json.dumps({"id": a.article_id, "story": a.story_id, "copy_of": a.copy_of}, ensure_ascii=False) + "\n"
+        )
     return 0

@@ -59,14 +59,18 @@ def clean_label(value: str | None, max_chars: int) -> str | None:
         return None
     if value.isascii() and value.isprintable():
         return _SPACES.sub(" ", value).strip()[:max_chars] or None
-    kept = "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in value
-                   if unicodedata.category(c) != "Cf")
+    kept = "".join(
+        " " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in value if unicodedata.category(c) != "Cf"
+    )
     return _SPACES.sub(" ", kept).strip()[:max_chars] or None
 
 
 def check_feed(url: str, title: str | None, folder: str | None, where: str = "") -> tuple[str, str | None, str | None]:
-    return (check_feed_url(url, where), check_label(title, "title", MAX_FEED_TITLE_CHARS, where),
-            check_label(folder, "folder", MAX_FOLDER_CHARS, where))
+    return (
+        check_feed_url(url, where),
+        check_label(title, "title", MAX_FEED_TITLE_CHARS, where),
+        check_label(folder, "folder", MAX_FOLDER_CHARS, where),
+    )
 
 
 def add_feed(db: Database, url: str, title: str | None = None, folder: str | None = None) -> bool:
@@ -85,8 +89,10 @@ def add_feeds(db: Database, items: list[tuple[str, str | None, str | None]]) -> 
         if added is not None:
             return added
     # added by another process twice in a row: say so rather than loop
-    raise InputError("feeds were being added by another wiredesk process at the same time; nothing was "
-                     "imported, run the import again")
+    raise InputError(
+        "feeds were being added by another wiredesk process at the same time; nothing was "
+        "imported, run the import again"
+    )
 
 
 def remove_feed(db: Database, url: str) -> bool:
@@ -96,8 +102,10 @@ def remove_feed(db: Database, url: str) -> bool:
 def sync_config_feeds(db: Database, config) -> int:
     """Feeds listed in the config file are added on start (never removed: the database is the record), and the
     settings a [[feeds]] entry gives (title, folder, interval_minutes, fetch_articles) are applied to its feed."""
-    items = [check_feed(f.url, f.title, f.folder, where=f"{config.path or 'config'}: feeds #{i}: ")
-             for i, f in enumerate(config.feeds, 1)]
+    items = [
+        check_feed(f.url, f.title, f.folder, where=f"{config.path or 'config'}: feeds #{i}: ")
+        for i, f in enumerate(config.feeds, 1)
+    ]
     if not items:
         return 0
     # one lookup for what is already there: a config listing a thousand feeds costs a few round trips on each start
@@ -171,7 +179,9 @@ def parse_opml(path: str) -> list[tuple[str, str | None, str | None]]:
     try:
         root = ET.fromstring(data)
     except ET.ParseError as exc:
-        raise InputError(f"{path} is not a valid OPML file (XML error: {exc}); export it again from your feed reader") from exc
+        raise InputError(
+            f"{path} is not a valid OPML file (XML error: {exc}); export it again from your feed reader"
+        ) from exc
     if root.tag.rsplit("}", 1)[-1].lower() != "opml":
         raise InputError(f"{path} is not an OPML file (its root element is <{root.tag}>, expected <opml>)")
     result = listparser.parse(data)
@@ -196,12 +206,16 @@ def parse_opml(path: str) -> list[tuple[str, str | None, str | None]]:
         problem = http_url_problem(url)
         if problem:
             shown = repr(url) if len(url) <= 100 else repr(url[:97] + "...")
-            raise InputError(f"{path}: feed #{n} {shown} is not an http(s) URL a feed can be read from: {problem}; "
-                             "nothing was imported")
+            raise InputError(
+                f"{path}: feed #{n} {shown} is not an http(s) URL a feed can be read from: {problem}; "
+                "nothing was imported"
+            )
         folder = clean_label(folder, MAX_FOLDER_CHARS + 1)
         if folder is not None and len(folder) > MAX_FOLDER_CHARS:
-            raise InputError(f"{path}: feed #{n} is in a folder named with over {MAX_FOLDER_CHARS} characters "
-                             f"({folder[:40]!r}...); nothing was imported")
+            raise InputError(
+                f"{path}: feed #{n} is in a folder named with over {MAX_FOLDER_CHARS} characters "
+                f"({folder[:40]!r}...); nothing was imported"
+            )
         checked.append((url, clean_label(title, MAX_FEED_TITLE_CHARS), folder))
     return checked
 
@@ -260,8 +274,9 @@ def list_feeds(db: Database) -> list[dict]:
             "next_poll": f.next_poll_at.isoformat() if f.next_poll_at else None,
             # the interval now in force and where it came from (user, adaptive, ttl, cache, retry-after, backoff,
             # websub); before the first poll: the feed's own interval, else the schedule's
-            "interval_minutes": _minutes(f.interval_seconds if f.interval_seconds is not None
-                                         else f.poll_interval_seconds),
+            "interval_minutes": _minutes(
+                f.interval_seconds if f.interval_seconds is not None else f.poll_interval_seconds
+            ),
             "interval_source": f.interval_source or ("user" if f.poll_interval_seconds is not None else None),
             "own_interval_minutes": _minutes(f.poll_interval_seconds),
             "fetch_articles": f.fetch_articles,
@@ -286,7 +301,7 @@ def command(args, config) -> int:
         check_output_path(args.output)
     items = parse_opml(args.file) if action == "import" else []
     db = database(config)
-    sync_config_feeds(db, config)   # feeds and settings from the config are there before anything is listed
+    sync_config_feeds(db, config)  # feeds and settings from the config are there before anything is listed
     if action == "add":
         return _add_command(db, config, url, title, folder, every=args.all)
     elif action == "edit":
@@ -319,7 +334,9 @@ def command(args, config) -> int:
         for col in ("folder", "status", "entries", "last success", "last error", "next poll", "interval"):
             table.add_column(col)
         for r in rows:
-            status_style = {FeedStatus.ACTIVE: "green", FeedStatus.ERROR: "yellow", FeedStatus.GONE: "red"}.get(r["status"], "")
+            status_style = {FeedStatus.ACTIVE: "green", FeedStatus.ERROR: "yellow", FeedStatus.GONE: "red"}.get(
+                r["status"], ""
+            )
             table.add_row(
                 f"{r['title'] or ''}\n{r['url']}" if r["title"] else r["url"],
                 r["folder"] or "",
@@ -328,7 +345,8 @@ def command(args, config) -> int:
                 (r["last_success"] or "-")[:16].replace("T", " "),
                 r["last_error"] or "",
                 (r["next_poll"] or "now")[:16].replace("T", " "),
-                f"{r['interval_minutes']:g} min\n{r['interval_source']}" if r["interval_minutes"] is not None
+                f"{r['interval_minutes']:g} min\n{r['interval_source']}"
+                if r["interval_minutes"] is not None
                 else "adaptive",
             )
         console().print(table)
@@ -346,8 +364,10 @@ def _edit_args(args) -> dict:
     if args.fetch_articles is not None:
         changes["fetch_articles"] = args.fetch_articles
     if not changes:
-        raise InputError("feeds edit: nothing to change; give --title, --folder, --interval MINUTES|auto or "
-                         "--fetch-articles/--no-fetch-articles")
+        raise InputError(
+            "feeds edit: nothing to change; give --title, --folder, --interval MINUTES|auto or "
+            "--fetch-articles/--no-fetch-articles"
+        )
     check_feed_url(args.url)
     return changes
 
@@ -379,16 +399,21 @@ def _add_command(db: Database, config, url: str, title: str | None, folder: str 
     readable = [f for f in found if f.readable]
     if not readable:
         also = f" (it links only a JSON Feed, which wiredesk does not read: {found[0].url})" if found else ""
-        raise InputError(f"{url} is a web page that links no RSS or Atom feed{also}; give the feed's own URL "
-                         f"(look for an RSS or Atom link on the site)")
+        raise InputError(
+            f"{url} is a web page that links no RSS or Atom feed{also}; give the feed's own URL "
+            f"(look for an RSS or Atom link on the site)"
+        )
     chosen = readable if every else readable[:1]
     for f in chosen:
         feed_url = check_feed_url(f.url)
         added = add_feed(db, feed_url, title or f.title, folder)
         label = f" ({f.title})" if f.title else ""
-        print(f"{url} is a web page; added its {f.kind} feed {feed_url}{label}" if added
-              else f"{url} is a web page; its {f.kind} feed {feed_url} is already a feed")
-    rest = readable[len(chosen):]
+        print(
+            f"{url} is a web page; added its {f.kind} feed {feed_url}{label}"
+            if added
+            else f"{url} is a web page; its {f.kind} feed {feed_url} is already a feed"
+        )
+    rest = readable[len(chosen) :]
     if rest:
         print(f"  it links {len(rest)} more: " + ", ".join(f.url for f in rest) + " (--all adds every one)")
     return 0
@@ -421,7 +446,9 @@ def _poll_command(db: Database, config, urls: list[str]) -> int:
     if holder:
         stored.mark_due(db, urls, datetime.now(timezone.utc))
         tick = config["schedule"]["tick_seconds"]
-        print(f"queued {len(feeds)} feed{'s' if len(feeds) != 1 else ''} for wiredesk run ({holder}): polled within "
-              f"{tick:g} s ([schedule] tick_seconds)")
+        print(
+            f"queued {len(feeds)} feed{'s' if len(feeds) != 1 else ''} for wiredesk run ({holder}): polled within "
+            f"{tick:g} s ([schedule] tick_seconds)"
+        )
         return 0
     return poll_here(config, db, feeds=feeds)

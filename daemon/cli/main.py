@@ -49,7 +49,10 @@ def _like(key: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="wiredesk", description="Self-hosted news feed aggregator that groups wire copies and same-event coverage into stories.")
+    p = _Parser(
+        prog="wiredesk",
+        description="Self-hosted news feed aggregator that groups wire copies and same-event coverage into stories.",
+    )
     p.add_argument("--version", action="version", version=f"wiredesk {__version__}")
     p.add_argument("--config", metavar="PATH", help="config file (default ./wiredesk.toml, then the user config dir)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -60,7 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--host", help="listen address (default server.host)")
     run.add_argument("--port", type=_like("server.port"), help="listen port (default server.port)")
     poll = sub.add_parser("poll", help="poll feeds")
-    poll.add_argument("--once", action="store_true", required=True, help="poll every due feed once, process everything, exit")
+    poll.add_argument(
+        "--once", action="store_true", required=True, help="poll every due feed once, process everything, exit"
+    )
     poll.add_argument("--all", action="store_true", help="poll every feed, due or not")
 
     feeds = sub.add_parser("feeds", help="feed management")
@@ -70,14 +75,20 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("url")
     add.add_argument("--title")
     add.add_argument("--folder")
-    add.add_argument("--all", action="store_true", help="a web page's URL: add every feed it links (default: the first)")
+    add.add_argument(
+        "--all", action="store_true", help="a web page's URL: add every feed it links (default: the first)"
+    )
     ed = fsub.add_parser("edit", help="change a feed's title, folder, poll interval or article fetching")
     ed.add_argument("url")
     ed.add_argument("--title", help="display title ('' clears it: the feed's own)")
     ed.add_argument("--folder", help="folder ('' clears it)")
     ed.add_argument("--interval", metavar="MINUTES|auto", help="the feed's own poll interval, or auto (adaptive)")
-    ed.add_argument("--fetch-articles", action=argparse.BooleanOptionalAction, default=None,
-                    help="fetch each entry's page for its text (--no-fetch-articles: the feed's own content)")
+    ed.add_argument(
+        "--fetch-articles",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="fetch each entry's page for its text (--no-fetch-articles: the feed's own content)",
+    )
     fp = fsub.add_parser("poll", help="poll these feeds now, due or not")
     fp.add_argument("urls", nargs="+", metavar="URL")
     rm = fsub.add_parser("remove", help="remove a feed (its stories stay)")
@@ -91,14 +102,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser("replay", help="replay a fixture corpus offline through the full pipeline (default seeds/)")
     rp.add_argument("dir", nargs="?", default=None, help="fixture folder with a manifest.json (default seeds/)")
-    rp.add_argument("--json", action="store_true", help='print {"stories": [{"id", "title", "articles": [{"id", "copy_of"}]}]}')
+    rp.add_argument(
+        "--json", action="store_true", help='print {"stories": [{"id", "title", "articles": [{"id", "copy_of"}]}]}'
+    )
 
     cl = sub.add_parser("cluster", help="batch mode over a JSONL corpus: one JSON line per article")
     cl.add_argument("file", help="JSONL, one article a line: id (required), title, text, url, source, published")
 
     st = sub.add_parser("stories", help="list stories")
     st.add_argument("--limit", type=_like("digest.max_entries"), default=50, help="at most this many stories")
-    st.add_argument("--q", metavar="WORDS", type=_search_words, help="only stories with an article whose title or text holds every word")
+    st.add_argument(
+        "--q",
+        metavar="WORDS",
+        type=_search_words,
+        help="only stories with an article whose title or text holds every word",
+    )
     st.add_argument("--json", action="store_true")
     one = sub.add_parser("story", help="show one story with its members and why each joined")
     one.add_argument("id", help="story id (or a unique prefix), its urn:uuid, or an article key")
@@ -107,12 +125,23 @@ def build_parser() -> argparse.ArgumentParser:
     dg = sub.add_parser("digest", help="render the digest")
     dg.add_argument("--format", choices=["atom", "rss", "json", "html"], default="atom")
     dg.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
-    dg.add_argument("--min-outlets", type=_like("digest.min_outlets"), help="only stories covered by at least this many outlets")
-    dg.add_argument("--days", type=_like("digest.window_days"), help="only stories updated in the last DAYS days (0: no window)")
+    dg.add_argument(
+        "--min-outlets", type=_like("digest.min_outlets"), help="only stories covered by at least this many outlets"
+    )
+    dg.add_argument(
+        "--days", type=_like("digest.window_days"), help="only stories updated in the last DAYS days (0: no window)"
+    )
     dg.add_argument("--folder", action="append", help="only stories with a source in this OPML folder (repeatable)")
-    dg.add_argument("--feed", action="append", help="only stories with a source from this feed, by title or URL (repeatable)")
+    dg.add_argument(
+        "--feed", action="append", help="only stories with a source from this feed, by title or URL (repeatable)"
+    )
     dg.add_argument("--limit", type=_like("digest.max_entries"), help="at most this many entries")
-    dg.add_argument("--q", metavar="WORDS", type=_search_words, help="only stories with an article whose title or text holds every word")
+    dg.add_argument(
+        "--q",
+        metavar="WORDS",
+        type=_search_words,
+        help="only stories with an article whose title or text holds every word",
+    )
     return p
 
 
@@ -269,8 +298,11 @@ def cmd_stories(args, config) -> int:
     if args.json:
         print(json.dumps([_story_json(s, config) for s in stories], indent=2, ensure_ascii=False))
     else:
-        stories_table(stories, title=f"{len(stories)} stories matching {args.q!r}" if args.q else f"{len(stories)} most recent stories",
-                      **_outlet_rule(config))
+        stories_table(
+            stories,
+            title=f"{len(stories)} stories matching {args.q!r}" if args.q else f"{len(stories)} most recent stories",
+            **_outlet_rule(config),
+        )
     return 0
 
 
@@ -326,8 +358,15 @@ def cmd_digest(args, config) -> int:
     from daemon.publish.select import query_from_config, render_digest
 
     # the same query rules as the server's: config defaults, the given options instead, the configured cap
-    query = query_from_config(config, min_outlets=args.min_outlets, window_days=args.days, folders=args.folder,
-                              feeds=args.feed, limit=args.limit, search=args.q)
+    query = query_from_config(
+        config,
+        min_outlets=args.min_outlets,
+        window_days=args.days,
+        folders=args.folder,
+        feeds=args.feed,
+        limit=args.limit,
+        search=args.q,
+    )
     if args.output:
         check_output_path(args.output)
     body, _ctype = render_digest(database(config), config, args.format, query)
@@ -364,6 +403,7 @@ def write_output(body: bytes, output: str | None) -> None:
 
 def cmd_feeds(args, config) -> int:
     from daemon.cli import feeds as feeds_mod
+
     return feeds_mod.command(args, config)
 
 

@@ -25,22 +25,55 @@ from .minhash import distinct
 from .terms import ENGLISH_FUNCTION_WORDS, STOPWORDS, prior_idf_table
 
 _M64 = (1 << 64) - 1
-_BASE = 0x100000001B3 * 2 + 1                      # odd, so it has an inverse modulo 2**64
+_BASE = 0x100000001B3 * 2 + 1  # odd, so it has an inverse modulo 2**64
 _BASE_INV = pow(_BASE, -1, 1 << 64)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 _S27, _S29, _S30, _S31 = np.uint64(27), np.uint64(29), np.uint64(30), np.uint64(31)
-_SHINGLE_MULT = [np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9),
-                 np.uint64(0xD6E8FEB86659FD93), np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53)]
+_SHINGLE_MULT = [
+    np.uint64(0x9E3779B97F4A7C15),
+    np.uint64(0xC2B2AE3D27D4EB4F),
+    np.uint64(0x165667B19E3779F9),
+    np.uint64(0xD6E8FEB86659FD93),
+    np.uint64(0xFF51AFD7ED558CCD),
+    np.uint64(0xC4CEB9FE1A85EC53),
+]
 
 _CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 # Typographic punctuation to ASCII, so that the byte classes below see it as punctuation.
-_PUNCT = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
-                        "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"', "\u00bb": '"',
-                        "\u2039": '"', "\u203a": '"', "\u2010": "-", "\u2011": "-", "\u2012": "-",
-                        "\u2013": "-", "\u2014": "-", "\u2015": "-", "\u2212": "-", "\u2026": ".",
-                        "\u00a0": " ", "\u200b": " ", "\u2022": " ", "\u00b7": " ", "\u3000": " ",
-                        "\u00a9": " ", "\u00ae": " ", "\u2122": " ", "\r": "\n"})
+_PUNCT = str.maketrans(
+    {
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u2032": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u00ab": '"',
+        "\u00bb": '"',
+        "\u2039": '"',
+        "\u203a": '"',
+        "\u2010": "-",
+        "\u2011": "-",
+        "\u2012": "-",
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2015": "-",
+        "\u2212": "-",
+        "\u2026": ".",
+        "\u00a0": " ",
+        "\u200b": " ",
+        "\u2022": " ",
+        "\u00b7": " ",
+        "\u3000": " ",
+        "\u00a9": " ",
+        "\u00ae": " ",
+        "\u2122": " ",
+        "\r": "\n",
+    }
+)
 
 _WORD, _CONNECT = 1, 2
 _CLASS = np.zeros(256, dtype=np.uint8)
@@ -58,11 +91,11 @@ _STARTS_SENTENCE = np.zeros(256, dtype=bool)
 for _c in b".!?:;\"'()[]|-\n":
     _STARTS_SENTENCE[_c] = True
 _IS_UPPER = np.zeros(256, dtype=bool)
-_IS_UPPER[ord("A"):ord("Z") + 1] = True
+_IS_UPPER[ord("A") : ord("Z") + 1] = True
 _IS_DIGIT = np.zeros(256, dtype=bool)
-_IS_DIGIT[ord("0"):ord("9") + 1] = True
+_IS_DIGIT[ord("0") : ord("9") + 1] = True
 _ASCII_LOWER = np.arange(256, dtype=np.uint8)
-_ASCII_LOWER[ord("A"):ord("Z") + 1] += 32
+_ASCII_LOWER[ord("A") : ord("Z") + 1] += 32
 
 _pow = np.ones(1, dtype=np.uint64)
 _inv_pow = np.ones(1, dtype=np.uint64)
@@ -76,7 +109,7 @@ def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
         pw, iv = _pow, _inv_pow
         with np.errstate(over="ignore"):
             while len(pw) < size:
-                k = len(pw)      # doubling: B**(k+i) = B**k * B**i
+                k = len(pw)  # doubling: B**(k+i) = B**k * B**i
                 pw = np.concatenate([pw, pw * np.uint64(pow(_BASE, k, 1 << 64))])
                 iv = np.concatenate([iv, iv * np.uint64(pow(_BASE_INV, k, 1 << 64))])
         _pow, _inv_pow = pw, iv
@@ -107,14 +140,15 @@ def _mix(h: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True, eq=False)
 class Tokens:
     """Token spans of one text with their hashes and the facts the term weighting needs."""
-    data: bytes              # the text, lower-cased, UTF-8
-    start: np.ndarray        # byte offsets
+
+    data: bytes  # the text, lower-cased, UTF-8
+    start: np.ndarray  # byte offsets
     end: np.ndarray
-    hashes: np.ndarray       # uint64 per token (lower-cased bytes)
-    upper: np.ndarray        # bool: written with an initial capital
-    digit: np.ndarray        # bool: starts with a digit
+    hashes: np.ndarray  # uint64 per token (lower-cased bytes)
+    upper: np.ndarray  # bool: written with an initial capital
+    digit: np.ndarray  # bool: starts with a digit
     sentence_start: np.ndarray
-    paragraph: np.ndarray    # index of the paragraph (segment) the token belongs to
+    paragraph: np.ndarray  # index of the paragraph (segment) the token belongs to
 
     @cached_property
     def lexicon(self) -> tuple[np.ndarray, np.ndarray]:
@@ -130,14 +164,22 @@ def scan(segments: list[str]) -> Tokens:
     b = np.frombuffer(raw, dtype=np.uint8)
     if len(lowered) == len(raw):
         low = np.frombuffer(lowered, dtype=np.uint8)
-    else:   # a rare character changes length when lower-cased: fall back to ASCII lower-casing
+    else:  # a rare character changes length when lower-cased: fall back to ASCII lower-casing
         low = _ASCII_LOWER.take(b)
         lowered = low.tobytes()
     n = len(b)
     empty = np.zeros(0, dtype=np.int64)
     if n == 0:
-        return Tokens(lowered, empty, empty, np.zeros(0, dtype=np.uint64), empty.astype(bool),
-                      empty.astype(bool), empty.astype(bool), empty)
+        return Tokens(
+            lowered,
+            empty,
+            empty,
+            np.zeros(0, dtype=np.uint64),
+            empty.astype(bool),
+            empty.astype(bool),
+            empty.astype(bool),
+            empty,
+        )
     tok = _IS_TOKEN_CHAR.take(b)
     if n > 2:
         mid = b[1:-1]
@@ -206,7 +248,7 @@ def _sorted_hashes(words: Iterable[str]) -> np.ndarray:
 
 _STOP_H = _sorted_hashes(STOPWORDS)
 _FUNCTION_H = _sorted_hashes(ENGLISH_FUNCTION_WORDS)
-STOP, FUNCTION = 1, 2      # lexicon flags
+STOP, FUNCTION = 1, 2  # lexicon flags
 
 
 class _WordTable:
@@ -237,7 +279,7 @@ class _WordTable:
         self._absent = nb * w
         self._idf = np.full(nb * w + 1, absent_idf, dtype=np.float32)
         self._flags = np.zeros(nb * w + 1, dtype=np.uint8)
-        bucket = (keys & np.uint64(self._mask)).astype(np.intp)   # hashes are mixed: low bits will do
+        bucket = (keys & np.uint64(self._mask)).astype(np.intp)  # hashes are mixed: low bits will do
         order = np.argsort(bucket, kind="stable")
         keys, idf, flags, bucket = keys[order], idf[order], flags[order], bucket[order]
         head = np.ones(len(keys), dtype=bool)
@@ -325,8 +367,8 @@ def normalise_punctuation(text: str) -> str:
     return _PUNCT_RE.sub(lambda m: _PUNCT_MAP[m.group()], text)
 
 
-SHORT_TOKENS = 20        # fewer tokens: a headline or a one-line summary
-COMMON_IDF = 8.0         # prior IDF below this: a common English word
+SHORT_TOKENS = 20  # fewer tokens: a headline or a one-line summary
+COMMON_IDF = 8.0  # prior IDF below this: a common English word
 
 
 def is_english(toks: Tokens) -> bool:
@@ -359,18 +401,18 @@ def shingle_hashes(h: np.ndarray, k: int) -> np.ndarray:
     m = n - k + 1
     out = h[:m] * _SHINGLE_MULT[0]
     for i in range(1, k):
-        out += h[i:i + m] * _SHINGLE_MULT[i]
+        out += h[i : i + m] * _SHINGLE_MULT[i]
     return distinct(_mix(out))
 
 
 @dataclass(frozen=True)
 class TermParams:
-    segment_weights: tuple[float, ...]   # extra count per segment index (title, lead paragraphs...), rest 1.0
-    caps_segments: tuple[bool, ...]      # segments written in capitals: their capitals say nothing
+    segment_weights: tuple[float, ...]  # extra count per segment index (title, lead paragraphs...), rest 1.0
+    caps_segments: tuple[bool, ...]  # segments written in capitals: their capitals say nothing
     phrase_weight: float
     year_idf: float
     number_idf: float
-    groups: tuple[float, float, float]   # word, name, number
+    groups: tuple[float, float, float]  # word, name, number
     caps: tuple[int, int, int]
 
 
@@ -394,7 +436,7 @@ def salient_terms(toks: Tokens, p: TermParams) -> tuple[list[str], np.ndarray]:
     h = toks.hashes
     if len(h) == 0:
         return [], np.zeros(0, dtype=np.float32)
-    seg_w = np.ones(max(len(p.segment_weights), int(toks.paragraph[-1]) + 1))   # paragraphs ascend
+    seg_w = np.ones(max(len(p.segment_weights), int(toks.paragraph[-1]) + 1))  # paragraphs ascend
     seg_w[: len(p.segment_weights)] = p.segment_weights
     caps_seg = np.zeros(len(seg_w), dtype=bool)
     # Trailing segments without tokens (a closing "* * *") have no index here.
@@ -414,7 +456,7 @@ def salient_terms(toks: Tokens, p: TermParams) -> tuple[list[str], np.ndarray]:
     u, first, inv = _unique_first_inverse(h[idx])
     tf = np.bincount(inv, weights=weight[idx])
     votes = np.bincount(inv, weights=mid_capital[idx]) - np.bincount(inv, weights=lower[idx])
-    occ = idx[first]                                    # first occurrence of each distinct term
+    occ = idx[first]  # first occurrence of each distinct term
     is_num = toks.digit[occ]
     kind = np.where(is_num, 2, np.where(votes > 0, 1, 0))
     idf = tok_idf[occ]
@@ -424,7 +466,7 @@ def salient_terms(toks: Tokens, p: TermParams) -> tuple[list[str], np.ndarray]:
         if years.any():
             for j in years.nonzero()[0].tolist():
                 s = int(toks.start[occ[j]])
-                word = toks.data[s:s + 4]
+                word = toks.data[s : s + 4]
                 if word.isdigit() and 1800 <= int(word) <= 2039:
                     idf[j] = p.year_idf
     starts, ends = toks.start[occ], toks.end[occ]
@@ -453,16 +495,19 @@ def salient_terms(toks: Tokens, p: TermParams) -> tuple[list[str], np.ndarray]:
     single = np.minimum(sel, n_single - 1)
     st, en = starts[single].tolist(), ends[single].tolist()
     data = toks.data
-    pieces = [_KIND_PREFIX[k] + (data[a:z] if i < n_single else names[i - n_single])
-              for i, k, a, z in zip(sel.tolist(), kind[sel].tolist(), st, en)]
+    pieces = [
+        _KIND_PREFIX[k] + (data[a:z] if i < n_single else names[i - n_single])
+        for i, k, a, z in zip(sel.tolist(), kind[sel].tolist(), st, en)
+    ]
     # One decode for all: token bytes never hold the separator.
     terms = b"\x1f".join(pieces).decode("utf-8", "replace").split("\x1f")
     norm = float(np.sqrt(np.dot(w, w))) or 1.0
     return terms, (w / norm).astype(np.float32)
 
 
-def _phrases(toks: Tokens, content: np.ndarray, upper: np.ndarray, weight: np.ndarray,
-             p: TermParams) -> tuple[list[bytes], np.ndarray] | None:
+def _phrases(
+    toks: Tokens, content: np.ndarray, upper: np.ndarray, weight: np.ndarray, p: TermParams
+) -> tuple[list[bytes], np.ndarray] | None:
     """Multiword capitalised names ("Zhao Leji", "Betty Ford Center"): runs of capitalised content tokens
     separated by single spaces. Scored like a name as rare as its rarest word, plus one."""
     cap = content & upper & ~toks.digit

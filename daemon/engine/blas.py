@@ -15,9 +15,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-_SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
-            "openblas_set_num_threads64_", "openblas_set_num_threads")
-_found: tuple[Callable[[int], None], Callable[[], int]] | None | bool = False   # False: not looked for yet
+_SETTERS = (
+    "scipy_openblas_set_num_threads64_",
+    "scipy_openblas_set_num_threads",
+    "openblas_set_num_threads64_",
+    "openblas_set_num_threads",
+)
+_found: tuple[Callable[[int], None], Callable[[], int]] | None | bool = False  # False: not looked for yet
 
 
 def _openblas() -> tuple[Callable[[int], None], Callable[[], int]] | None:

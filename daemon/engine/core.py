@@ -26,22 +26,22 @@ if TYPE_CHECKING:
 class _Story:
     id: str
     book: _Centroids = field(repr=False)
-    terms: array = field(default_factory=lambda: array("I"))   # ids of the terms of its centroid
+    terms: array = field(default_factory=lambda: array("I"))  # ids of the terms of its centroid
     norm2: float = 0.0
-    kind_norm2: list = field(default_factory=lambda: [0.0, 0.0, 0.0])   # |centroid|^2 per kind: words, names, numbers
-    vec_count: int = 0             # members whose semantic vector is in the story's mean
+    kind_norm2: list = field(default_factory=lambda: [0.0, 0.0, 0.0])  # |centroid|^2 per kind: words, names, numbers
+    vec_count: int = 0  # members whose semantic vector is in the story's mean
     # The latest decision.NEAREST_MEMBERS of those vectors (float16, as stored), for the nearest-member cosine: one
     # block per story, read in one piece, instead of rows gathered from all over the article table. A ring once
     # full; grows by doubling until then.
     recent: np.ndarray | None = field(default=None, repr=False)
-    time_sum: float = 0.0          # of the dated members, for the mean time
+    time_sum: float = 0.0  # of the dated members, for the mean time
     dated: int = 0
     outlets: set = field(default_factory=set)
     members: int = 0
-    vectors: int = 0              # members that contributed to the centroid (copies do not)
+    vectors: int = 0  # members that contributed to the centroid (copies do not)
     anchors: list[str] | None = None  # its leading names, recomputed after the centroid changes
-    anchor_weights: list[float] = field(default_factory=list)   # their centroid weights
-    first: float | None = None     # publication span, POSIX seconds
+    anchor_weights: list[float] = field(default_factory=list)  # their centroid weights
+    first: float | None = None  # publication span, POSIX seconds
     last: float | None = None
     index: int = -1
 
@@ -64,6 +64,13 @@ def fp_vector(fp: Fingerprint) -> np.ndarray | None:
         return None
     # As stored (float16): an engine restored from the database then decides exactly as one that never stopped.
     return np.asarray(v, dtype=np.float16).astype(np.float32)
+
+
+def _within(story: _Story, ts: float, window: float) -> bool:
+    """Whether a story is a candidate for an article published at `ts`: undated, or dated within `window` seconds."""
+    if story.first is None or story.last is None:
+        return True
+    return story.first - window <= ts <= story.last + window
 
 
 def _remember(story: _Story, v: np.ndarray) -> None:
@@ -100,7 +107,7 @@ def _timestamp(published: datetime | None) -> float | None:
 
 _M64 = (1 << 64) - 1
 _KINDS = {"w:": 0, "e:": 1, "n:": 2}
-_DIM = 384                    # semantic vector width
+_DIM = 384  # semantic vector width
 _FIB = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -117,9 +124,9 @@ class _CentroidTable:
     Python floats would hold them.
     """
 
-    WIDTH = 4                            # keys per bucket; the row is WIDTH keys then WIDTH values
+    WIDTH = 4  # keys per bucket; the row is WIDTH keys then WIDTH values
     LOAD = 0.3
-    _EMPTY = np.uint64(_M64)             # never a key: story indices stay below 2**31
+    _EMPTY = np.uint64(_M64)  # never a key: story indices stay below 2**31
 
     def __init__(self, buckets: int = 1 << 12):
         self.size = 0
@@ -133,13 +140,13 @@ class _CentroidTable:
         # Rows aligned on cache lines.
         raw = np.empty(buckets * 2 * w + 8, dtype=np.uint64)
         skip = (-raw.ctypes.data % 64) // 8
-        self._rows = raw[skip:skip + buckets * 2 * w].reshape(buckets, 2 * w)
+        self._rows = raw[skip : skip + buckets * 2 * w].reshape(buckets, 2 * w)
         self._rows[:, :w] = self._EMPTY
-        self._rows[:, w:] = 0                # 0.0
+        self._rows[:, w:] = 0  # 0.0
         self._flat = self._rows.reshape(-1)
         self._flat_vals = self._flat.view(np.float64)
         self._fill = np.zeros(buckets, dtype=np.int64)
-        self._full = np.zeros(buckets, dtype=bool)       # fill == WIDTH
+        self._full = np.zeros(buckets, dtype=bool)  # fill == WIDTH
 
     def _bucket(self, keys: np.ndarray) -> np.ndarray:
         # Array arithmetic wraps modulo 2**64 without a warning (only numpy scalars check).
@@ -226,7 +233,7 @@ class _CentroidTable:
         self._alloc(self._nb * 2)
         keys = old[:, :w]
         used = keys != self._EMPTY
-        upper = (self._bucket(keys) & 1).astype(bool)        # new bucket = 2 * old bucket + this bit
+        upper = (self._bucket(keys) & 1).astype(bool)  # new bucket = 2 * old bucket + this bit
         lo, hi = used & ~upper, used & upper
         col = np.where(upper, hi.cumsum(axis=1), lo.cumsum(axis=1)) - 1
         row = 2 * np.arange(len(old))[:, None] + upper
@@ -236,8 +243,10 @@ class _CentroidTable:
         self._fill = np.stack([lo.sum(axis=1), hi.sum(axis=1)], axis=1).reshape(-1)
         self._full = self._fill >= w
         if over:
-            self._place(np.fromiter(over.keys(), dtype=np.uint64, count=len(over)),
-                        np.fromiter(over.values(), dtype=np.float64, count=len(over)))
+            self._place(
+                np.fromiter(over.keys(), dtype=np.uint64, count=len(over)),
+                np.fromiter(over.values(), dtype=np.float64, count=len(over)),
+            )
 
 
 class _Centroids:
@@ -246,8 +255,8 @@ class _Centroids:
     def __init__(self):
         self._ids: dict[str, int] = {}
         self.names: list[str] = []
-        self._is_name = np.zeros(1024, dtype=bool)    # per term id: a name ("e:...")
-        self._kind = np.zeros(1024, dtype=np.uint8)   # per term id: 0 word, 1 name, 2 number
+        self._is_name = np.zeros(1024, dtype=bool)  # per term id: a name ("e:...")
+        self._kind = np.zeros(1024, dtype=np.uint8)  # per term id: 0 word, 1 name, 2 number
         self.table = _CentroidTable()
 
     def term_ids(self, terms) -> np.ndarray:
@@ -257,7 +266,7 @@ class _Centroids:
             names = self.names
             for i, t in enumerate(terms):
                 if out[i] is None:
-                    v = ids.get(t)           # an earlier duplicate in this article has just been numbered
+                    v = ids.get(t)  # an earlier duplicate in this article has just been numbered
                     if v is None:
                         v = ids[t] = len(names)
                         names.append(t)
@@ -337,7 +346,7 @@ def rank_stories(found: list, k: int) -> list[int]:
     """The k story indices occurring most often in the posting lists `found`, ties to the lower index."""
     if not found:
         return []
-    x = np.concatenate(found)   # copies: no buffer of a list stays exported
+    x = np.concatenate(found)  # copies: no buffer of a list stays exported
     lo = int(x.min())
     span = int(x.max()) - lo + 1
     if span <= 4 * len(x):
@@ -385,9 +394,14 @@ class Engine:
     candidates without round trips.
     """
 
-    def __init__(self, settings: EngineSettings | None = None,
-                 new_story_id: Callable[[], str] | None = None, *, lsh_storage: dict | None = None,
-                 embedder=None):
+    def __init__(
+        self,
+        settings: EngineSettings | None = None,
+        new_story_id: Callable[[], str] | None = None,
+        *,
+        lsh_storage: dict | None = None,
+        embedder=None,
+    ):
         self.settings = settings or EngineSettings()
         # The semantic model (an .embed.Embedder), or None: fingerprints then carry no vector.
         self.embedder = embedder
@@ -398,10 +412,10 @@ class Engine:
         # Per article, by insertion index.
         self._ids: list[str] = []
         self._index_of: dict[str, int] = {}
-        self._sizes = np.zeros(1024, dtype=np.int64)   # distinct shingles per article
+        self._sizes = np.zeros(1024, dtype=np.int64)  # distinct shingles per article
         self._times: list[float | None] = []
         self._story_of: list[int] = []
-        self._group_of: list[int] = []              # copy group = insertion index of its founder
+        self._group_of: list[int] = []  # copy group = insertion index of its founder
         self._sigs = np.zeros((1024, minhash.NUM_PERM), dtype=np.uint32)
         # Semantic vector per article (0: none), as stored: float16 holds them exactly (see fp_vector) in half the
         # memory, and the nearest-member search gathers half the bytes.
@@ -423,8 +437,8 @@ class Engine:
             from .story_index import DatasketchStoryPostings
 
             self._postings: DatasketchStoryPostings | _StoryPostings = DatasketchStoryPostings(
-                self.settings.posting_limit, lsh_storage, self._story_index,
-                lambda st: self._stories[st].id)
+                self.settings.posting_limit, lsh_storage, self._story_index, lambda st: self._stories[st].id
+            )
         else:
             self._postings = _StoryPostings(self.settings.posting_limit)
         self._book = _Centroids()
@@ -458,8 +472,9 @@ class Engine:
         word-frequency prior, so it may be computed anywhere (see :meth:`fingerprint_many`)."""
         return compute(doc.title or "", doc.text or "", self.settings, self._term_params, self.embedder)
 
-    def fingerprint_many(self, docs: Iterable[Document], workers: int = 0,
-                         chunksize: int = 32) -> Iterator[Fingerprint]:
+    def fingerprint_many(
+        self, docs: Iterable[Document], workers: int = 0, chunksize: int = 32
+    ) -> Iterator[Fingerprint]:
         """Fingerprints of `docs`, in order, computed by `workers` worker processes (0: in this one).
 
         Lazy: documents are read and fingerprints computed a bounded number of chunks ahead of the
@@ -529,8 +544,7 @@ class Engine:
             group = self._group_of[match]
             first = self._group_first[group]
             copy_of = self._ids[first]
-            evidence = {"copy": {"matched": self._ids[match], "jaccard": round(jac, 4),
-                                 "containment": round(cont, 4)}}
+            evidence = {"copy": {"matched": self._ids[match], "jaccard": round(jac, 4), "containment": round(cont, 4)}}
             score = cont
             tids = found = None
             # The copy's vector is its original's (as stored), so it is never computed twice for one text.
@@ -552,16 +566,43 @@ class Engine:
             if copy_of is None and fp.terms:
                 # A new centroid: none of the terms is there yet.
                 m = len(tids)
-                found = (self._book.keys(story, tids), np.full(m, -1, dtype=np.intp), np.zeros(m),
-                         np.zeros(m, dtype=bool))
+                found = (
+                    self._book.keys(story, tids),
+                    np.full(m, -1, dtype=np.intp),
+                    np.zeros(m),
+                    np.zeros(m, dtype=bool),
+                )
 
-        self._index(doc.id, fp, keys, ts, story, group, is_copy=copy_of is not None,
-                    tids=None if copy_of is not None else tids, found=found, source=doc.source)
-        return Assignment(article_id=doc.id, story_id=self._stories[story].id, copy_of=copy_of,
-                          score=round(float(score), 6), evidence=evidence, fingerprint=fp.to_bytes())
+        self._index(
+            doc.id,
+            fp,
+            keys,
+            ts,
+            story,
+            group,
+            is_copy=copy_of is not None,
+            tids=None if copy_of is not None else tids,
+            found=found,
+            source=doc.source,
+        )
+        return Assignment(
+            article_id=doc.id,
+            story_id=self._stories[story].id,
+            copy_of=copy_of,
+            score=round(float(score), 6),
+            evidence=evidence,
+            fingerprint=fp.to_bytes(),
+        )
 
-    def restore(self, article_id: str, fingerprint: bytes, story_id: str, copy_of: str | None,
-                published: datetime | None = None, source: str | None = None) -> None:
+    def restore(
+        self,
+        article_id: str,
+        fingerprint: bytes,
+        story_id: str,
+        copy_of: str | None,
+        published: datetime | None = None,
+        source: str | None = None,
+    ) -> None:
         """Re-index a stored decision (call in the original insertion order; `source` as given to add)."""
         if article_id in self._index_of:
             raise EngineError(f"article {article_id!r} is already indexed")
@@ -574,11 +615,21 @@ class Engine:
             src = self._index_of.get(copy_of)
             if src is not None:
                 group = self._group_of[src]
-        self._index(article_id, fp, self._lsh.keys(fp.signature), _timestamp(published), story, group,
-                    is_copy=copy_of is not None, restoring=True, source=source)
+        self._index(
+            article_id,
+            fp,
+            self._lsh.keys(fp.signature),
+            _timestamp(published),
+            story,
+            group,
+            is_copy=copy_of is not None,
+            restoring=True,
+            source=source,
+        )
 
-    def observe(self, doc: Document, story_id: str | None, fingerprint: Fingerprint | None = None
-                ) -> tuple[list[str], np.ndarray, list[str], str]:
+    def observe(
+        self, doc: Document, story_id: str | None, fingerprint: Fingerprint | None = None
+    ) -> tuple[list[str], np.ndarray, list[str], str]:
         """For fitting the decision: the candidate stories' ids, feature rows and the model that scores each
         (as :meth:`add` would), then index `doc` into story `story_id` (founded if new) whatever the model says,
         or, with `story_id` None, where the models decide. Copies are not looked for. Returns the story id too."""
@@ -606,8 +657,9 @@ class Engine:
         story = self._story_index.get(story_id)
         if story is None:
             story = self._create_story(story_id)
-        self._index(doc.id, fp, self._lsh.keys(fp.signature), ts, story, None, is_copy=False, tids=tids,
-                    source=doc.source)
+        self._index(
+            doc.id, fp, self._lsh.keys(fp.signature), ts, story, None, is_copy=False, tids=tids, source=doc.source
+        )
         return ids, x, models, story_id
 
     def set_story_model(self, name: str, weights: np.ndarray, threshold: float, choose_by: str = "probability") -> None:
@@ -655,8 +707,9 @@ class Engine:
         idx = np.array(list(cands), dtype=np.intp)
         return self._best_copy(fp, idx, self._sigs.take(idx, axis=0), self._sizes.take(idx))
 
-    def _best_copy(self, fp: Fingerprint, idx: np.ndarray, sigs: np.ndarray, sizes: np.ndarray
-                   ) -> tuple[int, float, float] | None:
+    def _best_copy(
+        self, fp: Fingerprint, idx: np.ndarray, sigs: np.ndarray, sizes: np.ndarray
+    ) -> tuple[int, float, float] | None:
         """Of the articles `idx` (their signatures and shingle counts), the one `fp` copies best: (index, estimated
         Jaccard, containment of the smaller text), or None when none passes both."""
         s = self.settings
@@ -687,7 +740,8 @@ class Engine:
         for j, fp in enumerate(fps):
             copy = fp.shingles >= s.copy_min_shingles and (
                 self._find_copy(fp, self._lsh.keys(fp.signature)) is not None
-                or (j > 0 and self._best_copy(fp, np.arange(j), sigs[:j], sizes[:j]) is not None))
+                or (j > 0 and self._best_copy(fp, np.arange(j), sigs[:j], sizes[:j]) is not None)
+            )
             out.append(bool(copy))
         return out
 
@@ -705,18 +759,16 @@ class Engine:
             sims = _matvec(self._story_unit[lo:n], v)
             k = min(s.semantic_candidates, n - lo)
             top = np.argpartition(-sims, k - 1)[:k] if k < n - lo else np.arange(n - lo)
-            top = top[np.lexsort((top, -sims[top]))] + lo       # nearest first, ties to the older story
+            top = top[np.lexsort((top, -sims[top]))] + lo  # nearest first, ties to the older story
             have = set(ranked)
             ranked = ranked + [st for st in top.tolist() if st not in have and sims[st - lo] > 0.0]
         if ts is not None:
             stories = self._stories
             window = s.time_window_hours * 3600.0
-            ranked = [st for st in ranked if stories[st].first is None
-                      or stories[st].first - window <= ts <= stories[st].last + window]  # type: ignore[operator]
+            ranked = [st for st in ranked if _within(stories[st], ts, window)]
         return ranked
 
-    def _features(self, fp: Fingerprint, tids: np.ndarray, ts: float | None, source: str | None,
-                  cands: list[int]):
+    def _features(self, fp: Fingerprint, tids: np.ndarray, ts: float | None, source: str | None, cands: list[int]):
         """The decision's feature rows (one per candidate story, columns as decision.NAMES) and the article's
         terms in every candidate centroid (keys, slots, values, present) as one gather from the table."""
         stories = self._stories
@@ -773,8 +825,11 @@ class Engine:
                 # An article with a body that names none of a story's leading names must be very close to join it:
                 # two events that share a place and its usual vocabulary are not one story (a visit to Pyongyang
                 # vs a delegation there). The learned weights do not find this rule from the development data.
-                if gate and x[j, col["lex"]] < self.settings.anchor_free_similarity \
-                        and x[j, col["sem_mean"]] < self.settings.anchor_free_semantic:
+                if (
+                    gate
+                    and x[j, col["lex"]] < self.settings.anchor_free_similarity
+                    and x[j, col["sem_mean"]] < self.settings.anchor_free_semantic
+                ):
                     allowed[j] = False
             if source and source in story.outlets:
                 x[j, col["same_outlet"]] = 1.0
@@ -799,23 +854,32 @@ class Engine:
         j = _choice(p, need, key)
         if j is None:
             j = int(np.argmax(p - need))
-            return None, 1.0, {"best_probability": round(float(p[j]), 4),
-                               "best_story": self._stories[cands[j]].id}, None
+            return (
+                None,
+                1.0,
+                {"best_probability": round(float(p[j]), 4), "best_story": self._stories[cands[j]].id},
+                None,
+            )
         st = cands[j]
         story = self._stories[st]
         m = len(tids)  # type: ignore[arg-type]
         row = slice(j * m, (j + 1) * m)
         found = keys[row], slot[row], vals[row], hit[row]
         norm = max(story.norm2, 1e-300) ** 0.5
-        shared = [(t, w * v / norm) for t, w, v, h in zip(fp.terms, fp.weights.tolist(), found[2].tolist(),
-                                                           found[3].tolist()) if h]
+        shared = [
+            (t, w * v / norm)
+            for t, w, v, h in zip(fp.terms, fp.weights.tolist(), found[2].tolist(), found[3].tolist())
+            if h
+        ]
         shared.sort(key=lambda t: -t[1])
-        evidence = {"probability": round(float(p[j]), 4),
-                    "similarity": round(float(x[j, decision.INDEX["lex"]]), 4),
-                    "features": decision.contributions(x[j], used[j]),
-                    "model": models[j],
-                    "shared_terms": [[t, round(v, 4)] for t, v in shared[:10]],
-                    "story_size": story.members}
+        evidence = {
+            "probability": round(float(p[j]), 4),
+            "similarity": round(float(x[j, decision.INDEX["lex"]]), 4),
+            "features": decision.contributions(x[j], used[j]),
+            "model": models[j],
+            "shared_terms": [[t, round(v, 4)] for t, v in shared[:10]],
+            "story_size": story.members,
+        }
         passed = int(np.count_nonzero(p >= need))
         if key is not None and passed > 1:
             # Several stories passed: say what picked this one.
@@ -828,8 +892,9 @@ class Engine:
     def _anchored(self, story: _Story, terms: set[str]) -> bool:
         if story.anchors is None:
             c = story.centroid
-            story.anchors = heapq.nlargest(self.settings.anchor_names, (t for t in c if t.startswith("e:")),
-                                           key=lambda t: (c[t], t))
+            story.anchors = heapq.nlargest(
+                self.settings.anchor_names, (t for t in c if t.startswith("e:")), key=lambda t: (c[t], t)
+            )
             story.anchor_weights = [c[t] for t in story.anchors]
         return not story.anchors or not terms.isdisjoint(story.anchors)
 
@@ -864,9 +929,21 @@ class Engine:
 
     # ------------------------------------------------------------------ indexing
 
-    def _index(self, article_id: str, fp: Fingerprint, keys, ts: float | None, story: int,
-               group: int | None, *, is_copy: bool, restoring: bool = False,
-               tids: np.ndarray | None = None, found=None, source: str | None = None) -> None:
+    def _index(
+        self,
+        article_id: str,
+        fp: Fingerprint,
+        keys,
+        ts: float | None,
+        story: int,
+        group: int | None,
+        *,
+        is_copy: bool,
+        restoring: bool = False,
+        tids: np.ndarray | None = None,
+        found=None,
+        source: str | None = None,
+    ) -> None:
         i = len(self._ids)
         self._ids.append(article_id)
         self._index_of[article_id] = i
@@ -900,7 +977,7 @@ class Engine:
             st.outlets.add(source)
         v = fp_vector(fp)
         if v is not None:
-            self._vecs[i] = v     # a copy's too: the next copy of it takes it from here
+            self._vecs[i] = v  # a copy's too: the next copy of it takes it from here
         if is_copy or not fp.terms:
             return  # a copy adds no new wording; the centroid describes distinct write-ups
         if v is not None:
@@ -958,13 +1035,13 @@ class Engine:
             dot = 0.0
             kind = book.kinds(tids)
             for j in range(m):
-                ckeys, slot, old, hit = book.values(story, tids[j:j + 1])
+                ckeys, slot, old, hit = book.values(story, tids[j : j + 1])
                 dot += float(old[0]) * float(w64[j])
                 st.kind_norm2[int(kind[j])] += 2.0 * float(old[0]) * float(w64[j]) + float(w64[j]) ** 2
-                book.table.add(ckeys, slot, hit, old + w64[j:j + 1])
+                book.table.add(ckeys, slot, hit, old + w64[j : j + 1])
                 if not hit[0]:
                     st.terms.append(int(tids[j]))
-            st.anchors = None     # found again from the whole centroid when next needed
+            st.anchors = None  # found again from the whole centroid when next needed
         st.vectors += 1
         st.norm2 += 2.0 * dot + float(np.dot(fp.weights, fp.weights))
         self._postings.add(fp.terms[: self.settings.candidate_terms], story, i, restoring=restoring)

@@ -53,89 +53,109 @@ NAMES = tuple(n for n, _ in FEATURES)
 INDEX = {n: i for i, n in enumerate(NAMES)}
 N_FEATURES = len(FEATURES)
 
-TIME_SIGMA = 3 * 86400.0      # Gaussian time features, seconds (Miranda et al.: 3 days)
-SHORT_SHINGLES = 12           # a body with fewer distinct shingles (a one-line summary, or none) is short
-NEAREST_MEMBERS = 64          # the nearest member is looked for among a story's latest members
+TIME_SIGMA = 3 * 86400.0  # Gaussian time features, seconds (Miranda et al.: 3 days)
+SHORT_SHINGLES = 12  # a body with fewer distinct shingles (a one-line summary, or none) is short
+NEAREST_MEMBERS = 64  # the nearest member is looked for among a story's latest members
 
 # Fitted by benchmarks/fit_story_model.py (see the module documentation); do not edit by hand.
 MODELS: dict[str, tuple[np.ndarray, float]] = {
-    'lexical_short': (np.array([
-        -1.5700807495535078,  # bias
-        -2.246370995673063,  # lex
-        6.889545220924352,  # words
-        4.741836983963397,  # names
-        1.1519992692679573,  # numbers
-        0.0,  # sem_mean
-        0.0,  # sem_max
-        0.0,  # sem_avg
-        0.0,  # lex_x_sem
-        1.5106669928414274,  # anchor_miss
-        -0.4590594090185329,  # log_size
-        0.4224224877846534,  # same_outlet
-        6.968205465547343,  # far_newest
-        99.88243318160288,  # far_oldest
-        28.087363615148917,  # far_mean
-    ]), 0.3),
-    'lexical': (np.array([
-        -5.360815955783575,  # bias
-        18.570731103822748,  # lex
-        -11.287470679772728,  # words
-        1.202785442110461,  # names
-        1.9550828627480694,  # numbers
-        0.0,  # sem_mean
-        0.0,  # sem_max
-        0.0,  # sem_avg
-        0.0,  # lex_x_sem
-        4.0953590640814665,  # anchor_miss
-        0.28682810182215807,  # log_size
-        0.0,  # same_outlet
-        1.902693796703571,  # far_newest
-        37.855988218831364,  # far_oldest
-        12.415321886390403,  # far_mean
-    ]), 0.2),
-    'semantic_short': (np.array([
-        -7.320637222809805,  # bias
-        5.73798623517831,  # lex
-        1.8876737930858525,  # words
-        1.0570841177927393,  # names
-        1.064273756911556,  # numbers
-        10.375685138595125,  # sem_mean
-        6.078597408198593,  # sem_max
-        -5.48466279413321,  # sem_avg
-        -7.988760476182029,  # lex_x_sem
-        0.6962853387732741,  # anchor_miss
-        -0.6114201579544921,  # log_size
-        0.41834771010189786,  # same_outlet
-        8.417882856402738,  # far_newest
-        75.48007828314246,  # far_oldest
-        25.867492134253258,  # far_mean
-    ]), 0.05),
-    'semantic': (np.array([
-        -2.5503526758420954,  # bias
-        8.393411794784733,  # lex
-        -12.962653298478699,  # words
-        -0.5212107348082242,  # names
-        1.7013071081410696,  # numbers
-        6.4395724100061615,  # sem_mean
-        4.049161587976995,  # sem_max
-        -10.580469535019517,  # sem_avg
-        13.29074968165378,  # lex_x_sem
-        2.145996676297499,  # anchor_miss
-        -0.8713981884916392,  # log_size
-        0.0,  # same_outlet
-        2.1852058339030607,  # far_newest
-        39.61711385263203,  # far_oldest
-        13.130688712668185,  # far_mean
-    ]), 0.2),
+    "lexical_short": (
+        np.array(
+            [
+                -1.5700807495535078,  # bias
+                -2.246370995673063,  # lex
+                6.889545220924352,  # words
+                4.741836983963397,  # names
+                1.1519992692679573,  # numbers
+                0.0,  # sem_mean
+                0.0,  # sem_max
+                0.0,  # sem_avg
+                0.0,  # lex_x_sem
+                1.5106669928414274,  # anchor_miss
+                -0.4590594090185329,  # log_size
+                0.4224224877846534,  # same_outlet
+                6.968205465547343,  # far_newest
+                99.88243318160288,  # far_oldest
+                28.087363615148917,  # far_mean
+            ]
+        ),
+        0.3,
+    ),
+    "lexical": (
+        np.array(
+            [
+                -5.360815955783575,  # bias
+                18.570731103822748,  # lex
+                -11.287470679772728,  # words
+                1.202785442110461,  # names
+                1.9550828627480694,  # numbers
+                0.0,  # sem_mean
+                0.0,  # sem_max
+                0.0,  # sem_avg
+                0.0,  # lex_x_sem
+                4.0953590640814665,  # anchor_miss
+                0.28682810182215807,  # log_size
+                0.0,  # same_outlet
+                1.902693796703571,  # far_newest
+                37.855988218831364,  # far_oldest
+                12.415321886390403,  # far_mean
+            ]
+        ),
+        0.2,
+    ),
+    "semantic_short": (
+        np.array(
+            [
+                -7.320637222809805,  # bias
+                5.73798623517831,  # lex
+                1.8876737930858525,  # words
+                1.0570841177927393,  # names
+                1.064273756911556,  # numbers
+                10.375685138595125,  # sem_mean
+                6.078597408198593,  # sem_max
+                -5.48466279413321,  # sem_avg
+                -7.988760476182029,  # lex_x_sem
+                0.6962853387732741,  # anchor_miss
+                -0.6114201579544921,  # log_size
+                0.41834771010189786,  # same_outlet
+                8.417882856402738,  # far_newest
+                75.48007828314246,  # far_oldest
+                25.867492134253258,  # far_mean
+            ]
+        ),
+        0.05,
+    ),
+    "semantic": (
+        np.array(
+            [
+                -2.5503526758420954,  # bias
+                8.393411794784733,  # lex
+                -12.962653298478699,  # words
+                -0.5212107348082242,  # names
+                1.7013071081410696,  # numbers
+                6.4395724100061615,  # sem_mean
+                4.049161587976995,  # sem_max
+                -10.580469535019517,  # sem_avg
+                13.29074968165378,  # lex_x_sem
+                2.145996676297499,  # anchor_miss
+                -0.8713981884916392,  # log_size
+                0.0,  # same_outlet
+                2.1852058339030607,  # far_newest
+                39.61711385263203,  # far_oldest
+                13.130688712668185,  # far_mean
+            ]
+        ),
+        0.2,
+    ),
 }
 
 # Which passing candidate each model joins: the most likely ("probability"), or the nearest by one feature (a
 # column of FEATURES). Chosen by benchmarks/fit_story_model.py with the thresholds; do not edit by hand.
 CHOOSE_BY: dict[str, str] = {
-    'lexical_short': 'lex',
-    'lexical': 'lex',
-    'semantic_short': 'sem_mean',
-    'semantic': 'probability',
+    "lexical_short": "lex",
+    "lexical": "lex",
+    "semantic_short": "sem_mean",
+    "semantic": "probability",
 }
 
 

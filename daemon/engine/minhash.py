@@ -111,9 +111,11 @@ class BandIndex:
             raise EngineError(f"rows must divide {NUM_PERM}")
         self.rows = rows
         self.bands = NUM_PERM // rows
-        self._mult = np.array([((0x9E3779B97F4A7C15 ^ (i * 0x632BE59BD9B4E019)) & 0xFFFFFFFFFFFFFFFF) | 1
-                               for i in range(rows)], dtype=np.uint64)
-        self._tag = (np.arange(self.bands, dtype=np.uint64) * np.uint64(0xD6E8FEB86659FD93))
+        self._mult = np.array(
+            [((0x9E3779B97F4A7C15 ^ (i * 0x632BE59BD9B4E019)) & 0xFFFFFFFFFFFFFFFF) | 1 for i in range(rows)],
+            dtype=np.uint64,
+        )
+        self._tag = np.arange(self.bands, dtype=np.uint64) * np.uint64(0xD6E8FEB86659FD93)
         # Most buckets hold one article: store it bare and switch to a list on the first collision.
         self._buckets: dict[int, int | list[int]] = {}
 
@@ -131,7 +133,7 @@ class BandIndex:
     def query(self, keys: list[int]) -> set[int]:
         found: set[int] = set()
         buckets = self._buckets
-        for key in buckets.keys() & keys:     # the few occupied ones, found without a Python loop
+        for key in buckets.keys() & keys:  # the few occupied ones, found without a Python loop
             hit = buckets[key]
             if isinstance(hit, int):
                 found.add(hit)
@@ -139,8 +141,7 @@ class BandIndex:
                 found.update(hit)
         return found
 
-    def insert(self, keys: list[int], item: int, article_id: str | None = None, *,
-               restoring: bool = False) -> None:
+    def insert(self, keys: list[int], item: int, article_id: str | None = None, *, restoring: bool = False) -> None:
         buckets = self._buckets
         for key in keys:
             hit = buckets.get(key)
@@ -184,7 +185,7 @@ class DatasketchBandIndex:
         self.bands = NUM_PERM // rows
         self.lsh = MinHashLSH(num_perm=NUM_PERM, params=(self.bands, rows), storage_config=config)
         self._index_of = index_of
-        self._stored: set[str] | None = None     # ids in storage when the first restore came
+        self._stored: set[str] | None = None  # ids in storage when the first restore came
         self._session: Any = None
         # Redis: datasketch's storage objects, driven through one pipeline per call
         self._redis = getattr(self.lsh.keys, "_redis", None) if config.get("type") == "redis" else None
@@ -207,7 +208,7 @@ class DatasketchBandIndex:
             return {index_of[k] for k in self.lsh.query(keys) if k in index_of}
         pipe = self._redis.pipeline(transaction=False)
         for band, table in zip(self._bands(keys), self.lsh.hashtables):
-            table._get_items(pipe, table.redis_key(band))       # SMEMBERS of the band's bucket, as lsh.query does
+            table._get_items(pipe, table.redis_key(band))  # SMEMBERS of the band's bucket, as lsh.query does
         found = set().union(*pipe.execute())
         if self.lsh.prepickle:
             found = {pickle.loads(k) for k in found}
@@ -223,7 +224,7 @@ class DatasketchBandIndex:
             key = pickle.dumps(article_id) if lsh.prepickle else article_id
             bands = self._bands(keys)
             pipe = self._redis.pipeline(transaction=True)
-            lsh.keys._insert(pipe, key, *bands)                # the commands of lsh.insert, in one MULTI/EXEC
+            lsh.keys._insert(pipe, key, *bands)  # the commands of lsh.insert, in one MULTI/EXEC
             for band, table in zip(bands, lsh.hashtables):
                 table._insert(pipe, band, key)
             pipe.execute()

@@ -23,8 +23,9 @@ from .core import push_story, rank_stories
 
 
 class DatasketchStoryPostings:
-    def __init__(self, keep: int, storage_config: dict[str, Any], story_index: Mapping[str, int],
-                 story_id: Callable[[int], str]):
+    def __init__(
+        self, keep: int, storage_config: dict[str, Any], story_index: Mapping[str, int], story_id: Callable[[int], str]
+    ):
         from datasketch.storage import ordered_storage
 
         basename = storage_config.get("basename")
@@ -34,12 +35,12 @@ class DatasketchStoryPostings:
             raise EngineError("a Redis story index needs a 'basename' (the prefix of its keys)")
         self._keep = keep
         self._storage = ordered_storage(storage_config, name=basename + b"_stories:")
-        self._redis = self._storage._redis          # the connection datasketch opened from the config
+        self._redis = self._storage._redis  # the connection datasketch opened from the config
         self._counter = basename + b"_stories_applied"
         self._basename = basename
         self._story_index = story_index
         self._story_id = story_id
-        self._applied = -1                           # cached counter; it only grows
+        self._applied = -1  # cached counter; it only grows
 
     # ------------------------------------------------------------------ reads
 
@@ -67,7 +68,7 @@ class DatasketchStoryPostings:
         """Delete every key under the basename: this index's and the copy LSH's."""
         keys = list(self._redis.scan_iter(match=self._basename + b"*", count=1000))
         for i in range(0, len(keys), 1000):
-            self._redis.delete(*keys[i:i + 1000])
+            self._redis.delete(*keys[i : i + 1000])
         self._applied = -1
 
     def add(self, terms: Iterable[str], story: int, position: int = 0, *, restoring: bool = False) -> None:
@@ -85,7 +86,7 @@ class DatasketchStoryPostings:
                 continue
             if p[-1] == sid:
                 continue
-            if push_story(p, sid, keep):      # the same change as the in-memory lists', written back whole
+            if push_story(p, sid, keep):  # the same change as the in-memory lists', written back whole
                 storage.remove(term, buffer=True)
                 storage.insert(term, *p, buffer=True)
             else:

@@ -36,8 +36,8 @@ ENGLISH_FUNCTION_WORDS = frozenset(
     could when there what we our you your i all one new two up out can been first last year years""".split()
 )
 
-TYPICAL_LENGTH = 400.0   # tokens in an article: turns a word frequency into a document frequency
-MIN_ZIPF = 1.0           # words rarer than this (or unknown: names) all count as this rare
+TYPICAL_LENGTH = 400.0  # tokens in an article: turns a word frequency into a document frequency
+MIN_ZIPF = 1.0  # words rarer than this (or unknown: names) all count as this rare
 
 
 def idf_from_frequency(freq: float) -> float:
@@ -68,8 +68,7 @@ def _build_table() -> tuple[np.ndarray, np.ndarray, float]:
     from .analysis import scan
 
     freqs = get_frequency_dict("en")
-    words = [w for w in freqs if w.isprintable() and " " not in w and "\n" not in w
-             and not any(c.isdigit() for c in w)]
+    words = [w for w in freqs if w.isprintable() and " " not in w and "\n" not in w and not any(c.isdigit() for c in w)]
     toks = scan(["\n".join(words)])
     # Keep words that are exactly one token of ours, so that the hash means the same word.
     offsets = np.zeros(len(words), dtype=np.int64)

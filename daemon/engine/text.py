@@ -29,9 +29,10 @@ _BOILERPLATE_RE = re.compile(
     re.IGNORECASE,
 )
 
+
 def normalise(text: str) -> str:
     """Unicode NFKC (full-width letters, ligatures and compatibility forms fold to their plain form)."""
-    if text.isascii():      # constant time, and ASCII is already in every normal form
+    if text.isascii():  # constant time, and ASCII is already in every normal form
         return text
     if not unicodedata.is_normalized("NFKC", text):
         text = unicodedata.normalize("NFKC", text)
@@ -50,16 +51,34 @@ def strip_dateline(paragraph: str) -> str:
     """Remove a wire dateline in front of the first paragraph; copies add or drop them freely."""
     m = _DATELINE_RE.match(paragraph[:90])
     if m and m.end() < len(paragraph):
-        return paragraph[m.end():]
+        return paragraph[m.end() :]
     return paragraph
 
 
 # Every ASCII text that _BOILERPLATE_RE matches holds one of these once lower-cased (an e-mail address
 # holds "@"): most paragraphs are cleared by a few substring searches instead of the expression.
-_BOILERPLATE_CUES = ("(end)", "copyright", "all rights reserved", "(c)", "reproduction", "redistribution",
-                     "reporting by", "editing by", "writing by", "additional reporting", "contact us",
-                     "subscribe", "newsletter", "follow us", "click here", "read more", "related article",
-                     "this article ", "@")
+_BOILERPLATE_CUES = (
+    "(end)",
+    "copyright",
+    "all rights reserved",
+    "(c)",
+    "reproduction",
+    "redistribution",
+    "reporting by",
+    "editing by",
+    "writing by",
+    "additional reporting",
+    "contact us",
+    "subscribe",
+    "newsletter",
+    "follow us",
+    "click here",
+    "read more",
+    "related article",
+    "this article ",
+    "@",
+)
+
 
 def is_boilerplate(paragraph: str) -> bool:
     """A short paragraph that speaks about the publication rather than the event."""

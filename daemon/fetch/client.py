@@ -142,9 +142,9 @@ _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 # The rule is ipaddress's is_global. These ranges are not globally reachable either, but the ipaddress module of the
 # Python versions wiredesk runs on counts them as global (its table predates them or leaves them out):
 NOT_GLOBAL_BEYOND_IPADDRESS = (
-    ipaddress.IPv6Network("fec0::/10"),     # site-local, deprecated by RFC 3879 but still routed inside sites
-    ipaddress.IPv6Network("3fff::/20"),     # documentation, RFC 9637
-    ipaddress.IPv6Network("5f00::/16"),     # SRv6 segment identifiers, RFC 9602
+    ipaddress.IPv6Network("fec0::/10"),  # site-local, deprecated by RFC 3879 but still routed inside sites
+    ipaddress.IPv6Network("3fff::/20"),  # documentation, RFC 9637
+    ipaddress.IPv6Network("5f00::/16"),  # SRv6 segment identifiers, RFC 9602
     ipaddress.IPv6Network("64:ff9b:1::/48"),  # local-use IPv4/IPv6 translation, RFC 8215
     ipaddress.IPv4Network("192.0.0.0/24"),  # IETF protocol assignments, RFC 6890 (older tables list only parts)
     ipaddress.IPv4Network("192.88.99.0/24"),  # 6to4 relay anycast, deprecated by RFC 7526
@@ -283,8 +283,14 @@ class _Stream(httpcore.AsyncNetworkStream):
         self._quickack = _QUICKACK is not None and self._socket is not None
 
     @classmethod
-    async def connect(cls, address: str, port: int, timeout: float | None, local_address: str | None,
-                      socket_options: Iterable[Any] | None) -> _Stream:
+    async def connect(
+        cls,
+        address: str,
+        port: int,
+        timeout: float | None,
+        local_address: str | None,
+        socket_options: Iterable[Any] | None,
+    ) -> _Stream:
         sock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM)
         try:
             sock.setblocking(False)
@@ -391,7 +397,8 @@ class _GuardedTransport(httpx.AsyncHTTPTransport):
             raise RuntimeError("unsupported httpx version: AsyncHTTPTransport has no connection pool to guard")
         # httpx types its pool as httpcore's; ours keeps that pool's interface
         self._pool = _Pool(  # type: ignore[assignment]
-            context, _GuardedBackend(policy), max_idle=limits.max_connections, keepalive_expiry=5.0)
+            context, _GuardedBackend(policy), max_idle=limits.max_connections, keepalive_expiry=5.0
+        )
 
 
 class _Pool:
@@ -403,8 +410,14 @@ class _Pool:
     connections, at most ``max_idle`` of them.
     """
 
-    def __init__(self, ssl_context: ssl.SSLContext, backend: httpcore.AsyncNetworkBackend, *, max_idle: int,
-                 keepalive_expiry: float):
+    def __init__(
+        self,
+        ssl_context: ssl.SSLContext,
+        backend: httpcore.AsyncNetworkBackend,
+        *,
+        max_idle: int,
+        keepalive_expiry: float,
+    ):
         self._ssl_context = ssl_context
         self._backend = backend
         self._max_idle = max_idle
@@ -414,13 +427,17 @@ class _Pool:
 
     async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
         if request.url.scheme not in (b"http", b"https"):
-            raise httpcore.UnsupportedProtocol(f"unsupported URL scheme {request.url.scheme.decode(errors='replace')!r}")
+            raise httpcore.UnsupportedProtocol(
+                f"unsupported URL scheme {request.url.scheme.decode(errors='replace')!r}"
+            )
         origin = request.url.origin
         while True:
             connection = await self._take_idle(_key(origin))
             if connection is None:
                 connection = httpcore.AsyncHTTPConnection(
-                    origin, ssl_context=self._ssl_context, keepalive_expiry=self._keepalive_expiry,
+                    origin,
+                    ssl_context=self._ssl_context,
+                    keepalive_expiry=self._keepalive_expiry,
                     network_backend=self._backend,
                 )
             try:
@@ -769,7 +786,9 @@ class Fetcher:
         except RefusedAddress as exc:
             via = f"it redirects to {current_text}, and " if current_text != url else ""
             reason = f"{via}{exc.reason} (allow it with fetch.allow_networks in the config)"
-            return self._failed(url, current_text, _Failure(ErrorKind.REFUSED_ADDRESS, reason), spent, verb="refused to fetch")
+            return self._failed(
+                url, current_text, _Failure(ErrorKind.REFUSED_ADDRESS, reason), spent, verb="refused to fetch"
+            )
         except (TimeoutError, httpx.TimeoutException) as exc:
             if isinstance(exc, httpx.ConnectTimeout):
                 reason = f"could not connect to {current.host} within {self.limits.connect_timeout:g} s"
@@ -871,7 +890,9 @@ class Fetcher:
         retry_after = None
         if status in (429, 503):
             retry_after = parse_retry_after(headers.get("retry-after"), datetime.now(timezone.utc))
-        kind = {410: ErrorKind.GONE, 429: ErrorKind.RATE_LIMITED, 503: ErrorKind.UNAVAILABLE}.get(status, ErrorKind.HTTP_ERROR)
+        kind = {410: ErrorKind.GONE, 429: ErrorKind.RATE_LIMITED, 503: ErrorKind.UNAVAILABLE}.get(
+            status, ErrorKind.HTTP_ERROR
+        )
         reason = f"HTTP {status} {_reason_phrase(status)}".rstrip()
         if kind == ErrorKind.GONE:
             reason += " (the resource was removed for good)"

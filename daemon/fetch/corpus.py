@@ -67,16 +67,24 @@ def load_corpus(folder: str | Path) -> Corpus:
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         feeds = tuple(
-            FixtureFeed(f["url"], root / f["file"], f.get("outlet") or f["url"], f.get("folder")) for f in manifest["feeds"]
+            FixtureFeed(f["url"], root / f["file"], f.get("outlet") or f["url"], f.get("folder"))
+            for f in manifest["feeds"]
         )
         articles = tuple(
             FixtureArticle(
-                a["id"], a["url"], (root / a["page"]) if a.get("page") else None, a.get("kind", "article"), a.get("story"), a.get("copy_of")
+                a["id"],
+                a["url"],
+                (root / a["page"]) if a.get("page") else None,
+                a.get("kind", "article"),
+                a.get("story"),
+                a.get("copy_of"),
             )
             for a in manifest["articles"]
         )
     except (ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"replay: {manifest_path} is not a valid manifest ({type(exc).__name__}: {exc}); see seeds/README.md") from exc
+        raise InputError(
+            f"replay: {manifest_path} is not a valid manifest ({type(exc).__name__}: {exc}); see seeds/README.md"
+        ) from exc
     for f in feeds:
         if not f.file.is_file():
             raise InputError(f"replay: {manifest_path} names a feed file {f.file} that does not exist")

@@ -22,8 +22,10 @@ __all__ = ["check_encoding", "ascii_compatible"]
 
 # The characters markup is made of, and the whitespace between them.
 _ASCII = "".join(chr(i) for i in range(32, 127)) + "\t\r\n"
-_XML_DECL_ENCODING = re.compile(rb"^(?:\xef\xbb\xbf)?[ \t\r\n]*<\?xml\b[^>]{0,200}?\bencoding[ \t\r\n]*=[ \t\r\n]*"
-                                rb"[\"']([A-Za-z0-9._:+-]{1,60})[\"']")
+_XML_DECL_ENCODING = re.compile(
+    rb"^(?:\xef\xbb\xbf)?[ \t\r\n]*<\?xml\b[^>]{0,200}?\bencoding[ \t\r\n]*=[ \t\r\n]*"
+    rb"[\"']([A-Za-z0-9._:+-]{1,60})[\"']"
+)
 _HTTP_CHARSET = re.compile(r"""charset[ \t]*=[ \t]*["']?([A-Za-z0-9._:+-]{1,60})""", re.IGNORECASE)
 # "<?xm" in the EBCDIC code pages: how an EBCDIC XML document starts (XML 1.0, appendix F)
 _EBCDIC_START = b"\x4c\x6f\xa7\x94"
@@ -65,8 +67,11 @@ def check_encoding(data: bytes, url: str, headers: Mapping[str, str] | None = No
     """``data`` unchanged when its declared encodings (the XML declaration, the HTTP charset) are ones the prolog
     check can read; FeedError otherwise."""
     if data[:4] == _EBCDIC_START:
-        _refuse(url, "the feed is encoded in EBCDIC; wiredesk reads feeds in UTF-8, UTF-16, UTF-32 or an encoding "
-                     "that writes ASCII as ASCII")
+        _refuse(
+            url,
+            "the feed is encoded in EBCDIC; wiredesk reads feeds in UTF-8, UTF-16, UTF-32 or an encoding "
+            "that writes ASCII as ASCII",
+        )
     wide = _wide(data)
     declared = []
     match = _XML_DECL_ENCODING.match(data[:512]) if not wide else None
@@ -81,7 +86,10 @@ def check_encoding(data: bytes, url: str, headers: Mapping[str, str] | None = No
         if family.startswith(_WIDE_FAMILIES):
             continue
         if ascii_compatible(name) is False:
-            _refuse(url, f"{where} says {name}, an encoding whose markup the entity check cannot see (UTF-7, "
-                         "EBCDIC and the like); wiredesk reads feeds in UTF-8, UTF-16, UTF-32 or an encoding that "
-                         "writes ASCII as ASCII")
+            _refuse(
+                url,
+                f"{where} says {name}, an encoding whose markup the entity check cannot see (UTF-7, "
+                "EBCDIC and the like); wiredesk reads feeds in UTF-8, UTF-16, UTF-32 or an encoding that "
+                "writes ASCII as ASCII",
+            )
     return data

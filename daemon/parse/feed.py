@@ -48,8 +48,8 @@ class ParsedFeed:
     ttl_minutes: int | None
     entries: tuple[ParsedEntry, ...]
     warning: str | None  # set when feedparser had to recover from a problem
-    hub_url: str | None = None    # the WebSub hub it names (Link header, else <link rel="hub">)
-    self_url: str | None = None   # its own URL as it names it (rel="self"): the topic a hub knows it by
+    hub_url: str | None = None  # the WebSub hub it names (Link header, else <link rel="hub">)
+    self_url: str | None = None  # its own URL as it names it (rel="self"): the topic a hub knows it by
 
 
 def _time(value) -> datetime | None:
@@ -63,11 +63,11 @@ def _time(value) -> datetime | None:
 
 # What a feed may put in each field, in characters. Longer values are cut (a link is dropped instead: a cut URL is a
 # wrong one), so that one hostile feed cannot make a digest, a table or a cache as large as the feed itself.
-MAX_TITLE_CHARS = 1_000        # an entry's title
-MAX_NAME_CHARS = 300           # a feed's title (the outlet's name) and an entry's author
-MAX_URL_CHARS = 2_048          # links; the feeds table's URL column is this long
-MAX_GUID_CHARS = 2_000         # an entry's guid (its identity keeps this much)
-MAX_SUMMARY_CHARS = 50_000     # an entry's summary
+MAX_TITLE_CHARS = 1_000  # an entry's title
+MAX_NAME_CHARS = 300  # a feed's title (the outlet's name) and an entry's author
+MAX_URL_CHARS = 2_048  # links; the feeds table's URL column is this long
+MAX_GUID_CHARS = 2_000  # an entry's guid (its identity keeps this much)
+MAX_SUMMARY_CHARS = 50_000  # an entry's summary
 MAX_CONTENT_CHARS = 1_000_000  # an entry's full body (HTML); its text is then cut to fetch.max_article_chars
 
 # Never text: C0 controls but tab and line breaks, DEL, C1 controls, lone surrogates (no encoding takes them), the
@@ -75,8 +75,9 @@ MAX_CONTENT_CHARS = 1_000_000  # an entry's full body (HTML); its text is then c
 _NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 # Invisible in a one-line name, and able to reorder or hide what is shown around it: bidirectional embeddings,
 # overrides and isolates, zero-width characters and other format controls, line and paragraph separators.
-INVISIBLE_CHARS = re.compile("[\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff"
-                             "\ufff9-\ufffb\U000e0000-\U000e007f]")
+INVISIBLE_CHARS = re.compile(
+    "[\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb\U000e0000-\U000e007f]"
+)
 _LINE_SPACE = re.compile(r"\s+")
 
 
@@ -166,11 +167,11 @@ def clean_prolog(data: bytes, url: str) -> bytes:
             end = text.find(b"?>", lt + 2)
             if end < 0:
                 return data
-            if lt == first and text[lt:lt + 6].lower() in (b"<?xml ", b"<?xml\t", b"<?xml\n", b"<?xml\r"):
-                keep.append(text[lt:end + 2])
+            if lt == first and text[lt : lt + 6].lower() in (b"<?xml ", b"<?xml\t", b"<?xml\n", b"<?xml\r"):
+                keep.append(text[lt : end + 2])
             pos = end + 2
         elif text.startswith(b"<!", lt):
-            if text[lt:lt + 9].upper() != b"<!DOCTYPE":
+            if text[lt : lt + 9].upper() != b"<!DOCTYPE":
                 _refuse(url, "the feed has XML markup declarations before its root element")
             if doctype:
                 _refuse(url, "the feed has more than one DOCTYPE")
@@ -180,19 +181,22 @@ def clean_prolog(data: bytes, url: str) -> bytes:
                 body = _DOCTYPE_BODY.match(text, i)
                 assert body is not None  # the pattern matches the empty string too
                 i = body.end()
-                c = text[i:i + 1]
+                c = text[i : i + 1]
                 if c in (b'"', b"'"):
                     close = text.find(c, i + 1)
                     if close < 0:
                         return data
                     i = close + 1
                 elif c == b"[":
-                    _refuse(url, "the feed declares XML entities in its DOCTYPE (a billion-laughs or external-entity attack)")
+                    _refuse(
+                        url,
+                        "the feed declares XML entities in its DOCTYPE (a billion-laughs or external-entity attack)",
+                    )
                 elif c == b"<" or not c:
                     _refuse(url, "the feed's DOCTYPE is not terminated")
                 else:  # ">"
                     break
-            keep.append(text[lt:i + 1])
+            keep.append(text[lt : i + 1])
             pos = i + 1
         else:
             root = lt
@@ -234,9 +238,14 @@ def _replace_bad_refs(text: bytes) -> tuple[bytes, int]:
 
 
 _WIDE_CODECS = (  # (how the document starts, its codec), most specific first
-    (b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
-    (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"),
-    (b"<\x00\x00\x00", "utf-32-le"), (b"\x00\x00\x00<", "utf-32-be"), (b"<\x00", "utf-16-le"), (b"\x00<", "utf-16-be"),
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+    (b"<\x00\x00\x00", "utf-32-le"),
+    (b"\x00\x00\x00<", "utf-32-be"),
+    (b"<\x00", "utf-16-le"),
+    (b"\x00<", "utf-16-be"),
 )
 
 
@@ -255,7 +264,9 @@ def neutralise_char_refs(data: bytes) -> tuple[bytes, int]:
             except UnicodeDecodeError:
                 return data, 0  # not what it claims to be: feedparser says so
             fixed, count = _replace_bad_refs(text.encode("utf-8", "surrogatepass"))
-            return (fixed.decode("utf-8", "surrogatepass").encode(codec, "surrogatepass"), count) if count else (data, 0)
+            return (
+                (fixed.decode("utf-8", "surrogatepass").encode(codec, "surrogatepass"), count) if count else (data, 0)
+            )
     return _replace_bad_refs(data)
 
 
@@ -266,9 +277,13 @@ def parse_feed(data: bytes, url: str, headers: dict | None = None, max_entries: 
     data, bad_refs = neutralise_char_refs(data)
     try:
         # feedparser never fetches here: it is given bytes, and the response headers only for the encoding.
-        parsed = feedparser.parse(data, response_headers=dict(headers or {}), sanitize_html=False, resolve_relative_uris=True)
+        parsed = feedparser.parse(
+            data, response_headers=dict(headers or {}), sanitize_html=False, resolve_relative_uris=True
+        )
     except Exception as exc:  # feedparser's fallback parser has raised on odd input before: the feed's error, no more
-        raise FeedError(url, f"the feed cannot be read ({type(exc).__name__}: {_describe(exc)})", kind=ErrorKind.PARSE) from exc
+        raise FeedError(
+            url, f"the feed cannot be read ({type(exc).__name__}: {_describe(exc)})", kind=ErrorKind.PARSE
+        ) from exc
     problem = parsed.get("bozo_exception")
     version = parsed.get("version") or ""
     raw_entries = parsed.get("entries") or []
@@ -293,7 +308,9 @@ def parse_feed(data: bytes, url: str, headers: dict | None = None, max_entries: 
     warning = _describe(problem) if parsed.get("bozo") and problem else None
     notes = [warning] if warning else []
     if bad_refs:
-        notes.append(f"replaced {bad_refs} reference{'s' if bad_refs > 1 else ''} to characters XML forbids with U+FFFD")
+        notes.append(
+            f"replaced {bad_refs} reference{'s' if bad_refs > 1 else ''} to characters XML forbids with U+FFFD"
+        )
     if skipped:
         notes.append(f"skipped {len(skipped)} unreadable entr{'ies' if len(skipped) > 1 else 'y'} ({skipped[0]})")
     if max_entries and len(raw_entries) > max_entries:
@@ -312,7 +329,7 @@ def parse_feed(data: bytes, url: str, headers: dict | None = None, max_entries: 
     )
 
 
-_LINK_HEADER = re.compile(r'<([^>]*)>\s*((?:;\s*[^;,]*)*)')
+_LINK_HEADER = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]*)*)")
 _REL = re.compile(r';\s*rel\s*=\s*"?([^";]+)"?', re.IGNORECASE)
 
 
@@ -369,8 +386,9 @@ def parse_feed_keyed(data: bytes, url: str, headers: dict | None = None, max_ent
             failed.append(f"{type(exc).__name__}: {_describe(exc)}")
     if failed:
         note = f"left out {len(failed)} entr{'ies' if len(failed) > 1 else 'y'} without an identity ({failed[0]})"
-        feed = dataclasses.replace(feed, entries=tuple(entries),
-                                   warning=f"{feed.warning}; {note}" if feed.warning else note)
+        feed = dataclasses.replace(
+            feed, entries=tuple(entries), warning=f"{feed.warning}; {note}" if feed.warning else note
+        )
     return KeyedFeed(feed, tuple(keys))
 
 

@@ -60,8 +60,9 @@ class EntryChanges:
             self.updates.setdefault(row.id, {}).update(values)
 
 
-def merge_entries(feed_id: int, parsed: ParsedFeed, keys: Sequence[EntryKeys], known: Sequence[KnownEntry],
-                  now: datetime) -> EntryChanges:
+def merge_entries(
+    feed_id: int, parsed: ParsedFeed, keys: Sequence[EntryKeys], known: Sequence[KnownEntry], now: datetime
+) -> EntryChanges:
     """Which of the feed's items are new entries and which changed stored ones."""
     rows = [_Working(k.id, k.identity, k.url, k.content_hash, k.published) for k in known]
     existing = {row.identity: row for row in rows}
@@ -77,22 +78,29 @@ def merge_entries(feed_id: int, parsed: ParsedFeed, keys: Sequence[EntryKeys], k
             changes.update(row, identity=identity)
             existing[identity] = row
         if row is None:
-            row = _Working(None, identity, url, content_hash, item.published, values=dict(
-                feed_id=feed_id,
-                identity=identity,
-                guid=item.guid,
-                url=url,
-                title=item.title,
-                author=item.author,
-                summary=item.summary,
-                content=item.content,
-                published=item.published,
-                updated=item.updated,
-                content_hash=content_hash,
-                state=EntryState.PENDING.value,
-                first_seen_at=now,
-                changed_at=now,
-            ))
+            row = _Working(
+                None,
+                identity,
+                url,
+                content_hash,
+                item.published,
+                values=dict(
+                    feed_id=feed_id,
+                    identity=identity,
+                    guid=item.guid,
+                    url=url,
+                    title=item.title,
+                    author=item.author,
+                    summary=item.summary,
+                    content=item.content,
+                    published=item.published,
+                    updated=item.updated,
+                    content_hash=content_hash,
+                    state=EntryState.PENDING.value,
+                    first_seen_at=now,
+                    changed_at=now,
+                ),
+            )
             changes.inserts.append(row)
             existing[identity] = row
             if url:
@@ -102,8 +110,16 @@ def merge_entries(feed_id: int, parsed: ParsedFeed, keys: Sequence[EntryKeys], k
             row.url, row.content_hash = url, content_hash
             row.published = row.published or item.published
             changes.update(
-                row, guid=item.guid, url=url, title=item.title, author=item.author, summary=item.summary,
-                content=item.content, updated=item.updated, published=row.published, content_hash=content_hash,
+                row,
+                guid=item.guid,
+                url=url,
+                title=item.title,
+                author=item.author,
+                summary=item.summary,
+                content=item.content,
+                updated=item.updated,
+                published=row.published,
+                content_hash=content_hash,
                 changed_at=now,
             )
             changes.changed += 1
@@ -112,9 +128,16 @@ def merge_entries(feed_id: int, parsed: ParsedFeed, keys: Sequence[EntryKeys], k
     return changes
 
 
-def decide_feed_update(feed: StoredFeed, fetched: Fetched, known: Sequence[KnownEntry], recent: Sequence[datetime],
-                       now: datetime, schedule: ScheduleSettings, taken_urls: Collection[str] = (),
-                       rng: random.Random | None = None) -> tuple[FeedUpdateIntent, FeedOutcome]:
+def decide_feed_update(
+    feed: StoredFeed,
+    fetched: Fetched,
+    known: Sequence[KnownEntry],
+    recent: Sequence[datetime],
+    now: datetime,
+    schedule: ScheduleSettings,
+    taken_urls: Collection[str] = (),
+    rng: random.Random | None = None,
+) -> tuple[FeedUpdateIntent, FeedOutcome]:
     """The feed's update (its new values, its entries to insert and change) and the poll's outcome for it.
 
     ``known`` are the feed's stored entries (read when the feed was parsed), ``recent`` the publication dates of its
@@ -130,8 +153,13 @@ def decide_feed_update(feed: StoredFeed, fetched: Fetched, known: Sequence[Known
     changes = EntryChanges()
     if error_kind:
         error_count += 1
-        values.update(error_count=error_count, last_error=error, last_error_kind=str(error_kind), last_error_at=now,
-                      status=(FeedStatus.GONE if error_kind == ErrorKind.GONE else FeedStatus.ERROR).value)
+        values.update(
+            error_count=error_count,
+            last_error=error,
+            last_error_kind=str(error_kind),
+            last_error_at=now,
+            status=(FeedStatus.GONE if error_kind == ErrorKind.GONE else FeedStatus.ERROR).value,
+        )
     else:
         error_count = 0
         values.update(status=FeedStatus.ACTIVE.value, error_count=0, last_success_at=now)
@@ -140,8 +168,7 @@ def decide_feed_update(feed: StoredFeed, fetched: Fetched, known: Sequence[Known
         moved_too_far = None
         if result.permanent_url and result.permanent_url != url and len(result.permanent_url) > MAX_URL:
             # a feed URL is its key: a cut one would name another resource, so the feed stays where it is
-            moved_too_far = (f"moved permanently to a URL longer than {MAX_URL} characters; polling "
-                             f"{url} as before")
+            moved_too_far = f"moved permanently to a URL longer than {MAX_URL} characters; polling {url} as before"
             log.info("feed %s %s", url, moved_too_far)
         elif result.permanent_url and result.permanent_url != url and result.permanent_url not in taken_urls:
             # (two feeds of one batch moving to the same URL fail the batch's write; retried one by one, the
@@ -152,13 +179,16 @@ def decide_feed_update(feed: StoredFeed, fetched: Fetched, known: Sequence[Known
             changes = merge_entries(feed.id, parsed, fetched.keys, known, now)
             entry_times = [e.published for e in parsed.entries if e.published]
             warning = "; ".join(w for w in (parsed.warning, moved_too_far) if w) or None
-            values.update(title=feed.title or parsed.title, site_url=parsed.site_url or feed.site_url,
-                          last_error=warning and f"parsed with a warning: {warning}",
-                          last_error_kind=ErrorKind.WARNING.value if warning else None,
-                          hub_url=parsed.hub_url, websub_topic=parsed.self_url if parsed.hub_url else None)
+            values.update(
+                title=feed.title or parsed.title,
+                site_url=parsed.site_url or feed.site_url,
+                last_error=warning and f"parsed with a warning: {warning}",
+                last_error_kind=ErrorKind.WARNING.value if warning else None,
+                hub_url=parsed.hub_url,
+                websub_topic=parsed.self_url if parsed.hub_url else None,
+            )
         else:
-            values.update(last_error=moved_too_far,
-                          last_error_kind=ErrorKind.WARNING.value if moved_too_far else None)
+            values.update(last_error=moved_too_far, last_error_kind=ErrorKind.WARNING.value if moved_too_far else None)
             # 304: the feed has not changed, so its publishing rhythm is the one its stored entries show
             entry_times = list(recent)
     pushed = feed.websub_state == "active"
@@ -173,7 +203,8 @@ def decide_feed_update(feed: StoredFeed, fetched: Fetched, known: Sequence[Known
         retry_after=result.retry_after,
         rng=rng,
         # pushed by a hub: polling stays on at the slow end of the schedule, a safety net
-        interval=max(feed.poll_interval_seconds or 0.0, schedule.max_interval) if pushed
+        interval=max(feed.poll_interval_seconds or 0.0, schedule.max_interval)
+        if pushed
         else feed.poll_interval_seconds,
     )
     if pushed and source in ("user", "adaptive"):

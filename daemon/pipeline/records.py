@@ -52,7 +52,9 @@ class PollReport:
 
     @property
     def storage_errors(self) -> list[str]:
-        return [f.error or "" for f in self.feeds if f.error_kind == ErrorKind.STORAGE] + [a.error or "" for a in self.articles if a.storage]
+        return [f.error or "" for f in self.feeds if f.error_kind == ErrorKind.STORAGE] + [
+            a.error or "" for a in self.articles if a.storage
+        ]
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,10 @@ class PipelineSettings:
     max_article_chars: int = 200_000
     schedule: ScheduleSettings = ScheduleSettings()
     lease_seconds: float = 600.0  # how long a worker may hold a feed it is polling before others take it over
-    lsh_storage: dict[str, Any] | None = None  # datasketch storage_config for the copy and story indexes (Redis), None: in memory
-    embedder: Any = None             # the semantic model (engine.embed.Embedder), None: lexical signals only
+    lsh_storage: dict[str, Any] | None = (
+        None  # datasketch storage_config for the copy and story indexes (Redis), None: in memory
+    )
+    embedder: Any = None  # the semantic model (engine.embed.Embedder), None: lexical signals only
     # Several workers: story decisions wait until no other worker is still polling or finding texts, so that they are
     # taken in one canonical order whatever the number of workers. A service gives up waiting for texts found longer
     # ago than this (a deployment whose workers never pause); None waits (a one-off poll: the last worker decides).
@@ -95,12 +99,25 @@ class Fetched:
 def failed_fetch(feed_id: int, url: str, error: FeedError, result: FetchResult | None = None) -> Fetched:
     """A feed's fetch that ends in ``error``: stored like any failed fetch (the error, a backed-off schedule)."""
     if result is None:
-        result = FetchResult(url=url, final_url=url, status=None, content=None, headers={}, etag=None,
-                             last_modified=None, permanent_url=None, not_modified=False, retry_after=None,
-                             error_kind=None, error=None, elapsed=0.0)
+        result = FetchResult(
+            url=url,
+            final_url=url,
+            status=None,
+            content=None,
+            headers={},
+            etag=None,
+            last_modified=None,
+            permanent_url=None,
+            not_modified=False,
+            retry_after=None,
+            error_kind=None,
+            error=None,
+            elapsed=0.0,
+        )
     else:
-        result = dataclasses.replace(result, content=None, permanent_url=None, not_modified=False, error_kind=None,
-                                     error=None)
+        result = dataclasses.replace(
+            result, content=None, permanent_url=None, not_modified=False, error_kind=None, error=None
+        )
     return Fetched(feed_id, url, result, None, (), error)
 
 

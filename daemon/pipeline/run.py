@@ -79,15 +79,17 @@ class EngineState:
             self._engine = self.factory()
             self._seq = 0
             with decision_transaction(self.db) as tx:
-                self.catch_up(tx)        # the bulk of a restart, without holding up other workers' decisions
+                self.catch_up(tx)  # the bulk of a restart, without holding up other workers' decisions
             with decision_transaction(self.db) as tx:
                 tx.lock()
                 self.catch_up(tx)
                 if self._engine.shared_indexes_ahead():
                     # Nobody can decide while we hold the lock, so Redis knowing more articles than the database
                     # means its keys outlived an earlier database at this URL: start them again from this one.
-                    log.warning("the Redis indexes hold articles this database does not (an earlier database at the "
-                                "same URL?): clearing them and rebuilding from the database")
+                    log.warning(
+                        "the Redis indexes hold articles this database does not (an earlier database at the "
+                        "same URL?): clearing them and rebuilding from the database"
+                    )
                     self._engine.clear_shared_indexes()
                     self._engine = self.factory()
                     self._seq = 0
@@ -97,8 +99,14 @@ class EngineState:
     def catch_up(self, tx: DecisionTransaction) -> None:
         engine = self._engine if self._engine is not None else self.get()
         for m in tx.memberships_after(self._seq):
-            engine.restore(str(m.article_id), m.fingerprint, m.story_id, str(m.copy_of) if m.copy_of else None,
-                           m.published, m.source)
+            engine.restore(
+                str(m.article_id),
+                m.fingerprint,
+                m.story_id,
+                str(m.copy_of) if m.copy_of else None,
+                m.published,
+                m.source,
+            )
             self._seq = m.seq
 
     def advance(self, seq: int) -> None:
@@ -120,7 +128,7 @@ def _alive(owner: str | None) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        pass                    # it exists, under another user
+        pass  # it exists, under another user
     return True
 
 
@@ -145,8 +153,9 @@ class Pipeline:
         self.settings = settings
         # who holds a feed's lease: unique per pipeline, readable in the database by a person
         self.worker = f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.engine = engine or EngineState(db, lambda: Engine(new_story_id=new_story_id, lsh_storage=settings.lsh_storage,
-                                                                  embedder=settings.embedder))
+        self.engine = engine or EngineState(
+            db, lambda: Engine(new_story_id=new_story_id, lsh_storage=settings.lsh_storage, embedder=settings.embedder)
+        )
         self.progress = progress or Progress()
         self.parse_executor = parse_executor
         # replay gives fixture ids by article URL, so that output speaks of the fixtures' own names
@@ -156,12 +165,24 @@ class Pipeline:
 
     # ---- stage 1: feeds -------------------------------------------------------------------------------------
 
-    def due_feeds(self, now: datetime | None = None, all_feeds: bool = False, limit: int | None = None,
-                  exclude: Sequence[int] = ()) -> list[FeedRecord]:
+    def due_feeds(
+        self,
+        now: datetime | None = None,
+        all_feeds: bool = False,
+        limit: int | None = None,
+        exclude: Sequence[int] = (),
+    ) -> list[FeedRecord]:
         """The feeds to poll now, leased to this process so that no other worker polls them at the same time
         (storage.feeds.claim_due_feeds)."""
-        return claim_due_feeds(self.db, self.worker, now or self.clock(), self.settings.lease_seconds,
-                               all_feeds=all_feeds, limit=limit, exclude=exclude)
+        return claim_due_feeds(
+            self.db,
+            self.worker,
+            now or self.clock(),
+            self.settings.lease_seconds,
+            all_feeds=all_feeds,
+            limit=limit,
+            exclude=exclude,
+        )
 
     async def poll(self, feeds: Sequence[FeedRecord] | None = None, *, process_articles: bool = True) -> PollReport:
         """One poll, the stages in order: the due feeds (or ``feeds``) fetched, parsed, decided and stored; then the
@@ -169,7 +190,7 @@ class Pipeline:
         report = PollReport()
         report.feeds.extend(await self.update_feeds(self.due_feeds() if feeds is None else feeds))
         if process_articles:
-            report.articles.extend(await self.process_pending())   # texts, then story decisions (decide_ready)
+            report.articles.extend(await self.process_pending())  # texts, then story decisions (decide_ready)
         return report
 
     async def update_feeds(self, feeds: Sequence[FeedRecord]) -> list[FeedOutcome]:
@@ -187,8 +208,11 @@ class Pipeline:
                 item = await self._fetch_feed(feed, loop)
             except Exception as exc:  # whatever went wrong is this feed's error; the poll goes on
                 log.debug("fetching %s failed", feed.url, exc_info=True)
-                item = failed_fetch(feed.id, feed.url, FeedError(
-                    feed.url, f"cannot fetch the feed: {describe_failure(exc)}", kind=ErrorKind.FETCH))
+                item = failed_fetch(
+                    feed.id,
+                    feed.url,
+                    FeedError(feed.url, f"cannot fetch the feed: {describe_failure(exc)}", kind=ErrorKind.FETCH),
+                )
             ready.put_nowait(item)
 
         async def write() -> None:
@@ -222,16 +246,29 @@ class Pipeline:
         feed = feed_by_id(self.db, feed_id)
         if feed is None:
             return report
-        result = FetchResult(url=feed.url, final_url=feed.url, status=200, content=content, headers=headers,
-                             etag=feed.etag, last_modified=feed.last_modified, permanent_url=None, not_modified=False,
-                             retry_after=None, error_kind=None, error=None, elapsed=0.0)
+        result = FetchResult(
+            url=feed.url,
+            final_url=feed.url,
+            status=200,
+            content=content,
+            headers=headers,
+            etag=feed.etag,
+            last_modified=feed.last_modified,
+            permanent_url=None,
+            not_modified=False,
+            retry_after=None,
+            error_kind=None,
+            error=None,
+            elapsed=0.0,
+        )
         loop = asyncio.get_running_loop()
         parsed: ParsedFeed | None = None
         keys: tuple[EntryKeys, ...] = ()
         parse_error: FeedError | None = None
         try:
-            keyed = await loop.run_in_executor(None, parse_feed_keyed, content, feed.url, headers,
-                                               self.settings.max_entries_per_feed)
+            keyed = await loop.run_in_executor(
+                None, parse_feed_keyed, content, feed.url, headers, self.settings.max_entries_per_feed
+            )
             parsed, keys = keyed.feed, keyed.keys
         except FeedError as exc:
             parse_error = exc
@@ -245,8 +282,9 @@ class Pipeline:
         keys: tuple[EntryKeys, ...] = ()
         parse_error: FeedError | None = None
         if result.content is not None and not result.error_kind:
-            parse = functools.partial(parse_feed_keyed, result.content, feed.url, dict(result.headers),
-                                      self.settings.max_entries_per_feed)
+            parse = functools.partial(
+                parse_feed_keyed, result.content, feed.url, dict(result.headers), self.settings.max_entries_per_feed
+            )
             try:
                 executor = self.parse_executor
                 try:
@@ -263,8 +301,9 @@ class Pipeline:
                 parse_error = exc
             except Exception as exc:  # a parser bug or a worker that died: the feed's error, with the reason
                 log.debug("parsing %s failed", feed.url, exc_info=True)
-                parse_error = FeedError(feed.url, f"cannot parse the feed: {describe_failure(exc)}",
-                                        kind=ErrorKind.PARSE)
+                parse_error = FeedError(
+                    feed.url, f"cannot parse the feed: {describe_failure(exc)}", kind=ErrorKind.PARSE
+                )
         return Fetched(feed.id, feed.url, result, parsed, keys, parse_error)
 
     def _store_feeds(self, batch: Sequence[Fetched]) -> list[FeedOutcome]:
@@ -284,19 +323,35 @@ class Pipeline:
             url = batch[0].url
             if is_storage_failure(exc):
                 # a full or read-only disk: nothing of this feed's update was written, so the next poll redoes it
-                return [FeedOutcome(url, ok=False, error=f"{url}: cannot store the update: {storage_reason(exc)}",
-                                    error_kind=ErrorKind.STORAGE)]
+                return [
+                    FeedOutcome(
+                        url,
+                        ok=False,
+                        error=f"{url}: cannot store the update: {storage_reason(exc)}",
+                        error_kind=ErrorKind.STORAGE,
+                    )
+                ]
             # this feed's content (or a bug it triggers): the feed's error, and its schedule backs off
             log.debug("storing the update of %s failed", url, exc_info=True)
-            failed = failed_fetch(batch[0].feed_id, url, FeedError(url, f"cannot store the update: {describe_failure(exc)}",
-                                                                   kind=ErrorKind.STORE), batch[0].result)
+            failed = failed_fetch(
+                batch[0].feed_id,
+                url,
+                FeedError(url, f"cannot store the update: {describe_failure(exc)}", kind=ErrorKind.STORE),
+                batch[0].result,
+            )
             try:
                 return self._write_feeds([failed])
             except Exception as again:
                 if not is_storage_failure(again):
                     raise
-                return [FeedOutcome(url, ok=False, error=f"{url}: cannot store the update: {storage_reason(again)}",
-                                    error_kind=ErrorKind.STORAGE)]
+                return [
+                    FeedOutcome(
+                        url,
+                        ok=False,
+                        error=f"{url}: cannot store the update: {storage_reason(again)}",
+                        error_kind=ErrorKind.STORAGE,
+                    )
+                ]
 
     def _write_feeds(self, batch: Sequence[Fetched]) -> list[FeedOutcome]:
         """Decide each feed's update from what storage read for the batch, and have it written, in one transaction."""
@@ -309,23 +364,32 @@ class Pipeline:
                 if feed is None:  # removed while we were fetching
                     outcomes.append(FeedOutcome(item.result.url, ok=False, error="feed was removed during the poll"))
                     continue
-                intent, outcome = self._update_feed(feed, item, now, stored.known.get(feed.id, []),
-                                                    stored.recent.get(feed.id, []), stored.taken_urls)
+                intent, outcome = self._update_feed(
+                    feed, item, now, stored.known.get(feed.id, []), stored.recent.get(feed.id, []), stored.taken_urls
+                )
                 outcomes.append(outcome)
                 intents.append(intent)
             return outcomes, intents
 
         # what the batch needs from the entries table, in two queries rather than two per feed
         return update_feeds(
-            self.db, [item.feed_id for item in batch],
+            self.db,
+            [item.feed_id for item in batch],
             parsed=[item.feed_id for item in batch if item.parsed is not None],
             not_modified=[item.feed_id for item in batch if item.result.not_modified],
             moved_to={item.result.permanent_url for item in batch if item.result.permanent_url},
             decide=decide,
         )
 
-    def _update_feed(self, feed: StoredFeed, item: Fetched, now: datetime, known: list[KnownEntry],
-                     recent: list[datetime], taken_urls: Collection[str]) -> tuple[FeedUpdateIntent, FeedOutcome]:
+    def _update_feed(
+        self,
+        feed: StoredFeed,
+        item: Fetched,
+        now: datetime,
+        known: list[KnownEntry],
+        recent: list[datetime],
+        taken_urls: Collection[str],
+    ) -> tuple[FeedUpdateIntent, FeedOutcome]:
         """The feed's update and outcome: the pure decider, with this pipeline's schedule."""
         return decide_feed_update(feed, item, known, recent, now, self.settings.schedule, taken_urls)
 
@@ -346,8 +410,14 @@ class Pipeline:
             return await self._poll_shared(report, all_feeds, process_articles)
         except SQLAlchemyError as exc:
             # claiming feeds is a write too: a full or read-only database stops the poll before it starts
-            report.feeds.append(FeedOutcome("(claiming due feeds)", ok=False, error_kind=ErrorKind.STORAGE,
-                                            error=f"cannot claim due feeds: {storage_reason(exc)}"))
+            report.feeds.append(
+                FeedOutcome(
+                    "(claiming due feeds)",
+                    ok=False,
+                    error_kind=ErrorKind.STORAGE,
+                    error=f"cannot claim due feeds: {storage_reason(exc)}",
+                )
+            )
             return report
 
     async def _poll_shared(self, report: PollReport, all_feeds: bool, process_articles: bool) -> PollReport:
@@ -365,12 +435,13 @@ class Pipeline:
     async def process_pending(self, feed_ids: Sequence[int] | None = None) -> list[ArticleOutcome]:
         pending = self.pending_entries(feed_ids)
         if not pending:
-            return self.decide_ready()   # texts another worker found and left for the last one to decide
+            return self.decide_ready()  # texts another worker found and left for the last one to decide
         self.progress.start("articles", len(pending))
         loop = asyncio.get_running_loop()
 
-        async def gather_text(entry: EntryRecord, feed: FeedRecord) -> tuple[EntryRecord, FeedRecord, str | None, str,
-                                                                              str | None]:
+        async def gather_text(
+            entry: EntryRecord, feed: FeedRecord
+        ) -> tuple[EntryRecord, FeedRecord, str | None, str, str | None]:
             text, source, problem = None, "feed", None
             fetch_page = self.settings.fetch_articles if feed.fetch_articles is None else feed.fetch_articles
             if fetch_page and entry.url:
@@ -387,7 +458,13 @@ class Pipeline:
                 text = text_from_feed(entry.content, entry.summary)
             if not text:
                 why = problem or "no link and no content in the feed"
-                return entry, feed, None, source, f"entry {entry.url or entry.identity} of {feed.url}: {why}, and the feed carries no text"
+                return (
+                    entry,
+                    feed,
+                    None,
+                    source,
+                    f"entry {entry.url or entry.identity} of {feed.url}: {why}, and the feed carries no text",
+                )
             if problem:
                 log.info("%s; used the feed's own content", problem)
             return entry, feed, text[: self.settings.max_article_chars], source, None
@@ -397,8 +474,13 @@ class Pipeline:
                 result = await gather_text(entry, feed)
             except Exception as exc:  # an extractor or fetcher bug on this entry: the entry's error, not the poll's
                 log.debug("finding the text of %s failed", entry.url or entry.identity, exc_info=True)
-                result = (entry, feed, None, "feed", f"entry {entry.url or entry.identity} of {feed.url}: cannot find "
-                                                     f"its text: {describe_failure(exc)}")
+                result = (
+                    entry,
+                    feed,
+                    None,
+                    "feed",
+                    f"entry {entry.url or entry.identity} of {feed.url}: cannot find its text: {describe_failure(exc)}",
+                )
             self.progress.advance("articles", entry.url or "")
             return result
 
@@ -415,8 +497,11 @@ class Pipeline:
             mark_ready(self.db, ready)
         except SQLAlchemyError as exc:
             # the entries stay pending and are taken up again by the next poll
-            outcomes.append(ArticleOutcome(None, None, None, None, None, f"cannot store articles: {storage_reason(exc)}",
-                                           storage=True))
+            outcomes.append(
+                ArticleOutcome(
+                    None, None, None, None, None, f"cannot store articles: {storage_reason(exc)}", storage=True
+                )
+            )
             return outcomes
         outcomes.extend(self.decide_ready())
         return outcomes
@@ -429,15 +514,21 @@ class Pipeline:
         or has entries still waiting for their text, this returns at once (unless texts have waited longer than
         ``decide_wait``) and that worker decides when it is done.
         """
-        rows = ready_entries(self.db, shared=self.db.dialect != "sqlite", worker=self.worker, now=self.clock(),
-                             lease_seconds=self.settings.lease_seconds, decide_wait=self.settings.decide_wait,
-                             alive=_alive)
+        rows = ready_entries(
+            self.db,
+            shared=self.db.dialect != "sqlite",
+            worker=self.worker,
+            now=self.clock(),
+            lease_seconds=self.settings.lease_seconds,
+            decide_wait=self.settings.decide_wait,
+            alive=_alive,
+        )
         if not rows:
             return []
         self.progress.start("stories", len(rows))
         outcomes: list[ArticleOutcome] = []
         for at in range(0, len(rows), DECIDE_BATCH):
-            chunk = rows[at:at + DECIDE_BATCH]
+            chunk = rows[at : at + DECIDE_BATCH]
             try:
                 outcomes.extend(self._assign_each(chunk))
             except Exception as exc:
@@ -453,8 +544,9 @@ class Pipeline:
         self.progress.done("stories")
         return outcomes
 
-    def _mark_no_text(self, entry: EntryRecord, error: str,
-                      states: Sequence[str] = (EntryState.PENDING, EntryState.READY)) -> ArticleOutcome:
+    def _mark_no_text(
+        self, entry: EntryRecord, error: str, states: Sequence[str] = (EntryState.PENDING, EntryState.READY)
+    ) -> ArticleOutcome:
         log.warning("%s", error)
         mark_no_text(self.db, entry.id, error, states)
         return ArticleOutcome(entry.id, entry.url, None, None, None, error)
@@ -474,8 +566,14 @@ class Pipeline:
             if len(chunk) == 1:
                 entry, feed = chunk[0]
                 log.debug("deciding the story of %s failed", entry.url or entry.identity, exc_info=True)
-                return [self._mark_no_text(entry, f"entry {entry.url or entry.identity} of {feed.url}: cannot store "
-                                                  f"its article: {describe_failure(exc)}", states=(EntryState.READY,))]
+                return [
+                    self._mark_no_text(
+                        entry,
+                        f"entry {entry.url or entry.identity} of {feed.url}: cannot store "
+                        f"its article: {describe_failure(exc)}",
+                        states=(EntryState.READY,),
+                    )
+                ]
             log.debug("deciding %d articles together failed (%s); deciding them one at a time", len(chunk), exc)
         return [outcome for item in chunk for outcome in self._assign_each([item])]
 
@@ -484,7 +582,7 @@ class Pipeline:
         in the order given, in one transaction."""
         now = self.clock()
         engine = self.engine.get()
-        outcomes: list[ArticleOutcome | None] = []    # in the chunk's order; None until decided below
+        outcomes: list[ArticleOutcome | None] = []  # in the chunk's order; None until decided below
         try:
             with decision_transaction(self.db) as tx:
                 # locked: another worker deciding the same entries waits here, then finds them done
@@ -522,8 +620,9 @@ class Pipeline:
                         text_hash=hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
                     )
                     # a pure function of the title and text: computed before the decision lock is taken
-                    doc = Document(id="", title=title, text=text, published=entry.published, source=article.source,
-                                   url=entry.url)
+                    doc = Document(
+                        id="", title=title, text=text, published=entry.published, source=article.source, url=entry.url
+                    )
                     todo.append((at, entry, article, doc))
                 if not todo:
                     self._record_same_pages(tx, same, pages, now, outcomes)
@@ -537,11 +636,18 @@ class Pipeline:
                 tx.lock()
                 self.engine.catch_up(tx)
                 seq = tx.last_seq()
-                decisions = [engine.add(dataclasses.replace(doc, id=str(article_id)), fingerprint=fp)
-                             for (_, _, _, doc), article_id, fp in zip(todo, article_ids, fps)]
-                stored = tx.store([StoryDecision(entry.id, article_id, d.story_id, d.copy_of, d.score, d.evidence,
-                                                 d.fingerprint)
-                                   for (_, entry, _, _), article_id, d in zip(todo, article_ids, decisions)], now, seq)
+                decisions = [
+                    engine.add(dataclasses.replace(doc, id=str(article_id)), fingerprint=fp)
+                    for (_, _, _, doc), article_id, fp in zip(todo, article_ids, fps)
+                ]
+                stored = tx.store(
+                    [
+                        StoryDecision(entry.id, article_id, d.story_id, d.copy_of, d.score, d.evidence, d.fingerprint)
+                        for (_, entry, _, _), article_id, d in zip(todo, article_ids, decisions)
+                    ],
+                    now,
+                    seq,
+                )
                 for (at, entry, article, _), done in zip(todo, stored):
                     outcomes[at] = ArticleOutcome(entry.id, entry.url, done.article_id, done.story_id, done.copy_of)
                     if article.url_key is not None:
@@ -555,8 +661,13 @@ class Pipeline:
         return [outcome for outcome in outcomes if outcome is not None]
 
     @staticmethod
-    def _record_same_pages(tx: DecisionTransaction, same: list[tuple[int, EntryRecord, FeedRecord, str]],
-                           pages: dict[str, StoredPage], now: datetime, outcomes: list[ArticleOutcome | None]) -> None:
+    def _record_same_pages(
+        tx: DecisionTransaction,
+        same: list[tuple[int, EntryRecord, FeedRecord, str]],
+        pages: dict[str, StoredPage],
+        now: datetime,
+        outcomes: list[ArticleOutcome | None],
+    ) -> None:
         """The entries whose page is an article already (listed by another feed): each is recorded on that article,
         whose story and copies stay as they are, and is done."""
         for at, entry, feed, key in same:

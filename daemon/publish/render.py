@@ -214,8 +214,9 @@ def filter_stories(
             continue
         if since_utc is not None and _utc(story.updated) < since_utc:
             continue
-        if folder_set and not any(f is not None and _fold(f) in folder_set
-                                  for s in story.sources for f in (s.folder, *s.other_folders)):
+        if folder_set and not any(
+            f is not None and _fold(f) in folder_set for s in story.sources for f in (s.folder, *s.other_folders)
+        ):
             continue
         if feed_set and not any(_fold(s.outlet) in feed_set for s in story.sources):
             continue
@@ -248,9 +249,7 @@ def digest_url(meta: DigestMeta, fmt: str) -> str:
 def render(stories: Sequence[DigestStory], fmt: str, meta: DigestMeta) -> bytes:
     """The digest of ``stories`` (in the given order) in ``fmt``, one of ``FORMATS``, as UTF-8 bytes."""
     _check_format(fmt)
-    return {"atom": _render_atom, "rss": _render_rss, "json": _render_json, "html": _render_html}[fmt](
-        stories, meta
-    )
+    return {"atom": _render_atom, "rss": _render_rss, "json": _render_json, "html": _render_html}[fmt](stories, meta)
 
 
 def _check_format(fmt: str) -> None:
@@ -402,8 +401,9 @@ def _render_html(stories: Sequence[DigestStory], meta: DigestMeta) -> bytes:
         E.TITLE(title),
         E.LINK(rel="alternate", type="application/atom+xml", title=f"{title} (Atom)", href=digest_url(meta, "atom")),
         E.LINK(rel="alternate", type="application/rss+xml", title=f"{title} (RSS)", href=digest_url(meta, "rss")),
-        E.LINK(rel="alternate", type="application/feed+json", title=f"{title} (JSON Feed)",
-               href=digest_url(meta, "json")),
+        E.LINK(
+            rel="alternate", type="application/feed+json", title=f"{title} (JSON Feed)", href=digest_url(meta, "json")
+        ),
         E.STYLE(_CSS),
     )
     header = E.E.header(
@@ -688,8 +688,13 @@ def _relative(dt: datetime, now: datetime) -> str:
     seconds = (now - _utc(dt)).total_seconds()
     if seconds < 60:
         return "just now"
-    for size, one, many in ((365 * 86400, "year", "years"), (30 * 86400, "month", "months"), (86400, "day", "days"),
-                            (3600, "h", "h"), (60, "min", "min")):
+    for size, one, many in (
+        (365 * 86400, "year", "years"),
+        (30 * 86400, "month", "months"),
+        (86400, "day", "days"),
+        (3600, "h", "h"),
+        (60, "min", "min"),
+    ):
         if seconds >= size:
             return f"{_count(int(seconds // size), one, many)} ago"
     return "just now"

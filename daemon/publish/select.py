@@ -91,7 +91,9 @@ def outlet_name(member: Member, publisher: str | None, outlets: dict[str, str] |
     return (outlets or {}).get(publisher or "") or member.source or publisher or "unknown outlet"
 
 
-def story_outlets(story: StoryView, preferred: tuple[str, ...] = (), outlets: dict[str, str] | None = None) -> list[str]:
+def story_outlets(
+    story: StoryView, preferred: tuple[str, ...] = (), outlets: dict[str, str] | None = None
+) -> list[str]:
     """The story's outlets as the digest counts and names them (the primary source's first); none for a story
     without members."""
     from daemon.publish.render import outlet_names
@@ -99,8 +101,14 @@ def story_outlets(story: StoryView, preferred: tuple[str, ...] = (), outlets: di
     return outlet_names(to_digest_story(story, preferred, outlets=outlets)) if story.members else []
 
 
-def to_digest_story(story: StoryView, preferred: tuple[str, ...], *, base_url: str | None = None,
-                    explain: bool = False, outlets: dict[str, str] | None = None) -> DigestStory:
+def to_digest_story(
+    story: StoryView,
+    preferred: tuple[str, ...],
+    *,
+    base_url: str | None = None,
+    explain: bool = False,
+    outlets: dict[str, str] | None = None,
+) -> DigestStory:
     """The digest's view of a stored story; ``base_url`` gives it a link to its page, ``explain`` each member's
     evidence in words (the story page and the API show it, the feeds do not)."""
     if explain:
@@ -234,14 +242,16 @@ def digest_stories(db: Database, config, query: DigestQuery, now: datetime | Non
         if query.feeds:
             views = [v for v in views if _from_feed(v, names, urls)]
         kept += filter_stories(
-            (to_digest_story(v, preferred, base_url=base, outlets=getattr(config, "outlets", None)) for v in views), min_outlets=query.min_outlets, since=since,
+            (to_digest_story(v, preferred, base_url=base, outlets=getattr(config, "outlets", None)) for v in views),
+            min_outlets=query.min_outlets,
+            since=since,
             folders=query.folders,
         )
         if wanted is not None and len(kept) >= wanted:
             break
     # filter_stories sorts each batch; sorting the whole again keeps the newest across batches (the sort is stable)
     # the instants are made distinct over the whole list, so that a page further down keeps the same dates
-    return distinct_updates(filter_stories(kept, limit=wanted))[query.offset:]
+    return distinct_updates(filter_stories(kept, limit=wanted))[query.offset :]
 
 
 def distinct_updates(stories: list[DigestStory]) -> list[DigestStory]:

@@ -41,8 +41,9 @@ def render_story_page(story: DigestStory, meta: DigestMeta) -> bytes:
         E.META({"http-equiv": "Content-Security-Policy", "content": _CSP}),
         E.META(name="referrer", content="no-referrer"),
         E.TITLE(f"{title} — {digest_title}"),
-        E.LINK(rel="alternate", type="application/atom+xml", title=f"{digest_title} (Atom)",
-               href=digest_url(meta, "atom")),
+        E.LINK(
+            rel="alternate", type="application/atom+xml", title=f"{digest_title} (Atom)", href=digest_url(meta, "atom")
+        ),
         E.STYLE(_PAGE_CSS),
     )
     header = E.E.header(E.P(E.A(f"← {digest_title}", href=meta.home_url)))

@@ -20,8 +20,14 @@ def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
-def stories_table(stories: list[StoryView], title: str, show_members: bool = False, *,
-                  preferred: tuple[str, ...] = (), outlets: dict[str, str] | None = None) -> None:
+def stories_table(
+    stories: list[StoryView],
+    title: str,
+    show_members: bool = False,
+    *,
+    preferred: tuple[str, ...] = (),
+    outlets: dict[str, str] | None = None,
+) -> None:
     """Stories as rows: articles, copies and outlets counted as the digest counts them (one outlet per publisher,
     named by ``outlets`` ([outlets]) else by its feed's title; ``preferred`` puts the preferred one first)."""
     from daemon.publish.select import story_outlets, to_digest_story
@@ -38,10 +44,17 @@ def stories_table(stories: list[StoryView], title: str, show_members: bool = Fal
     table.add_column("updated", no_wrap=True)
     for s in stories:
         digest = to_digest_story(s, preferred, outlets=outlets) if s.members else None
-        row = [s.id[:12], s.title, str(len(digest.sources) if digest else 0), str(digest.copies if digest else 0),
-               ", ".join(story_outlets(s, preferred, outlets))]
+        row = [
+            s.id[:12],
+            s.title,
+            str(len(digest.sources) if digest else 0),
+            str(digest.copies if digest else 0),
+            ", ".join(story_outlets(s, preferred, outlets)),
+        ]
         if show_members:
-            row.append("\n".join(f"{m.key}" + (f" (copy of {m.copy_of_key})" if m.copy_of_key else "") for m in s.members))
+            row.append(
+                "\n".join(f"{m.key}" + (f" (copy of {m.copy_of_key})" if m.copy_of_key else "") for m in s.members)
+            )
         row.append(_when(s.updated))
         table.add_row(*row)
     out.print(table)
@@ -53,7 +66,9 @@ def story_detail(story: StoryView, *, preferred: tuple[str, ...] = (), outlets: 
     out = console()
     out.print(f"[bold]{story.title}[/bold]")
     names = story_outlets(story, preferred, outlets)
-    out.print(f"story {story.id}  ({story.uuid})  published {_when(story.published)}  updated {_when(story.updated)}  outlets: {', '.join(names)}")
+    out.print(
+        f"story {story.id}  ({story.uuid})  published {_when(story.published)}  updated {_when(story.updated)}  outlets: {', '.join(names)}"
+    )
     table = Table(show_lines=True)
     table.add_column("article", style="cyan")
     table.add_column("outlet / headline")
@@ -63,8 +78,13 @@ def story_detail(story: StoryView, *, preferred: tuple[str, ...] = (), outlets: 
     for m in story.members:
         outlet = outlet_name(m, publisher_of(m.url), outlets)
         feeds = f" (feeds {', '.join(m.feeds)})" if len(m.feeds) > 1 else ""
-        table.add_row(m.key, f"{outlet}{feeds}\n{m.title}", _when(m.published), f"{m.score:.3f}",
-                      explain(m.evidence, m.copy_of_key))
+        table.add_row(
+            m.key,
+            f"{outlet}{feeds}\n{m.title}",
+            _when(m.published),
+            f"{m.score:.3f}",
+            explain(m.evidence, m.copy_of_key),
+        )
     out.print(table)
 
 
@@ -140,8 +160,14 @@ def _decision_words(evidence: dict, features: dict) -> str:
     by = evidence.get("chosen_by")
     if isinstance(by, str) and isinstance(evidence.get("passed"), int):
         line += f"; of {evidence['passed']} stories that passed, the nearest by {said.get(by, by)}"
-    shares = sorted(((v[1], k) for k, v in features.items() if k != "bias" and isinstance(v, (list, tuple))
-                     and len(v) == 2 and abs(v[1]) >= 0.05), key=lambda x: -abs(x[0]))[:4]
+    shares = sorted(
+        (
+            (v[1], k)
+            for k, v in features.items()
+            if k != "bias" and isinstance(v, (list, tuple)) and len(v) == 2 and abs(v[1]) >= 0.05
+        ),
+        key=lambda x: -abs(x[0]),
+    )[:4]
     if shares:
         line += "\nweighed most: " + ", ".join(f"{said.get(k, k)} {c:+.1f}" for c, k in shares)
     return line

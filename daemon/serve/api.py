@@ -89,8 +89,13 @@ def _one(db: Database, config, ident: str) -> DigestStory | Reply:
         return Reply(400, f"{exc}\n".encode(), PLAIN)
     if view is None:
         return Reply(404, f"story {ident[:80]!r} not found\n".encode(), PLAIN)
-    return to_digest_story(view, tuple(config["digest"]["preferred_outlets"]), base_url=config["digest"]["base_url"],
-                           explain=True, outlets=getattr(config, "outlets", None))
+    return to_digest_story(
+        view,
+        tuple(config["digest"]["preferred_outlets"]),
+        base_url=config["digest"]["base_url"],
+        explain=True,
+        outlets=getattr(config, "outlets", None),
+    )
 
 
 def story(db: Database, config, ident: str) -> Reply:
@@ -113,18 +118,20 @@ def feeds(db: Database) -> Reply:
     out = []
     for summary in feed_summaries(db):
         f = summary.feed
-        out.append({
-            "id": f.id,
-            "url": f.url,
-            "title": f.title,
-            "site_url": f.site_url,
-            "folder": f.folder,
-            "status": f.status,
-            "entries": summary.entries,
-            "error_count": f.error_count,
-            "last_error": f.last_error,
-            "last_success_at": _time(f.last_success_at),
-            "last_polled_at": _time(f.last_polled_at),
-            "next_poll_at": _time(f.next_poll_at),
-        })
+        out.append(
+            {
+                "id": f.id,
+                "url": f.url,
+                "title": f.title,
+                "site_url": f.site_url,
+                "folder": f.folder,
+                "status": f.status,
+                "entries": summary.entries,
+                "error_count": f.error_count,
+                "last_error": f.last_error,
+                "last_success_at": _time(f.last_success_at),
+                "last_polled_at": _time(f.last_polled_at),
+                "next_poll_at": _time(f.next_poll_at),
+            }
+        )
     return Reply(200, _json({"feeds": out}), JSON)

@@ -60,8 +60,10 @@ CACHED_DOCUMENTS = 64
 CACHED_BYTES = 32 * 1024 * 1024
 GZIP_MIN_BYTES = 1024
 IDLE_CONNECTION_SECONDS = 60  # a keep-alive connection with no request for this long is closed
-HTML_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src https: http:; base-uri 'none'; "
-               "form-action 'none'; frame-ancestors 'none'")
+HTML_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src https: http:; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'"
+)
 MAX_SEARCH_CHARS = 200
 _NUMBER = re.compile(r"[0-9]{1,9}")
 _DECIMAL = re.compile(r"[0-9]{1,9}(\.[0-9]{1,9})?")
@@ -212,8 +214,16 @@ class DigestCache:
     rendering when something else did (a story leaving the time window), and never earlier than before.
     """
 
-    def __init__(self, db: Database, config, max_age: float = MAX_AGE_SECONDS, recheck: float = RECHECK_SECONDS,
-                 max_documents: int = CACHED_DOCUMENTS, max_bytes: int = CACHED_BYTES, clock: Clock | None = None):
+    def __init__(
+        self,
+        db: Database,
+        config,
+        max_age: float = MAX_AGE_SECONDS,
+        recheck: float = RECHECK_SECONDS,
+        max_documents: int = CACHED_DOCUMENTS,
+        max_bytes: int = CACHED_BYTES,
+        clock: Clock | None = None,
+    ):
         self.db = db
         self.clock = clock or Clock()
         self.config = config
@@ -251,8 +261,10 @@ class DigestCache:
 
     def get(self, fmt: str, query: DigestQuery) -> Document:
         """The digest in ``fmt`` for ``query``."""
-        return self.get_made((fmt, query), lambda changed: render_digest(
-            self.db, self.config, fmt, query, empty_updated=changed or self.started))
+        return self.get_made(
+            (fmt, query),
+            lambda changed: render_digest(self.db, self.config, fmt, query, empty_updated=changed or self.started),
+        )
 
     def get_made(self, key: tuple, make: Callable[[datetime | None], tuple[bytes, str]]) -> Document:
         """The document under ``key``, made by ``make`` (given the newest story update; it returns the body and
@@ -273,14 +285,19 @@ class DigestCache:
             self.render_lock.acquire()
         try:
             current = self._peek(key)
-            if current is not None and current is not doc and self.clock.monotonic() - current.checked_at < self.recheck:
+            if (
+                current is not None
+                and current is not doc
+                and self.clock.monotonic() - current.checked_at < self.recheck
+            ):
                 return current  # rendered by the reader this one waited for
             return self._render(key, make, current)
         finally:
             self.render_lock.release()
 
-    def _render(self, key: tuple, make: Callable[[datetime | None], tuple[bytes, str]],
-                previous: Document | None) -> Document:
+    def _render(
+        self, key: tuple, make: Callable[[datetime | None], tuple[bytes, str]], previous: Document | None
+    ) -> Document:
         # read the version before the stories: a story stored in between makes the next check render again
         version = self.version()
         stories_changed_at = version[1]
@@ -349,7 +366,9 @@ def make_handler(db: Database, config, metrics, state, clock: Clock | None = Non
                 if url.path == "/healthz":
                     return self._health()
                 if url.path == "/metrics":
-                    return self._send(200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST, {"Cache-Control": "no-store"})
+                    return self._send(
+                        200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST, {"Cache-Control": "no-store"}
+                    )
                 if url.path == "/favicon.ico":  # browsers ask for it; no icon beats a 404 in every console
                     return self._send(204, b"", None, {"Cache-Control": "max-age=86400"})
                 if url.path.startswith("/websub/"):
@@ -358,12 +377,17 @@ def make_handler(db: Database, config, metrics, state, clock: Clock | None = Non
                     return self._api(url.path, url.query)
                 fmt = ROUTES.get(url.path)
                 if fmt is None:
-                    return self._text(404, f"not found: {url.path[:80]}; the digest is at /, /digest.atom, /digest.rss and /digest.json")
+                    return self._text(
+                        404,
+                        f"not found: {url.path[:80]}; the digest is at /, /digest.atom, /digest.rss and /digest.json",
+                    )
                 doc = cache.get(fmt, parse_query(url.query, config))
             except InputError as exc:
                 return self._text(400, str(exc))
             except Exception as exc:  # the database may be unreachable; say so instead of dropping the connection
-                log.warning("cannot serve %s: %s", url.path, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                log.warning(
+                    "cannot serve %s: %s", url.path, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                )
                 return self._text(503, "storage unavailable, try again later", {"Retry-After": "30"})
             self._digest(doc, fmt)
 
@@ -387,8 +411,11 @@ def make_handler(db: Database, config, metrics, state, clock: Clock | None = Non
                 key = ("/story/", ident)
                 make = lambda _: _kept(api.story_page(db, config, ident))  # noqa: E731
             else:
-                return self._text(404, f"not found: {path[:80]}; the API is at /api/stories, /api/stories/<id> and "
-                                       "/api/feeds, a story's page at /story/<id>")
+                return self._text(
+                    404,
+                    f"not found: {path[:80]}; the API is at /api/stories, /api/stories/<id> and "
+                    "/api/feeds, a story's page at /story/<id>",
+                )
             html = key[0] == "/story/"
             try:
                 doc = answers.get_made(key, make)
@@ -418,7 +445,9 @@ def make_handler(db: Database, config, metrics, state, clock: Clock | None = Non
                 return self._send(304, b"", None, headers)
             if use_gzip:
                 headers["Content-Encoding"] = "gzip"
-            self._send(200, doc.gzipped if use_gzip and doc.gzipped is not None else doc.body, doc.content_type, headers)
+            self._send(
+                200, doc.gzipped if use_gzip and doc.gzipped is not None else doc.body, doc.content_type, headers
+            )
 
         def _not_modified(self, doc: Document) -> bool:
             # RFC 9110 13.2.2: If-None-Match decides when present, with the weak comparison; else If-Modified-Since.
@@ -447,7 +476,7 @@ def make_handler(db: Database, config, metrics, state, clock: Clock | None = Non
             self._text(405, f"method {self.command} is not allowed; use GET or HEAD", {"Allow": "GET, HEAD"})
 
         def _websub_feed(self, path: str) -> int | None:
-            tail = path[len("/websub/"):]
+            tail = path[len("/websub/") :]
             return int(tail) if tail.isdigit() and len(tail) < 19 else None
 
         def _websub_verify(self, url):
@@ -475,7 +504,9 @@ def make_handler(db: Database, config, metrics, state, clock: Clock | None = Non
             limit = config["fetch"]["max_bytes"]
             if length < 0 or length > limit:
                 self.close_connection = True
-                return self._text(413 if length > limit else 411, f"a push needs a Content-Length of at most {limit} bytes")
+                return self._text(
+                    413 if length > limit else 411, f"a push needs a Content-Length of at most {limit} bytes"
+                )
             body = self.rfile.read(length)
             try:
                 known, secret = websub.push_secret(db, feed_id) if feed_id is not None else (False, None)
@@ -483,7 +514,7 @@ def make_handler(db: Database, config, metrics, state, clock: Clock | None = Non
                 log.warning("cannot take a push for feed %s: %s", feed_id, exc)
                 return self._text(503, "storage unavailable, try again later", {"Retry-After": "30"})
             if not known:
-                return self._text(410, "no such subscription")   # the hub drops it
+                return self._text(410, "no such subscription")  # the hub drops it
             push = state.get("push")
             if not websub.signature_ok(secret, body, self.headers.get("X-Hub-Signature")):
                 # WebSub 8: a push whose signature does not match is ignored, yet acknowledged (a hub would only retry)

@@ -23,8 +23,11 @@ class StoreCollector:
         for status in FeedStatus:
             feeds.add_metric([status.value], by_status.get(status, 0))
         yield feeds
-        yield GaugeMetricFamily("wiredesk_broken_feeds", "Feeds whose last poll failed or that are gone",
-                                value=by_status.get(FeedStatus.ERROR, 0) + by_status.get(FeedStatus.GONE, 0))
+        yield GaugeMetricFamily(
+            "wiredesk_broken_feeds",
+            "Feeds whose last poll failed or that are gone",
+            value=by_status.get(FeedStatus.ERROR, 0) + by_status.get(FeedStatus.GONE, 0),
+        )
         yield GaugeMetricFamily("wiredesk_entries", "Stored feed entries", value=counts.entries)
         yield GaugeMetricFamily("wiredesk_articles", "Stored articles", value=counts.articles)
         yield GaugeMetricFamily("wiredesk_stories", "Stored stories", value=counts.stories)
@@ -35,11 +38,17 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.registry.register(StoreCollector(db))
         self.poll_seconds = Histogram(
-            "wiredesk_poll_duration_seconds", "Duration of one poll cycle", registry=self.registry,
+            "wiredesk_poll_duration_seconds",
+            "Duration of one poll cycle",
+            registry=self.registry,
             buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600),
         )
-        self.fetch_errors = Counter("wiredesk_fetch_errors", "Failed feed fetches by kind", ["kind"], registry=self.registry)
-        self.polled_feeds = Counter("wiredesk_polled_feeds", "Feed polls by outcome", ["outcome"], registry=self.registry)
+        self.fetch_errors = Counter(
+            "wiredesk_fetch_errors", "Failed feed fetches by kind", ["kind"], registry=self.registry
+        )
+        self.polled_feeds = Counter(
+            "wiredesk_polled_feeds", "Feed polls by outcome", ["outcome"], registry=self.registry
+        )
 
     def record(self, report, seconds: float) -> None:
         self.poll_seconds.observe(seconds)

@@ -4,10 +4,11 @@ Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-05
 """
+
 from alembic import op
 
-revision = '0005'
-down_revision = '0004'
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
@@ -21,21 +22,31 @@ def upgrade() -> None:
     # case-insensitively, without stemming or accent folding, so that both databases find the same articles.
     if op.get_bind().dialect.name == "sqlite":
         # An external-content FTS5 table: the index only, the text stays in articles; triggers keep it in step.
-        op.execute(f"CREATE VIRTUAL TABLE {SQLITE_TABLE} USING fts5(title, text, content='articles', "
-                   "content_rowid='id', tokenize='unicode61 remove_diacritics 0')")
-        op.execute(f"CREATE TRIGGER {SQLITE_TABLE}_insert AFTER INSERT ON articles BEGIN "
-                   f"INSERT INTO {SQLITE_TABLE}(rowid, title, text) VALUES (new.id, new.title, new.text); END")
-        op.execute(f"CREATE TRIGGER {SQLITE_TABLE}_delete AFTER DELETE ON articles BEGIN "
-                   f"INSERT INTO {SQLITE_TABLE}({SQLITE_TABLE}, rowid, title, text) "
-                   "VALUES ('delete', old.id, old.title, old.text); END")
-        op.execute(f"CREATE TRIGGER {SQLITE_TABLE}_update AFTER UPDATE OF title, text ON articles BEGIN "
-                   f"INSERT INTO {SQLITE_TABLE}({SQLITE_TABLE}, rowid, title, text) "
-                   "VALUES ('delete', old.id, old.title, old.text); "
-                   f"INSERT INTO {SQLITE_TABLE}(rowid, title, text) VALUES (new.id, new.title, new.text); END")
+        op.execute(
+            f"CREATE VIRTUAL TABLE {SQLITE_TABLE} USING fts5(title, text, content='articles', "
+            "content_rowid='id', tokenize='unicode61 remove_diacritics 0')"
+        )
+        op.execute(
+            f"CREATE TRIGGER {SQLITE_TABLE}_insert AFTER INSERT ON articles BEGIN "
+            f"INSERT INTO {SQLITE_TABLE}(rowid, title, text) VALUES (new.id, new.title, new.text); END"
+        )
+        op.execute(
+            f"CREATE TRIGGER {SQLITE_TABLE}_delete AFTER DELETE ON articles BEGIN "
+            f"INSERT INTO {SQLITE_TABLE}({SQLITE_TABLE}, rowid, title, text) "
+            "VALUES ('delete', old.id, old.title, old.text); END"
+        )
+        op.execute(
+            f"CREATE TRIGGER {SQLITE_TABLE}_update AFTER UPDATE OF title, text ON articles BEGIN "
+            f"INSERT INTO {SQLITE_TABLE}({SQLITE_TABLE}, rowid, title, text) "
+            "VALUES ('delete', old.id, old.title, old.text); "
+            f"INSERT INTO {SQLITE_TABLE}(rowid, title, text) VALUES (new.id, new.title, new.text); END"
+        )
         op.execute(f"INSERT INTO {SQLITE_TABLE}({SQLITE_TABLE}) VALUES ('rebuild')")
     else:
-        op.execute(f"CREATE INDEX {POSTGRES_INDEX} ON articles USING gin "
-                   "(to_tsvector('simple'::regconfig, coalesce(title, '') || ' ' || coalesce(text, '')))")
+        op.execute(
+            f"CREATE INDEX {POSTGRES_INDEX} ON articles USING gin "
+            "(to_tsvector('simple'::regconfig, coalesce(title, '') || ' ' || coalesce(text, '')))"
+        )
 
 
 def downgrade() -> None:

@@ -4,13 +4,14 @@ Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-06
 """
+
 import hashlib
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0007'
-down_revision = '0006'
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
@@ -27,19 +28,23 @@ def upgrade() -> None:
     # second entry is recorded on the article stored for the first (article_feeds) instead of becoming an article of
     # its own. Plain ADD COLUMN and CREATE INDEX, no table copy: on SQLite a copy of articles would drop the
     # triggers of the search index (0005).
-    op.add_column('articles', sa.Column('url_key', sa.String(length=64), nullable=True))
+    op.add_column("articles", sa.Column("url_key", sa.String(length=64), nullable=True))
     # Backfill: the first article stored for each URL gets its key. Pages stored twice before this release are left
     # as they are (their later copies keep a NULL key): merging them would delete articles that memberships, copies,
     # the engine's stored order and shared Redis indexes refer to, and lose the second copy's own title and time.
     # The digest, the page and the API still show such a pair as one article.
     bind = op.get_bind()
-    articles = sa.table('articles', sa.column('id', sa.Integer), sa.column('url', sa.Text),
-                        sa.column('url_key', sa.String))
+    articles = sa.table(
+        "articles", sa.column("id", sa.Integer), sa.column("url", sa.Text), sa.column("url_key", sa.String)
+    )
     last = 0
     while True:
-        rows = bind.execute(sa.select(articles.c.id, articles.c.url)
-                            .where(articles.c.id > last, articles.c.url.is_not(None))
-                            .order_by(articles.c.id).limit(BATCH)).all()
+        rows = bind.execute(
+            sa.select(articles.c.id, articles.c.url)
+            .where(articles.c.id > last, articles.c.url.is_not(None))
+            .order_by(articles.c.id)
+            .limit(BATCH)
+        ).all()
         if not rows:
             break
         last = rows[-1][0]
@@ -47,31 +52,32 @@ def upgrade() -> None:
         for article_id, url in rows:
             if url:
                 first.setdefault(_key(url), article_id)
-        taken = set(bind.execute(sa.select(articles.c.url_key).where(articles.c.url_key.in_(list(first))))
-                    .scalars())
+        taken = set(bind.execute(sa.select(articles.c.url_key).where(articles.c.url_key.in_(list(first)))).scalars())
         todo = [{"i": i, "k": k} for k, i in first.items() if k not in taken]
         if todo:
-            bind.execute(articles.update().where(articles.c.id == sa.bindparam("i"))
-                         .values(url_key=sa.bindparam("k")), todo)
-    op.create_index('ix_articles_url_key', 'articles', ['url_key'], unique=True)
+            bind.execute(
+                articles.update().where(articles.c.id == sa.bindparam("i")).values(url_key=sa.bindparam("k")), todo
+            )
+    op.create_index("ix_articles_url_key", "articles", ["url_key"], unique=True)
 
-    op.create_table('article_feeds',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('article_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('entry_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
-    sa.Column('source', sa.Text(), nullable=True),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['article_id'], ['articles.id'], ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['entry_id'], ['entries.id'], ondelete='SET NULL'),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('entry_id')
+    op.create_table(
+        "article_feeds",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("article_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("entry_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("source", sa.Text(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["article_id"], ["articles.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["entry_id"], ["entries.id"], ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("entry_id"),
     )
-    op.create_index('ix_article_feeds_article_id', 'article_feeds', ['article_id'], unique=False)
+    op.create_index("ix_article_feeds_article_id", "article_feeds", ["article_id"], unique=False)
 
 
 def downgrade() -> None:
-    op.drop_index('ix_article_feeds_article_id', table_name='article_feeds')
-    op.drop_table('article_feeds')
-    op.drop_index('ix_articles_url_key', table_name='articles')
+    op.drop_index("ix_article_feeds_article_id", table_name="article_feeds")
+    op.drop_table("article_feeds")
+    op.drop_index("ix_articles_url_key", table_name="articles")
     # ALTER TABLE, not a batch copy of the table (which would drop the search index's triggers on SQLite)
     op.execute("ALTER TABLE articles DROP COLUMN url_key")

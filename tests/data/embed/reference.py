@@ -40,10 +40,15 @@ def main() -> None:
     model.max_seq_length = 128
     inputs = [embedding_input(title, text) for _, title, text in CASES]
     vectors = model.encode(inputs, batch_size=8, normalize_embeddings=True, convert_to_numpy=True)
-    np.savez_compressed(HERE / "reference.npz", names=np.array([name for name, _, _ in CASES]),
-                        vectors=np.asarray(vectors, dtype=np.float32),
-                        made_with=np.array(f"sentence-transformers {sentence_transformers.__version__}, "
-                                           f"torch {torch.__version__}, device cpu, max_seq_length 128"))
+    np.savez_compressed(
+        HERE / "reference.npz",
+        names=np.array([name for name, _, _ in CASES]),
+        vectors=np.asarray(vectors, dtype=np.float32),
+        made_with=np.array(
+            f"sentence-transformers {sentence_transformers.__version__}, "
+            f"torch {torch.__version__}, device cpu, max_seq_length 128"
+        ),
+    )
     print(f"wrote {HERE / 'reference.npz'}: {len(inputs)} vectors")
 
 
