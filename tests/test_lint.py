@@ -24,3 +24,13 @@ def test_ruff_check_is_clean():
         [ruff, "check", "--no-cache", "--quiet", "."], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_ruff_format_leaves_the_code_as_it_is():
+    ruff = _ruff()
+    if ruff is None:
+        pytest.skip("ruff is not installed (pip install -e '.[dev]')")
+    res = subprocess.run(
+        [ruff, "format", "--check", "--no-cache", "--quiet", "."], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert res.returncode == 0, "not laid out by `ruff format .`:\n" + res.stdout + res.stderr
