@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import heapq
 from array import array
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, MutableSequence, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import islice
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -21,14 +22,17 @@ from .model import Assignment, Document, EngineSettings
 if TYPE_CHECKING:
     from .story_index import DatasketchStoryPostings
 
+_T = TypeVar("_T")
+
 
 @dataclass
 class _Story:
     id: str
     book: _Centroids = field(repr=False)
-    terms: array = field(default_factory=lambda: array("I"))  # ids of the terms of its centroid
+    terms: array[int] = field(default_factory=lambda: array("I"))  # ids of the terms of its centroid
     norm2: float = 0.0
-    kind_norm2: list = field(default_factory=lambda: [0.0, 0.0, 0.0])  # |centroid|^2 per kind: words, names, numbers
+    # |centroid|^2 per kind: words, names, numbers
+    kind_norm2: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
     vec_count: int = 0  # members whose semantic vector is in the story's mean
     # The latest decision.NEAREST_MEMBERS of those vectors (float16, as stored), for the nearest-member cosine: one
     # block per story, read in one piece, instead of rows gathered from all over the article table. A ring once
@@ -36,7 +40,7 @@ class _Story:
     recent: np.ndarray | None = field(default=None, repr=False)
     time_sum: float = 0.0  # of the dated members, for the mean time
     dated: int = 0
-    outlets: set = field(default_factory=set)
+    outlets: set[str] = field(default_factory=set)
     members: int = 0
     vectors: int = 0  # members that contributed to the centroid (copies do not)
     anchors: list[str] | None = None  # its leading names, recomputed after the centroid changes
@@ -109,6 +113,9 @@ _M64 = (1 << 64) - 1
 _KINDS = {"w:": 0, "e:": 1, "n:": 2}
 _DIM = 384  # semantic vector width
 _FIB = np.uint64(0x9E3779B97F4A7C15)
+
+# An article's terms in a story's centroid, as _Centroids.values gives them: (keys, slots, values, present).
+_Found = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 class _CentroidTable:
@@ -252,14 +259,14 @@ class _CentroidTable:
 class _Centroids:
     """Every story's centroid: term strings numbered once per engine, weights in one _CentroidTable."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._ids: dict[str, int] = {}
         self.names: list[str] = []
         self._is_name = np.zeros(1024, dtype=bool)  # per term id: a name ("e:...")
         self._kind = np.zeros(1024, dtype=np.uint8)  # per term id: 0 word, 1 name, 2 number
         self.table = _CentroidTable()
 
-    def term_ids(self, terms) -> np.ndarray:
+    def term_ids(self, terms: Sequence[str]) -> np.ndarray:
         ids = self._ids
         out = list(map(ids.get, terms))
         if None in out:
@@ -279,10 +286,12 @@ class _Centroids:
         return np.array(out, dtype=np.uint64)
 
     def name_mask(self, tids: np.ndarray) -> np.ndarray:
-        return self._is_name[tids]
+        out: np.ndarray = self._is_name[tids]
+        return out
 
     def kinds(self, tids: np.ndarray) -> np.ndarray:
-        return self._kind[tids]
+        out: np.ndarray = self._kind[tids]
+        return out
 
     def keys(self, story: int, tids: np.ndarray) -> np.ndarray:
         return tids | (np.uint64(story) << np.uint64(32))
@@ -309,9 +318,9 @@ class _StoryPostings:
 
     def __init__(self, keep: int):
         self._keep = keep
-        self._lists: dict[str, array] = {}
+        self._lists: dict[str, array[int]] = {}
 
-    def add(self, terms, story: int, position: int = 0, *, restoring: bool = False) -> None:
+    def add(self, terms: Iterable[str], story: int, position: int = 0, *, restoring: bool = False) -> None:
         lists = self._lists
         keep = self._keep
         for t in terms:
@@ -321,13 +330,13 @@ class _StoryPostings:
             elif p[-1] != story:
                 push_story(p, story, keep)
 
-    def top(self, terms, k: int) -> list[int]:
+    def top(self, terms: Iterable[str], k: int) -> list[int]:
         """The k stories found under most of `terms` (a story counts once per list entry), ties to the
         earlier story; most shared first."""
         return rank_stories([p for p in map(self._lists.get, terms) if p is not None], k)
 
 
-def push_story(p, story, keep: int) -> bool:
+def push_story(p: MutableSequence[_T], story: _T, keep: int) -> bool:
     """Put `story` at the end of the posting list `p` (a list or array ending in another story): taken out of the last
     few entries first, the list kept within 2 * keep. True when more changed than one entry appended."""
     rewritten = False
@@ -342,7 +351,7 @@ def push_story(p, story, keep: int) -> bool:
     return rewritten
 
 
-def rank_stories(found: list, k: int) -> list[int]:
+def rank_stories(found: list[array[int]], k: int) -> list[int]:
     """The k story indices occurring most often in the posting lists `found`, ties to the lower index."""
     if not found:
         return []
@@ -365,7 +374,8 @@ def rank_stories(found: list, k: int) -> list[int]:
     if len(key) > k:
         key = np.partition(key, k - 1)[:k]
     key.sort()
-    return (key & 0xFFFFFFFF).tolist()
+    out: list[int] = (key & 0xFFFFFFFF).tolist()
+    return out
 
 
 class _DefaultIds:
@@ -399,9 +409,9 @@ class Engine:
         settings: EngineSettings | None = None,
         new_story_id: Callable[[], str] | None = None,
         *,
-        lsh_storage: dict | None = None,
-        embedder=None,
-    ):
+        lsh_storage: dict[str, Any] | None = None,
+        embedder: Any = None,
+    ) -> None:
         self.settings = settings or EngineSettings()
         # The semantic model (an .embed.Embedder), or None: fingerprints then carry no vector.
         self.embedder = embedder
@@ -449,7 +459,7 @@ class Engine:
     # ------------------------------------------------------------------ public
 
     @property
-    def story_index(self):
+    def story_index(self) -> DatasketchStoryPostings | _StoryPostings:
         """The story-candidate index (in memory, or in Redis through datasketch's storage with `lsh_storage`)."""
         return self._postings
 
@@ -499,7 +509,7 @@ class Engine:
             for d, v in zip(chunk, vectors):
                 yield replace(compute(d.title or "", d.text or "", self.settings, self._term_params), vector=v.copy())
 
-    def fingerprints_to_add(self, docs: list[Document], executor=None) -> list[Fingerprint]:
+    def fingerprints_to_add(self, docs: list[Document], executor: Executor | None = None) -> list[Fingerprint]:
         """The fingerprints of a batch about to be given to :meth:`add` in this order, with the semantic vectors of
         all but the copies computed in one batch: in the processes of `executor` (a ``concurrent.futures``
         process pool, for example the daemon's parse workers) when given, else in this one.
@@ -525,7 +535,7 @@ class Engine:
     def __enter__(self) -> Engine:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def add(self, doc: Document, fingerprint: Fingerprint | None = None) -> Assignment:
@@ -538,6 +548,8 @@ class Engine:
         keys = self._lsh.keys(fp.signature)
 
         copy = self._find_copy(fp, keys)
+        story: int | None
+        evidence: dict[str, Any]
         if copy is not None:
             match, jac, cont = copy
             story = self._story_of[match]
@@ -565,9 +577,9 @@ class Engine:
             found = None
             if copy_of is None and fp.terms:
                 # A new centroid: none of the terms is there yet.
-                m = len(tids)
+                m = len(tids)  # type: ignore[arg-type]  # the article has terms: numbered above
                 found = (
-                    self._book.keys(story, tids),
+                    self._book.keys(story, tids),  # type: ignore[arg-type]
                     np.full(m, -1, dtype=np.intp),
                     np.zeros(m),
                     np.zeros(m, dtype=bool),
@@ -680,11 +692,11 @@ class Engine:
             return None
         return x[:, decision.INDEX[by.pop()]]
 
-    def _probabilities(self, x: np.ndarray, models: list[str]) -> tuple[np.ndarray, np.ndarray, list]:
+    def _probabilities(self, x: np.ndarray, models: list[str]) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
         """Per candidate row: P(same story), the threshold it must pass, and the weights that scored it."""
         p = np.zeros(len(x))
         need = np.zeros(len(x))
-        used: list[np.ndarray | None] = [None] * len(x)
+        used: list[Any] = [None] * len(x)  # every row's is set below
         # The rows of each model (at most two per article) scored together.
         for name in sorted(set(models)):
             rows = [j for j, m in enumerate(models) if m == name]
@@ -768,7 +780,9 @@ class Engine:
             ranked = [st for st in ranked if _within(stories[st], ts, window)]
         return ranked
 
-    def _features(self, fp: Fingerprint, tids: np.ndarray, ts: float | None, source: str | None, cands: list[int]):
+    def _features(
+        self, fp: Fingerprint, tids: np.ndarray, ts: float | None, source: str | None, cands: list[int]
+    ) -> tuple[np.ndarray, list[str], np.ndarray, _Found]:
         """The decision's feature rows (one per candidate story, columns as decision.NAMES) and the article's
         terms in every candidate centroid (keys, slots, values, present) as one gather from the table."""
         stories = self._stories
@@ -839,7 +853,9 @@ class Engine:
                 x[j, col["far_mean"]] = decision.far(ts - story.time_sum / story.dated)
         return x, models, allowed, (keys, slot, vals, hit)
 
-    def _find_story(self, fp: Fingerprint, tids: np.ndarray | None, ts: float | None, source: str | None = None):
+    def _find_story(
+        self, fp: Fingerprint, tids: np.ndarray | None, ts: float | None, source: str | None = None
+    ) -> tuple[int | None, float, dict[str, Any], _Found | None]:
         """(story or None, score, evidence, the article's terms in that story's centroid as
         :meth:`_Centroids.values` gives them, or None)."""
         if not fp.terms:
@@ -933,7 +949,7 @@ class Engine:
         self,
         article_id: str,
         fp: Fingerprint,
-        keys,
+        keys: list[int],
         ts: float | None,
         story: int,
         group: int | None,
@@ -941,7 +957,7 @@ class Engine:
         is_copy: bool,
         restoring: bool = False,
         tids: np.ndarray | None = None,
-        found=None,
+        found: _Found | None = None,
         source: str | None = None,
     ) -> None:
         i = len(self._ids)

@@ -175,7 +175,8 @@ def far(gap_seconds: float) -> float:
 def probabilities(x: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """P(same story) for each row of the feature matrix `x`."""
     z = x @ weights
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
+    return out
 
 
 def contributions(row: np.ndarray, weights: np.ndarray) -> dict[str, list[float]]:
