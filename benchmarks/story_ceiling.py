@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from collections import Counter
@@ -33,21 +32,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ecbplus import bcubed  # noqa: E402
+from ecbplus import average_linkage_best_cut, bcubed, tfidf_matrix  # noqa: E402
 
-
-def tfidf(rows: list[dict]) -> np.ndarray:
-    from daemon.engine.terms import content_terms
-
-    bags = [Counter(content_terms((r.get("title") or "") + "\n" + (r.get("text") or ""))) for r in rows]
-    df = Counter(t for b in bags for t in b)
-    vocab = {t: i for i, t in enumerate(df)}
-    n = len(rows)
-    m = np.zeros((n, len(vocab)), dtype=np.float32)
-    for i, b in enumerate(bags):
-        for t, c in b.items():
-            m[i, vocab[t]] = (1 + math.log(c)) * math.log(n / df[t])
-    return m
+CUTS = np.arange(0.30, 1.20, 0.01)  # distance cuts tried for average linkage (cosine distance of unit rows)
 
 
 def unit(m: np.ndarray) -> np.ndarray:
@@ -85,21 +72,6 @@ def knn(sim: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def average_linkage(sim: np.ndarray, ids: list[str], gold: dict[str, str]) -> tuple[float, float, float]:
-    from scipy.cluster.hierarchy import fcluster, linkage
-    from scipy.spatial.distance import squareform
-
-    dist = np.clip(1.0 - sim, 0.0, 2.0)
-    np.fill_diagonal(dist, 0.0)
-    z = linkage(squareform(dist, checks=False), method="average")
-    best = (0.0, 0.0, 0.0)
-    for cut in np.arange(0.30, 1.20, 0.01):
-        s = score(ids, fcluster(z, t=cut, criterion="distance"), gold)
-        if s[2] > best[2]:
-            best = s
-    return best
-
-
 def wiredesk(path: Path, embedder) -> dict[str, str]:
     import io
 
@@ -134,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     embedder = semantic_embedder(report=lambda line: print(line, file=sys.stderr))
     reps: list[tuple[str, np.ndarray]] = []
     t0 = time.perf_counter()
-    lexical = unit(tfidf(rows))
+    lexical = unit(tfidf_matrix([(r.get("title") or "") + "\n" + (r.get("text") or "") for r in rows]))
     if embedder is not None:
         vec = unit(embedder.embed_articles([(r.get("title") or "", r.get("text") or "") for r in rows]))
         print(f"embedded in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
@@ -161,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         line(rep, "nearest gold centroid (answer known)", score(ids, nearest_centroid(x, y), gold))
         for k in (1, 3, 10):
             line(rep, f"{k} nearest neighbours (answer known)", score(ids, knn(sim, y, k), gold))
-        line(rep, "average linkage, best cut on gold", average_linkage(sim, ids, gold))
+        line(rep, "average linkage, best cut on gold", average_linkage_best_cut(sim, ids, gold, CUTS)[:3])
     pred = wiredesk(args.path, embedder)
     line("wiredesk (semantic + lexical features)", "streaming, no labels, file order", bcubed(pred, gold))
     return 0

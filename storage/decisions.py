@@ -49,6 +49,10 @@ class DecisionTransaction:
         pages.record_feed(
             self._s, article_id=page.article_id, story_id=page.story_id, entry_id=entry_id, source=source, now=now
         )
+        self._done(entry_id)
+
+    def _done(self, entry_id: int) -> None:
+        """The locked entry is done: its text now lives on its article (or on the article of its page)."""
         row = self._entries[entry_id]
         row.state = EntryState.DONE.value
         row.error = None
@@ -149,10 +153,7 @@ class DecisionTransaction:
                         seq=seq,
                     )
                 )
-                row = self._entries[decision.entry_id]
-                row.state = EntryState.DONE.value
-                row.error = None
-                row.text = row.text_source = None
+                self._done(decision.entry_id)
                 stored.append(DecisionStored(article.id, story.id, copy_of, seq))
         return stored
 
