@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from daemon import websub
-from daemon.app import database, make_fetcher, pipeline_settings
+from daemon.app import database, make_fetcher, pipeline_settings, settle_seconds
 from daemon.cli.feeds import sync_config_feeds
 from daemon.errors import ConfigError, StorageError, WiredeskError
 from daemon.pipeline import Pipeline, Progress
@@ -81,8 +81,11 @@ def poll_here(config, db, *, all_feeds: bool = False, feeds=None) -> int:
             with console_progress() as progress:
                 pipeline = Pipeline(db, fetcher, pipeline_settings(config), progress=progress, parse_executor=pool)
                 if feeds is not None:
-                    return await pipeline.poll(feeds)
-                return await pipeline.poll_due(all_feeds=all_feeds)
+                    polled = await pipeline.poll(feeds)
+                else:
+                    polled = await pipeline.poll_due(all_feeds=all_feeds)
+            settle_after(pipeline, config, polled)
+            return polled
         finally:
             await fetcher.aclose()
             if pool is not None:
@@ -113,6 +116,36 @@ def poll_here(config, db, *, all_feeds: bool = False, feeds=None) -> int:
         )
         return 1
     return 0
+
+
+def settle_after(pipeline: Pipeline, config, report) -> None:
+    """The settling pass at the end of `poll --once` and `replay`, when settling is on and the run stored articles.
+    A database that cannot be written is the run's StorageError; any other failure is one logged line (nothing of the
+    pass is stored, the next pass revisits the same stories)."""
+    if settle_seconds(config) is None or not any(a.article_id for a in report.articles):
+        return
+    settle_logged(pipeline, fatal_storage=True)
+
+
+def settle_logged(pipeline: Pipeline, *, fatal_storage: bool = False):
+    """pipeline.settle(), its failure logged in one line instead of raised; its report, None when it failed."""
+    from daemon.pipeline.records import describe_failure
+    from storage.failures import is_storage_failure, storage_reason
+
+    try:
+        return pipeline.settle()
+    except Exception as exc:
+        if is_storage_failure(exc):
+            if fatal_storage:
+                raise StorageError(
+                    f"database not writable: cannot store the settled stories: {storage_reason(exc)} "
+                    "(nothing was lost; run again once the disk is fixed)"
+                ) from exc
+            log.error("settling the stories failed: the database is not writable: %s", storage_reason(exc))
+        else:
+            log.error("settling the stories failed, nothing of the pass was stored: %s", describe_failure(exc))
+            log.debug("settling failed", exc_info=True)
+        return None
 
 
 def _parse_pool(config):
@@ -298,6 +331,26 @@ def run(config, host: str | None = None, port: int | None = None) -> int:
     return 0
 
 
+def _schedule_settling(scheduler, config, pipeline: Pipeline, turn: asyncio.Lock, stop: asyncio.Event, metrics) -> None:
+    """A settling pass every [engine] settle_minutes (none when 0), in turn with polls and pushes: the engine is the
+    pipeline's, and one thing at a time uses it."""
+    every = settle_seconds(config)
+    if every is None:
+        return
+
+    async def settle_tick() -> None:
+        if stop.is_set():
+            return
+        async with turn:
+            if stop.is_set():
+                return
+            report = settle_logged(pipeline)
+        if report is not None:
+            metrics.record_settle(report)
+
+    scheduler.add_job(settle_tick, "interval", seconds=every, max_instances=1, coalesce=True, id="settle")
+
+
 async def _serve(config, db, metrics, state, early_stop: threading.Event | None = None) -> None:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -394,6 +447,7 @@ async def _serve(config, db, metrics, state, early_stop: threading.Event | None 
             )
 
     scheduler = AsyncIOScheduler(event_loop=loop)
+    _schedule_settling(scheduler, config, pipeline, turn, stop, metrics)
     scheduler.add_job(
         tick,
         "interval",

@@ -9,6 +9,7 @@ import hashlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import BrokenExecutor, Executor
@@ -19,6 +20,7 @@ from daemon.errors import FeedError
 from daemon.extract.article import extract_page, text_from_feed
 from daemon.fetch.client import Fetcher, FetchResult, Validators
 from daemon.parse.feed import EntryKeys, ParsedFeed, parse_feed_keyed
+from daemon.pipeline import settle as settling
 from daemon.pipeline.decide import decide_feed_update
 from daemon.pipeline.records import (
     ArticleOutcome,
@@ -44,6 +46,7 @@ from storage.records import (
     FeedUpdateIntent,
     KnownEntry,
     NewArticle,
+    StoredChange,
     StoredFeed,
     StoredPage,
     StoryDecision,
@@ -97,16 +100,21 @@ class EngineState:
         return self._engine
 
     def catch_up(self, tx: DecisionTransaction) -> None:
+        """Restore the decisions stored since (each in the story its article is in now) and replay the settling
+        passes' merges and moves, in seq order; a change the restored state already shows is a no-op."""
         engine = self._engine if self._engine is not None else self.get()
-        for m in tx.memberships_after(self._seq):
-            engine.restore(
-                str(m.article_id),
-                m.fingerprint,
-                m.story_id,
-                str(m.copy_of) if m.copy_of else None,
-                m.published,
-                m.source,
-            )
+        for m in tx.log_after(self._seq):
+            if isinstance(m, StoredChange):
+                engine.apply(settling.to_engine(m))
+            else:
+                engine.restore(
+                    str(m.article_id),
+                    m.fingerprint,
+                    m.story_id,
+                    str(m.copy_of) if m.copy_of else None,
+                    m.published,
+                    m.source,
+                )
             self._seq = m.seq
 
     def advance(self, seq: int) -> None:
@@ -659,6 +667,34 @@ class Pipeline:
             self.engine.invalidate()
             raise
         return [outcome for outcome in outcomes if outcome is not None]
+
+    # ---- settling: the young stories revisited ------------------------------------------------------------------
+
+    def settle(self) -> settling.SettleReport:
+        """One settling pass: under the story-decision lock, the engine catches up with what is stored, revisits
+        its young stories (Engine.settle) and the merges and moves it makes are stored in the same transaction. A
+        failure rolls everything back and the engine is rebuilt from what is stored."""
+        started = time.monotonic()
+        now = self.clock()
+        engine = self.engine.get()
+        try:
+            with decision_transaction(self.db) as tx:
+                tx.lock()
+                self.engine.catch_up(tx)
+                seq = tx.last_seq()
+                changes = engine.settle(now)
+                stored = tx.store_changes([settling.to_storage(c) for c in changes], now, seq)
+                self.engine.advance(stored[-1].seq if stored else seq)
+        except BaseException:
+            # the engine applied changes that are not stored: rebuild it from what was committed
+            self.engine.invalidate()
+            raise
+        report = settling.SettleReport(tuple(stored), time.monotonic() - started)
+        if report.changes:
+            log.info("settled the young stories: %s in %.2f s", report.describe(), report.seconds)
+        else:
+            log.debug("settled the young stories: no change in %.2f s", report.seconds)
+        return report
 
     @staticmethod
     def _record_same_pages(
