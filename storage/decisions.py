@@ -15,11 +15,12 @@ from sqlalchemy import func, select
 from sqlalchemy import text as sql
 from sqlalchemy.orm import Session
 
+from daemon.errors import StorageError
 from daemon.states import EntryState
 from storage import articles as pages
 from storage import changes
 from storage.db import Database
-from storage.models import Article, Entry, Membership, Story
+from storage.models import Article, Entry, Membership, Story, StoryAlias
 from storage.records import (
     DecisionStored,
     LockedEntry,
@@ -135,10 +136,12 @@ class DecisionTransaction:
         s = self._s
         with s.no_autoflush:
             # the batch's stories that already exist, in one query
-            stories = {
-                story.id: story
-                for story in s.scalars(select(Story).where(Story.id.in_({decision.story_id for decision in decisions})))
-            }
+            wanted = {decision.story_id for decision in decisions}
+            stories = {story.id: story for story in s.scalars(select(Story).where(Story.id.in_(wanted)))}
+            merged = s.scalars(select(StoryAlias.id).where(StoryAlias.id.in_(wanted - stories.keys()))).first()
+            if merged is not None:
+                # an engine that has not applied a merge: never bring the absorbed story back
+                raise StorageError(f"story {merged} was merged into another; its id takes no new article")
             stored: list[DecisionStored] = []
             for decision in decisions:
                 article = self._articles[decision.article_id]

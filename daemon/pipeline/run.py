@@ -32,7 +32,7 @@ from daemon.pipeline.records import (
     describe_failure,
     failed_fetch,
 )
-from daemon.states import EntryState, ErrorKind
+from daemon.states import ChangeKind, EntryState, ErrorKind
 from storage import Database
 from storage.articles import url_key
 from storage.decisions import DecisionTransaction, decision_transaction
@@ -103,10 +103,13 @@ class EngineState:
         """Restore the decisions stored since (each in the story its article is in now) and replay the settling
         passes' merges and moves, in seq order; a change the restored state already shows is a no-op."""
         engine = self._engine if self._engine is not None else self.get()
+        restored: set[int] = set()  # restored in their current story: later moves of them are already in it
         for m in tx.log_after(self._seq):
             if isinstance(m, StoredChange):
-                engine.apply(settling.to_engine(m))
+                if not (m.kind == ChangeKind.MOVE and restored.issuperset(m.article_ids)):
+                    engine.apply(settling.to_engine(m))
             else:
+                restored.add(m.article_id)
                 engine.restore(
                     str(m.article_id),
                     m.fingerprint,
