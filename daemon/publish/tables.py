@@ -140,22 +140,18 @@ def change_words(change: StoredChange, story_id: str) -> str:
 def why_changed(change: StoredChange) -> str:
     """The evidence of a merge or a move in words (whatever keys the engine recorded)."""
     evidence = change.evidence
-    parts: list[str] = []
-    for key in ("reason", "why", "summary"):
+    for key in ("explanation", "reason", "why"):
         if isinstance(evidence.get(key), str) and evidence[key]:
-            parts.append(evidence[key])
+            return str(evidence[key])
     features = evidence.get("features")
     if isinstance(features, dict) and features:
-        parts.append(_decision_words(evidence, features))
-    else:
-        numbers = [
-            f"{k.replace('_', ' ')} {v:.2f}"
-            for k, v in evidence.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool)
-        ]
-        if numbers:
-            parts.append(", ".join(numbers))
-    return "\n".join(parts) or "no evidence recorded"
+        return _decision_words(evidence, features)
+    numbers = [
+        f"{k.replace('_', ' ')} {v:.2f}"
+        for k, v in evidence.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+    ]
+    return ", ".join(numbers) or "no evidence recorded"
 
 
 def explain(evidence: dict, copy_of: str | None) -> str:
