@@ -118,22 +118,22 @@ def poll_here(config, db, *, all_feeds: bool = False, feeds=None) -> int:
     return 0
 
 
-def settle_after(pipeline: Pipeline, config, report) -> None:
-    """The settling pass at the end of `poll --once` and `replay`, when settling is on and the run stored articles.
-    A database that cannot be written is the run's StorageError; any other failure is one logged line (nothing of the
-    pass is stored, the next pass revisits the same stories)."""
+def settle_after(pipeline: Pipeline, config, report, *, stream_time: bool = False) -> None:
+    """The settling pass at the end of `poll --once` and `replay` (by ``stream_time``), when settling is on and the
+    run stored articles. A database that cannot be written is the run's StorageError; any other failure is one logged
+    line (nothing of the pass is stored, the next pass revisits the same stories)."""
     if settle_seconds(config) is None or not any(a.article_id for a in report.articles):
         return
-    settle_logged(pipeline, fatal_storage=True)
+    settle_logged(pipeline, fatal_storage=True, stream_time=stream_time)
 
 
-def settle_logged(pipeline: Pipeline, *, fatal_storage: bool = False):
+def settle_logged(pipeline: Pipeline, *, fatal_storage: bool = False, stream_time: bool = False):
     """pipeline.settle(), its failure logged in one line instead of raised; its report, None when it failed."""
     from daemon.pipeline.records import describe_failure
     from storage.failures import is_storage_failure, storage_reason
 
     try:
-        return pipeline.settle()
+        return pipeline.settle(stream_time=stream_time)
     except Exception as exc:
         if is_storage_failure(exc):
             if fatal_storage:

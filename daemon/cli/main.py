@@ -239,7 +239,7 @@ def cmd_replay(args, config) -> int:
             with console_progress() as progress:
                 pipeline = Pipeline(db, fetcher, settings, progress=progress, external_ids=corpus.ids_by_url())
                 polled = await pipeline.poll(feeds)
-            settle_after(pipeline, config, polled)
+            settle_after(pipeline, config, polled, stream_time=True)
             return polled
         finally:
             await fetcher.aclose()

@@ -673,10 +673,13 @@ class Pipeline:
 
     # ---- settling: the young stories revisited ------------------------------------------------------------------
 
-    def settle(self) -> settling.SettleReport:
+    def settle(self, *, stream_time: bool = False) -> settling.SettleReport:
         """One settling pass: under the story-decision lock, the engine catches up with what is stored, revisits
         its young stories (Engine.settle) and the merges and moves it makes are stored in the same transaction. A
-        failure rolls everything back and the engine is rebuilt from what is stored."""
+        failure rolls everything back and the engine is rebuilt from what is stored.
+
+        Young is reckoned from the clock, or with ``stream_time`` from the newest publication time stored (a replayed
+        corpus of the past is settled as a daemon would have settled it when it came)."""
         started = time.monotonic()
         now = self.clock()
         engine = self.engine.get()
@@ -685,7 +688,7 @@ class Pipeline:
                 tx.lock()
                 self.engine.catch_up(tx)
                 seq = tx.last_seq()
-                changes = engine.settle(now)
+                changes = engine.settle(None if stream_time else now)
                 stored = tx.store_changes([settling.to_storage(c) for c in changes], now, seq)
                 self.engine.advance(stored[-1].seq if stored else seq)
         except BaseException:
