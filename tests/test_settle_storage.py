@@ -300,6 +300,9 @@ def test_readers_follow_a_merged_story_to_its_survivor(db, db_url, wiredesk, tmp
             assert "Valeford levee gives way overnight" in page
         api = json.loads(served.get(f"/api/stories/{IDS['A']}")[2])
         assert [a["id"] for a in api["articles"]][:1] == ["k0"] and len(api["articles"]) == 5
+        [change] = api["changes"]
+        assert change["kind"] == "merge" and change["from_story"] == IDS["B"] and change["articles"] == ["k3", "k4"]
+        assert change["why"] == "one flood, told twice" and change["at"] == "2026-12-01T09:00:00Z"
         # the digest: one entry for the survivor, none for the absorbed story
         digest = served.digest()
         pages = [item["url"] for item in digest["items"]]

@@ -18,8 +18,10 @@ from daemon.errors import AmbiguousStory
 from daemon.publish.render import DigestMeta, DigestStory, _plain, _rfc3339, _safe_url, _story_title, outlet_key
 from daemon.publish.select import DigestQuery, digest_stories, to_digest_story
 from daemon.publish.story_page import render_story_page
+from daemon.publish.tables import change_words, why_changed
 from storage import Database
 from storage.feeds import feed_summaries
+from storage.records import StoryView
 from storage.stories import find_story
 
 JSON = "application/json; charset=utf-8"
@@ -88,7 +90,7 @@ def stories(db: Database, config, query: DigestQuery) -> Reply:
     return Reply(200, _json({"stories": [story_record(s) for s in found]}), JSON)
 
 
-def _one(db: Database, config, ident: str, path: str) -> DigestStory | Reply:
+def _one(db: Database, config, ident: str, path: str) -> tuple[StoryView, DigestStory] | Reply:
     try:
         view = find_story(db, ident)
     except AmbiguousStory as exc:
@@ -101,7 +103,7 @@ def _one(db: Database, config, ident: str, path: str) -> DigestStory | Reply:
         where = quote(view.id, safe="")
         body = f"story {view.alias} was merged into {view.id}: {path}{where}\n".encode()
         return Reply(MERGED, body, PLAIN, where)
-    return to_digest_story(
+    return view, to_digest_story(
         view,
         tuple(config["digest"]["preferred_outlets"]),
         base_url=config["digest"]["base_url"],
@@ -114,7 +116,22 @@ def story(db: Database, config, ident: str) -> Reply:
     found = _one(db, config, ident, "/api/stories/")
     if isinstance(found, Reply):
         return found
-    return Reply(200, _json(story_record(found, explain=True)), JSON)
+    view, digest = found
+    record = story_record(digest, explain=True)
+    # what settling did to it: the merges into it and the moves in and out, oldest first, in words
+    record["changes"] = [
+        {
+            "kind": c.kind,
+            "at": _time(c.at),
+            "from_story": c.from_story,
+            "to_story": c.to_story,
+            "articles": list(c.article_keys),
+            "what": change_words(c, view.id),
+            "why": why_changed(c),
+        }
+        for c in view.changes
+    ]
+    return Reply(200, _json(record), JSON)
 
 
 def story_page(db: Database, config, ident: str) -> Reply:
@@ -123,7 +140,7 @@ def story_page(db: Database, config, ident: str) -> Reply:
         return found
     base = config["digest"]["base_url"].rstrip("/") + "/"
     meta = DigestMeta(title=config["digest"]["title"], self_url=base + "digest.atom", home_url=base)
-    return Reply(200, render_story_page(found, meta), HTML)
+    return Reply(200, render_story_page(found[1], meta), HTML)
 
 
 def feeds(db: Database) -> Reply:
