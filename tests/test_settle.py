@@ -377,6 +377,44 @@ def test_an_article_moved_by_settling_is_in_one_story_with_two_workers(db_url, t
         db.dispose()
 
 
+def test_a_worker_that_cannot_replay_a_move_rebuilds_its_engine(db_url, tmp_path, caplog):
+    """A worker whose engine no longer keeps the terms of an article (its story went old there) cannot replay
+    another worker's move of it: it starts its engine afresh from the database, where the article is in its new
+    story, and decides on."""
+    import logging
+
+    from daemon import config as config_mod
+    from daemon.app import semantic_embedder
+    from daemon.engine import Engine, EngineSettings
+    from daemon.pipeline import EngineState, new_story_id
+    from storage import open_database
+
+    caplog.set_level(logging.INFO, logger="wiredesk")
+    config = config_mod.parse("")
+    db = open_database(db_url)
+    clock = lambda: T0 + timedelta(hours=7)  # noqa: E731
+    one, two = Worker(db, config, clock), Worker(db, config, clock)
+    forgetful = EngineSettings(settle_hours=0.001, settle_articles=1)  # young for a few seconds only
+    two.pipeline.engine = EngineState(
+        db, lambda: Engine(forgetful, new_story_id=new_story_id, embedder=semantic_embedder())
+    )
+    try:
+        one.take(write_corpus(tmp_path / "dam", "valley", pick(DAM, "d0", "d1", "m")))
+        two.take(write_corpus(tmp_path / "village", "morwick", pick(DAM, "v0", "v1", "v2", "v3")))
+        assert two.pipeline.settle().changes == ()  # nothing young for it: it lets go of the articles' terms
+        assert [c.kind for c in one.pipeline.settle().changes] == ["move"]
+        village = story_of(db_url)["v0"]
+        late = {"v4": (6.5, "Morwick school shelters families", DAM["v2"][2] + " The school will stay open.")}
+        two.take(write_corpus(tmp_path / "late", "shelter", late))
+        assert "rebuilding the story engine from the database" in caplog.text
+        ids = {a: i for i, a in _article_ids(db_url).items()}
+        assert two.pipeline.engine.get().story_of(str(ids["m"])) == village
+        assert story_of(db_url)["v4"] == village and len(changes(db_url)) == 1
+        check_invariants(snapshot(db_url))
+    finally:
+        db.dispose()
+
+
 def _article_ids(url: str) -> dict[int, str]:
     engine = sa.create_engine(url)
     try:

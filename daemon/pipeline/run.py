@@ -16,7 +16,7 @@ from concurrent.futures import BrokenExecutor, Executor
 from datetime import datetime, timedelta, timezone
 
 from daemon.engine import Document, Engine
-from daemon.errors import FeedError
+from daemon.errors import EngineError, FeedError
 from daemon.extract.article import extract_page, text_from_feed
 from daemon.fetch.client import Fetcher, FetchResult, Validators
 from daemon.parse.feed import EntryKeys, ParsedFeed, parse_feed_keyed
@@ -107,7 +107,15 @@ class EngineState:
         for m in tx.log_after(self._seq):
             if isinstance(m, StoredChange):
                 if not (m.kind == ChangeKind.MOVE and restored.issuperset(m.article_ids)):
-                    engine.apply(settling.to_engine(m))
+                    try:
+                        engine.apply(settling.to_engine(m))
+                    except EngineError as exc:
+                        # a change this engine cannot replay (an article it no longer keeps the terms of): a fresh
+                        # engine restores every article where it is now, which no change needs replaying on
+                        log.info("rebuilding the story engine from the database: %s", exc)
+                        self._engine, self._seq = self.factory(), 0
+                        self.catch_up(tx)
+                        return
             else:
                 restored.add(m.article_id)
                 engine.restore(
