@@ -579,35 +579,73 @@ def test_a_pass_killed_half_way_loses_and_duplicates_nothing(db_url, tmp_path):
 # ---- the service settles on its own schedule ---------------------------------------------------------------------
 
 
+def serve_corpus(httpserver, folder: Path, name: str) -> str:
+    """The corpus in ``folder`` (written by write_corpus for the outlet ``name``) served over loopback HTTP under
+    /<name>/; its feed's URL."""
+    base = httpserver.url_for(f"/{name}")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    feed = (folder / "feed.xml").read_text().replace(f"https://{name}.example", base)
+    httpserver.expect_request(f"/{name}/feed.xml").respond_with_data(feed, content_type="application/rss+xml")
+    for article in manifest["articles"]:
+        httpserver.expect_request(f"/{name}/news/{article['id']}.html").respond_with_data(
+            (folder / article["page"]).read_text(), content_type="text/html"
+        )
+    return f"{base}/feed.xml"
+
+
+def write_config(tmp_path: Path, feeds: list[str], *lines: str) -> None:
+    body = ["[fetch]", 'allow_networks = ["127.0.0.0/8"]', "[schedule]", "parse_workers = 1", *lines]
+    for url in feeds:
+        body += ["[[feeds]]", f'url = "{url}"']
+    (tmp_path / "wiredesk.toml").write_text("\n".join(body) + "\n")
+
+
+def test_workers_polling_together_store_the_move_once(db_url, tmp_path, httpserver):
+    """Three `poll --once` processes share the feeds of a PostgreSQL database; the one that decides the stories
+    settles them, and the moved piece ends in exactly one story."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("several workers share a PostgreSQL database; SQLite takes one")
+    t0 = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=8)
+    feeds = [
+        serve_corpus(httpserver, write_corpus(tmp_path / "dam", "valley", pick(DAM, "d0", "d1", "m"), t0), "valley"),
+        serve_corpus(
+            httpserver, write_corpus(tmp_path / "village", "morwick", pick(DAM, "v0", "v1", "v2", "v3"), t0), "morwick"
+        ),
+    ]
+    write_config(tmp_path, feeds)
+    env = dict(os.environ, WIREDESK_DATABASE_URL=db_url)
+    subprocess.run([*wiredesk_cmd(), "init"], cwd=tmp_path, env=env, check=True, capture_output=True)
+    procs = [
+        subprocess.Popen(
+            [*wiredesk_cmd(), "poll", "--once"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err[-2000:] for _, err in outs]
+    assert sum("settled the young stories: 0 stories merged, 1 move of articles" in err for _, err in outs) == 1
+    placed = story_of(db_url)
+    assert len(placed) == 7 and placed["m"] == placed["v0"] != placed["d0"] == placed["d1"]
+    assert [c[1] for c in changes(db_url)] == ["move"]
+    check_invariants(snapshot(db_url))
+    # another round finds nothing new and settles nothing again
+    again = subprocess.run(
+        [*wiredesk_cmd(), "poll", "--once", "--all"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert again.returncode == 0 and len(changes(db_url)) == 1 and story_of(db_url) == placed
+
+
 def test_run_settles_every_few_minutes_and_counts_it(db_url, tmp_path, httpserver):
     """`wiredesk run` with a pass every 0.6 s: the move is made, logged and counted in /metrics."""
-    now = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=8)
-    folder = write_corpus(tmp_path / "dam", "valley", DAM, t0=now)
-    base = httpserver.url_for("").rstrip("/")
-    feed = (folder / "feed.xml").read_text().replace("https://valley.example", base)
-    httpserver.expect_request("/feed.xml").respond_with_data(feed, content_type="application/rss+xml")
-    for ident in DAM:
-        httpserver.expect_request(f"/news/{ident}.html").respond_with_data(
-            (folder / f"{ident}.html").read_text(), content_type="text/html"
-        )
+    t0 = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=8)
+    feed = serve_corpus(httpserver, write_corpus(tmp_path / "dam", "valley", DAM, t0), "valley")
     port = free_port()
-    (tmp_path / "wiredesk.toml").write_text(
-        "\n".join(
-            [
-                "[fetch]",
-                'allow_networks = ["127.0.0.0/8"]',
-                "[server]",
-                f"port = {port}",
-                "[schedule]",
-                "parse_workers = 1",
-                "[engine]",
-                "settle_minutes = 0.01",
-                "[[feeds]]",
-                f'url = "{base}/feed.xml"',
-            ]
-        )
-        + "\n"
-    )
+    write_config(tmp_path, [feed], "[server]", f"port = {port}", "[engine]", "settle_minutes = 0.01")
     env = dict(os.environ, WIREDESK_DATABASE_URL=db_url)
     proc = subprocess.Popen(
         [*wiredesk_cmd(), "run"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
