@@ -8,7 +8,6 @@ end of the schedule as a safety net. Subscribing is on when ``[server] base_url`
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import logging
@@ -56,7 +55,7 @@ async def subscribe_due(db: Database, fetcher, base_url: str, now: datetime | No
             "hub.lease_seconds": str(LEASE_ASKED),
         }
         try:
-            status = await asyncio.wait_for(fetcher.post_form(hub, form), SUBSCRIBE_TIMEOUT)
+            status = await fetcher.post_form(hub, form, timeout=SUBSCRIBE_TIMEOUT)
         except Exception as exc:  # the hub's trouble: polling goes on, the subscription is asked for again later
             log.warning("WebSub: cannot subscribe to %s at %s: %s", topic, hub, exc)
             continue

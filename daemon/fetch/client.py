@@ -32,6 +32,7 @@ from http import HTTPStatus
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol
+from urllib.parse import urlencode
 
 import brotli
 import httpcore
@@ -720,11 +721,38 @@ class Fetcher:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def post_form(self, url: str, form: dict[str, str]) -> int:
-        """POST a form (a WebSub subscription) through the same address guard; returns the HTTP status. Redirects
-        are not followed. Raises httpx errors and :class:`AddressRefused` as they come."""
-        response = await self._client.post(url, data=form, extensions=self._extensions)
-        await response.aclose()
+    async def post_form(self, url: str, form: dict[str, str], timeout: float | None = None) -> int:
+        """POST a form (a WebSub subscription) and return the HTTP status. The same guard and limits as a fetch: the
+        address check, the host and overall slots, one deadline for the whole exchange (``fetch.timeout``, or the
+        shorter ``timeout``); of the answer's body only a small declared one is read (raw, never decompressed) and
+        the rest is left unread, so no answer can cost more memory or time than that. Redirects are not followed.
+        Raises :class:`WiredeskError` with one line naming the URL and the reason."""
+        budget = self.limits.timeout if timeout is None else min(timeout, self.limits.timeout)
+        try:
+            target = _http_url(url)
+            merged = httpx.Headers(self._client.headers)
+            merged["Content-Type"] = "application/x-www-form-urlencoded"
+            request = httpx.Request(
+                "POST", target, headers=merged, content=urlencode(form).encode(), extensions=self._extensions
+            )
+            async with self._host_slot(target.host), self._slots:
+                async with asyncio.timeout(budget):
+                    response = await self._transport.handle_async_request(request)
+                    try:
+                        received = MappingProxyType({k.lower(): v for k, v in response.headers.items()})
+                        await _drain(response, response.status_code, received)
+                    finally:
+                        await response.aclose()
+        except _Failure as refused:
+            raise WiredeskError(f"cannot post to {url}: {refused.reason}") from None
+        except RefusedAddress as exc:
+            raise WiredeskError(
+                f"refused to post to {url}: {exc.reason} (allow it with fetch.allow_networks in the config)"
+            ) from exc
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            raise WiredeskError(f"cannot post to {url}: no answer within {budget:g} s") from exc
+        except httpx.HTTPError as exc:
+            raise WiredeskError(f"cannot post to {url}: {_one_line(exc)}") from exc
         return response.status_code
 
     @contextlib.asynccontextmanager
