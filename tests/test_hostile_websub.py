@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import json
 import tracemalloc
+from xml.sax.saxutils import escape
 
+import pytest
 import sqlalchemy as sa
+from helpers import resolve_on_loopback
 from test_hostile import Site, reply, rows, rss, sqlite_url, write_config  # noqa: F401  (a fixture)
 
 from daemon import websub
@@ -112,3 +116,109 @@ def test_article_and_discovery_pages_stop_at_max_bytes(sqlite_url, tmp_path, wir
         assert source == "feed" and "FEED-TEXT" in text
         code, out, err = wiredesk("feeds", "add", site.url("/bomb.html"))
         assert f"over the {cap} byte limit" in out + err
+
+
+# --- what a feed may claim ------------------------------------------------------------------------------------------
+
+
+def yonhap_story() -> list[str]:
+    from test_hostile import seed_paragraphs
+
+    return seed_paragraphs()
+
+
+def article_html(title: str, paragraphs: list[str]) -> bytes:
+    paras = "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
+    return (
+        f'<html><head><title>{escape(title)} | Yonhap</title><meta property="og:title" content="{escape(title)}">'
+        f"</head><body><article><h1>{escape(title)}</h1>{paras}</article></body></html>"
+    ).encode()
+
+
+def item(title: str, link: str, guid: str, hour: int, text: str) -> str:
+    return (
+        f"<item><title>{escape(title)}</title><link>{escape(link)}</link><guid>{escape(guid)}</guid>"
+        f"<pubDate>Sat, 13 Apr 2024 {hour:02d}:00:00 GMT</pubDate><description>{escape(text)}</description></item>"
+    )
+
+
+def channel(title: str, site: str, items: list[str]) -> bytes:
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{escape(title)}</title>'
+        f"<link>{escape(site)}</link><description>d</description>{''.join(items)}</channel></rss>"
+    ).encode()
+
+
+REAL = "Zhao Leji arrives in Pyongyang for talks"
+MADE_UP = "MADE-UP: Kim Jong-un resigns, Yonhap reports"
+ALSO_MADE_UP = "ALSO MADE-UP: Pyongyang talks collapse"
+
+
+# Fails without the protection (the publisher taken from the domain of the entry's link, and the entry's title kept
+# whatever page the text came from): the blog's articles are shown as by "Yonhap", Yonhap is their publisher in the
+# API, and the story's headline is the blog's made-up one, with article fetching on and off.
+@pytest.mark.parametrize("fetch_articles", [True, False], ids=["fetching", "not-fetching"])
+def test_a_feed_cannot_claim_another_outlet(sqlite_url, tmp_path, wiredesk, monkeypatch, fetch_articles):
+    story = yonhap_story()
+    text = "\n\n".join(story)
+    with Site("127.0.0.2") as yna, Site("127.0.0.3") as blog:
+        resolve_on_loopback(monkeypatch, {"en.yna.co.kr": "127.0.0.2", "totally-legit-blog.com": "127.0.0.3"})
+        at_yna = f"http://en.yna.co.kr:{yna.port}"
+        at_blog = f"http://totally-legit-blog.com:{blog.port}"
+        yna.routes["/view/AEN1"] = (article_html(REAL, story), "text/html; charset=utf-8")
+        yna.routes["/RSS/news.xml"] = (
+            channel("Yonhap", f"{at_yna}/", [item(REAL, f"{at_yna}/view/AEN1", "yna-1", 10, text)]),
+        )
+        # later than Yonhap's own, so that either would be the headline of the outlet it claims: one link to a page
+        # Yonhap never wrote (404: the text is the blog's), one to Yonhap's real page under another URL
+        blog.routes["/feed.xml"] = (
+            channel(
+                "Totally Legit Blog",
+                f"{at_yna}/",
+                [
+                    item(MADE_UP, f"{at_yna}/view/AEN1-exclusive", "blog-1", 12, text),
+                    item(ALSO_MADE_UP, f"{at_yna}/view/AEN1?edition=blog", "blog-2", 13, text),
+                ],
+            ),
+        )
+        write_config(
+            tmp_path,
+            [f"{at_yna}/RSS/news.xml", f"{at_blog}/feed.xml"],
+            allow_networks=["127.0.0.0/8"],
+            fetch_articles=fetch_articles,
+        )
+        with (tmp_path / "wiredesk.toml").open("a") as fh:
+            fh.write('[digest]\npreferred_outlets = ["Yonhap"]\n[outlets]\n"yna.co.kr" = "Yonhap"\n')
+        code, out, err = wiredesk("poll", "--once")
+        assert code == 0, err
+    config = load(str(tmp_path / "wiredesk.toml"))
+    from daemon.publish.select import query_from_config
+    from daemon.serve import api
+
+    reply = api.stories(database(config), config, query_from_config(config))
+    (record,) = json.loads(reply.body)["stories"]
+    assert record["title"] not in (MADE_UP, ALSO_MADE_UP) and record["title"] == REAL, record
+    by_title = {a["title"]: a for a in record["articles"]}
+    # Yonhap's own: its feed is on Yonhap's site, and with fetching its text came from Yonhap's page
+    yonhap = next(a for a in record["articles"] if a["feeds"] == ["Yonhap"])
+    assert yonhap["outlet"] == "Yonhap" and yonhap["publisher"] == "yna.co.kr"
+    assert yonhap["publisher_from"] == ("page" if fetch_articles else "feed")
+    # the blog's made-up entry: its text is the feed's own, so it is the blog's, whatever its link says
+    spoof = by_title[MADE_UP]
+    assert spoof["outlet"] == "Totally Legit Blog", spoof
+    assert (spoof["publisher"], spoof["publisher_from"]) == ("totally-legit-blog.com", "feed")
+    if fetch_articles:
+        # the entry linking Yonhap's real page: fetched from Yonhap, shown with Yonhap's own title, not the blog's
+        assert ALSO_MADE_UP not in by_title and "Totally Legit Blog" in [
+            f for a in record["articles"] for f in a["feeds"]
+        ]
+    else:
+        assert by_title[ALSO_MADE_UP]["publisher"] == "totally-legit-blog.com"
+    assert record["outlets"][0] == "Yonhap" and "Totally Legit Blog" in record["outlets"]
+    # the digest says which: the blog's line names its own outlet and calls the link a claim
+    target = tmp_path / "digest.html"
+    code, out, err = wiredesk("digest", "--format", "html", "-o", target)
+    assert code == 0, err
+    page = target.read_text()
+    assert "Totally Legit Blog</a> (text from its feed; the link to yna.co.kr is the feed's claim)" in page, page
+    assert f"<h2>{MADE_UP}" not in page

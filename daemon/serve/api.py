@@ -56,6 +56,8 @@ def story_record(story: DigestStory, *, explain: bool = False) -> dict:
             "title": _plain(s.title),
             "url": _safe_url(s.url),
             "outlet": _plain(s.outlet),
+            "publisher": s.publisher,
+            "publisher_from": s.publisher_from,
             "published": _time(s.published),
             "copy_of": s.copy_of,
             "feeds": [_plain(f) for f in s.feeds],
