@@ -68,6 +68,8 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "host": ((str,), "127.0.0.1"),
         "port": ((int,), 8080),
         "base_url": ((str,), ""),
+        "max_connections": ((int,), 64),
+        "request_timeout": ((int, float), 30.0),
     },
     "redis": {
         "url": ((str,), ""),
@@ -213,6 +215,8 @@ ALLOWED: dict[str, Allowed] = {
     "digest.feeds": strings(10_000, 2048),
     "server.host": text(255, empty=False),
     "server.port": whole(0, 65535),
+    "server.max_connections": whole(1, 10_000),
+    "server.request_timeout": number(0, 3600, above=True),
     "server.base_url": Allowed(
         "empty, or the http(s) URL where WebSub hubs reach this server", lambda v: not v.strip() or _http_url(v)
     ),

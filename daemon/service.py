@@ -298,6 +298,26 @@ def run(config, host: str | None = None, port: int | None = None) -> int:
     return 0
 
 
+async def _subscribe(db, fetcher, base_url: str, current: dict) -> None:
+    try:
+        await websub.subscribe_due(db, fetcher, base_url)
+    except Exception as exc:  # a hub's or the database's trouble: polling goes on
+        log.warning("WebSub: subscribing failed: %s", exc)
+    finally:
+        current["subscribe"] = None
+
+
+async def _cancelled(task: asyncio.Future | None) -> None:
+    """Cancel a task that may still run and wait for it to end."""
+    if task is None or task.done():
+        return
+    task.cancel()
+    try:
+        await task
+    except BaseException:
+        pass
+
+
 async def _serve(config, db, metrics, state, early_stop: threading.Event | None = None) -> None:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -313,7 +333,7 @@ async def _serve(config, db, metrics, state, early_stop: threading.Event | None 
     # a service never waits long for other workers before deciding the texts it found (see decide_ready)
     settings = dataclasses.replace(pipeline_settings(config), decide_wait=DECIDE_WAIT_SECONDS)
     pipeline = Pipeline(db, fetcher, settings, progress=Progress(), parse_executor=pool)
-    current: dict[str, asyncio.Task | None] = {"poll": None}
+    current: dict[str, asyncio.Future | None] = {"poll": None, "subscribe": None}
     # one thing at a time writes through the pipeline: a poll, or a hub's push (which waits for the poll, and back)
     turn = asyncio.Lock()
     base_url = config["server"]["base_url"]
@@ -343,11 +363,10 @@ async def _serve(config, db, metrics, state, early_stop: threading.Event | None 
     async def polled_in_turn():
         async with turn:
             report = await pipeline.poll_due()
-        if base_url:
-            try:
-                await websub.subscribe_due(db, fetcher, base_url)
-            except Exception as exc:  # a hub's or the database's trouble: polling goes on
-                log.warning("WebSub: subscribing failed: %s", exc)
+        # Hubs are asked beside polling, one round at a time (each hub within websub.HUB_TIMEOUT, a few at once): a
+        # hub that never answers holds its own subscription, never the next poll.
+        if base_url and current["subscribe"] is None and not stop.is_set():
+            current["subscribe"] = asyncio.ensure_future(_subscribe(db, fetcher, base_url, current))
         return report
 
     async def tick() -> None:
@@ -426,6 +445,7 @@ async def _serve(config, db, metrics, state, early_stop: threading.Event | None 
                 pass
             log.info("abandoned the poll in progress; its unfinished feeds are polled again next start")
     scheduler.shutdown(wait=False)
+    await _cancelled(current["subscribe"])
     await fetcher.aclose()
     if pool is not None:
         close_pool(pool)

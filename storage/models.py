@@ -132,6 +132,9 @@ class Feed(Base):
     websub_state: Mapped[str | None] = mapped_column(String(16))
     websub_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     websub_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # the one-time token in the callback URL of the latest subscription request, and whether the hub verified it
+    websub_token: Mapped[str | None] = mapped_column(String(64))
+    websub_answered: Mapped[bool | None] = mapped_column(Boolean)
     lease_owner: Mapped[str | None] = mapped_column(CleanString(64))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

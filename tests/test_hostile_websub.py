@@ -8,14 +8,25 @@ comment above each test says how it fails without its protection.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
 import tracemalloc
+import urllib.error
+import urllib.parse
+import urllib.request
+from datetime import datetime
 from xml.sax.saxutils import escape
 
 import pytest
 import sqlalchemy as sa
-from helpers import resolve_on_loopback
+from helpers import free_port, resolve_on_loopback, wait_until, wiredesk_cmd
 from test_hostile import Site, reply, rows, rss, sqlite_url, write_config  # noqa: F401  (a fixture)
 
 from daemon import websub
@@ -222,3 +233,227 @@ def test_a_feed_cannot_claim_another_outlet(sqlite_url, tmp_path, wiredesk, monk
     page = target.read_text()
     assert "Totally Legit Blog</a> (text from its feed; the link to yna.co.kr is the feed's claim)" in page, page
     assert f"<h2>{MADE_UP}" not in page
+
+
+# --- the WebSub callback ------------------------------------------------------------------------------------------
+
+
+class Recorder:
+    """A hub that answers 202 to a subscription request and keeps the form, verifying nothing itself."""
+
+    def __init__(self, site: Site):
+        self.forms: list[dict] = []
+        recorder = self
+
+        def do_post(h):
+            body = h.rfile.read(int(h.headers.get("Content-Length") or 0))
+            recorder.forms.append(dict(urllib.parse.parse_qsl(body.decode())))
+            reply(h, b"", "text/plain", status=202)
+
+        site.httpd.RequestHandlerClass.do_POST = do_post  # type: ignore[attr-defined]
+
+
+def serve_in_process(tmp_path, extra: str = ""):
+    """`wiredesk run`'s HTTP server on loopback, in this process, on the test's config and SQLite file."""
+    from daemon.serve.http import Server
+    from daemon.serve.metrics import Metrics
+
+    path = tmp_path / "wiredesk.toml"
+    if extra:
+        path.write_text(path.read_text() + extra)
+    config = load(str(path))
+    db = database(config)
+    server = Server("127.0.0.1", 0, db, config, Metrics(db), {})
+    server.start()
+    return server, config, db
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def websub_row(db_url: str) -> tuple:
+    ((state, requested, until),) = rows(
+        db_url, "select websub_state, websub_requested_at, websub_lease_until from feeds where hub_url is not null"
+    )
+    if isinstance(requested, str):
+        requested, until = (datetime.fromisoformat(t) if t else None for t in (requested, until))
+    return state, (until - requested).total_seconds() if until else None
+
+
+# Fails without the protection: the third party's verification without the token is answered 200 with its challenge
+# and moves the lease to 366 days (then 1 s), and its denial ends the subscription.
+def test_only_the_hub_asked_can_verify_and_only_once(sqlite_url, tmp_path, wiredesk):
+    with Site() as site, Site("127.0.0.2") as hub_site:
+        hub = Recorder(hub_site)
+        site.routes["/feed.xml"] = (hub_feed(site, hub_site.url("/hub")),)
+        write_config(tmp_path, [site.url("/feed.xml")], allow_networks=["127.0.0.0/8"], fetch_articles=False)
+        assert wiredesk("poll", "--once")[0] == 0
+        server, config, db = serve_in_process(tmp_path, '[server]\nbase_url = "http://127.0.0.1:1/"\n')
+        try:
+            base = "http://{}:{}".format(*server.address)
+
+            async def subscribe() -> int:
+                fetcher = make_fetcher(config)
+                try:
+                    return await websub.subscribe_due(db, fetcher, base)
+                finally:
+                    await fetcher.aclose()
+
+            assert asyncio.run(subscribe()) == 1
+            (form,) = hub.forms
+            topic, callback = form["hub.topic"], form["hub.callback"]
+            feed_path = callback.rsplit("/", 1)[0]
+            assert callback.startswith(f"{base}/websub/") and len(callback.rsplit("/", 1)[1]) >= 32
+
+            def ask(where: str, **params) -> tuple[int, str]:
+                return get(f"{where}?{urllib.parse.urlencode({'hub.topic': topic, **params})}")
+
+            year = str(366 * 86400)
+            # anyone who read the feed's id and topic on /api/feeds, without the request's token
+            for where in (feed_path, f"{feed_path}/not-the-token"):
+                status, body = ask(where, **{"hub.mode": "subscribe", "hub.challenge": "c1", "hub.lease_seconds": year})
+                assert status == 404 and "c1" not in body
+                assert ask(where, **{"hub.mode": "denied"})[0] == 404
+            assert websub_row(sqlite_url) == ("pending", None)
+            # the hub it asked, once, with a lease of one second: taken as the shortest lease allowed
+            assert ask(callback, **{"hub.mode": "subscribe", "hub.challenge": "c2", "hub.lease_seconds": "1"}) == (
+                200,
+                "c2",
+            )
+            assert websub_row(sqlite_url) == ("active", float(websub.stored.MIN_LEASE))
+            # the same verification again (a replay, with a longer lease) is refused
+            status, body = ask(callback, **{"hub.mode": "subscribe", "hub.challenge": "c3", "hub.lease_seconds": year})
+            assert status == 404 and "c3" not in body
+            assert websub_row(sqlite_url) == ("active", float(websub.stored.MIN_LEASE))
+            # a denial ends the subscription its callback names, and that one only
+            assert ask(callback, **{"hub.mode": "denied", "hub.reason": "no"})[0] == 200
+            assert websub_row(sqlite_url)[0] == "denied"
+        finally:
+            server.stop()
+
+
+def post_head(port: int, path: str | bytes, length: int, wait: float = 5.0, method: bytes = b"POST") -> bytes:
+    """Send a request's headers announcing ``length`` bytes and none of the body; what the server answers meanwhile."""
+    raw = path if isinstance(path, bytes) else path.encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=wait) as s:
+        s.sendall(
+            method + b" " + raw + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/rss+xml\r\n"
+            b"Content-Length: %d\r\n\r\n" % length
+        )
+        try:
+            return s.recv(4096)
+        except TimeoutError:
+            return b""
+
+
+# Fails without the protection: the server waits for the 10 MiB body before it looks at the route or the feed (no
+# answer within 5 s), a twentieth idle connection gets a thread of its own, and a request dripped a byte at a time is
+# served for as long as it drips.
+def test_uploads_are_refused_before_their_body_and_connections_are_capped(sqlite_url, tmp_path):
+    write_config(tmp_path, [], fetch_articles=False)
+    big = 10 << 20
+    server, config, db = serve_in_process(tmp_path, "[server]\nmax_connections = 8\nrequest_timeout = 2.0\n")
+    try:
+        port = server.address[1]
+        # WebSub off: refused at once, the body never read
+        for path in ("/websub/1", "/websub/1/token", b"/websub/\xb2", "/other"):
+            answer = post_head(port, path, big)
+            assert answer.startswith((b"HTTP/1.1 404", b"HTTP/1.1 405")), (path, answer[:80])
+    finally:
+        server.stop()
+    write_config(tmp_path, [], fetch_articles=False)
+    server, config, db = serve_in_process(
+        tmp_path, '[server]\nbase_url = "http://127.0.0.1:1/"\nmax_connections = 8\nrequest_timeout = 2.0\n'
+    )
+    try:
+        port = server.address[1]
+        # WebSub on, no such subscription: 410 before the body; over fetch.max_bytes: 413 before the body
+        assert post_head(port, "/websub/12345/token", big).startswith(b"HTTP/1.1 410")
+        assert post_head(port, "/websub/12345/token", 1 << 30).startswith(b"HTTP/1.1 413")
+        assert post_head(port, b"/websub/\xb2", 0, method=b"GET").startswith(b"HTTP/1.1 404")
+        assert post_head(port, b"/websub/\xb2", 10).startswith(b"HTTP/1.1 404")
+        # eight connections held open, silent: the ninth is answered 503 at once and closed
+        held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(8)]
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as extra:
+                assert extra.recv(4096).startswith(b"HTTP/1.1 503")
+        finally:
+            for s in held:
+                s.close()
+        # a request dripped a byte at a time is cut after request_timeout
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
+            started = time.monotonic()
+            cut = False
+            for byte in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 1000:
+                try:
+                    slow.sendall(bytes([byte]))
+                except OSError:
+                    cut = True
+                    break
+                time.sleep(0.05)
+                if time.monotonic() - started > 8:
+                    break
+            if not cut:
+                slow.settimeout(1)
+                with contextlib.suppress(TimeoutError, OSError):
+                    cut = slow.recv(1) == b""
+            assert cut and time.monotonic() - started < 8
+        assert wait_until(lambda: get(f"http://127.0.0.1:{port}/healthz")[0] == 200, 10)
+    finally:
+        server.stop()
+
+
+# Fails without the protection: `wiredesk run` asks the hubs one after another at the end of its poll, each for up to
+# 30 s, so the queued feed waits two minutes for its poll (and three of the four hubs wait for their turn).
+def test_silent_hubs_do_not_hold_up_polling(sqlite_url, tmp_path):
+    from test_service import start_run
+
+    silent: list[str] = []
+    release = threading.Event()
+    with contextlib.ExitStack() as stack:
+        site = stack.enter_context(Site())
+        hubs = [stack.enter_context(Site(f"127.0.0.{3 + i}")) for i in range(4)]
+        stack.callback(release.set)
+
+        def never_answer(h):
+            silent.append(h.path)
+            release.wait(120)
+
+        for i, hub in enumerate(hubs):
+            hub.httpd.RequestHandlerClass.do_POST = never_answer  # type: ignore[attr-defined]
+            site.routes[f"/hubbed{i}.xml"] = (hub_feed(site, hub.url("/hub")),)
+        site.routes["/plain.xml"] = (rss([("plain story", None, "An ordinary story.")]),)
+        port = free_port()
+        feeds = [site.url(f"/hubbed{i}.xml") for i in range(4)] + [site.url("/plain.xml")]
+        write_config(tmp_path, feeds, allow_networks=["127.0.0.0/8"], fetch_articles=False)
+        path = tmp_path / "wiredesk.toml"
+        path.write_text(
+            path.read_text().replace("parse_workers = 1\n", "parse_workers = 1\ntick_seconds = 0.5\n")
+            + f'[server]\nport = {port}\nbase_url = "http://127.0.0.1:{port}/"\n'
+        )
+        proc = start_run(tmp_path, {"WIREDESK_DATABASE_URL": sqlite_url})
+        try:
+            assert wait_until(lambda: site.hits["/plain.xml"] >= 1, 60), "the first poll never came"
+            # the hubs are asked beside polling, together: all four are held at once
+            assert wait_until(lambda: len(silent) == 4, 20), f"{len(silent)} hubs asked"
+            before = site.hits["/plain.xml"]
+            queued = subprocess.run(
+                [*wiredesk_cmd(), "feeds", "poll", site.url("/plain.xml")],
+                cwd=tmp_path,
+                env={**os.environ, "WIREDESK_DATABASE_URL": sqlite_url},
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert queued.returncode == 0, queued.stderr
+            assert wait_until(lambda: site.hits["/plain.xml"] > before, 8), "the queued poll waited for the hubs"
+        finally:
+            release.set()
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err

@@ -1,4 +1,5 @@
-"""entries and articles: the page an article's text came from (after redirects), and its title
+"""entries and articles: the page an article's text came from (after redirects), and its title; feeds: the one-time
+token of the latest WebSub subscription request
 
 Revision ID: 0008
 Revises: 0007
@@ -21,9 +22,15 @@ def upgrade() -> None:
     op.add_column("entries", sa.Column("page_url", sa.Text(), nullable=True))
     op.add_column("entries", sa.Column("page_title", sa.Text(), nullable=True))
     op.add_column("articles", sa.Column("page_url", sa.Text(), nullable=True))
+    # WebSub: the token in the callback URL of the latest subscription request, and whether the hub verified it; a
+    # verification of intent is accepted once, for that request only
+    op.add_column("feeds", sa.Column("websub_token", sa.String(length=64), nullable=True))
+    op.add_column("feeds", sa.Column("websub_answered", sa.Boolean(), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column("feeds", "websub_answered")
+    op.drop_column("feeds", "websub_token")
     op.drop_column("articles", "page_url")
     op.drop_column("entries", "page_title")
     op.drop_column("entries", "page_url")
