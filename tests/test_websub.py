@@ -142,9 +142,8 @@ def test_websub_round_trip(db_url, tmp_path, httpserver):
             "the hub never got a verified subscription",
             lambda: next((s for s in hub.subscriptions if s["verified"]), None),
         )
-        assert (
-            sub["hub.topic"] == f"{base}/alpha.xml"
-            and sub["hub.callback"].startswith(f"http://127.0.0.1:{port}/websub/{feed().id}/")
+        assert sub["hub.topic"] == f"{base}/alpha.xml" and sub["hub.callback"].startswith(
+            f"http://127.0.0.1:{port}/websub/{feed().id}/"
         )
         assert feed().websub_state == "active"
         # a push with a signature made with another secret is acknowledged and ignored
