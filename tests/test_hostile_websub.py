@@ -457,3 +457,61 @@ def test_silent_hubs_do_not_hold_up_polling(sqlite_url, tmp_path):
             proc.send_signal(signal.SIGTERM)
             _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
+
+
+# --- cookies --------------------------------------------------------------------------------------------------------
+
+
+# Fails without the protection (one cookie jar for the whole fetcher, kept for the life of the process): the feed on
+# b.example.com is sent the Domain=.example.com cookies that a.example.com set, and a.example.com its own again, a
+# larger Cookie header with every fetch; the cookie set before a redirect to another host goes along.
+def test_cookies_stay_with_one_fetch_and_one_host(sqlite_url, tmp_path, monkeypatch):
+    from daemon.fetch.client import Fetcher, Limits
+
+    sent: dict[str, list[str | None]] = {}
+    with Site() as site:
+        resolve_on_loopback(monkeypatch, {"a.example.com": "127.0.0.1", "b.example.com": "127.0.0.1"})
+        at_a, at_b = f"http://a.example.com:{site.port}", f"http://b.example.com:{site.port}"
+        feed = rss([("story", None, "An ordinary story.")])
+        count = iter(range(1000))
+
+        def crumbs(path: str, *, then: str | None = None, need: str | None = None):
+            def handler(h):
+                sent.setdefault(path, []).append(h.headers.get("Cookie"))
+                if need and need not in (h.headers.get("Cookie") or ""):
+                    return reply(h, b"cookie check failed", "text/plain", status=403)
+                headers = {"Set-Cookie": f"c{next(count)}={'x' * 900}; Domain=.example.com; Path=/"}
+                if then:
+                    h.send_response(302)
+                    h.send_header("Location", then)
+                    h.send_header("Set-Cookie", "consent=yes; Path=/")
+                    h.send_header("Content-Length", "0")
+                    h.end_headers()
+                    return
+                reply(h, feed, headers=headers)
+
+            return handler
+
+        site.routes["/a.xml"] = crumbs("/a.xml")
+        site.routes["/b.xml"] = crumbs("/b.xml")
+        site.routes["/check"] = crumbs("/check", then=f"{at_a}/checked.xml")
+        site.routes["/checked.xml"] = crumbs("/checked.xml", need="consent=yes")
+        site.routes["/away"] = crumbs("/away", then=f"{at_b}/b.xml")
+
+        async def polls() -> list:
+            fetcher = Fetcher(Limits(timeout=10), allow_networks=["127.0.0.0/8"])
+            try:
+                results = []
+                for _ in range(5):
+                    for url in (f"{at_a}/a.xml", f"{at_b}/b.xml", f"{at_a}/check", f"{at_a}/away"):
+                        results.append(await fetcher.fetch(url))
+                return results
+            finally:
+                await fetcher.aclose()
+
+        results = asyncio.run(polls())
+    assert all(r.ok for r in results), [r.error for r in results if not r.ok]
+    # no cookie is kept from one fetch to the next, nor sent to another host or site
+    assert set(sent["/a.xml"]) == {None} and set(sent["/b.xml"]) == {None}
+    # within one fetch, a cookie set on the way is sent on a redirect to the same host
+    assert sent["/checked.xml"] == ["consent=yes"] * 5

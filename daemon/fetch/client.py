@@ -643,6 +643,41 @@ class _Exchange:
     content: bytes | None = None
 
 
+class _Cookies:
+    """The cookies of one fetch: set by a response, sent on its redirects to the same host, then forgotten.
+
+    Nothing is kept between fetches, so one feed's cookies never reach another feed or a later poll (a shared jar let
+    a feed's ``Domain=`` cookies pile up on another host's requests until it answered 431), and none goes to another
+    host on a redirect. What stays is what some sites need: a cookie set on the way (a consent or session check)
+    and asked for by the page it redirects to. At most MAX_COOKIES cookies of MAX_COOKIE_BYTES each."""
+
+    MAX_COOKIES = 20
+    MAX_COOKIE_BYTES = 1024
+
+    def __init__(self) -> None:
+        self._jar: dict[str, str] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._jar)
+
+    def take(self, set_cookies: list[str]) -> None:
+        for line in set_cookies:
+            pair = line.split(";", 1)[0].strip()
+            name, eq, value = pair.partition("=")
+            name = name.strip()
+            if not eq or not name or len(pair) > self.MAX_COOKIE_BYTES or not pair.isascii():
+                continue
+            if name not in self._jar and len(self._jar) >= self.MAX_COOKIES:
+                continue
+            self._jar[name] = value.strip()
+
+    def header(self) -> str:
+        return "; ".join(f"{name}={value}" for name, value in self._jar.items())
+
+    def clear(self) -> None:
+        self._jar.clear()
+
+
 @dataclass
 class _HostSlot:
     semaphore: asyncio.Semaphore
@@ -704,7 +739,8 @@ class Fetcher:
             trust_env=False,  # an environment proxy would bypass the address check
             headers={"User-Agent": self.user_agent, "Accept-Encoding": "gzip, deflate, br", "Accept": "*/*"},
         )
-        # Requests go to the transport directly (see _exchange); the client keeps the headers and the cookies.
+        # Requests go to the transport directly (see _exchange); the client keeps the headers. No cookie is kept
+        # between requests (see _Cookies).
         self._transport = transport
         # Only the connection gets a timeout of its own: the whole exchange runs under one deadline (see _follow), so a
         # timer on every read and write would only repeat it.
@@ -787,6 +823,7 @@ class Fetcher:
         current_text = url
         permanent = True
         redirects = 0
+        cookies = _Cookies()
         try:
             current = _http_url(url)
             while True:
@@ -795,7 +832,7 @@ class Fetcher:
                     started = time.monotonic()
                     try:
                         async with asyncio.timeout(budget - spent):
-                            exchange = await self._exchange(current, headers)
+                            exchange = await self._exchange(current, headers, cookies)
                     finally:
                         spent += time.monotonic() - started
                 if exchange.location is None:
@@ -808,7 +845,10 @@ class Fetcher:
                     current_text = str(current.join(exchange.location))
                 except httpx.InvalidURL as exc:
                     raise _Failure(ErrorKind.BAD_URL, f"it redirects to an invalid URL ({_one_line(exc)})") from exc
-                current = _http_url(current_text, redirected=True)
+                nxt = _http_url(current_text, redirected=True)
+                if nxt.host.lower() != current.host.lower():
+                    cookies.clear()  # a cookie one host set never goes to another
+                current = nxt
         except _Failure as refused:
             return self._failed(url, current_text, refused, spent)
         except RefusedAddress as exc:
@@ -842,20 +882,18 @@ class Fetcher:
             return self._failed(url, current_text, failure, spent)
         return self._finish(url, current_text, exchange, permanent and redirects > 0, validators, spent)
 
-    async def _exchange(self, url: httpx.URL, headers: dict[str, bytes]) -> _Exchange:
-        # Straight to the transport: of the client's layers only headers, timeouts and cookies apply here (redirects
-        # are followed above, there is no auth and no hook), and going through the rest cost a third of a warm poll.
+    async def _exchange(self, url: httpx.URL, headers: dict[str, bytes], cookies: _Cookies) -> _Exchange:
+        # Straight to the transport: of the client's layers only headers and timeouts apply here (redirects are
+        # followed above, there is no auth and no hook), and going through the rest cost a third of a warm poll.
         merged = httpx.Headers(self._client.headers)
         merged.update(headers)  # type: ignore[arg-type]  # httpx takes str keys with bytes values too
-        request = httpx.Request("GET", url, headers=merged, extensions=self._extensions)
-        cookies = self._client.cookies
         if cookies:
-            cookies.set_cookie_header(request)
+            merged["Cookie"] = cookies.header()
+        request = httpx.Request("GET", url, headers=merged, extensions=self._extensions)
         response = await self._transport.handle_async_request(request)
         response.request = request
         try:
-            if "set-cookie" in response.headers:
-                cookies.extract_cookies(response)
+            cookies.take(response.headers.get_list("set-cookie"))
             received = MappingProxyType({key.lower(): value for key, value in response.headers.items()})
             status = response.status_code
             if status in _REDIRECTS and response.headers.get("location"):
