@@ -44,6 +44,7 @@ class FeedRecord:
     # WebSub: the hub the feed names, and the subscription's state (pending, active, denied)
     hub_url: str | None = None
     websub_state: str | None = None
+    websub_topic: str | None = None  # the topic the hub knows it by (its rel="self" URL), else its URL
 
     @classmethod
     def of(cls, row: Any) -> FeedRecord:
@@ -179,6 +180,7 @@ class KnownEntry:
     url: str | None
     content_hash: str
     published: datetime | None
+    updated: datetime | None = None  # when the feed last said it changed (its <updated>), as stored
 
 
 @dataclass(frozen=True)

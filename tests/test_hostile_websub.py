@@ -515,3 +515,44 @@ def test_cookies_stay_with_one_fetch_and_one_host(sqlite_url, tmp_path, monkeypa
     assert set(sent["/a.xml"]) == {None} and set(sent["/b.xml"]) == {None}
     # within one fetch, a cookie set on the way is sent on a redirect to the same host
     assert sent["/checked.xml"] == ["consent=yes"] * 5
+
+
+def atom(title: str, updated: str, hub: str | None) -> bytes:
+    link = f'<link rel="hub" href="{hub}"/>' if hub else ""
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>Pushed</title>'
+        f"<id>urn:x:feed</id><updated>{updated}</updated>{link}<entry><id>urn:x:1</id><title>{escape(title)}</title>"
+        f"<updated>{updated}</updated><published>2024-04-13T10:00:00Z</published>"
+        "<summary>The harbour gates failed at dawn, the port authority said.</summary></entry></feed>"
+    ).encode()
+
+
+# Fails without the protection: the push without a hub link erases the feed's hub (so the hub's next pushes get
+# 410), and the older body pushed again undoes the corrected title.
+def test_a_push_neither_moves_the_hub_nor_undoes_a_newer_version(sqlite_url, tmp_path, wiredesk):
+    from daemon.app import pipeline_settings
+    from daemon.pipeline import Pipeline
+
+    with Site() as site:
+        hub = "http://127.0.0.2:9/hub"
+        site.routes["/feed.atom"] = (atom("Three dead", "2024-04-13T10:00:00Z", hub), "application/atom+xml")
+        write_config(tmp_path, [site.url("/feed.atom")], fetch_articles=False)
+        assert wiredesk("poll", "--once")[0] == 0
+    config = load(str(tmp_path / "wiredesk.toml"))
+    db = database(config)
+    ((feed_id, stored_hub),) = rows(sqlite_url, "select id, hub_url from feeds")
+    assert stored_hub == hub
+
+    async def push(body: bytes) -> None:
+        fetcher = make_fetcher(config)
+        try:
+            await Pipeline(db, fetcher, pipeline_settings(config)).take_push(feed_id, body, {})
+        finally:
+            await fetcher.aclose()
+
+    asyncio.run(push(atom("Five dead", "2024-04-13T12:00:00Z", None)))
+    assert rows(sqlite_url, "select title from entries") == [("Five dead",)]
+    assert rows(sqlite_url, "select hub_url from feeds") == [(hub,)]
+    asyncio.run(push(atom("Three dead", "2024-04-13T10:00:00Z", "http://127.0.0.3:9/other-hub")))
+    assert rows(sqlite_url, "select title from entries") == [("Five dead",)]
+    assert rows(sqlite_url, "select hub_url from feeds") == [(hub,)]

@@ -270,7 +270,10 @@ class Pipeline:
             keyed = await loop.run_in_executor(
                 None, parse_feed_keyed, content, feed.url, headers, self.settings.max_entries_per_feed
             )
-            parsed, keys = keyed.feed, keyed.keys
+            # the subscription is the one wiredesk made: a push (without a Link header, or naming another hub) never
+            # moves or ends it; the feed's own polls say where its hub is
+            parsed = dataclasses.replace(keyed.feed, hub_url=feed.hub_url, self_url=feed.websub_topic)
+            keys = keyed.keys
         except FeedError as exc:
             parse_error = exc
         report.feeds.extend(self._store_feeds([Fetched(feed.id, feed.url, result, parsed, keys, parse_error)]))
