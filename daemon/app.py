@@ -8,11 +8,22 @@ from typing import Any
 
 from daemon.config import Config
 from daemon.fetch.client import Fetcher, Limits
+from daemon.fetch.urls import redact
 from daemon.pipeline import PipelineSettings
 from daemon.schedule import ScheduleSettings
 from storage import Database, open_database
 
 log = logging.getLogger("wiredesk")
+
+
+class _Redacted(logging.Filter):
+    """Credentials in URLs (user:password@) never reach a log line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "@" in message:
+            record.msg, record.args = redact(message), None
+        return True
 
 
 def setup_logging(level: str) -> None:
@@ -22,6 +33,8 @@ def setup_logging(level: str) -> None:
         stream=sys.stderr,
         force=True,
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_Redacted())
     # one line per event from us; the libraries' chatter only when debugging
     for noisy in ("httpx", "httpcore", "alembic", "trafilatura", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING if level != "DEBUG" else logging.DEBUG)

@@ -27,6 +27,7 @@ from daemon import websub
 from daemon.app import database, make_fetcher, pipeline_settings
 from daemon.cli.feeds import sync_config_feeds
 from daemon.errors import ConfigError, StorageError, WiredeskError
+from daemon.fetch.urls import redact
 from daemon.pipeline import Pipeline, Progress
 
 log = logging.getLogger("wiredesk")
@@ -101,7 +102,7 @@ def poll_here(config, db, *, all_feeds: bool = False, feeds=None) -> int:
     )
     for f in report.failed_feeds:
         if f.error_kind != "storage":
-            print(f"  {f.error}", file=sys.stderr)
+            print(f"  {redact(f.error)}", file=sys.stderr)
     if report.storage_errors:
         raise StorageError(
             f"database not writable: {report.storage_errors[0]} (nothing was lost; run again once the disk is fixed)"

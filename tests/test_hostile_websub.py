@@ -556,3 +556,35 @@ def test_a_push_neither_moves_the_hub_nor_undoes_a_newer_version(sqlite_url, tmp
     asyncio.run(push(atom("Three dead", "2024-04-13T10:00:00Z", "http://127.0.0.3:9/other-hub")))
     assert rows(sqlite_url, "select title from entries") == [("Five dead",)]
     assert rows(sqlite_url, "select hub_url from feeds") == [(hub,)]
+
+
+# --- credentials in feed URLs -------------------------------------------------------------------------------------
+
+
+# Fails without the protection: /api/feeds, `feeds list` (table and --json), the poll's errors and the stored error
+# show "reader:s3cret@" as the feed's URL was written.
+def test_credentials_in_feed_urls_are_never_shown(sqlite_url, tmp_path, wiredesk):
+    from daemon.serve import api
+
+    with Site() as site:
+        site.routes["/ok.xml"] = (rss([("a story", None, "An ordinary story.")]),)
+        good = f"http://reader:s3cret@127.0.0.1:{site.port}/ok.xml"
+        broken = f"http://token-abc123@127.0.0.1:{site.port}/missing.xml"
+        write_config(tmp_path, [good, broken], fetch_articles=False)
+        code, out, err = wiredesk("poll", "--once")
+        assert code == 0, err
+    shown = [out, err]
+    shown.append(wiredesk("feeds", "list")[1])
+    shown.append(wiredesk("feeds", "list", "--json")[1])
+    config = load(str(tmp_path / "wiredesk.toml"))
+    shown.append(api.feeds(database(config)).body.decode())
+    everything = "\n".join(shown)
+    assert "s3cret" not in everything and "token-abc123" not in everything and "reader:" not in everything
+    assert f"http://***@127.0.0.1:{site.port}/missing.xml" in everything  # the feed is still named
+    listed = json.loads(api.feeds(database(config)).body)["feeds"]
+    assert {f["url"] for f in listed} == {
+        f"http://***@127.0.0.1:{site.port}/ok.xml",
+        f"http://***@127.0.0.1:{site.port}/missing.xml",
+    }
+    # the export is a backup of the subscriptions: it keeps them
+    assert good in wiredesk("feeds", "export")[1]

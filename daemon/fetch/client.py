@@ -39,6 +39,7 @@ import httpcore
 import httpx
 
 from daemon.errors import ConfigError, WiredeskError
+from daemon.fetch.urls import redact
 from daemon.schedule import parse_retry_after
 from daemon.states import FETCH_ERROR_KINDS, ErrorKind
 
@@ -983,7 +984,7 @@ class Fetcher:
             not_modified=False,
             retry_after=failure.retry_after,
             error_kind=failure.kind,
-            error=f"{verb} {url}: {failure.reason}",
+            error=redact(f"{verb} {url}: {failure.reason}"),
             elapsed=spent,
         )
 

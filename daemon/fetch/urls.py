@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from tld import get_fld
 
-__all__ = ["MAX_URL_CHARS", "http_url_problem", "publisher_of"]
+__all__ = ["MAX_URL_CHARS", "http_url_problem", "publisher_of", "redact"]
 
 # The feeds table stores URLs in a column of this many characters (PostgreSQL enforces it, SQLite does not).
 MAX_URL_CHARS = 2048
@@ -107,3 +107,15 @@ def publisher_of(url: str | None) -> str | None:
     if not host:
         return None
     return _registered_domain(host.lower().rstrip("."))
+
+
+# user:password@ (or a token as the user) in any URL of a text: what a log line, an error or the API would give away
+_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#@\s]*@")
+
+
+def redact(text: str | None) -> str | None:
+    """``text`` with the credentials of every URL in it replaced by ``***`` ("https://***@host/feed"): how a feed's
+    URL is shown (the API, `feeds list`, errors, logs, digests). `feeds export` keeps them: it is a backup."""
+    if not text or "@" not in text:
+        return text
+    return _CREDENTIALS.sub(r"\1***@", text)

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import urlencode, urlsplit
 
 from daemon.errors import InputError
-from daemon.fetch.urls import publisher_of
+from daemon.fetch.urls import publisher_of, redact
 from daemon.publish.render import (
     FORMATS,
     DigestMeta,
@@ -118,7 +118,7 @@ def to_digest_story(
             publisher=publisher,
             publisher_from=known_by,
             link_site=_other_site(m.url, publisher) if known_by == "feed" else None,
-            feeds=tuple(names),
+            feeds=tuple(redact(name) or name for name in names),
             other_folders=tuple(f.folder for f in m.other_feeds if f.folder),
         )
         for m, (publisher, known_by), names in zip(members, attributed, feeds)
