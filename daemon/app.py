@@ -41,7 +41,10 @@ def setup_logging(level: str) -> None:
 
 
 def database(config: Config) -> Database:
-    return open_database(config.database_url)
+    from daemon.config import default_database_url
+
+    # the default location is created on first use; a configured path must name an existing folder
+    return open_database(config.database_url, create_folder=config.database_url == default_database_url())
 
 
 def fetch_limits(config: Config) -> Limits:

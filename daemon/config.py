@@ -346,6 +346,8 @@ def parse(text: str, path: Path | None = None) -> Config:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{name}: not valid TOML ({exc}); see config.example.toml") from exc
+    except RecursionError as exc:
+        raise ConfigError(f"{name}: arrays or tables nested too deeply; see config.example.toml") from exc
     values: dict[str, dict[str, Any]] = {s: {k: d for k, (_, d) in keys.items()} for s, keys in SCHEMA.items()}
     feeds: list[FeedConfig] = []
     outlets: dict[str, str] = {}
@@ -420,13 +422,20 @@ def _outlets(body: Any, name: str) -> dict[str, str]:
     return out
 
 
+MAX_CONFIG_BYTES = 16 * 1024 * 1024  # 100,000 [[feeds]] fit in a few megabytes
+
+
 def load(explicit: str | None = None) -> Config:
     path = find_config(explicit)
     if path is None:
         config = parse("")
     else:
         try:
-            text = path.read_text(encoding="utf-8")
+            with path.open("rb") as fh:
+                data = fh.read(MAX_CONFIG_BYTES + 1)
+            if len(data) > MAX_CONFIG_BYTES:
+                raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES} bytes; is it the right file?")
+            text = data.decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"config file {path} cannot be read: {exc}") from exc
         config = parse(text, path)

@@ -299,6 +299,32 @@ def run(config, host: str | None = None, port: int | None = None) -> int:
     return 0
 
 
+def _polled(report, elapsed: float, metrics, state: dict, tick_seconds: float) -> None:
+    """What a finished poll of the service leaves: its metrics, the database's state, one line in the log."""
+    metrics.record(report, elapsed)
+    if report.storage_errors:
+        if not state.get("storage_trouble"):
+            log.error(
+                "database not writable (%s); still serving the digest as stored, retrying every %g s",
+                report.storage_errors[0],
+                tick_seconds,
+            )
+        state["storage_trouble"] = True
+        return
+    if state.pop("storage_trouble", False):
+        log.info("database writable again; polling resumed")
+    state["last_poll"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    if report.feeds or report.articles:
+        log.info(
+            "poll: %d feeds (%d failed, %d not modified), %d new articles in %.1f s",
+            len(report.feeds),
+            len(report.failed_feeds),
+            sum(f.not_modified for f in report.feeds),
+            sum(1 for a in report.articles if a.article_id),
+            elapsed,
+        )
+
+
 async def _subscribe(db, fetcher, base_url: str, current: dict) -> None:
     try:
         await websub.subscribe_due(db, fetcher, base_url)
@@ -371,14 +397,22 @@ async def _serve(config, db, metrics, state, early_stop: threading.Event | None 
         return report
 
     async def tick() -> None:
-        if current["poll"] is not None or stop.is_set():
+        # The job only starts a poll and returns: a poll longer than tick_seconds is no "skipped job" for the
+        # scheduler to warn about at every tick, just one line at INFO.
+        if stop.is_set():
             return
+        if current["poll"] is not None:
+            if not state.get("poll_running_said"):
+                state["poll_running_said"] = True
+                log.info("a poll is still running; the next one starts when it ends")
+            return
+        state.pop("poll_running_said", None)
+        current["poll"] = asyncio.ensure_future(polled())
+
+    async def polled() -> None:
         started = time.monotonic()
-        task = asyncio.ensure_future(polled_in_turn())
-        current["poll"] = task
         try:
-            # shielded: stopping the scheduler cancels this job, but the poll gets its grace period (see below)
-            report = await asyncio.shield(task)
+            report = await polled_in_turn()
         except asyncio.CancelledError:
             return
         except StorageError as exc:
@@ -389,29 +423,7 @@ async def _serve(config, db, metrics, state, early_stop: threading.Event | None 
             return
         finally:
             current["poll"] = None
-        elapsed = time.monotonic() - started
-        metrics.record(report, elapsed)
-        if report.storage_errors:
-            if not state.get("storage_trouble"):
-                log.error(
-                    "database not writable (%s); still serving the digest as stored, retrying every %g s",
-                    report.storage_errors[0],
-                    config["schedule"]["tick_seconds"],
-                )
-            state["storage_trouble"] = True
-            return
-        if state.pop("storage_trouble", False):
-            log.info("database writable again; polling resumed")
-        state["last_poll"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        if report.feeds or report.articles:
-            log.info(
-                "poll: %d feeds (%d failed, %d not modified), %d new articles in %.1f s",
-                len(report.feeds),
-                len(report.failed_feeds),
-                sum(f.not_modified for f in report.feeds),
-                sum(1 for a in report.articles if a.article_id),
-                elapsed,
-            )
+        _polled(report, time.monotonic() - started, metrics, state, config["schedule"]["tick_seconds"])
 
     scheduler = AsyncIOScheduler(event_loop=loop)
     scheduler.add_job(

@@ -858,3 +858,25 @@ def test_output_over_a_regular_file_and_into_a_read_only_folder(sqlite_url, tmp_
     finally:
         if os.geteuid() == 0:
             subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+# Before the fix: a RecursionError traceback of 3,002 lines; MemoryError for /dev/zero (the whole "file" read, or
+# one endless line); a database URL in a missing folder created the folders and an empty database.
+def test_endless_and_deep_inputs_are_one_line(tmp_path, wiredesk, monkeypatch):
+    (tmp_path / "deep.toml").write_text("x = " + "[" * 500 + "]" * 500 + "\n")
+    code, out, err = wiredesk("--config", tmp_path / "deep.toml", "stories")
+    assert code == 2 and "nested too deeply" in one_line(err)
+    monkeypatch.setenv("WIREDESK_DATABASE_URL", f"sqlite:///{tmp_path / 'w.db'}")
+    for argv, words in (
+        (["feeds", "import", "/dev/zero"], "larger than"),
+        (["cluster", "/dev/zero"], "longer than"),
+    ):
+        code, out, err = wiredesk(*argv)
+        line = one_line(err)
+        assert code == 2 and "/dev/zero" in line and words in line, (argv, line)
+    missing = tmp_path / "no" / "such" / "folder"
+    monkeypatch.setenv("WIREDESK_DATABASE_URL", f"sqlite:///{missing / 'w.db'}")
+    code, out, err = wiredesk("stories")
+    line = one_line(err)
+    assert code == 2 and str(missing) in line and "does not exist" in line
+    assert not (tmp_path / "no").exists()

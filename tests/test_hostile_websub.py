@@ -588,3 +588,43 @@ def test_credentials_in_feed_urls_are_never_shown(sqlite_url, tmp_path, wiredesk
     }
     # the export is a backup of the subscriptions: it keeps them
     assert good in wiredesk("feeds", "export")[1]
+
+
+# --- the service's log --------------------------------------------------------------------------------------------
+
+
+# Fails without the fix: APScheduler logs a WARNING "maximum number of running instances reached" at every tick of a
+# poll longer than tick_seconds (here about six of them).
+def test_a_long_poll_is_said_once_at_info(sqlite_url, tmp_path):
+    from test_service import start_run
+
+    def slow(h):
+        time.sleep(3)
+        reply(h, rss([("slow story", None, "An ordinary story.")]))
+
+    with Site() as site:
+        site.routes["/slow.xml"] = slow
+        port = free_port()
+        write_config(tmp_path, [site.url("/slow.xml")], fetch_articles=False)
+        path = tmp_path / "wiredesk.toml"
+        path.write_text(
+            path.read_text().replace("parse_workers = 1\n", "parse_workers = 1\ntick_seconds = 0.5\n")
+            + f'[server]\nport = {port}\n[log]\nlevel = "INFO"\n'
+        )
+        proc = start_run(tmp_path, {"WIREDESK_DATABASE_URL": sqlite_url})
+        try:
+
+            def stored() -> bool:
+                try:
+                    return bool(rows(sqlite_url, "select 1 from entries"))
+                except sa.exc.OperationalError:  # not created yet
+                    return False
+
+            assert wait_until(stored, 60), "the poll never ended"
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "maximum number of running instances" not in err, err
+    assert err.count("a poll is still running; the next one starts when it ends") == 1, err
+    assert "WARNING" not in err, err

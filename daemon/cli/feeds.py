@@ -169,12 +169,21 @@ def known_feeds(db: Database, urls: list[str]):
     return found
 
 
+MAX_OPML_BYTES = 256 << 20
+
+
 def parse_opml(path: str) -> list[tuple[str, str | None, str | None]]:
     p = Path(path)
     try:
-        data = p.read_bytes()
+        with p.open("rb") as fh:
+            data = fh.read(MAX_OPML_BYTES + 1)
     except OSError as exc:
         raise InputError(f"cannot read OPML file {path}: {exc.strerror}") from exc
+    if len(data) > MAX_OPML_BYTES:
+        raise InputError(
+            f"{path} is larger than {MAX_OPML_BYTES // (1 << 20)} MiB, more than an OPML file of 100,000 feeds; "
+            "is it the right file?"
+        )
     # listparser forgives a truncated file; a cut-off export must not be half-imported, so check the XML first
     try:
         root = ET.fromstring(data)
