@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+import re
 import tomllib
 import unicodedata
 from collections.abc import Callable
@@ -70,6 +71,8 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "base_url": ((str,), ""),
         "max_connections": ((int,), 64),
         "request_timeout": ((int, float), 30.0),
+        "token": ((str,), ""),
+        "metrics_open": ((bool,), False),
     },
     "redis": {
         "url": ((str,), ""),
@@ -163,6 +166,9 @@ def _is_zone(value: str) -> bool:
     return True
 
 
+_TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]+")
+
+
 def _http_url(value: str) -> bool:
     return http_url_problem(value) is None
 
@@ -217,6 +223,10 @@ ALLOWED: dict[str, Allowed] = {
     "server.port": whole(0, 65535),
     "server.max_connections": whole(1, 10_000),
     "server.request_timeout": number(0, 3600, above=True),
+    "server.token": Allowed(
+        "empty, or 16 to 256 characters of letters, digits and -._~+/= (e.g. from `openssl rand -hex 32`)",
+        lambda v: not v or (16 <= len(v) <= 256 and _TOKEN.fullmatch(v) is not None),
+    ),
     "server.base_url": Allowed(
         "empty, or the http(s) URL where WebSub hubs reach this server", lambda v: not v.strip() or _http_url(v)
     ),

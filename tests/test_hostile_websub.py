@@ -26,7 +26,7 @@ from xml.sax.saxutils import escape
 
 import pytest
 import sqlalchemy as sa
-from helpers import free_port, resolve_on_loopback, wait_until, wiredesk_cmd
+from helpers import free_port, one_line, resolve_on_loopback, wait_until, wiredesk_cmd
 from test_hostile import Site, reply, rows, rss, sqlite_url, write_config  # noqa: F401  (a fixture)
 
 from daemon import websub
@@ -628,3 +628,50 @@ def test_a_long_poll_is_said_once_at_info(sqlite_url, tmp_path):
     assert "maximum number of running instances" not in err, err
     assert err.count("a poll is still running; the next one starts when it ends") == 1, err
     assert "WARNING" not in err, err
+
+
+# --- the access token ---------------------------------------------------------------------------------------------
+
+
+def ask_with(url: str, bearer: str | None = None) -> int:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {bearer}"} if bearer else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:
+            r.read()
+            return r.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+# Without [server] token every route answers whoever reaches the port (the first assertions below fail).
+def test_the_access_token_guards_every_route_but_healthz(sqlite_url, tmp_path, wiredesk):
+    token = "t0ken-" + "a" * 26
+    write_config(tmp_path, [], fetch_articles=False)
+    assert wiredesk("init")[0] == 0
+    server, config, db = serve_in_process(tmp_path, f'[server]\ntoken = "{token}"\n')
+    try:
+        base = "http://{}:{}".format(*server.address)
+        guarded = ["/", "/digest.atom", "/digest.json?limit=5", "/api/stories", "/api/feeds", "/story/x", "/metrics"]
+        for path in guarded:
+            assert ask_with(base + path) == 401, path
+            assert ask_with(base + path, bearer="t0ken-" + "b" * 26) == 401, path
+            joined = "&" if "?" in path else "?"
+            assert ask_with(f"{base}{path}{joined}token=wrong") == 401, path
+            assert ask_with(f"{base}{path}{joined}token={token}") in (200, 404), path
+            assert ask_with(base + path, bearer=token) in (200, 404), path
+        assert ask_with(base + "/healthz") == 200
+        assert ask_with(f"{base}/digest.atom?token={token}") == 200  # the token is not an unknown digest parameter
+        assert post_head(server.address[1], "/websub/1/x", 10).startswith(b"HTTP/1.1 404")  # hubs: no token
+    finally:
+        server.stop()
+    write_config(tmp_path, [], fetch_articles=False)
+    server, config, db = serve_in_process(tmp_path, f'[server]\ntoken = "{token}"\nmetrics_open = true\n')
+    try:
+        base = "http://{}:{}".format(*server.address)
+        assert ask_with(base + "/metrics") == 200 and ask_with(base + "/digest.atom") == 401
+    finally:
+        server.stop()
+    # a token too short to be one is refused with the key named
+    (tmp_path / "short.toml").write_text('[server]\ntoken = "abc"\n')
+    code, out, err = wiredesk("--config", tmp_path / "short.toml", "stories")
+    assert code == 2 and "server.token" in one_line(err)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import hmac
 import logging
 import re
 import socket
@@ -92,6 +93,7 @@ def parse_query(qs: str, config) -> DigestQuery:
     params: dict[str, list[str]] = {}
     for name, value in pairs:
         params.setdefault(name, []).append(value.strip())
+    params.pop("token", None)  # the access token, checked before the query is read
     for name in params:
         if name not in PARAMETERS:
             raise InputError(f"unknown query parameter {_shown(name)}; known: {', '.join(PARAMETERS)}")
@@ -330,6 +332,8 @@ def make_handler(db: Database, config, metrics, state, clock: Clock | None = Non
     answers = DigestCache(db, config, clock=clock)
     probe = HealthProbe(db)
     request_seconds = float(config["server"]["request_timeout"])
+    token = config["server"]["token"].encode()
+    metrics_open = bool(config["server"]["metrics_open"])
     websub_on = bool(config["server"]["base_url"].strip())
     # pushes whose bodies are read at once: each may be fetch.max_bytes
     push_readers = threading.BoundedSemaphore(PUSH_READERS)
@@ -394,8 +398,35 @@ def make_handler(db: Database, config, metrics, state, clock: Clock | None = Non
         def do_HEAD(self):
             self.do_GET()
 
+        def _authorized(self, url) -> bool:
+            """With [server] token set, every route but /healthz and the WebSub callbacks (and /metrics with
+            metrics_open) needs the token: a bearer header or token= in the query, compared in constant time."""
+            if not token or url.path == "/healthz" or url.path.startswith("/websub/"):
+                return True
+            if metrics_open and url.path == "/metrics":
+                return True
+            given = None
+            scheme, _, credentials = (self.headers.get("Authorization") or "").strip().partition(" ")
+            if scheme.lower() == "bearer":
+                given = credentials.strip()
+            else:
+                try:
+                    given = dict(parse_qsl(url.query, max_num_fields=MAX_QUERY_FIELDS)).get("token")
+                except ValueError:
+                    given = None
+            return given is not None and hmac.compare_digest(given.encode("utf-8", "replace"), token)
+
+        def _unauthorized(self):
+            self._text(
+                401,
+                "this server asks for its access token: an Authorization: Bearer header, or token= in the URL",
+                {"WWW-Authenticate": 'Bearer realm="wiredesk"'},
+            )
+
         def do_GET(self):
             url = urlsplit(self.path)
+            if not self._authorized(url):
+                return self._unauthorized()
             try:
                 if url.path == "/healthz":
                     return self._health()
