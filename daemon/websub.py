@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import ipaddress
 import logging
 from datetime import datetime, timezone
+from urllib.parse import urlsplit
 
 from storage import Database
 from storage import websub as stored
@@ -70,9 +72,16 @@ async def subscribe_due(db: Database, fetcher, base_url: str, now: datetime | No
             "hub.mode": "subscribe",
             "hub.topic": topic,
             "hub.callback": callback_url(base_url, feed_id, token),
-            "hub.secret": secret,
             "hub.lease_seconds": str(LEASE_ASKED),
         }
+        if signs(hub):
+            form["hub.secret"] = secret
+        else:
+            log.info(
+                "WebSub: hub %s is plain http: asked without a secret, so its pushes only make %s due for a poll",
+                hub,
+                topic,
+            )
         async with gate:
             try:
                 status = await fetcher.post_form(hub, form, timeout=HUB_TIMEOUT)
@@ -95,6 +104,33 @@ def verify(
     return stored.verify(db, feed_id, token, params, now or datetime.now(timezone.utc))
 
 
+def signs(hub: str) -> bool:
+    """Whether a subscription at this hub gets a secret (and its pushes are read): an https hub, or an http one on
+    this machine (a loopback address, or localhost). A secret sent in clear over a network is no secret: a plain
+    http hub elsewhere is asked without one, and its pushes only make the feed due."""
+    try:
+        parts = urlsplit(hub)
+        host = (parts.hostname or "").rstrip(".").lower()
+    except ValueError:
+        return False
+    if parts.scheme == "https":
+        return True
+    if parts.scheme != "http":
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def push_secret(db: Database, feed_id: int) -> tuple[bool, str | None]:
-    """(is this a feed with an active or pending subscription, its secret)."""
-    return stored.push_secret(db, feed_id)
+    """(is this a feed with an active or pending subscription, its secret: None for a hub that does not sign)."""
+    known, secret, hub = stored.push_secret(db, feed_id)
+    return known, secret if hub and signs(hub) else None
+
+
+def poll_soon(db: Database, feed_id: int, now: datetime | None = None) -> None:
+    """A push from a hub that does not sign: a signal that the feed changed, polled from its own URL next."""
+    stored.make_due(db, feed_id, now or datetime.now(timezone.utc))

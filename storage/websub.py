@@ -112,10 +112,18 @@ def verify(db: Database, feed_id: int, token: str | None, params: dict[str, str]
         return 404, "not a subscription request this server is waiting for"
 
 
-def push_secret(db: Database, feed_id: int) -> tuple[bool, str | None]:
-    """(is this a feed with an active or pending subscription, its secret)."""
+def push_secret(db: Database, feed_id: int) -> tuple[bool, str | None, str | None]:
+    """(is this a feed with an active or pending subscription, its secret, its hub)."""
     with db.session() as s:
         feed = s.get(Feed, feed_id)
         if feed is None or feed.hub_url is None or feed.websub_state not in ("pending", "active"):
-            return False, None
-        return True, feed.websub_secret
+            return False, None, None
+        return True, feed.websub_secret, feed.hub_url
+
+
+def make_due(db: Database, feed_id: int, now: datetime) -> None:
+    """The feed is polled at the service's next look for due feeds (a push that is only a signal)."""
+    with db.session() as s:
+        feed = s.get(Feed, feed_id)
+        if feed is not None and feed.status != "gone":
+            feed.next_poll_at = now

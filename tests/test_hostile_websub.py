@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
+import hashlib
+import hmac
 import json
 import os
 import signal
@@ -675,3 +677,59 @@ def test_the_access_token_guards_every_route_but_healthz(sqlite_url, tmp_path, w
     (tmp_path / "short.toml").write_text('[server]\ntoken = "abc"\n')
     code, out, err = wiredesk("--config", tmp_path / "short.toml", "stories")
     assert code == 2 and "server.token" in one_line(err)
+
+
+# Fails without the protection: the secret is sent to the plain-http hub (readable by anyone on the way), and a push
+# signed with it is stored as the feed's content.
+def test_no_secret_goes_to_a_plain_http_hub_and_its_pushes_are_only_a_signal(
+    sqlite_url, tmp_path, wiredesk, monkeypatch
+):
+    with Site() as site, Site("127.0.0.2") as hub_site:
+        resolve_on_loopback(monkeypatch, {"hub.example.com": "127.0.0.2"})
+        hub = Recorder(hub_site)
+        site.routes["/feed.xml"] = (hub_feed(site, f"http://hub.example.com:{hub_site.port}/hub"),)
+        write_config(tmp_path, [site.url("/feed.xml")], allow_networks=["127.0.0.0/8"], fetch_articles=False)
+        assert wiredesk("poll", "--once")[0] == 0
+        server, config, db = serve_in_process(tmp_path, '[server]\nbase_url = "http://127.0.0.1:1/"\n')
+        try:
+            base = "http://{}:{}".format(*server.address)
+
+            async def subscribe() -> int:
+                fetcher = make_fetcher(config)
+                try:
+                    return await websub.subscribe_due(db, fetcher, base)
+                finally:
+                    await fetcher.aclose()
+
+            assert asyncio.run(subscribe()) == 1
+            (form,) = hub.forms
+            assert "hub.secret" not in form
+            query = urllib.parse.urlencode(
+                {
+                    "hub.mode": "subscribe",
+                    "hub.topic": form["hub.topic"],
+                    "hub.challenge": "c",
+                    "hub.lease_seconds": 86400,
+                }
+            )
+            assert get(f"{form['hub.callback']}?{query}") == (200, "c")
+            ((secret,),) = rows(sqlite_url, "select websub_secret from feeds")
+            set_sql(sqlite_url, "update feeds set next_poll_at = :later", later=datetime(2999, 1, 1))
+            forged = rss([("FORGED entry", None, "Never stored.")])
+            signature = "sha256=" + hmac.new(secret.encode(), forged, hashlib.sha256).hexdigest()
+            request = urllib.request.Request(
+                form["hub.callback"], data=forged, headers={"X-Hub-Signature": signature}, method="POST"
+            )
+            with urllib.request.urlopen(request, timeout=10) as r:
+                assert r.status == 202
+            assert rows(sqlite_url, "select title from entries where title like 'FORGED%'") == []
+            ((due,),) = rows(sqlite_url, "select next_poll_at from feeds")
+            assert not str(due).startswith("2999"), due  # the push made the feed due: polled from its own URL
+        finally:
+            server.stop()
+    assert (
+        websub.signs("https://hub.example.com/")
+        and websub.signs("http://127.0.0.1:8/")
+        and websub.signs("http://localhost/")
+    )
+    assert not websub.signs("http://hub.example.com/") and not websub.signs("ftp://127.0.0.1/")

@@ -581,6 +581,16 @@ def make_handler(db: Database, config, metrics, state, clock: Clock | None = Non
                 return self._refuse_unread(503, "storage unavailable, try again later", {"Retry-After": "30"})
             if not known:
                 return self._refuse_unread(410, "no such subscription")  # the hub drops it
+            if secret is None:
+                # a hub that was given no secret (plain http over a network): what it sends cannot be told from a
+                # forgery, so it is not read; the feed is polled from its own URL instead
+                try:
+                    websub.poll_soon(db, feed_id)
+                except Exception as exc:
+                    log.warning("cannot take a push for feed %s: %s", feed_id, exc)
+                    return self._refuse_unread(503, "storage unavailable, try again later", {"Retry-After": "30"})
+                log.info("WebSub: unsigned push for feed %s: polling it from its own URL", feed_id)
+                return self._refuse_unread(202, "")
             if not push_readers.acquire(timeout=1.0):
                 return self._refuse_unread(503, "too many pushes at once, try again later", {"Retry-After": "5"})
             try:
