@@ -165,6 +165,7 @@ def channel(title: str, site: str, items: list[str]) -> bytes:
 REAL = "Zhao Leji arrives in Pyongyang for talks"
 MADE_UP = "MADE-UP: Kim Jong-un resigns, Yonhap reports"
 ALSO_MADE_UP = "ALSO MADE-UP: Pyongyang talks collapse"
+TITLED_MADE_UP = "TITLE-SPOOF: Zhao Leji cancels the visit"
 
 
 # Fails without the protection (the publisher taken from the domain of the entry's link, and the entry's title kept
@@ -174,8 +175,11 @@ ALSO_MADE_UP = "ALSO MADE-UP: Pyongyang talks collapse"
 def test_a_feed_cannot_claim_another_outlet(sqlite_url, tmp_path, wiredesk, monkeypatch, fetch_articles):
     story = yonhap_story()
     text = "\n\n".join(story)
-    with Site("127.0.0.2") as yna, Site("127.0.0.3") as blog:
-        resolve_on_loopback(monkeypatch, {"en.yna.co.kr": "127.0.0.2", "totally-legit-blog.com": "127.0.0.3"})
+    with Site("127.0.0.2") as yna, Site("127.0.0.3") as blog, Site("127.0.0.4") as namesake:
+        resolve_on_loopback(
+            monkeypatch,
+            {"en.yna.co.kr": "127.0.0.2", "totally-legit-blog.com": "127.0.0.3", "yonhap-news.net": "127.0.0.4"},
+        )
         at_yna = f"http://en.yna.co.kr:{yna.port}"
         at_blog = f"http://totally-legit-blog.com:{blog.port}"
         yna.routes["/view/AEN1"] = (article_html(REAL, story), "text/html; charset=utf-8")
@@ -194,9 +198,14 @@ def test_a_feed_cannot_claim_another_outlet(sqlite_url, tmp_path, wiredesk, monk
                 ],
             ),
         )
+        # a feed that takes Yonhap's name as its title, with an earlier item: not preferred over the real Yonhap
+        at_namesake = f"http://yonhap-news.net:{namesake.port}"
+        namesake.routes["/rss.xml"] = (
+            channel("Yonhap", f"{at_namesake}/", [item(TITLED_MADE_UP, f"{at_namesake}/1", "ns-1", 9, text)]),
+        )
         write_config(
             tmp_path,
-            [f"{at_yna}/RSS/news.xml", f"{at_blog}/feed.xml"],
+            [f"{at_yna}/RSS/news.xml", f"{at_blog}/feed.xml", f"{at_namesake}/rss.xml"],
             allow_networks=["127.0.0.0/8"],
             fetch_articles=fetch_articles,
         )
@@ -210,10 +219,11 @@ def test_a_feed_cannot_claim_another_outlet(sqlite_url, tmp_path, wiredesk, monk
 
     reply = api.stories(database(config), config, query_from_config(config))
     (record,) = json.loads(reply.body)["stories"]
-    assert record["title"] not in (MADE_UP, ALSO_MADE_UP) and record["title"] == REAL, record
+    assert record["title"] == REAL, record
+    assert record["articles"][0]["feeds"] == ["Yonhap"] and record["articles"][0]["publisher"] == "yna.co.kr"
     by_title = {a["title"]: a for a in record["articles"]}
     # Yonhap's own: its feed is on Yonhap's site, and with fetching its text came from Yonhap's page
-    yonhap = next(a for a in record["articles"] if a["feeds"] == ["Yonhap"])
+    yonhap = next(a for a in record["articles"] if a["feeds"] == ["Yonhap"] and a["publisher"] == "yna.co.kr")
     assert yonhap["outlet"] == "Yonhap" and yonhap["publisher"] == "yna.co.kr"
     assert yonhap["publisher_from"] == ("page" if fetch_articles else "feed")
     # the blog's made-up entry: its text is the feed's own, so it is the blog's, whatever its link says

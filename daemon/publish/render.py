@@ -60,6 +60,7 @@ class DigestSource:
     # site: the text is the feed's, and its link names only what the feed claims)
     publisher_from: str | None = None
     link_site: str | None = None  # text from the feed: the site its link names, when not the feed's own
+    named_by_config: bool = False  # its outlet's name is the one [outlets] gives its publisher (not a feed's title)
     feeds: tuple[str, ...] = ()  # the names of the feeds it came through (several when more than one listed it)
     other_folders: tuple[str, ...] = ()  # the folders of the other feeds that listed it
 
@@ -160,6 +161,10 @@ def choose_primary(members: Sequence[DigestSource], preferred_outlets: Sequence[
     for name in preferred_outlets:
         wanted = _fold(name)
         matching = [m for m in members if wanted and wanted in (_fold(m.outlet), m.publisher)]
+        # a name that [outlets] gives a publisher belongs to that publisher: a feed that takes it as its title
+        # ("Yonhap") is not preferred over the real one
+        vouched = [m for m in matching if m.named_by_config or m.publisher == wanted]
+        matching = vouched or matching
         if matching:
             return earliest(matching)
 

@@ -118,6 +118,7 @@ def to_digest_story(
             publisher=publisher,
             publisher_from=known_by,
             link_site=_other_site(m.url, publisher) if known_by == "feed" else None,
+            named_by_config=bool(publisher and (outlets or {}).get(publisher)),
             feeds=tuple(redact(name) or name for name in names),
             other_folders=tuple(f.folder for f in m.other_feeds if f.folder),
         )
