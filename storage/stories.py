@@ -72,6 +72,8 @@ def load_stories(db: Database, story_ids: list[str] | None = None, limit: int | 
                     summary=lede(a.text, a.title),
                     seen_at=a.created_at,
                     other_feeds=others.get(a.id, ()),
+                    extracted_from=a.extracted_from,
+                    page_url=a.page_url,
                 )
             )
         views = [_view(st, tuple(members[st.id])) for st in stories]

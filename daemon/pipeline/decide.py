@@ -13,7 +13,7 @@ import logging
 import random
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from daemon.parse.feed import EntryKeys, ParsedFeed
@@ -40,6 +40,7 @@ class _Working:
     content_hash: str
     published: datetime | None
     values: dict[str, Any] | None = None  # the full row, for entries not stored yet
+    updated: datetime | None = None  # the stored entry's <updated>
 
 
 @dataclass
@@ -60,11 +61,22 @@ class EntryChanges:
             self.updates.setdefault(row.id, {}).update(values)
 
 
+def _older(given: datetime | None, stored: datetime | None) -> bool:
+    """An item dated before the version stored (a replayed push, a stale mirror) changes nothing."""
+    if given is None or stored is None:
+        return False
+    if given.tzinfo is None:
+        given = given.replace(tzinfo=timezone.utc)
+    if stored.tzinfo is None:
+        stored = stored.replace(tzinfo=timezone.utc)
+    return given < stored
+
+
 def merge_entries(
     feed_id: int, parsed: ParsedFeed, keys: Sequence[EntryKeys], known: Sequence[KnownEntry], now: datetime
 ) -> EntryChanges:
     """Which of the feed's items are new entries and which changed stored ones."""
-    rows = [_Working(k.id, k.identity, k.url, k.content_hash, k.published) for k in known]
+    rows = [_Working(k.id, k.identity, k.url, k.content_hash, k.published, updated=k.updated) for k in known]
     existing = {row.identity: row for row in rows}
     by_url = {row.url: row for row in rows if row.url}
     changes = EntryChanges()
@@ -106,8 +118,8 @@ def merge_entries(
             if url:
                 by_url[url] = row
             changes.new += 1
-        elif row.content_hash != content_hash:
-            row.url, row.content_hash = url, content_hash
+        elif row.content_hash != content_hash and not _older(item.updated, row.updated):
+            row.url, row.content_hash, row.updated = url, content_hash, item.updated or row.updated
             row.published = row.published or item.published
             changes.update(
                 row,

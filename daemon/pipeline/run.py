@@ -17,8 +17,9 @@ from datetime import datetime, timedelta, timezone
 
 from daemon.engine import Document, Engine
 from daemon.errors import EngineError, FeedError
-from daemon.extract.article import extract_page, text_from_feed
+from daemon.extract.article import extract_page, text_from_feed, title_of_page
 from daemon.fetch.client import Fetcher, FetchResult, Validators
+from daemon.fetch.urls import publisher_of
 from daemon.parse.feed import EntryKeys, ParsedFeed, parse_feed_keyed
 from daemon.pipeline import settle as settling
 from daemon.pipeline.decide import decide_feed_update
@@ -288,7 +289,10 @@ class Pipeline:
             keyed = await loop.run_in_executor(
                 None, parse_feed_keyed, content, feed.url, headers, self.settings.max_entries_per_feed
             )
-            parsed, keys = keyed.feed, keyed.keys
+            # the subscription is the one wiredesk made: a push (without a Link header, or naming another hub) never
+            # moves or ends it; the feed's own polls say where its hub is
+            parsed = dataclasses.replace(keyed.feed, hub_url=feed.hub_url, self_url=feed.websub_topic)
+            keys = keyed.keys
         except FeedError as exc:
             parse_error = exc
         report.feeds.extend(self._store_feeds([Fetched(feed.id, feed.url, result, parsed, keys, parse_error)]))
@@ -458,17 +462,20 @@ class Pipeline:
         self.progress.start("articles", len(pending))
         loop = asyncio.get_running_loop()
 
-        async def gather_text(
-            entry: EntryRecord, feed: FeedRecord
-        ) -> tuple[EntryRecord, FeedRecord, str | None, str, str | None]:
+        async def gather_text(entry: EntryRecord, feed: FeedRecord) -> tuple[EntryRecord, FeedRecord, FoundText | str]:
             text, source, problem = None, "feed", None
+            page_url = page_title = None
             fetch_page = self.settings.fetch_articles if feed.fetch_articles is None else feed.fetch_articles
             if fetch_page and entry.url:
                 page = await self.fetcher.fetch(entry.url)
                 if page.content is not None and not page.error_kind:
                     text = await loop.run_in_executor(None, extract_page, page.content, page.final_url)
                     if text:
-                        source = "page"
+                        source, page_url = "page", page.final_url
+                        if publisher_of(page_url) != publisher_of(feed.url):
+                            # the feed is not the page's publisher: what is shown under the publisher's name is
+                            # what the publisher wrote, its title included, not what the feed says it wrote
+                            page_title = await loop.run_in_executor(None, title_of_page, page.content)
                     else:
                         problem = f"no article text in the page {entry.url}"
                 else:
@@ -480,13 +487,15 @@ class Pipeline:
                 return (
                     entry,
                     feed,
-                    None,
-                    source,
                     f"entry {entry.url or entry.identity} of {feed.url}: {why}, and the feed carries no text",
                 )
             if problem:
                 log.info("%s; used the feed's own content", problem)
-            return entry, feed, text[: self.settings.max_article_chars], source, None
+            return (
+                entry,
+                feed,
+                FoundText(entry.id, text[: self.settings.max_article_chars], source, page_url, page_title),
+            )
 
         async def found(entry: EntryRecord, feed: FeedRecord):
             try:
@@ -496,8 +505,6 @@ class Pipeline:
                 result = (
                     entry,
                     feed,
-                    None,
-                    "feed",
                     f"entry {entry.url or entry.identity} of {feed.url}: cannot find its text: {describe_failure(exc)}",
                 )
             self.progress.advance("articles", entry.url or "")
@@ -508,11 +515,11 @@ class Pipeline:
         outcomes: list[ArticleOutcome] = []
         ready: list[FoundText] = []
         try:
-            for entry, _feed, text, source, error in gathered:
-                if error or text is None:
-                    outcomes.append(self._mark_no_text(entry, error or "no text"))
+            for entry, _feed, found_or_error in gathered:
+                if isinstance(found_or_error, str):
+                    outcomes.append(self._mark_no_text(entry, found_or_error))
                 else:
-                    ready.append(FoundText(entry.id, text, source))
+                    ready.append(found_or_error)
             mark_ready(self.db, ready)
         except SQLAlchemyError as exc:
             # the entries stay pending and are taken up again by the next poll
@@ -625,7 +632,7 @@ class Pipeline:
                     if key is not None:
                         new_pages.add(key)
                     text, source = row.text or "", row.text_source or "feed"
-                    title = (entry.title or "").strip() or text.split("\n", 1)[0][:200]
+                    title = (row.page_title or entry.title or "").strip() or text.split("\n", 1)[0][:200]
                     article = NewArticle(
                         entry_id=entry.id,
                         external_id=self.external_ids.get(entry.url or ""),
@@ -636,6 +643,7 @@ class Pipeline:
                         published=entry.published,
                         url_key=key,
                         extracted_from=source,
+                        page_url=row.page_url if source == "page" else None,
                         text_hash=hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
                     )
                     # a pure function of the title and text: computed before the decision lock is taken

@@ -61,7 +61,7 @@ def stories_table(
 
 
 def story_detail(story: StoryView, *, preferred: tuple[str, ...] = (), outlets: dict[str, str] | None = None) -> None:
-    from daemon.publish.select import outlet_name, publisher_of, story_outlets
+    from daemon.publish.select import attribution, outlet_name, story_outlets
 
     out = console()
     if story.alias is not None:
@@ -78,7 +78,7 @@ def story_detail(story: StoryView, *, preferred: tuple[str, ...] = (), outlets: 
     table.add_column("score", justify="right")
     table.add_column("why it joined")
     for m in story.members:
-        outlet = outlet_name(m, publisher_of(m.url), outlets)
+        outlet = outlet_name(m, attribution(m)[0], outlets)
         feeds = f" (feeds {', '.join(m.feeds)})" if len(m.feeds) > 1 else ""
         table.add_row(
             m.key,
