@@ -298,6 +298,8 @@ def test_readers_follow_a_merged_story_to_its_survivor(db, db_url, wiredesk, tmp
             page = body.decode()
             assert status == 200 and "Flood waters rise in Valeford" in page, page
             assert "Valeford levee gives way overnight" in page
+        # the query goes along with the redirect
+        assert served.get(f"/story/{IDS['B']}?x=1")[1]["location"] == f"{IDS['A']}?x=1"
         api = json.loads(served.get(f"/api/stories/{IDS['A']}")[2])
         assert [a["id"] for a in api["articles"]][:1] == ["k0"] and len(api["articles"]) == 5
         [change] = api["changes"]
@@ -342,3 +344,19 @@ def test_a_bad_settle_minutes_is_one_line(tmp_path, wiredesk, value, allowed):
     code, out, err = wiredesk("--config", cfg, "stories")
     line = one_line(err)
     assert code == 2 and out == "" and "engine.settle_minutes" in line and allowed in line, line
+
+
+def test_a_merged_storys_redirect_keeps_the_access_token(db, db_url):
+    """With [server] token given as token= in the query, the redirect to the survivor carries it along."""
+    store_stream(db)
+    settle_with(db, [merge("B", "A")], T0 + timedelta(hours=1))
+    token = "t0ken-for-the-readers-0123456789"
+    server, served = start_server(db_url, CONFIG + f'[server]\ntoken = "{token}"\n')
+    try:
+        assert served.get(f"/story/{IDS['B']}")[0] == 401
+        status, headers, _ = served.get(f"/story/{IDS['B']}?token={token}")
+        assert status == 301 and headers["location"] == f"{IDS['A']}?token={token}"
+        assert served.get(f"/story/{headers['location']}")[0] == 200
+    finally:
+        server.stop()
+        served.db.engine.dispose()
