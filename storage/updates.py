@@ -13,7 +13,6 @@ from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, func, insert, select, type_coerce, update
 
-from daemon.schedule import RECENT_ENTRIES
 from storage.db import Database
 from storage.models import Article, Entry, Feed
 from storage.records import FeedUpdateContext, FeedUpdateIntent, KnownEntry, StoredFeed
@@ -28,11 +27,12 @@ def update_feeds(
     parsed: Collection[int],
     not_modified: Collection[int],
     moved_to: Collection[str],
+    recent_entries: int,
     decide: Callable[[FeedUpdateContext], tuple[R, Sequence[FeedUpdateIntent]]],
 ) -> R:
-    """Read what the update of ``feed_ids`` depends on (the known entries of the ``parsed`` feeds, the recent entry
-    dates of the ``not_modified`` ones, which of the ``moved_to`` URLs are taken), ``decide``, write its intents,
-    commit; returns what ``decide`` returned beside its intents."""
+    """Read what the update of ``feed_ids`` depends on (the known entries of the ``parsed`` feeds, the publication
+    dates of the ``recent_entries`` newest entries of the ``not_modified`` ones, which of the ``moved_to`` URLs are
+    taken), ``decide``, write its intents, commit; returns what ``decide`` returned beside its intents."""
     with db.session() as s:
         feeds = {
             row.id: StoredFeed(
@@ -56,7 +56,7 @@ def update_feeds(
         context = FeedUpdateContext(
             feeds=feeds,
             known=_known_entries(s, [i for i in parsed if i in feeds]),
-            recent=_recent_entry_times(s, [i for i in not_modified if i in feeds]),
+            recent=_recent_entry_times(s, [i for i in not_modified if i in feeds], recent_entries),
             taken_urls=taken,
         )
         result, intents = decide(context)
@@ -100,8 +100,8 @@ def _known_entries(s, feed_ids: Sequence[int]) -> dict[int, list[KnownEntry]]:
     return known
 
 
-def _recent_entry_times(s, feed_ids: Sequence[int]) -> dict[int, list[datetime]]:
-    """The newest RECENT_ENTRIES publication dates of each feed, in no particular order."""
+def _recent_entry_times(s, feed_ids: Sequence[int], limit: int) -> dict[int, list[datetime]]:
+    """The newest ``limit`` publication dates of each feed, in no particular order."""
     times: dict[int, list[datetime]] = {}
     if feed_ids:
         rank = func.row_number().over(partition_by=Entry.feed_id, order_by=Entry.published.desc()).label("rank")
@@ -113,7 +113,7 @@ def _recent_entry_times(s, feed_ids: Sequence[int]) -> dict[int, list[datetime]]
             .where(Entry.feed_id.in_(feed_ids), Entry.published.is_not(None))
             .subquery()
         )
-        rows = s.execute(select(ranked.c.feed_id, ranked.c.published).where(ranked.c.rank <= RECENT_ENTRIES))
+        rows = s.execute(select(ranked.c.feed_id, ranked.c.published).where(ranked.c.rank <= limit))
         for feed_id, published in rows:
             times.setdefault(feed_id, []).append(published)
     return times

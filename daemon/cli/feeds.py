@@ -16,7 +16,7 @@ from pathlib import Path
 import listparser
 
 from daemon.config import MAX_FEED_TITLE_CHARS, MAX_FOLDER_CHARS
-from daemon.errors import InputError
+from daemon.errors import InputError, first_line
 from daemon.fetch.urls import http_url_problem
 from daemon.states import FeedStatus
 from storage import Database
@@ -75,7 +75,7 @@ def check_feed(url: str, title: str | None, folder: str | None, where: str = "")
 
 def add_feed(db: Database, url: str, title: str | None = None, folder: str | None = None) -> bool:
     url, title, folder = check_feed(url, title, folder)
-    return stored.add_feed(db, url, title, folder)
+    return stored.add_feed(db, url, title, folder, datetime.now(timezone.utc))
 
 
 def add_feeds(db: Database, items: list[tuple[str, str | None, str | None]]) -> int:
@@ -85,7 +85,7 @@ def add_feeds(db: Database, items: list[tuple[str, str | None, str | None]]) -> 
     for url, title, folder in items:
         unique.setdefault(url, (title, folder))
     for _attempt in (1, 2):
-        added = stored.add_new_feeds(db, unique)
+        added = stored.add_new_feeds(db, unique, datetime.now(timezone.utc))
         if added is not None:
             return added
     # added by another process twice in a row: say so rather than loop
@@ -186,7 +186,8 @@ def parse_opml(path: str) -> list[tuple[str, str | None, str | None]]:
         raise InputError(f"{path} is not an OPML file (its root element is <{root.tag}>, expected <opml>)")
     result = listparser.parse(data)
     if result.get("bozo"):
-        reason = str(result.get("bozo_exception") or "not OPML").splitlines()[0]
+        problem = result.get("bozo_exception")
+        reason = first_line(problem) if problem else "not OPML"
         raise InputError(f"{path} is not a valid OPML file ({reason}); export one from your feed reader and try again")
     feeds = []
     for item in result.feeds:

@@ -147,7 +147,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    database_url: str | None = None
     try:
         if args.command == "cluster":
             # no config, no database: the same engine and defaults as the daemon, nothing else
@@ -158,7 +157,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         from daemon.app import setup_logging
 
         config = config_mod.load(args.config)
-        database_url = config.database_url
         setup_logging(config["log"]["level"])
         handler = COMMANDS[args.command]
         return handler(args, config) or 0
@@ -176,14 +174,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)  # so that the flush at exit does not fail once more
         os.dup2(devnull, sys.stdout.fileno())
         return 0
-    except Exception as exc:
-        # the database refused a query after it opened (a damaged file, a table dropped by hand): one line
-        from storage.failures import database_failure, is_database_error
-
-        if database_url is None or not is_database_error(exc):
-            raise
-        print(f"wiredesk: {database_failure(exc, database_url)}", file=sys.stderr)
-        return 2
 
 
 def _stdout_closed() -> bool:

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 import feedparser
 
-from daemon.errors import FeedError
+from daemon.errors import FeedError, first_line
 from daemon.parse.charset import check_encoding
 from daemon.states import ErrorKind
 
@@ -393,7 +393,4 @@ def parse_feed_keyed(data: bytes, url: str, headers: dict | None = None, max_ent
 
 
 def _describe(exc: BaseException | None) -> str:
-    if exc is None:
-        return "unknown problem"
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:200]
+    return "unknown problem" if exc is None else first_line(exc, 200)

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from daemon.errors import FeedError
+from daemon.errors import FeedError, first_line
 from daemon.fetch.client import FetchResult
 from daemon.parse.feed import EntryKeys, ParsedFeed
 from daemon.schedule import ScheduleSettings
@@ -123,6 +123,5 @@ def failed_fetch(feed_id: int, url: str, error: FeedError, result: FetchResult |
 
 def describe_failure(exc: BaseException) -> str:
     """One line for an unexpected exception: its type and the first line of its message."""
-    orig = getattr(exc, "orig", None) or exc
-    lines = str(orig).strip().splitlines()
-    return f"{type(orig).__name__}: {lines[0][:300]}" if lines else type(orig).__name__
+    said = getattr(exc, "orig", None) or exc
+    return f"{type(said).__name__}: {first_line(said, 300)}" if str(said).strip() else type(said).__name__

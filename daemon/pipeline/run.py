@@ -13,9 +13,10 @@ import uuid
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import BrokenExecutor, Executor
 from datetime import datetime, timedelta, timezone
+from typing import TypeGuard
 
 from daemon.engine import Document, Engine
-from daemon.errors import FeedError
+from daemon.errors import FeedError, StorageConflict, StorageError
 from daemon.extract.article import extract_page, text_from_feed
 from daemon.fetch.client import Fetcher, FetchResult, Validators
 from daemon.parse.feed import EntryKeys, ParsedFeed, parse_feed_keyed
@@ -30,12 +31,12 @@ from daemon.pipeline.records import (
     describe_failure,
     failed_fetch,
 )
+from daemon.schedule import RECENT_ENTRIES
 from daemon.states import EntryState, ErrorKind
 from storage import Database
 from storage.articles import url_key
 from storage.decisions import DecisionTransaction, decision_transaction
 from storage.entries import FoundText, mark_no_text, mark_ready, pending_entries, ready_entries
-from storage.failures import SQLAlchemyError, is_conflict, is_storage_failure, storage_reason
 from storage.feeds import claim_due_feeds, feed_by_id
 from storage.records import (
     EntryRecord,
@@ -130,6 +131,12 @@ def _alive(owner: str | None) -> bool:
     except PermissionError:
         pass  # it exists, under another user
     return True
+
+
+def _database_failed(exc: BaseException) -> TypeGuard[StorageError]:
+    """Whether the database itself failed (a full or read-only disk, a lost connection, Redis out of reach), as
+    opposed to one feed's or one article's content that it refused: only the first stops a poll's writing."""
+    return isinstance(exc, StorageError) and exc.database_failed
 
 
 def new_story_id() -> str:
@@ -321,13 +328,13 @@ class Pipeline:
                 log.debug("storing %d feeds together failed (%s); storing them one at a time", len(batch), exc)
                 return [outcome for item in batch for outcome in self._store_feeds([item])]
             url = batch[0].url
-            if is_storage_failure(exc):
+            if _database_failed(exc):
                 # a full or read-only disk: nothing of this feed's update was written, so the next poll redoes it
                 return [
                     FeedOutcome(
                         url,
                         ok=False,
-                        error=f"{url}: cannot store the update: {storage_reason(exc)}",
+                        error=f"{url}: cannot store the update: {exc.reason}",
                         error_kind=ErrorKind.STORAGE,
                     )
                 ]
@@ -342,13 +349,13 @@ class Pipeline:
             try:
                 return self._write_feeds([failed])
             except Exception as again:
-                if not is_storage_failure(again):
+                if not _database_failed(again):
                     raise
                 return [
                     FeedOutcome(
                         url,
                         ok=False,
-                        error=f"{url}: cannot store the update: {storage_reason(again)}",
+                        error=f"{url}: cannot store the update: {again.reason}",
                         error_kind=ErrorKind.STORAGE,
                     )
                 ]
@@ -378,6 +385,7 @@ class Pipeline:
             parsed=[item.feed_id for item in batch if item.parsed is not None],
             not_modified=[item.feed_id for item in batch if item.result.not_modified],
             moved_to={item.result.permanent_url for item in batch if item.result.permanent_url},
+            recent_entries=RECENT_ENTRIES,  # the schedule reads a not-modified feed's rhythm from these
             decide=decide,
         )
 
@@ -408,14 +416,14 @@ class Pipeline:
             if self.db.dialect == "sqlite":  # one worker: take everything at once
                 return await self.poll(self.due_feeds(all_feeds=all_feeds), process_articles=process_articles)
             return await self._poll_shared(report, all_feeds, process_articles)
-        except SQLAlchemyError as exc:
+        except StorageError as exc:
             # claiming feeds is a write too: a full or read-only database stops the poll before it starts
             report.feeds.append(
                 FeedOutcome(
                     "(claiming due feeds)",
                     ok=False,
                     error_kind=ErrorKind.STORAGE,
-                    error=f"cannot claim due feeds: {storage_reason(exc)}",
+                    error=f"cannot claim due feeds: {exc.reason}",
                 )
             )
             return report
@@ -495,12 +503,10 @@ class Pipeline:
                 else:
                     ready.append(FoundText(entry.id, text, source))
             mark_ready(self.db, ready)
-        except SQLAlchemyError as exc:
+        except StorageError as exc:
             # the entries stay pending and are taken up again by the next poll
             outcomes.append(
-                ArticleOutcome(
-                    None, None, None, None, None, f"cannot store articles: {storage_reason(exc)}", storage=True
-                )
+                ArticleOutcome(None, None, None, None, None, f"cannot store articles: {exc.reason}", storage=True)
             )
             return outcomes
         outcomes.extend(self.decide_ready())
@@ -532,10 +538,10 @@ class Pipeline:
             try:
                 outcomes.extend(self._assign_each(chunk))
             except Exception as exc:
-                if not is_storage_failure(exc):
+                if not _database_failed(exc):
                     raise
                 # the chunk's entries stay ready and are decided by the next poll; the rest would fail the same way
-                reason = f"cannot store articles: {storage_reason(exc)}"
+                reason = f"cannot store articles: {exc.reason}"
                 entry = chunk[0][0]
                 outcomes.append(ArticleOutcome(entry.id, entry.url, None, None, None, reason, storage=True))
                 break
@@ -558,9 +564,9 @@ class Pipeline:
         try:
             return self._assign(chunk)
         except Exception as exc:
-            if is_storage_failure(exc):
+            if _database_failed(exc):
                 raise
-            if len(chunk) == 1 and again and is_conflict(exc):
+            if len(chunk) == 1 and again and isinstance(exc, StorageConflict):
                 # another worker stored the same page meanwhile: looked up again, the entry is recorded on it
                 return self._assign_each(chunk, again=False)
             if len(chunk) == 1:
