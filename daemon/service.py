@@ -25,8 +25,8 @@ from pathlib import Path
 
 from daemon import websub
 from daemon.app import database, make_fetcher, pipeline_settings
-from daemon.cli.feeds import sync_config_feeds
 from daemon.errors import ConfigError, StorageError, WiredeskError
+from daemon.feeds import sync_config_feeds
 from daemon.pipeline import Pipeline, Progress
 
 log = logging.getLogger("wiredesk")

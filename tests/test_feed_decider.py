@@ -15,8 +15,9 @@ import pytest
 
 from daemon.errors import FeedError
 from daemon.fetch.client import FetchResult
-from daemon.parse.feed import EntryKeys, ParsedEntry, ParsedFeed, clean_prolog, parse_feed
-from daemon.pipeline.decide import decide_feed_update
+from daemon.parse.feed import ParsedEntry, ParsedFeed, clean_prolog, parse_feed
+from daemon.parse.identity import EntryKeys
+from daemon.pipeline.feed_update import decide_feed_update
 from daemon.pipeline.records import Fetched, failed_fetch
 from daemon.schedule import ScheduleSettings
 from daemon.states import ErrorKind

@@ -96,7 +96,7 @@ def faults(monkeypatch):
     """Exceptions nobody planned for, raised inside the daemon's own stages for marked feeds and entries."""
     import daemon.parse.feed
     import daemon.parse.identity
-    import daemon.pipeline.decide
+    import daemon.pipeline.feed_update
     import daemon.pipeline.run
     from daemon.engine import Engine
 
@@ -121,7 +121,7 @@ def faults(monkeypatch):
             raise IndexError("the extractor fell over")
         return text_from_feed(content, summary)
 
-    merge = daemon.pipeline.decide.merge_entries
+    merge = daemon.pipeline.feed_update.merge_entries
 
     def bad_merge(feed_id, parsed, *args, **kwargs):
         if parsed.title == "BOOM-STORE":
@@ -138,7 +138,7 @@ def faults(monkeypatch):
     monkeypatch.setattr(daemon.parse.feed.feedparser, "parse", bad_parse)
     monkeypatch.setattr(daemon.parse.identity, "entry_identity", bad_identity)
     monkeypatch.setattr(daemon.pipeline.run, "text_from_feed", bad_text)
-    monkeypatch.setattr(daemon.pipeline.decide, "merge_entries", bad_merge)
+    monkeypatch.setattr(daemon.pipeline.feed_update, "merge_entries", bad_merge)
     monkeypatch.setattr(Engine, "add", bad_add)
 
 
@@ -525,7 +525,7 @@ def test_a_dead_parse_worker_costs_no_feed(db_url):
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    from daemon.cli.feeds import add_feed
+    from daemon.feeds import add_feed
     from daemon.fetch.client import Fetcher
     from daemon.pipeline import Pipeline, PipelineSettings
     from storage import open_database

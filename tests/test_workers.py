@@ -189,7 +189,7 @@ def _ready_entry(db, url, minutes_ago):
     """A feed with one entry whose text was found `minutes_ago` and whose story is not decided yet."""
     from datetime import datetime, timedelta, timezone
 
-    from daemon.cli.feeds import add_feed
+    from daemon.feeds import add_feed
     from storage.models import Entry, Feed
 
     add_feed(db, url)

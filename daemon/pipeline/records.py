@@ -8,7 +8,8 @@ from typing import Any
 
 from daemon.errors import FeedError, first_line
 from daemon.fetch.client import FetchResult
-from daemon.parse.feed import EntryKeys, ParsedFeed
+from daemon.parse.feed import ParsedFeed
+from daemon.parse.identity import EntryKeys
 from daemon.schedule import ScheduleSettings
 from daemon.states import ErrorKind
 

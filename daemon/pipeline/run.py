@@ -19,8 +19,9 @@ from daemon.engine import Document, Engine
 from daemon.errors import FeedError, StorageConflict, StorageError
 from daemon.extract.article import extract_page, text_from_feed
 from daemon.fetch.client import Fetcher, FetchResult, Validators
-from daemon.parse.feed import EntryKeys, ParsedFeed, parse_feed_keyed
-from daemon.pipeline.decide import decide_feed_update
+from daemon.parse.feed import ParsedFeed
+from daemon.parse.identity import EntryKeys, parse_feed_keyed
+from daemon.pipeline.feed_update import decide_feed_update
 from daemon.pipeline.records import (
     ArticleOutcome,
     FeedOutcome,

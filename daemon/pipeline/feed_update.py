@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from daemon.parse.feed import EntryKeys, ParsedFeed
+from daemon.parse.feed import ParsedFeed
+from daemon.parse.identity import EntryKeys
 from daemon.pipeline.records import FeedOutcome, Fetched
 from daemon.schedule import ScheduleSettings, next_poll
 from daemon.states import EntryState, ErrorKind, FeedStatus
