@@ -1,3 +1,4 @@
+import gc
 import json
 import os
 import socket
@@ -45,6 +46,9 @@ def db_url(request, tmp_path, monkeypatch):
     try:
         yield url
     finally:
+        # the databases a test opened in this process and left behind close their pooled connections now, not at
+        # some later collection: a server shared by several test runs has few connections to spare
+        gc.collect()
         with admin.begin() as conn:
             conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()

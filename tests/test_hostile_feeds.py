@@ -148,6 +148,7 @@ def entry_rows(db_url: str) -> dict[str, tuple]:
 
 # Checked to fail before the fix: the parse failure ended the poll (exit 1, nothing stored for anyone), and each of
 # the other faults in turn did the same with the first one taken out.
+@pytest.mark.slow
 def test_any_failure_costs_only_its_feed_or_entry(db_url, tmp_path, wiredesk, faults):
     with Site() as site:
         site.routes["/parse.xml"] = (rss([("BOOM-PARSE", None, "never read")]),)
@@ -222,6 +223,7 @@ def last_poll(port: int, proc) -> str:
 
 # Checked to fail before the fix: every tick logged "poll failed" with a traceback, /healthz never showed a finished
 # poll, the neighbour's entries stayed pending and the bad feed was fetched on every tick.
+@pytest.mark.slow
 def test_run_goes_on_polling_beside_a_bad_feed(db_url, tmp_path):
     with Site() as site:
         site.routes["/surrogate.xml"] = (

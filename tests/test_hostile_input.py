@@ -579,6 +579,7 @@ def _alive(pids: set[int]) -> set[int]:
 
 # Before the fix: the fork server, the parse workers and the resource tracker were all still running 15 s after the
 # SIGKILL (4 orphans), and stayed so.
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_sigkilled_poll_leaves_no_helper_process(tmp_path, sqlite_url):
     import os

@@ -138,6 +138,7 @@ def wait_http(url, proc, seconds=30):
     return answers[0]
 
 
+@pytest.mark.slow
 def test_run_serves_and_stops_cleanly(db_url, tmp_path, httpserver):
     feeds = {"alpha": [("zhao", "000"), ("ap", "002")], "beta": [("herald", "001")]}
     base = serve_farm(httpserver, feeds)
@@ -200,6 +201,7 @@ def test_run_serves_and_stops_cleanly(db_url, tmp_path, httpserver):
     engine.dispose()
 
 
+@pytest.mark.slow
 def test_systemd_unit_and_notify_protocol(db_url, tmp_path, httpserver):
     unit = ROOT / "contrib" / "wiredesk.service"
     text = unit.read_text()
@@ -265,6 +267,7 @@ def _group_members(pgid: int) -> list[str]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("whom", ["main process", "whole group"])
 def test_stopping_leaves_no_process_behind(db_url, tmp_path, httpserver, whom):
     """With parse worker processes: when `wiredesk run` exits nothing of it is left, so a service manager waiting

@@ -142,6 +142,7 @@ def test_the_evidence_says_what_chose_among_passing_stories():
     assert "of 3 stories that passed, the nearest by same event wording" in explain(ev, None)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not DATASETS.is_dir(), reason=f"development sets not found at {DATASETS}")
 def test_the_fitting_script_reproduces_the_shipped_weights(embedder):
     import importlib.util
