@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import defer
 
-from daemon.states import EntryState
+from daemon.states import EntryState, TextSource
 from storage.db import Database
 from storage.models import Entry, Feed
 from storage.records import EntryRecord, FeedRecord
@@ -17,11 +17,11 @@ from storage.records import EntryRecord, FeedRecord
 
 @dataclass(frozen=True)
 class FoundText:
-    """The text found for a pending entry, and where it came from (a daemon.states.TextSource value)."""
+    """The text found for a pending entry, and where it came from."""
 
     entry_id: int
     text: str
-    source: str
+    source: TextSource
 
 
 def _entry(row: Entry) -> EntryRecord:
@@ -52,7 +52,7 @@ def mark_ready(db: Database, found: Sequence[FoundText]) -> None:
             .where(table.c.id == bindparam("eid"), table.c.state == EntryState.PENDING.value)
             .values(state=EntryState.READY.value, text=bindparam("text"), text_source=bindparam("text_source"))
         )
-        s.execute(statement, [{"eid": f.entry_id, "text": f.text, "text_source": f.source} for f in found])
+        s.execute(statement, [{"eid": f.entry_id, "text": f.text, "text_source": f.source.value} for f in found])
 
 
 def mark_no_text(db: Database, entry_id: int, error: str, states: Sequence[str]) -> None:

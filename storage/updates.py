@@ -8,14 +8,24 @@ batch: a thousand feeds do not cost a thousand round trips.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, func, insert, select, type_coerce, update
 
+from daemon.states import WebSubState
 from storage.db import Database
 from storage.models import Article, Entry, Feed
-from storage.records import FeedUpdateContext, FeedUpdateIntent, KnownEntry, StoredFeed
+from storage.records import (
+    EntryEdit,
+    FeedChange,
+    FeedUpdateContext,
+    FeedUpdateIntent,
+    KnownEntry,
+    NewEntry,
+    StoredFeed,
+)
 
 R = TypeVar("R")
 
@@ -36,7 +46,13 @@ def update_feeds(
     with db.session() as s:
         feeds = {
             row.id: StoredFeed(
-                row.id, row.url, row.title, row.site_url, row.error_count, row.poll_interval_seconds, row.websub_state
+                row.id,
+                row.url,
+                row.title,
+                row.site_url,
+                row.error_count,
+                row.poll_interval_seconds,
+                WebSubState(row.websub_state) if row.websub_state in WebSubState._value2member_map_ else None,
             )
             for row in s.execute(
                 select(
@@ -64,13 +80,55 @@ def update_feeds(
     return result
 
 
+def _feed_columns(change: FeedChange) -> dict[str, Any]:
+    """The feed's columns a poll writes; the parts it leaves as stored are not among them."""
+    columns: dict[str, Any] = {
+        "last_polled_at": change.polled_at,
+        "lease_owner": None,  # the poll is over: its lease ends
+        "lease_until": None,
+        "status": change.status.value,
+        "error_count": change.error_count,
+        "last_error": change.last_error,
+        "last_error_kind": change.last_error_kind.value if change.last_error_kind else None,
+        "next_poll_at": change.next_poll_at,
+        "interval_seconds": change.interval_seconds,
+        "interval_source": change.interval_source.value,
+    }
+    if change.failed_at is not None:
+        columns["last_error_at"] = change.failed_at
+    if change.succeeded_at is not None:
+        columns["last_success_at"] = change.succeeded_at
+    if change.validators is not None:
+        columns.update(etag=change.validators.etag, last_modified=change.validators.last_modified)
+    if change.moved_to is not None:
+        columns["url"] = change.moved_to
+    if change.about is not None:
+        columns.update(asdict(change.about))
+    return columns
+
+
+def _entry_row(entry: NewEntry) -> dict[str, Any]:
+    return {**asdict(entry), "state": entry.state.value}
+
+
+def _entry_columns(edit: EntryEdit) -> dict[str, Any]:
+    columns: dict[str, Any] = {}
+    if edit.identity is not None:
+        columns["identity"] = edit.identity
+    if edit.content is not None:
+        columns.update(asdict(edit.content))
+    return columns
+
+
 def _write(s, intents: Sequence[FeedUpdateIntent]) -> None:
-    _update_by_id(s, Feed, [{"id": i.feed_id, **i.feed} for i in intents])
-    rows = [row for i in intents for row in i.new_entries]
+    _update_by_id(s, Feed, [{"id": i.feed_id, **_feed_columns(i.feed)} for i in intents])
+    rows = [_entry_row(entry) for i in intents for entry in i.new_entries]
     if rows:
         s.execute(insert(Entry), rows)
     _update_by_id(
-        s, Entry, [{"id": entry_id, **values} for i in intents for entry_id, values in i.changed_entries.items()]
+        s,
+        Entry,
+        [{"id": entry_id, **_entry_columns(edit)} for i in intents for entry_id, edit in i.changed_entries.items()],
     )
     for i in intents:
         for entry_id, title in i.retitled.items():

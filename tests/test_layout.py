@@ -305,3 +305,40 @@ def test_the_cycle_finder_finds_a_cycle_hidden_in_a_function():
     graph = _module_graph()
     graph["daemon.states"].add("daemon.errors")  # as if states imported errors inside a function
     assert {"daemon.states", "daemon.errors"} in _cycles(graph)
+
+
+# ---- typed records between the stages ---------------------------------------------------------------------------
+
+# Records that still carry a dict of anything: a membership's evidence (its own type comes with the engine's new
+# evidence format) and the datasketch storage settings handed through to the engine as they are.
+UNTYPED_YET = {"Member.evidence", "StoryDecision.evidence", "PipelineSettings.lsh_storage"}
+# Fields holding a stored word that another module writes as a plain string for now (storage/decisions.py).
+PLAIN_WORDS_YET = {"LockedEntry.state", "LockedEntry.text_source"}
+
+
+def test_records_between_the_stages_are_typed():
+    import typing
+    from enum import StrEnum
+
+    from daemon.pipeline import records as pipeline_records
+    from storage import records as storage_records
+
+    untyped, plain_words = set(), set()
+    for module in (storage_records, pipeline_records):
+        for cls in vars(module).values():
+            if not (dataclasses.is_dataclass(cls) and isinstance(cls, type) and cls.__module__ == module.__name__):
+                continue
+            hints = typing.get_type_hints(cls)
+            for f in dataclasses.fields(cls):
+                shown = str(hints[f.name])
+                if "dict[str, typing.Any]" in shown or shown == "typing.Any":
+                    untyped.add(f"{cls.__name__}.{f.name}")
+                word = f.name in ("status", "state", "source", "text_source", "extracted_from") or f.name.endswith(
+                    ("_kind", "_state", "_source")
+                )
+                kinds = typing.get_args(hints[f.name]) or (hints[f.name],)
+                stored_word = any(isinstance(k, type) and issubclass(k, StrEnum) for k in kinds)
+                if word and f.name != "source" and not stored_word:
+                    plain_words.add(f"{cls.__name__}.{f.name}")
+    assert untyped - {"PipelineSettings.embedder"} == UNTYPED_YET
+    assert plain_words == PLAIN_WORDS_YET

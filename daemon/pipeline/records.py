@@ -11,7 +11,8 @@ from daemon.fetch.client import FetchResult
 from daemon.parse.feed import ParsedFeed
 from daemon.parse.identity import EntryKeys
 from daemon.schedule import ScheduleSettings
-from daemon.states import ErrorKind
+from daemon.states import ErrorKind, TextSource
+from storage.records import EntryRecord, FeedRecord
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,17 @@ class Progress:
     def advance(self, stage: str, detail: str = "") -> None: ...
 
     def done(self, stage: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class GatheredText:
+    """What the article stage found for one pending entry: its text and where from, or why there is none."""
+
+    entry: EntryRecord
+    feed: FeedRecord
+    text: str | None  # None: no text anywhere (``error`` says why)
+    source: TextSource
+    error: str | None = None
 
 
 @dataclass(frozen=True)

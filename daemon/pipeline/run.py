@@ -26,6 +26,7 @@ from daemon.pipeline.records import (
     ArticleOutcome,
     FeedOutcome,
     Fetched,
+    GatheredText,
     PipelineSettings,
     PollReport,
     Progress,
@@ -33,7 +34,7 @@ from daemon.pipeline.records import (
     failed_fetch,
 )
 from daemon.schedule import RECENT_ENTRIES
-from daemon.states import EntryState, ErrorKind
+from daemon.states import EntryState, ErrorKind, TextSource
 from storage import Database
 from storage.articles import url_key
 from storage.decisions import DecisionTransaction, decision_transaction
@@ -448,17 +449,15 @@ class Pipeline:
         self.progress.start("articles", len(pending))
         loop = asyncio.get_running_loop()
 
-        async def gather_text(
-            entry: EntryRecord, feed: FeedRecord
-        ) -> tuple[EntryRecord, FeedRecord, str | None, str, str | None]:
-            text, source, problem = None, "feed", None
+        async def gather_text(entry: EntryRecord, feed: FeedRecord) -> GatheredText:
+            text, source, problem = None, TextSource.FEED, None
             fetch_page = self.settings.fetch_articles if feed.fetch_articles is None else feed.fetch_articles
             if fetch_page and entry.url:
                 page = await self.fetcher.fetch(entry.url)
                 if page.content is not None and not page.error_kind:
                     text = await loop.run_in_executor(None, extract_page, page.content, page.final_url)
                     if text:
-                        source = "page"
+                        source = TextSource.PAGE
                     else:
                         problem = f"no article text in the page {entry.url}"
                 else:
@@ -467,7 +466,7 @@ class Pipeline:
                 text = text_from_feed(entry.content, entry.summary)
             if not text:
                 why = problem or "no link and no content in the feed"
-                return (
+                return GatheredText(
                     entry,
                     feed,
                     None,
@@ -476,18 +475,18 @@ class Pipeline:
                 )
             if problem:
                 log.info("%s; used the feed's own content", problem)
-            return entry, feed, text[: self.settings.max_article_chars], source, None
+            return GatheredText(entry, feed, text[: self.settings.max_article_chars], source)
 
-        async def found(entry: EntryRecord, feed: FeedRecord):
+        async def found(entry: EntryRecord, feed: FeedRecord) -> GatheredText:
             try:
                 result = await gather_text(entry, feed)
             except Exception as exc:  # an extractor or fetcher bug on this entry: the entry's error, not the poll's
                 log.debug("finding the text of %s failed", entry.url or entry.identity, exc_info=True)
-                result = (
+                result = GatheredText(
                     entry,
                     feed,
                     None,
-                    "feed",
+                    TextSource.FEED,
                     f"entry {entry.url or entry.identity} of {feed.url}: cannot find its text: {describe_failure(exc)}",
                 )
             self.progress.advance("articles", entry.url or "")
@@ -498,11 +497,11 @@ class Pipeline:
         outcomes: list[ArticleOutcome] = []
         ready: list[FoundText] = []
         try:
-            for entry, _feed, text, source, error in gathered:
-                if error or text is None:
-                    outcomes.append(self._mark_no_text(entry, error or "no text"))
+            for got in gathered:
+                if got.error or got.text is None:
+                    outcomes.append(self._mark_no_text(got.entry, got.error or "no text"))
                 else:
-                    ready.append(FoundText(entry.id, text, source))
+                    ready.append(FoundText(got.entry.id, got.text, got.source))
             mark_ready(self.db, ready)
         except StorageError as exc:
             # the entries stay pending and are taken up again by the next poll
@@ -612,7 +611,7 @@ class Pipeline:
                         continue
                     if key is not None:
                         new_pages.add(key)
-                    text, source = row.text or "", row.text_source or "feed"
+                    text, source = row.text or "", TextSource(row.text_source or TextSource.FEED)
                     title = (entry.title or "").strip() or text.split("\n", 1)[0][:200]
                     article = NewArticle(
                         entry_id=entry.id,
