@@ -42,7 +42,7 @@ def _sqlite_pragmas(dbapi_connection, _record):
 
 
 class Database:
-    def __init__(self, url: str):
+    def __init__(self, url: str, create_folder: bool = False):
         try:
             parsed = make_url(url)
         except ArgumentError as exc:
@@ -57,6 +57,12 @@ class Database:
             database = parsed.database
             if database and database != ":memory:":
                 folder = Path(database).expanduser().parent
+                if not create_folder and not folder.is_dir():
+                    # a typo in a configured path must not leave a new tree of folders and an empty database behind
+                    raise StorageError(
+                        f"database {database}: the folder {folder} does not exist; create it, or fix database.url "
+                        f"(or WIREDESK_DATABASE_URL)"
+                    )
                 try:
                     folder.mkdir(parents=True, exist_ok=True)
                 except OSError as exc:
@@ -133,8 +139,10 @@ class Database:
         self.engine.dispose()
 
 
-def open_database(url: str, migrate: bool = True) -> Database:
-    db = Database(url)
+def open_database(url: str, migrate: bool = True, create_folder: bool = False) -> Database:
+    """The database at ``url``, migrated; an SQLite file's folder is created only with ``create_folder`` (the default
+    location), else it must exist."""
+    db = Database(url, create_folder=create_folder)
     if migrate:
         db.migrate()
     return db

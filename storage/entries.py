@@ -22,6 +22,8 @@ class FoundText:
     entry_id: int
     text: str
     source: TextSource
+    page_url: str | None = None  # text from a page: where it was fetched from, after redirects
+    page_title: str | None = None  # that page's own title, when it is on another site than the feed
 
 
 def _entry(row: Entry) -> EntryRecord:
@@ -50,9 +52,27 @@ def mark_ready(db: Database, found: Sequence[FoundText]) -> None:
         statement = (
             update(table)  # type: ignore[arg-type]  # a Table, which SQLAlchemy's stubs type as a FromClause
             .where(table.c.id == bindparam("eid"), table.c.state == EntryState.PENDING.value)
-            .values(state=EntryState.READY.value, text=bindparam("text"), text_source=bindparam("text_source"))
+            .values(
+                state=EntryState.READY.value,
+                text=bindparam("text"),
+                text_source=bindparam("text_source"),
+                page_url=bindparam("page_url"),
+                page_title=bindparam("page_title"),
+            )
         )
-        s.execute(statement, [{"eid": f.entry_id, "text": f.text, "text_source": f.source.value} for f in found])
+        s.execute(
+            statement,
+            [
+                {
+                    "eid": f.entry_id,
+                    "text": f.text,
+                    "text_source": f.source.value,
+                    "page_url": f.page_url,
+                    "page_title": f.page_title,
+                }
+                for f in found
+            ],
+        )
 
 
 def mark_no_text(db: Database, entry_id: int, error: str, states: Sequence[str]) -> None:
@@ -62,7 +82,7 @@ def mark_no_text(db: Database, entry_id: int, error: str, states: Sequence[str])
         if row is not None and row.state in states:
             row.state = EntryState.NO_TEXT.value
             row.error = error
-            row.text = row.text_source = None
+            row.text = row.text_source = row.page_url = row.page_title = None
 
 
 def ready_entries(

@@ -47,6 +47,7 @@ class FeedRecord:
     # WebSub: the hub the feed names, and the subscription's state
     hub_url: str | None = None
     websub_state: WebSubState | None = None
+    websub_topic: str | None = None  # the topic the hub knows it by (its rel="self" URL), else its URL
 
     @classmethod
     def of(cls, row: Any) -> FeedRecord:
@@ -114,6 +115,8 @@ class Member:
     summary: str
     seen_at: datetime  # when wiredesk stored the article
     other_feeds: tuple[OtherFeed, ...] = ()  # the other feeds that listed the same page, in the order they did
+    extracted_from: TextSource = TextSource.PAGE  # where its text came from: the page, or the feed's own content
+    page_url: str | None = None  # the page its text was fetched from, after redirects (None: its link, or no page)
 
     @property
     def feeds(self) -> tuple[str, ...]:
@@ -194,6 +197,7 @@ class KnownEntry:
     url: str | None
     content_hash: str
     published: datetime | None
+    updated: datetime | None = None  # when the feed last said it changed (its <updated>), as stored
 
 
 @dataclass(frozen=True)
@@ -323,6 +327,8 @@ class LockedEntry:
     state: str  # a daemon.states.EntryState value
     text: str | None
     text_source: str | None  # a daemon.states.TextSource value
+    page_url: str | None = None  # text from a page: where it was fetched from, after redirects
+    page_title: str | None = None  # that page's own title, when the page is on another site than the feed
 
 
 @dataclass(frozen=True)
@@ -339,6 +345,7 @@ class NewArticle:
     extracted_from: TextSource
     text_hash: str
     url_key: str | None = None  # storage.articles.url_key of the URL: one article per page
+    page_url: str | None = None  # the page the text was fetched from, after redirects (text from a page only)
 
 
 @dataclass(frozen=True)

@@ -149,7 +149,9 @@ def _known_entries(s, feed_ids: Sequence[int]) -> dict[int, list[KnownEntry]]:
     known: dict[int, list[KnownEntry]] = {}
     if feed_ids:
         rows = s.execute(
-            select(Entry.feed_id, Entry.id, Entry.identity, Entry.url, Entry.content_hash, Entry.published)
+            select(
+                Entry.feed_id, Entry.id, Entry.identity, Entry.url, Entry.content_hash, Entry.published, Entry.updated
+            )
             .where(Entry.feed_id.in_(feed_ids))
             .order_by(Entry.id)
         )

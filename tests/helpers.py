@@ -81,3 +81,18 @@ def expire_leases(url: str) -> int:
             ).rowcount
     finally:
         engine.dispose()
+
+
+def resolve_on_loopback(monkeypatch, names: dict[str, str]) -> None:
+    """Host names answered with loopback addresses, as a resolver under the test's control would (``names``: host
+    name to address): the rest of the exchange — connection, address check, HTTP — is the real one. Other names are
+    resolved as usual."""
+    import socket
+
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else host
+        return real(names.get(str(name).lower().rstrip("."), host), port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)

@@ -85,13 +85,18 @@ def _document(line: str, seen: set[str]) -> Document:
     )
 
 
+MAX_LINE_CHARS = 64 << 20  # one article's line: its text is cut at fetch.max_article_chars (at most 10 million)
+
+
 def read_corpus(path: str | os.PathLike[str]) -> list[Document]:
     """Every article of the file, or CorpusError naming the file and line of the first bad one."""
     docs: list[Document] = []
     seen: set[str] = set()
     try:
         with open(path, encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
+            for lineno, line in enumerate(iter(lambda: fh.readline(MAX_LINE_CHARS + 1), ""), 1):
+                if len(line) > MAX_LINE_CHARS:
+                    raise CorpusError(f"{path}:{lineno}: longer than {MAX_LINE_CHARS} characters; one article a line")
                 if not line.strip():
                     continue
                 try:

@@ -26,7 +26,7 @@ from daemon.feeds import (
     remove_feed,
     sync_config_feeds,
 )
-from daemon.fetch.urls import http_url_problem
+from daemon.fetch.urls import http_url_problem, redact
 from daemon.states import FeedStatus
 from storage import Database
 from storage import feeds as stored
@@ -76,12 +76,21 @@ def known_feeds(db: Database, urls: list[str]):
     return found
 
 
+MAX_OPML_BYTES = 256 << 20
+
+
 def parse_opml(path: str) -> list[tuple[str, str | None, str | None]]:
     p = Path(path)
     try:
-        data = p.read_bytes()
+        with p.open("rb") as fh:
+            data = fh.read(MAX_OPML_BYTES + 1)
     except OSError as exc:
         raise InputError(f"cannot read OPML file {path}: {exc.strerror}") from exc
+    if len(data) > MAX_OPML_BYTES:
+        raise InputError(
+            f"{path} is larger than {MAX_OPML_BYTES // (1 << 20)} MiB, more than an OPML file of 100,000 feeds; "
+            "is it the right file?"
+        )
     # listparser forgives a truncated file; a cut-off export must not be half-imported, so check the XML first
     try:
         root = ET.fromstring(data)
@@ -171,13 +180,13 @@ def _minutes(seconds: float | None) -> float | None:
 def list_feeds(db: Database) -> list[dict]:
     return [
         {
-            "url": f.url,
+            "url": redact(f.url),
             "title": f.title,
             "folder": f.folder,
             "status": f.status,
             "entries": entries,
             "last_success": f.last_success_at.isoformat() if f.last_success_at else None,
-            "last_error": f.last_error,
+            "last_error": redact(f.last_error),
             "error_count": f.error_count,
             "next_poll": f.next_poll_at.isoformat() if f.next_poll_at else None,
             # the interval now in force and where it came from (user, adaptive, ttl, cache, retry-after, backoff,

@@ -14,7 +14,7 @@ import logging
 import random
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import datetime
+from datetime import datetime, timezone
 
 from daemon.parse.feed import ParsedFeed
 from daemon.parse.identity import EntryKeys
@@ -52,6 +52,7 @@ class _Working:
     content_hash: str
     published: datetime | None
     new: NewEntry | None = None  # the entry to store, for entries not stored yet
+    updated: datetime | None = None  # the stored entry's <updated>
 
 
 @dataclass
@@ -79,11 +80,22 @@ class EntryChanges:
             self.updates[row.id] = dataclasses.replace(self.updates.get(row.id, EntryEdit()), content=content)
 
 
+def _older(given: datetime | None, stored: datetime | None) -> bool:
+    """An item dated before the version stored (a replayed push, a stale mirror) changes nothing."""
+    if given is None or stored is None:
+        return False
+    if given.tzinfo is None:
+        given = given.replace(tzinfo=timezone.utc)
+    if stored.tzinfo is None:
+        stored = stored.replace(tzinfo=timezone.utc)
+    return given < stored
+
+
 def merge_entries(
     feed_id: int, parsed: ParsedFeed, keys: Sequence[EntryKeys], known: Sequence[KnownEntry], now: datetime
 ) -> EntryChanges:
     """Which of the feed's items are new entries and which changed stored ones."""
-    rows = [_Working(k.id, k.identity, k.url, k.content_hash, k.published) for k in known]
+    rows = [_Working(k.id, k.identity, k.url, k.content_hash, k.published, updated=k.updated) for k in known]
     existing = {row.identity: row for row in rows}
     by_url = {row.url: row for row in rows if row.url}
     changes = EntryChanges()
@@ -125,8 +137,8 @@ def merge_entries(
             if url:
                 by_url[url] = row
             changes.new += 1
-        elif row.content_hash != content_hash:
-            row.url, row.content_hash = url, content_hash
+        elif row.content_hash != content_hash and not _older(item.updated, row.updated):
+            row.url, row.content_hash, row.updated = url, content_hash, item.updated or row.updated
             row.published = row.published or item.published
             changes.new_content(
                 row,

@@ -11,7 +11,8 @@ from daemon.fetch.client import FetchResult
 from daemon.parse.feed import ParsedFeed
 from daemon.parse.identity import EntryKeys
 from daemon.schedule import ScheduleSettings
-from daemon.states import ErrorKind, TextSource
+from daemon.states import ErrorKind
+from storage.entries import FoundText
 from storage.records import EntryRecord, FeedRecord
 
 
@@ -88,12 +89,11 @@ class Progress:
 
 @dataclass(frozen=True)
 class GatheredText:
-    """What the article stage found for one pending entry: its text and where from, or why there is none."""
+    """What the article stage found for one pending entry: its text (where from, which page), or why there is none."""
 
     entry: EntryRecord
     feed: FeedRecord
-    text: str | None  # None: no text anywhere (``error`` says why)
-    source: TextSource
+    found: FoundText | None  # None: no text anywhere (``error`` says why)
     error: str | None = None
 
 

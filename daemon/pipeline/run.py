@@ -17,8 +17,9 @@ from typing import TypeGuard
 
 from daemon.engine import Document, Engine
 from daemon.errors import FeedError, StorageConflict, StorageError
-from daemon.extract.article import extract_page, text_from_feed
+from daemon.extract.article import extract_page, text_from_feed, title_of_page
 from daemon.fetch.client import Fetcher, FetchResult, Validators
+from daemon.fetch.urls import publisher_of
 from daemon.parse.feed import ParsedFeed
 from daemon.parse.identity import EntryKeys, parse_feed_keyed
 from daemon.pipeline.feed_update import decide_feed_update
@@ -278,7 +279,10 @@ class Pipeline:
             keyed = await loop.run_in_executor(
                 None, parse_feed_keyed, content, feed.url, headers, self.settings.max_entries_per_feed
             )
-            parsed, keys = keyed.feed, keyed.keys
+            # the subscription is the one wiredesk made: a push (without a Link header, or naming another hub) never
+            # moves or ends it; the feed's own polls say where its hub is
+            parsed = dataclasses.replace(keyed.feed, hub_url=feed.hub_url, self_url=feed.websub_topic)
+            keys = keyed.keys
         except FeedError as exc:
             parse_error = exc
         report.feeds.extend(self._store_feeds([Fetched(feed.id, feed.url, result, parsed, keys, parse_error)]))
@@ -451,13 +455,18 @@ class Pipeline:
 
         async def gather_text(entry: EntryRecord, feed: FeedRecord) -> GatheredText:
             text, source, problem = None, TextSource.FEED, None
+            page_url = page_title = None
             fetch_page = self.settings.fetch_articles if feed.fetch_articles is None else feed.fetch_articles
             if fetch_page and entry.url:
                 page = await self.fetcher.fetch(entry.url)
                 if page.content is not None and not page.error_kind:
                     text = await loop.run_in_executor(None, extract_page, page.content, page.final_url)
                     if text:
-                        source = TextSource.PAGE
+                        source, page_url = TextSource.PAGE, page.final_url
+                        if publisher_of(page_url) != publisher_of(feed.url):
+                            # the feed is not the page's publisher: what is shown under the publisher's name is
+                            # what the publisher wrote, its title included, not what the feed says it wrote
+                            page_title = await loop.run_in_executor(None, title_of_page, page.content)
                     else:
                         problem = f"no article text in the page {entry.url}"
                 else:
@@ -470,12 +479,12 @@ class Pipeline:
                     entry,
                     feed,
                     None,
-                    source,
                     f"entry {entry.url or entry.identity} of {feed.url}: {why}, and the feed carries no text",
                 )
             if problem:
                 log.info("%s; used the feed's own content", problem)
-            return GatheredText(entry, feed, text[: self.settings.max_article_chars], source)
+            kept = FoundText(entry.id, text[: self.settings.max_article_chars], source, page_url, page_title)
+            return GatheredText(entry, feed, kept)
 
         async def found(entry: EntryRecord, feed: FeedRecord) -> GatheredText:
             try:
@@ -486,7 +495,6 @@ class Pipeline:
                     entry,
                     feed,
                     None,
-                    TextSource.FEED,
                     f"entry {entry.url or entry.identity} of {feed.url}: cannot find its text: {describe_failure(exc)}",
                 )
             self.progress.advance("articles", entry.url or "")
@@ -498,10 +506,10 @@ class Pipeline:
         ready: list[FoundText] = []
         try:
             for got in gathered:
-                if got.error or got.text is None:
+                if got.found is None:
                     outcomes.append(self._mark_no_text(got.entry, got.error or "no text"))
                 else:
-                    ready.append(FoundText(got.entry.id, got.text, got.source))
+                    ready.append(got.found)
             mark_ready(self.db, ready)
         except StorageError as exc:
             # the entries stay pending and are taken up again by the next poll
@@ -612,7 +620,7 @@ class Pipeline:
                     if key is not None:
                         new_pages.add(key)
                     text, source = row.text or "", TextSource(row.text_source or TextSource.FEED)
-                    title = (entry.title or "").strip() or text.split("\n", 1)[0][:200]
+                    title = (row.page_title or entry.title or "").strip() or text.split("\n", 1)[0][:200]
                     article = NewArticle(
                         entry_id=entry.id,
                         external_id=self.external_ids.get(entry.url or ""),
@@ -623,6 +631,7 @@ class Pipeline:
                         published=entry.published,
                         url_key=key,
                         extracted_from=source,
+                        page_url=row.page_url if source == "page" else None,
                         text_hash=hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
                     )
                     # a pure function of the title and text: computed before the decision lock is taken

@@ -8,7 +8,7 @@ from datetime import datetime
 from rich.console import Console
 from rich.table import Table
 
-from daemon.publish.select import outlet_name, publisher_of, story_outlets, to_digest_story
+from daemon.publish.select import attribution, outlet_name, story_outlets, to_digest_story
 from daemon.publish.why import explain
 from storage.records import StoryView
 
@@ -74,7 +74,7 @@ def story_detail(story: StoryView, *, preferred: tuple[str, ...] = (), outlets: 
     table.add_column("score", justify="right")
     table.add_column("why it joined")
     for m in story.members:
-        outlet = outlet_name(m, publisher_of(m.url), outlets)
+        outlet = outlet_name(m, attribution(m)[0], outlets)
         feeds = f" (feeds {', '.join(m.feeds)})" if len(m.feeds) > 1 else ""
         table.add_row(
             m.key,
