@@ -335,7 +335,9 @@ def test_cluster_without_the_model_says_so_once_and_goes_on(tmp_path, monkeypatc
     out, err = io.StringIO(), io.StringIO()
     assert cluster_jsonl(corpus, out=out, err=err) == 0
     lines = err.getvalue().splitlines()
-    assert len(lines) == 1 and "semantic model not available" in lines[0] and "lexical signals only" in lines[0]
+    assert len(lines) == 2 and "semantic model not available" in lines[0] and "lexical signals only" in lines[0]
+    # and the throughput at the end
+    assert lines[1].startswith("wiredesk cluster: 4 articles in ") and "articles/s (model none" in lines[1]
     assert [json.loads(line)["id"] for line in out.getvalue().splitlines()] == ["a1", "a2", "a3", "a4"]
 
 

@@ -2,10 +2,10 @@
 
 The story tier's lexical signals see same-event coverage only when articles share rare words; a sentence embedding
 sees it when the words differ or the text is a headline. This module computes that embedding without PyTorch:
-WordPiece tokens from Hugging Face ``tokenizers`` (the model's own ``tokenizer.json``), the weights read with
-``safetensors`` into numpy, and the BERT forward pass in numpy float32 — embeddings and LayerNorm, six transformer
-layers, mean pooling over the tokens, L2 normalisation — giving 384 dimensions that equal sentence-transformers'
-to within 1e-5.
+WordPiece tokens from Hugging Face ``tokenizers`` (the model's own ``tokenizer.json``), the weights memory-mapped
+from the safetensors file as numpy arrays, and the BERT forward pass in numpy float32 — embeddings and LayerNorm,
+six transformer layers, mean pooling over the tokens, L2 normalisation — giving 384 dimensions that equal
+sentence-transformers' to within 1e-5.
 
 Why it is fast enough on a CPU: the input stops at 128 word pieces (the lead carries the event); texts are batched
 by token count and every token-wise product (the fused query/key/value projection, the attention output, the
