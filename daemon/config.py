@@ -80,6 +80,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
     "engine": {
         "semantic": ((bool,), True),
         "model_dir": ((str,), ""),
+        "precision": ((str,), "int8"),
     },
     "log": {
         "level": ((str,), "INFO"),
@@ -234,6 +235,7 @@ ALLOWED: dict[str, Allowed] = {
         'empty or a redis://, rediss:// or unix:// URL, such as "redis://127.0.0.1:6379/0"', _redis_url
     ),
     "engine.model_dir": text(4096),
+    "engine.precision": Allowed('"int8" or "float32"', lambda v: v in ("int8", "float32")),
     "log.level": Allowed(f"one of {', '.join(sorted(LOG_LEVELS))}", lambda v: v.upper() in LOG_LEVELS),
 }
 _BY_TYPE: dict[type, Allowed] = {

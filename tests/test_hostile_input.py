@@ -76,6 +76,7 @@ BAD_CONFIG = [
     ("fetch", "user_agent", '"wiredesk\\r\\nX-Injected: 1"', "control characters"),
     ("fetch", "allow_networks", '["10.0.0.0/33"]', "IP networks"),
     ("redis", "url", '"http://127.0.0.1:6379/"', "redis://"),
+    ("engine", "precision", '"int4"', '"int8" or "float32"'),
 ]
 
 

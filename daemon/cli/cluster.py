@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -122,17 +123,21 @@ def cluster_jsonl(
     """Validate the whole file, then assign every article in input order; 0 on success, 2 on bad input.
 
     `embedder`: the semantic model (default: the installed one, as the daemon's default config has it; when it
-    cannot be loaded one line on `err` says so and the stories use the lexical signals only)."""
+    cannot be loaded one line on `err` says so and the stories use the lexical signals only). At the end one line on
+    `err` gives the throughput: articles, seconds and articles per second (model loading not counted), the model's
+    precision and the process's peak memory."""
     err = err if err is not None else sys.stderr
     try:
         docs = read_corpus(path)
     except CorpusError as exc:
         print(f"wiredesk cluster: {exc}", file=err)
         return 2
+    started = time.perf_counter()
     if embedder is _DEFAULT:
         from daemon.app import semantic_embedder
 
         embedder = semantic_embedder(report=lambda line: print(f"wiredesk cluster: {line}", file=err))
+    loaded = time.perf_counter()
     engine = Engine(embedder=embedder)
     # fingerprints (and their vectors) in batches ahead of the decisions, which stay one article at a time
     for doc, fp in zip(docs, engine.fingerprint_many(docs, chunksize=256)):
@@ -140,4 +145,23 @@ def cluster_jsonl(
         out.write(
             json.dumps({"id": a.article_id, "story": a.story_id, "copy_of": a.copy_of}, ensure_ascii=False) + "\n"
         )
+    out.flush()
+    print(f"wiredesk cluster: {_throughput(len(docs), started, loaded, embedder)}", file=err)
     return 0
+
+
+def _throughput(n: int, started: float, loaded: float, embedder: object) -> str:
+    """ "772 articles in 21.4 s: 36.1 articles/s (model int8, loaded in 0.4 s); peak memory 312 MB"."""
+    seconds = time.perf_counter() - loaded
+    model = "none" if embedder is None else str(getattr(embedder, "precision", "custom"))
+    peak = ""
+    try:
+        import resource
+
+        peak = f"; peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+    except ImportError:  # not on every OS
+        pass
+    return (
+        f"{n:,} articles in {seconds:.1f} s: {n / max(seconds, 1e-9):.1f} articles/s "
+        f"(model {model}, loaded in {loaded - started:.1f} s){peak}"
+    )
