@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from daemon.cli.cluster import cluster_jsonl
-from daemon.engine import Document, Engine, Fingerprint, FingerprintError, decision
+from daemon.engine import Document, Engine, Fingerprint, FingerprintError, story_model
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -218,8 +218,9 @@ def test_two_write_ups_of_one_event_share_a_story_without_being_copies():
     assert b.story_id == a.story_id
     assert b.copy_of is None
     assert a.score == 1.0 and a.evidence.get("founder")
-    assert b.score >= decision.MODELS[b.evidence["model"]][1]
-    assert abs(b.score - b.evidence["probability"]) < 1e-4
+    assert b.score >= story_model.MODELS[b.evidence["model"]][1]
+    assert abs(b.score - b.evidence["score"]) < 1e-4
+    assert b.evidence["explanation"].startswith("joined: ")
     shared = {t for t, _ in b.evidence["shared_terms"]}
     assert any("jajarkot" in t for t in shared)
     json.dumps(b.evidence)

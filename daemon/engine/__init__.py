@@ -46,8 +46,20 @@ copy. Copies are detected for any language: Chinese and Japanese text is shingle
 scripts per word.
 """
 
+from . import story_model
 from .core import Engine
 from .fingerprint import Fingerprint, FingerprintError
-from .model import Assignment, Document, EngineSettings
+from .types import Assignment, Change, Document, EngineSettings, Merge, Move
 
-__all__ = ["Assignment", "Document", "Engine", "EngineSettings", "Fingerprint", "FingerprintError"]
+__all__ = [
+    "Assignment",
+    "Change",
+    "Document",
+    "Engine",
+    "EngineSettings",
+    "Fingerprint",
+    "FingerprintError",
+    "Merge",
+    "Move",
+    "story_model",
+]
