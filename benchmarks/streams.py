@@ -7,7 +7,9 @@ which hides chaining and order effects (../shared/datasets/README.md, "Scoring a
 - headlines-dev, dated: each gold story starts at a random moment of one week, its articles (in a random order)
   follow at exponential gaps with mean 12 h; fed in time order; seeds 1-3;
 - headlines-dev, undated: random orders, seeds 1-3;
-- ecbplus-dev: input order and 5 random orders (seeds 1-5), undated.
+- ecbplus-dev: input order and 5 random orders (seeds 1-5), undated;
+- the seed fixtures (seeds/, the project's own: five outlets on one event over four days, two wire copies, ten
+  controls with the same cast) in publication order, with the expected stories of seeds/manifest.json.
 
 Fingerprints (with the semantic vectors) are computed once per set and kept in benchmarks/out/ keyed by the set's
 SHA-256, so that running many streams, or a fit, does not embed the texts again.
@@ -81,11 +83,33 @@ def gold_of(path: Path) -> dict[str, str]:
     return out
 
 
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+
+
+def seed_stream(embedder) -> Stream:
+    arts = json.loads((SEEDS / "manifest.json").read_text(encoding="utf-8"))["articles"]
+    arts.sort(key=lambda a: a["published"])
+    docs = [
+        Document(
+            a["id"],
+            a.get("title") or "",
+            (SEEDS / a["text"]).read_text(encoding="utf-8"),
+            datetime.fromisoformat(a["published"]),
+        )
+        for a in arts
+    ]
+    fps = list(Engine(embedder=embedder).fingerprint_many(docs, chunksize=64))
+    return Stream("seeds", "publication order", "publication order", docs, fps, {a["id"]: a["story"] for a in arts})
+
+
 def streams(
     datasets: Path, embedder, label: str = "semantic", sets=("allsides", "headlines", "ecbplus")
 ) -> list[Stream]:
     out: list[Stream] = []
     for name in sets:
+        if name == "seeds":
+            out.append(seed_stream(embedder))
+            continue
         path = datasets / f"{name}-dev.jsonl"
         docs, fps = fingerprints(path, embedder, label)
         gold = gold_of(path)

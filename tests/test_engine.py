@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from daemon.cli.cluster import cluster_jsonl
+from daemon.cli.cluster import cluster_jsonl, settled_stories
 from daemon.engine import Document, Engine, Fingerprint, FingerprintError, story_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -376,8 +377,10 @@ def _fixture_run():
         )
         for a in articles
     ]
-    _, out = run(docs)
-    by_id = {x.article_id: x for x in out}
+    # The stories a reader is shown: decisions at once, then settling by stream time (as `wiredesk cluster` does).
+    engine = Engine()
+    placed = settled_stories(engine, docs)
+    by_id = {a.article_id: replace(a, story_id=engine.story_of(a.article_id)) for a, _ in placed}
     return articles, by_id, by_id[SEED_IDS[0]].story_id
 
 

@@ -54,6 +54,7 @@ class _Story:
     members: list[int] = field(default_factory=list)  # article indices, copies included
     vectors: int = 0  # members that contributed to the centroid (copies do not)
     merged_into: int | None = None  # set when settling merged it into another story
+    leading: np.ndarray | None = None  # its leading names (term ids), found again after its sums change
 
     def extend_span(self, ts: float | None) -> None:
         if ts is None:
@@ -499,9 +500,30 @@ class Engine:
         if ts is not None:
             for j, st in enumerate(sts):
                 x[j, col["quiet"]] = story_model.quiet(st.gap(ts), story_model.reach_seconds(st.pace()))
+        x[:, col["names_missed"]] = [self._names_missed(st, tids) for st in cands]
         short = fp.shingles < story_model.SHORT_SHINGLES
         models = [story_model.model_name(v is not None and st.vec_count > 0, short) for st in sts]
         return x, models, (keys, slot, vals, hit)
+
+    def _leading(self, story: int) -> np.ndarray:
+        """The story's leading names: its heaviest name terms (story_model.LEADING_NAMES, ties to the earlier)."""
+        st = self._stories[story]
+        if st.leading is None:
+            tids = np.array(st.terms, dtype=np.uint64)
+            if len(tids):
+                tids = tids[self._book.name_mask(tids)]
+            if len(tids) > story_model.LEADING_NAMES:
+                vals = self._book.values(story, tids)[2]
+                tids = tids[np.argsort(-vals, kind="stable")[: story_model.LEADING_NAMES]]
+            st.leading = tids
+        return st.leading
+
+    def _names_missed(self, story: int, tids: np.ndarray) -> float:
+        """The share of the story's leading names missing from the terms `tids` (0 when it has no names)."""
+        lead = self._leading(story)
+        if not len(lead):
+            return 0.0
+        return 1.0 - float(np.isin(lead, tids).sum()) / len(lead)
 
     def _scores(self, x: np.ndarray, models: list[str]) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
         """Per candidate row: its score, the threshold it must pass, and the weights that scored it."""
@@ -653,6 +675,7 @@ class Engine:
     ) -> None:
         """Add one write-up (its terms, weights and vector) to a story's sums."""
         st = self._stories[story]
+        st.leading = None
         book = self._book
         if v is not None:
             self._story_vsum[story] += v
@@ -684,6 +707,7 @@ class Engine:
     def _recount(self, story: int) -> None:
         """Recompute a story's |centroid|^2 and time span from its members (after a move or a merge)."""
         st = self._stories[story]
+        st.leading = None
         tids = np.array(st.terms, dtype=np.uint64)
         vals = self._book.values(story, tids)[2] if len(tids) else np.zeros(0)
         st.norm2 = float(vals @ vals)

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 DOUBT = 0.15  # an article that joined with less margin than this over the threshold is looked at again
 MOVE_MARGIN = 0.05  # a move needs the other story to score this much above the article's own
+CHANGED_NEAR = 0.3  # a changed story this near in meaning to a narrow member makes the member looked at again
 NEAREST = 8  # young stories scored against a story or an article: the nearest by meaning, and by shared terms
 
 
@@ -96,21 +97,29 @@ def _is_short(engine: Engine, st: int) -> bool:
 # ---------------------------------------------------------------------------------------------------- merges
 
 
-def _pair(engine: Engine, a: int, b: int, a_tids: np.ndarray) -> tuple[np.ndarray, str]:
-    """The story model's features between stories `a` (its term ids `a_tids`) and `b`, and the model to weigh them."""
+def _pair_model(engine: Engine, a: int, b: int) -> str:
+    semantic = engine._stories[a].vec_count > 0 and engine._stories[b].vec_count > 0
+    return story_model.model_name(semantic, _is_short(engine, a) or _is_short(engine, b))
+
+
+def _pair(engine: Engine, a: int, b: int, a_tids: np.ndarray) -> np.ndarray:
+    """The story model's features between stories `a` (its term ids `a_tids`) and `b`."""
     sa, sb = engine._stories[a], engine._stories[b]
     col = story_model.INDEX
     x = np.zeros(story_model.N_FEATURES)
     den = np.sqrt(sa.norm2 * sb.norm2)
     x[col["lex"]] = engine._book.dot(a, a_tids, b) / den if den > 0 else 0.0
-    semantic = sa.vec_count > 0 and sb.vec_count > 0
-    if semantic:
+    if sa.vec_count > 0 and sb.vec_count > 0:
         x[col["sem"]] = float(engine._story_unit[a] @ engine._story_unit[b])
     if sa.first is not None and sb.first is not None and sa.last is not None and sb.last is not None:
         gap = max(sa.first - sb.last, sb.first - sa.last, 0.0)
         reach = max(story_model.reach_seconds(sa.pace()), story_model.reach_seconds(sb.pace()))
         x[col["quiet"]] = story_model.quiet(gap, reach)
-    return x, story_model.model_name(semantic, _is_short(engine, a) or _is_short(engine, b))
+    # Each story's leading names looked for among the other's terms, the two shares missed averaged.
+    b_tids = _story_terms(engine, b)
+    missed = [engine._names_missed(a, b_tids), engine._names_missed(b, a_tids)]
+    x[col["names_missed"]] = sum(missed) / 2.0
+    return x
 
 
 def _merges(engine: Engine, young: set[int]) -> list[Change]:
@@ -130,10 +139,16 @@ def _merges(engine: Engine, young: set[int]) -> list[Change]:
         unit = engine._story_unit[a] if stories[a].vec_count else None
         best: tuple[float, int, np.ndarray, str, float, float] | None = None
         for b in _near(engine, sorted(young), unit, heavy, a):
-            x, name = _pair(engine, a, b, tids)
+            name = _pair_model(engine, a, b)
             w = engine._models[name][0]
-            score = float(story_model.scores(x[None, :], w)[0])
             need = engine._merge_threshold[name]
+            if unit is not None and stories[b].vec_count:
+                # The lexical cosine is at most 1: skip the pairs that could not pass even with it.
+                sem = float(engine._story_unit[b] @ unit)
+                if w[story_model.INDEX["sem"]] * sem + max(w[story_model.INDEX["lex"]], 0.0) < need:
+                    continue
+            x = _pair(engine, a, b, tids)
+            score = float(story_model.scores(x[None, :], w)[0])
             if score >= need and (best is None or score - need > best[0] - best[4]):
                 best = (score, b, x, name, need, 0.0)
         if best is None:
@@ -165,6 +180,10 @@ def _moves(engine: Engine, young: set[int]) -> list[Change]:
     stories = engine._stories
     col = story_model.INDEX
     ys = sorted(young)
+    # Only a story that changed since the last pass can have become a better home: an article is looked at again
+    # when one of those is near it in meaning (or, without vectors, at every pass).
+    changed = [st for st in engine._touched if st in young]
+    changed_units = engine._story_unit[changed] if changed else np.zeros((0, engine._story_unit.shape[1]))
     for i in sorted(engine._doubtful):
         own = engine._story_of[i]
         kept = engine._young.get(i)
@@ -179,6 +198,10 @@ def _moves(engine: Engine, young: set[int]) -> list[Change]:
         names = engine._book.names
         terms = [names[t] for t in tids.tolist()]
         v = engine._vecs[i].astype(np.float32) if engine._vecs[i].any() else None
+        if v is not None:
+            near_change = changed_units @ v
+            if not any(st != own and sim > CHANGED_NEAR for st, sim in zip(changed, near_change.tolist())):
+                continue
         others = _near(engine, ys, v, terms, own)
         if not others:
             continue
@@ -198,6 +221,7 @@ def _moves(engine: Engine, young: set[int]) -> list[Change]:
             rest = engine._story_vsum[own] - v
             rn = float(np.sqrt(rest @ rest))
             x[0, col["sem"]] = float(rest @ v) / rn if rn > 1e-9 else 0.0
+        x[:, col["names_missed"]] = [engine._names_missed(st, tids) for st in cands]
         ts = engine._times[i]
         if ts is not None:
             for r, st in enumerate(cands[1:], 1):
