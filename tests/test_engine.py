@@ -377,8 +377,15 @@ def _fixture_run():
         )
         for a in articles
     ]
-    # The stories a reader is shown: decisions at once, then settling by stream time (as `wiredesk cluster` does).
-    engine = Engine()
+    # The stories a reader is shown: decisions at once, then settling by stream time (as `wiredesk cluster` does), with
+    # the sentence model a default install has (without it the seed controls are not told apart: see the README).
+    from daemon.engine.embed import ModelError, load_embedder
+
+    try:
+        embedder = load_embedder()
+    except ModelError as exc:
+        pytest.skip(f"no semantic model: {exc}")
+    engine = Engine(embedder=embedder)
     placed = settled_stories(engine, docs)
     by_id = {a.article_id: replace(a, story_id=engine.story_of(a.article_id)) for a, _ in placed}
     return articles, by_id, by_id[SEED_IDS[0]].story_id

@@ -102,11 +102,11 @@ def test_two_events_with_one_protagonist_on_one_day_stay_apart_in_either_order(e
 
 
 LATER = (
-    "Kim Jong Un tells Chinese envoy ties with Beijing are at a new high",
-    "North Korean leader Kim Jong Un received a Chinese delegation in Pyongyang and said relations between the two "
-    "countries had reached a new high in the year of friendship, state media said. Kim thanked Chinese leader Xi "
-    "Jinping for his support.\n\nThe delegation follows the visit of Zhao Leji, China's top legislator, earlier "
-    "this month.",
+    "China and North Korea agree to reopen Yalu river bridge to trucks",
+    "Trade officials from China and North Korea agreed to reopen the Friendship Bridge between Dandong and "
+    "Sinuiju to trucks next month, Chinese customs said, as the two countries try to lift trade back to where it "
+    "was before the pandemic closed the border.\n\nNorth Korea's exports of wigs and eyelashes to China have "
+    "tripled this year.",
 )
 
 
@@ -162,7 +162,7 @@ def test_the_evidence_lists_every_weighed_feature_and_reads_as_words(embedder):
     ev = b.evidence
     weights, threshold = story_model.MODELS[ev["model"]]
     assert ev["model"] == "semantic" and ev["score"] >= threshold == ev["threshold"]
-    assert set(ev["features"]) == {n for n, w in zip(story_model.NAMES, weights) if w} == {"sem", "lex", "quiet"}
+    assert set(ev["features"]) == {n for n, w in zip(story_model.NAMES, weights) if w} == set(story_model.NAMES)
     for n, (value, share) in ev["features"].items():
         assert share == pytest.approx(value * weights[story_model.INDEX[n]], abs=1e-3)
     assert sum(share for _, share in ev["features"].values()) == pytest.approx(ev["score"], abs=1e-3)

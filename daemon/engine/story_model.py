@@ -67,19 +67,19 @@ FITTED_ON = {
     "headlines-dev.jsonl": "set by the fit",
 }
 REACH_MIN_HOURS = 24.0
-REACH_GAPS = 5.0
+REACH_GAPS = 3.0
 # model: (weights in the order of FEATURES, threshold)
 MODELS: dict[str, tuple[tuple[float, ...], float]] = {
-    "semantic": ((1.0, 1.0, -1.0, 0.0), 0.75),
+    "semantic": ((1.0, 1.3, -1.0, -0.5), 0.6),
     "semantic_short": ((1.0, 0.7, -0.5, 0.0), 0.4),
-    "lexical": ((0.0, 1.0, -1.0, 0.0), 0.3),
-    "lexical_short": ((0.0, 1.0, -0.5, 0.0), 0.3),
+    "lexical": ((0.0, 1.0, -0.75, 0.0), 0.15),
+    "lexical_short": ((0.0, 1.0, -0.5, 0.0), 0.35),
 }
 MERGE_THRESHOLD: dict[str, float] = {
     "semantic": 1.2,
-    "semantic_short": 0.9,
-    "lexical": 0.6,
-    "lexical_short": 0.6,
+    "semantic_short": 0.7,
+    "lexical": 0.9,
+    "lexical_short": 0.7,
 }
 # ---- end of the fitted block ------------------------------------------------------------------------------------
 
