@@ -34,7 +34,9 @@ def explain(evidence: dict, copy_of: str | None) -> str:
         for key in ("similarity", "centroid_similarity", "title_similarity", "entity_overlap"):
             if key in evidence and isinstance(evidence[key], (int, float)):
                 parts.append(f"{key.replace('_', ' ')} {evidence[key]:.2f}")
-    if evidence.get("founder") and "best_probability" in evidence:
+    if evidence.get("founder") and isinstance(evidence.get("explanation"), str):
+        parts.append(f"founded the story; nearest story {evidence.get('nearest_story')}: {evidence['explanation']}")
+    elif evidence.get("founder") and "best_probability" in evidence:
         parts.append(f"founded the story (nearest story {float(evidence['best_probability']):.0%} likely the same)")
     return "\n".join(p for p in parts if p) or "founded the story"
 
@@ -49,41 +51,35 @@ def _hours(h: float) -> str:
 
 
 def _decision_words(evidence: dict, features: dict) -> str:
-    """ "same event wording 0.71, shared names Zhao Leji, Pyongyang; 2 h apart; 98 % likely (semantic model);
-    most weight: same wording +4.5, ..." from a learned decision's evidence."""
-    from daemon.engine.decision import FEATURES
+    """ "joined: the same event in other words +0.71, the same words, names and numbers +0.35 (1.06, needs 0.80);
+    shared names Zhao Leji, Pyongyang; 2 h from the story's newest article" from a story decision's evidence (an
+    older decision's evidence, stored before the story model read this way, is shown by its feature shares)."""
+    from daemon.engine.story_model import MEANING
 
-    said = dict(FEATURES)
-    value = {k: v[0] for k, v in features.items() if isinstance(v, (list, tuple)) and len(v) == 2}
-    first: list[str] = []
-    if "sem_mean" in value:
-        first.append(f"same event wording {value['sem_mean']:.2f}")
-    if "lex" in value:
-        first.append(f"same terms {value['lex']:.2f}")
     terms = evidence.get("shared_terms") or []
     names = [_term_label(t[0]) for t in terms if isinstance(t, (list, tuple)) and str(t[0]).startswith("e:")][:4]
     words = [_term_label(t[0]) for t in terms if isinstance(t, (list, tuple)) and not str(t[0]).startswith("e:")][:4]
+    explanation = evidence.get("explanation")
+    if isinstance(explanation, str):
+        line = explanation
+    else:
+        shares = sorted(
+            (
+                (v[1], k)
+                for k, v in features.items()
+                if k != "bias" and isinstance(v, (list, tuple)) and len(v) == 2 and abs(v[1]) >= 0.05
+            ),
+            key=lambda x: -abs(x[0]),
+        )[:4]
+        line = "weighed most: " + ", ".join(f"{MEANING.get(k, k.replace('_', ' '))} {c:+.1f}" for c, k in shares)
+        p = evidence.get("probability")
+        if isinstance(p, (int, float)):
+            line += f"; {p:.0%} likely the same story ({evidence.get('model', 'story')} model)"
+    extra = []
     if names:
-        first.append("shared names " + ", ".join(names))
+        extra.append("shared names " + ", ".join(names))
     if words:
-        first.append("shared words " + ", ".join(words))
-    line = ", ".join(first)
+        extra.append("shared words " + ", ".join(words))
     if isinstance(evidence.get("hours_from_newest"), (int, float)):
-        line += f"; {_hours(evidence['hours_from_newest'])} from the story's newest article"
-    p = evidence.get("probability")
-    if isinstance(p, (int, float)):
-        line += f"; {p:.0%} likely the same story ({evidence.get('model', 'story')} model)"
-    by = evidence.get("chosen_by")
-    if isinstance(by, str) and isinstance(evidence.get("passed"), int):
-        line += f"; of {evidence['passed']} stories that passed, the nearest by {said.get(by, by)}"
-    shares = sorted(
-        (
-            (v[1], k)
-            for k, v in features.items()
-            if k != "bias" and isinstance(v, (list, tuple)) and len(v) == 2 and abs(v[1]) >= 0.05
-        ),
-        key=lambda x: -abs(x[0]),
-    )[:4]
-    if shares:
-        line += "\nweighed most: " + ", ".join(f"{said.get(k, k)} {c:+.1f}" for c, k in shares)
-    return line
+        extra.append(f"{_hours(evidence['hours_from_newest'])} from the story's newest article")
+    return line + ("\n" + "; ".join(extra) if extra else "")
