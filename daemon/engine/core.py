@@ -740,7 +740,9 @@ class Engine:
         s.members.extend(a.members)
         a.members = []
         a.terms = []
-        a.vec_count = a.vectors = 0
+        a.vec_count = a.vectors = a.dated = 0
+        a.norm2 = 0.0
+        a.first = a.last = None
         a.merged_into = survivor
         self._story_index[a.id] = survivor
         self._touched.add(survivor)
