@@ -6,7 +6,7 @@ import logging
 import sys
 from typing import Any
 
-from daemon.config import Config
+from daemon.config import SCHEMA, Config, data_dir
 from daemon.fetch.client import Fetcher, Limits
 from daemon.fetch.urls import redact
 from daemon.pipeline import PipelineSettings
@@ -96,7 +96,7 @@ def settle_seconds(config: Config) -> float | None:
 
 
 # One load per model folder and process; None where it could not be loaded (said once).
-_embedders: dict[str | None, object] = {}  # None: the off switch, said once
+_embedders: dict[tuple[str, str] | None, object] = {}  # None: the off switch, said once
 
 
 def semantic_embedder(config: Config | None = None, report=None):
@@ -106,18 +106,25 @@ def semantic_embedder(config: Config | None = None, report=None):
     `report`, else the log) says why and that stories use the lexical signals only. Nothing stored depends on
     the model being there: fingerprints stored with a vector keep it, those stored without one stay so.
     """
-    engine: dict[str, Any] = config["engine"] if config is not None else {"semantic": True, "model_dir": ""}
+    engine: dict[str, Any] = (
+        config["engine"] if config is not None else {k: default for k, (_, default) in SCHEMA["engine"].items()}
+    )
     if not engine["semantic"]:
         if None not in _embedders:
             _embedders[None] = None
             log.info("semantic signal off ([engine] semantic = false): stories use the lexical signals only")
         return None
-    key = engine["model_dir"]
+    key = (engine["model_dir"], engine["precision"])
     if key not in _embedders:
         from daemon.engine.embed import ModelError, load_embedder
 
         try:
-            _embedders[key] = load_embedder(key or None)
+            _embedders[key] = load_embedder(
+                key[0] or None,
+                precision=key[1],
+                cache_dir=data_dir() / "models",
+                report=report or log.warning,
+            )
         except ModelError as exc:
             _embedders[key] = None
             why = str(exc).removeprefix("sentence-embedding model: ")

@@ -81,6 +81,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "semantic": ((bool,), True),
         "model_dir": ((str,), ""),
         "settle_minutes": ((int, float), 5),
+        "precision": ((str,), "int8"),
     },
     "log": {
         "level": ((str,), "INFO"),
@@ -236,6 +237,7 @@ ALLOWED: dict[str, Allowed] = {
     ),
     "engine.model_dir": text(4096),
     "engine.settle_minutes": number(0, 1440),
+    "engine.precision": Allowed('"int8" or "float32"', lambda v: v in ("int8", "float32")),
     "log.level": Allowed(f"one of {', '.join(sorted(LOG_LEVELS))}", lambda v: v.upper() in LOG_LEVELS),
 }
 _BY_TYPE: dict[type, Allowed] = {

@@ -25,8 +25,8 @@ from pathlib import Path
 
 from daemon import websub
 from daemon.app import database, make_fetcher, pipeline_settings, settle_seconds
-from daemon.cli.feeds import sync_config_feeds
 from daemon.errors import ConfigError, StorageError, WiredeskError
+from daemon.feeds import sync_config_feeds
 from daemon.fetch.urls import redact
 from daemon.pipeline import Pipeline, Progress
 
@@ -130,21 +130,25 @@ def settle_after(pipeline: Pipeline, config, report, *, stream_time: bool = Fals
 
 def settle_logged(pipeline: Pipeline, *, fatal_storage: bool = False, stream_time: bool = False):
     """pipeline.settle(), its failure logged in one line instead of raised; its report, None when it failed."""
-    from daemon.pipeline.records import describe_failure
-    from storage.failures import is_storage_failure, storage_reason
+    from daemon.errors import first_line
 
     try:
         return pipeline.settle(stream_time=stream_time)
     except Exception as exc:
-        if is_storage_failure(exc):
+        if isinstance(exc, StorageError) and exc.database_failed:
             if fatal_storage:
                 raise StorageError(
-                    f"database not writable: cannot store the settled stories: {storage_reason(exc)} "
-                    "(nothing was lost; run again once the disk is fixed)"
+                    f"database not writable: cannot store the settled stories: {exc.reason} "
+                    "(nothing was lost; run again once the disk is fixed)",
+                    exc.reason,
                 ) from exc
-            log.error("settling the stories failed: the database is not writable: %s", storage_reason(exc))
+            log.error("settling the stories failed: the database is not writable: %s", exc.reason)
         else:
-            log.error("settling the stories failed, nothing of the pass was stored: %s", describe_failure(exc))
+            log.error(
+                "settling the stories failed, nothing of the pass was stored: %s: %s",
+                type(exc).__name__,
+                first_line(exc),
+            )
             log.debug("settling failed", exc_info=True)
         return None
 

@@ -19,7 +19,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from daemon.errors import StorageError
+from daemon.errors import StorageError, StorageRefused
 from daemon.states import ChangeKind
 from storage.models import Article, Membership, Story, StoryAlias
 from storage.models import StoryChange as ChangeRow
@@ -74,7 +74,7 @@ def _record(row: ChangeRow) -> StoredChange:
 
 def store_changes(s: Session, changes: Sequence[StoryChange], now: datetime, seq: int) -> list[StoredChange]:
     """Write the changes after ``seq``, in order; what was stored, each with its seq. A change that does not fit what
-    is stored (a story or an article that is not where the change says) is a StorageError: the transaction is
+    is stored (a story or an article that is not where the change says) is a StorageRefused: the transaction is
     rolled back and the engine rebuilt from what is stored."""
     stored: list[StoredChange] = []
     for change in changes:
@@ -84,7 +84,7 @@ def store_changes(s: Session, changes: Sequence[StoryChange], now: datetime, seq
         elif change.kind == ChangeKind.MOVE:
             article_ids = _move(s, change, now)
         else:
-            raise StorageError(f"unknown kind of story change {change.kind!r}")
+            raise StorageRefused(f"unknown kind of story change {change.kind!r}")
         row = ChangeRow(
             seq=seq,
             kind=str(change.kind),
@@ -106,7 +106,7 @@ def _merge(s: Session, change: StoryChange, now: datetime, seq: int) -> tuple[in
     found = s.execute(select(Story.uuid).where(Story.id == absorbed)).first()
     target = s.get(Story, survivor)
     if found is None or target is None or absorbed == survivor:
-        raise StorageError(
+        raise StorageRefused(
             f"cannot merge story {absorbed} into {survivor}: "
             + ("they are the same story" if absorbed == survivor else "one of them is not a stored story")
         )
@@ -137,23 +137,23 @@ def _merge(s: Session, change: StoryChange, now: datetime, seq: int) -> tuple[in
 def _move(s: Session, change: StoryChange, now: datetime) -> tuple[int, ...]:
     ids = tuple(dict.fromkeys(change.article_ids))
     if not ids or change.from_story == change.to_story:
-        raise StorageError(f"a move from story {change.from_story} to {change.to_story} without articles to move")
+        raise StorageRefused(f"a move from story {change.from_story} to {change.to_story} without articles to move")
     query = select(Membership.article_id, Membership.story_id).where(Membership.article_id.in_(ids))
     where = {article_id: story_id for article_id, story_id in s.execute(query)}
     astray = [a for a in ids if where.get(a) != change.from_story]
     if astray:
-        raise StorageError(
+        raise StorageRefused(
             f"cannot move articles {', '.join(map(str, astray))} from story {change.from_story}: "
             "they are not stored in it"
         )
     source = s.get(Story, change.from_story)
     if source is None:
-        raise StorageError(f"cannot move articles from story {change.from_story}: it is not a stored story")
+        raise StorageRefused(f"cannot move articles from story {change.from_story}: it is not a stored story")
     titles = {a: title for a, title in s.execute(select(Article.id, Article.title).where(Article.id.in_(ids)))}
     target = s.get(Story, change.to_story)
     if target is None:
         if s.get(StoryAlias, change.to_story) is not None:
-            raise StorageError(f"cannot move articles to story {change.to_story}: it was merged into another")
+            raise StorageRefused(f"cannot move articles to story {change.to_story}: it was merged into another")
         target = Story(
             id=change.to_story,
             uuid=story_uuid(change.to_story),

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy import text as sql
 from sqlalchemy.orm import Session
 
-from daemon.errors import StorageError
+from daemon.errors import StorageRefused
 from daemon.states import EntryState
 from storage import articles as pages
 from storage import changes
@@ -145,7 +145,7 @@ class DecisionTransaction:
             merged = s.scalars(select(StoryAlias.id).where(StoryAlias.id.in_(wanted - stories.keys()))).first()
             if merged is not None:
                 # an engine that has not applied a merge: never bring the absorbed story back
-                raise StorageError(f"story {merged} was merged into another; its id takes no new article")
+                raise StorageRefused(f"story {merged} was merged into another; its id takes no new article")
             stored: list[DecisionStored] = []
             for decision in decisions:
                 article = self._articles[decision.article_id]

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import defer
 
-from daemon.states import EntryState
+from daemon.states import EntryState, TextSource
 from storage.db import Database
 from storage.models import Entry, Feed
 from storage.records import EntryRecord, FeedRecord
@@ -17,11 +17,11 @@ from storage.records import EntryRecord, FeedRecord
 
 @dataclass(frozen=True)
 class FoundText:
-    """The text found for a pending entry, and where it came from (a daemon.states.TextSource value)."""
+    """The text found for a pending entry, and where it came from."""
 
     entry_id: int
     text: str
-    source: str
+    source: TextSource
     page_url: str | None = None  # text from a page: where it was fetched from, after redirects
     page_title: str | None = None  # that page's own title, when it is on another site than the feed
 
@@ -66,7 +66,7 @@ def mark_ready(db: Database, found: Sequence[FoundText]) -> None:
                 {
                     "eid": f.entry_id,
                     "text": f.text,
-                    "text_source": f.source,
+                    "text_source": f.source.value,
                     "page_url": f.page_url,
                     "page_title": f.page_title,
                 }

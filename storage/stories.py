@@ -10,6 +10,7 @@ from sqlalchemy import Integer, case, column, func, select, text
 from sqlalchemy.orm import aliased
 
 from daemon.errors import AmbiguousStory
+from daemon.states import TextSource
 from storage import changes
 from storage.articles import other_feeds
 from storage.db import Database
@@ -72,7 +73,7 @@ def load_stories(db: Database, story_ids: list[str] | None = None, limit: int | 
                     summary=lede(a.text, a.title),
                     seen_at=a.created_at,
                     other_feeds=others.get(a.id, ()),
-                    extracted_from=a.extracted_from,
+                    extracted_from=TextSource(a.extracted_from),
                     page_url=a.page_url,
                 )
             )

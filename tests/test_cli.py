@@ -101,6 +101,9 @@ def test_cluster_contract(tmp_path, wiredesk):
     assert all(set(r) == {"id", "story", "copy_of"} for r in rows)
     assert len({r["story"] for r in rows}) == 1, "the five seeds are one story"
     assert all(r["copy_of"] is None for r in rows)
+    # the throughput, on stderr at the end
+    last = err.splitlines()[-1]
+    assert last.startswith(f"wiredesk cluster: {len(seeds)} articles in ") and "articles/s" in last, err
 
 
 def test_console_script_and_module_agree(tmp_path):

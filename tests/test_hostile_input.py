@@ -76,6 +76,7 @@ BAD_CONFIG = [
     ("fetch", "user_agent", '"wiredesk\\r\\nX-Injected: 1"', "control characters"),
     ("fetch", "allow_networks", '["10.0.0.0/33"]', "IP networks"),
     ("redis", "url", '"http://127.0.0.1:6379/"', "redis://"),
+    ("engine", "precision", '"int4"', '"int8" or "float32"'),
 ]
 
 
@@ -579,6 +580,7 @@ def _alive(pids: set[int]) -> set[int]:
 
 # Before the fix: the fork server, the parse workers and the resource tracker were all still running 15 s after the
 # SIGKILL (4 orphans), and stayed so.
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_sigkilled_poll_leaves_no_helper_process(tmp_path, sqlite_url):
     import os

@@ -11,6 +11,7 @@ import urllib.request
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
 import sqlalchemy as sa
 from helpers import wait_until
 from test_service import free_port, start_run, wait_for_story
@@ -107,6 +108,7 @@ def test_signatures():
     assert not signature_ok("s3cret", body, "md5=abc") and not signature_ok("s3cret", body, None)
 
 
+@pytest.mark.slow
 def test_websub_round_trip(db_url, tmp_path, httpserver):
     hub = Hub()
     base = httpserver.url_for("").rstrip("/")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
-from daemon.engine import Document, Engine
+from daemon.engine import Assignment, Document, Engine, Fingerprint
 from daemon.errors import InputError
 
 if TYPE_CHECKING:
@@ -122,22 +123,79 @@ def cluster_jsonl(
     """Validate the whole file, then assign every article in input order; 0 on success, 2 on bad input.
 
     `embedder`: the semantic model (default: the installed one, as the daemon's default config has it; when it
-    cannot be loaded one line on `err` says so and the stories use the lexical signals only)."""
+    cannot be loaded one line on `err` says so and the stories use the lexical signals only). At the end one line on
+    `err` gives the throughput: articles, seconds and articles per second (model loading not counted), the model's
+    precision and the process's peak memory."""
     err = err if err is not None else sys.stderr
     try:
         docs = read_corpus(path)
     except CorpusError as exc:
         print(f"wiredesk cluster: {exc}", file=err)
         return 2
+    started = time.perf_counter()
     if embedder is _DEFAULT:
         from daemon.app import semantic_embedder
 
         embedder = semantic_embedder(report=lambda line: print(f"wiredesk cluster: {line}", file=err))
+    loaded = time.perf_counter()
     engine = Engine(embedder=embedder)
-    # fingerprints (and their vectors) in batches ahead of the decisions, which stay one article at a time
-    for doc, fp in zip(docs, engine.fingerprint_many(docs, chunksize=256)):
-        a = engine.add(doc, fingerprint=fp)
-        out.write(
-            json.dumps({"id": a.article_id, "story": a.story_id, "copy_of": a.copy_of}, ensure_ascii=False) + "\n"
-        )
+    rows = settled_stories(engine, docs)
+    for a, first in rows:
+        line: dict[str, Any] = {"id": a.article_id, "story": engine.story_of(a.article_id), "copy_of": a.copy_of}
+        if line["story"] != first:
+            line["placed_in"] = first  # the story it joined on arrival, before settling moved or merged it
+        out.write(json.dumps(line, ensure_ascii=False) + "\n")
+    out.flush()
+    print(f"wiredesk cluster: {_throughput(len(docs), started, loaded, embedder)}", file=err)
     return 0
+
+
+def _throughput(n: int, started: float, loaded: float, embedder: object) -> str:
+    """ "772 articles in 21.4 s: 36.1 articles/s (model int8, loaded in 0.4 s); peak memory 312 MB"."""
+    seconds = time.perf_counter() - loaded
+    model = "none" if embedder is None else str(getattr(embedder, "precision", "custom"))
+    peak = ""
+    try:
+        import resource
+
+        peak = f"; peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+    except ImportError:  # not on every OS
+        pass
+    return (
+        f"{n:,} articles in {seconds:.1f} s: {n / max(seconds, 1e-9):.1f} articles/s "
+        f"(model {model}, loaded in {loaded - started:.1f} s){peak}"
+    )
+
+
+SETTLE_EVERY_SECONDS = 3600.0  # stream time between settling passes, as the daemon settles every few minutes
+SETTLE_EVERY_ARTICLES = 100  # without dates
+
+
+def settled_stories(
+    engine: Engine, docs: list[Document], fingerprints: list[Fingerprint] | None = None
+) -> list[tuple[Assignment, str]]:
+    """Every article's assignment and the story it was first placed in, after settling passes run by stream time
+    (each hour of publication time, or every 100 undated articles) and once at the end: the stories a daemon
+    would show. `fingerprints`: the documents' own, computed earlier (else computed here, in batches)."""
+    out: list[tuple[Assignment, str]] = []
+    last_pass: float | None = None
+    since_pass = 0
+    # fingerprints (and their vectors) in batches ahead of the decisions, which stay one article at a time
+    fps = fingerprints if fingerprints is not None else engine.fingerprint_many(docs, chunksize=256)
+    for doc, fp in zip(docs, fps):
+        ts = doc.published.timestamp() if doc.published is not None else None
+        if ts is not None:
+            if last_pass is None:
+                last_pass = ts
+            elif ts - last_pass >= SETTLE_EVERY_SECONDS:
+                engine.settle(doc.published)
+                last_pass = ts
+                since_pass = 0
+        elif since_pass >= SETTLE_EVERY_ARTICLES:
+            engine.settle()
+            since_pass = 0
+        a = engine.add(doc, fingerprint=fp)
+        since_pass += 1
+        out.append((a, a.story_id))
+    engine.settle()
+    return out

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import os
 import select
-import stat
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from daemon import __version__
+from daemon.cli.output import check_output_path, write_output
 from daemon.errors import InputError, WiredeskError
 
 log = logging.getLogger("wiredesk")
@@ -150,7 +148,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    database_url: str | None = None
     try:
         if args.command == "cluster":
             # no config, no database: the same engine and defaults as the daemon, nothing else
@@ -161,7 +158,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         from daemon.app import setup_logging
 
         config = config_mod.load(args.config)
-        database_url = config.database_url
         setup_logging(config["log"]["level"])
         handler = COMMANDS[args.command]
         return handler(args, config) or 0
@@ -179,14 +175,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)  # so that the flush at exit does not fail once more
         os.dup2(devnull, sys.stdout.fileno())
         return 0
-    except Exception as exc:
-        # the database refused a query after it opened (a damaged file, a table dropped by hand): one line
-        from storage.failures import database_failure, is_database_error
-
-        if database_url is None or not is_database_error(exc):
-            raise
-        print(f"wiredesk: {database_failure(exc, database_url)}", file=sys.stderr)
-        return 2
 
 
 def _stdout_closed() -> bool:
@@ -217,8 +205,8 @@ def cmd_init(args, config) -> int:
 
 def cmd_replay(args, config) -> int:
     from daemon.app import database, make_fetcher, pipeline_settings
-    from daemon.cli.feeds import add_feed
     from daemon.cli.progress import console_progress
+    from daemon.feeds import add_feed
     from daemon.fetch.client import FixtureTransport
     from daemon.fetch.corpus import load_corpus
     from daemon.pipeline import Pipeline
@@ -403,74 +391,6 @@ def cmd_digest(args, config) -> int:
     body, _ctype = render_digest(database(config), config, args.format, query)
     write_output(body, args.output)
     return 0
-
-
-_NOT_REGULAR = (
-    (stat.S_ISLNK, "a symbolic link"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISFIFO, "a named pipe (FIFO)"),
-    (stat.S_ISSOCK, "a socket"),
-)
-
-
-def check_output_path(output: str) -> Path:
-    """Refuse an output path that cannot be written before any work is done: a folder, a missing folder, and anything
-    that is not a regular file (a symbolic link, a device, a FIFO, a socket), which `-o` would replace."""
-    path = Path(output)
-    try:
-        mode = path.lstat().st_mode
-    except FileNotFoundError:
-        mode = None
-    except OSError as exc:
-        raise InputError(f"cannot write {output}: {exc.strerror or exc}") from exc
-    if mode is not None and stat.S_ISDIR(mode):
-        raise InputError(f"cannot write {output}: it is a folder (give a file name, e.g. {path / 'feeds.opml'})")
-    for test, kind in _NOT_REGULAR:
-        if mode is not None and test(mode):
-            raise InputError(
-                f"cannot write {output}: it is {kind}, not a regular file; give the path of a file to create or replace"
-            )
-    parent = path.parent
-    if not parent.is_dir():
-        raise InputError(f"cannot write {output}: the folder {parent} does not exist")
-    return path
-
-
-def _file_mode(path: Path) -> int:
-    """The replaced file's permissions, else those a new file gets (0666 less the umask)."""
-    try:
-        return stat.S_IMODE(path.stat().st_mode)
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-def write_output(body: bytes, output: str | None) -> None:
-    """``body`` to the file ``output`` (whole or not at all: written to a new file beside it, then renamed over it,
-    only over a regular file or onto a new path), else to standard output."""
-    if not output:
-        sys.stdout.buffer.write(body)
-        sys.stdout.flush()
-        return
-    path = check_output_path(output)
-    tmp: str | None = None
-    try:
-        # a new file of its own (O_EXCL, a random name), beside the target so that the rename stays on one disk
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:100]}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(body)
-            os.fchmod(fh.fileno(), _file_mode(path))
-        check_output_path(output)  # still a regular file or nothing: not swapped for a device or a link meanwhile
-        os.replace(tmp, path)
-        tmp = None
-    except OSError as exc:
-        raise InputError(f"cannot write {output}: {exc.strerror or exc}") from exc
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
 
 
 def cmd_feeds(args, config) -> int:

@@ -21,8 +21,8 @@ from ..errors import EngineError
 from ..procs import die_with_parent
 from . import analysis, minhash
 from .analysis import TermParams, mostly_ideographic, normalise_punctuation, salient_terms, scan
-from .model import Document, EngineSettings
 from .text import body_paragraphs, normalise, tokens
+from .types import Document, EngineSettings
 
 if TYPE_CHECKING:
     from .embed import Embedder
@@ -168,11 +168,17 @@ class FingerprintPool:
         self.model_dir = model_dir
         # The cores are shared among the workers: each embeds with its share of them.
         threads = max(1, len(os.sched_getaffinity(0)) // workers)
+        # Each worker loads the model as this process did (precision, and the cache of the built int8 graph).
+        options: tuple[str, str | None] | None = None
+        if model_dir is not None:
+            from .embed import loaded_options
+
+            options = loaded_options(model_dir)
         self._executor = ProcessPoolExecutor(
             workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_worker_start,
-            initargs=(settings, model_dir, threads),
+            initargs=(settings, model_dir, threads, options),
         )
 
     def map(self, docs: Iterable[Document], chunksize: int = 32) -> Iterator[Fingerprint]:
@@ -206,7 +212,12 @@ _worker_params: TermParams | None = None
 _worker_embedder: Embedder | None = None
 
 
-def _worker_start(settings: EngineSettings, model_dir: str | None = None, threads: int = 1) -> None:
+def _worker_start(
+    settings: EngineSettings,
+    model_dir: str | None = None,
+    threads: int = 1,
+    options: tuple[str, str | None] | None = None,
+) -> None:
     die_with_parent()  # a worker never outlives the process that started it (see daemon/procs.py)
     global _worker_settings, _worker_params, _worker_embedder
     _worker_settings, _worker_params = settings, term_params(settings)
@@ -216,7 +227,8 @@ def _worker_start(settings: EngineSettings, model_dir: str | None = None, thread
 
         limit_blas_threads(threads)
         try:
-            _worker_embedder = load_embedder(model_dir, threads=threads)
+            precision, cache_dir = options or ("float32", None)
+            _worker_embedder = load_embedder(model_dir, threads=threads, precision=precision, cache_dir=cache_dir)
         except ModelError as exc:
             # The parent loaded the same folder a moment ago; should it have changed since, this worker's
             # fingerprints go without vectors (as an article stored before the model was installed does).
@@ -251,7 +263,12 @@ def embed_with(
         step = -(-len(articles) // workers)
         parts = [articles[i : i + step] for i in range(0, len(articles), step)]
         try:
-            futures = [executor.submit(embed_in_worker, str(embedder.model_dir), threads, part) for part in parts]
+            # (an embedder that wraps another may lack the load options: float32 then, as before they existed)
+            cache_dir = getattr(embedder, "cache_dir", None)
+            options = (getattr(embedder, "precision", "float32"), None if cache_dir is None else str(cache_dir))
+            futures = [
+                executor.submit(embed_in_worker, str(embedder.model_dir), threads, part, options) for part in parts
+            ]
             return [v for f in futures for v in f.result()]
         except Exception as exc:  # BrokenProcessPool, a shut-down pool, a model the worker could not load
             import logging
@@ -260,16 +277,25 @@ def embed_with(
     return list(embedder.embed_articles(articles))
 
 
-_embedders: dict[str, Embedder] = {}
+_embedders: dict[tuple[str, str, str | None], Embedder] = {}
 
 
-def embed_in_worker(model_dir: str, threads: int, articles: list[tuple[str, str]]) -> list[np.ndarray]:
-    """Run in a worker process: the vectors of `articles` by the model in `model_dir`, loaded (and its weights
-    checked) on the first call of this process and kept for the next ones."""
-    embedder = _embedders.get(model_dir)
+def embed_in_worker(
+    model_dir: str,
+    threads: int,
+    articles: list[tuple[str, str]],
+    options: tuple[str, str | None] = ("float32", None),
+) -> list[np.ndarray]:
+    """Run in a worker process: the vectors of `articles` by the model in `model_dir` loaded with `options`
+    (precision, cache folder of the int8 graph), loaded (and its weights checked) on the first call of this
+    process and kept for the next ones."""
+    key = (model_dir, *options)
+    embedder = _embedders.get(key)
     if embedder is None:
         from .embed import limit_blas_threads, load_embedder
 
         limit_blas_threads(threads)
-        embedder = _embedders[model_dir] = load_embedder(model_dir, threads=threads)
+        embedder = _embedders[key] = load_embedder(
+            model_dir, threads=threads, precision=options[0], cache_dir=options[1]
+        )
     return list(embedder.embed_articles(articles))

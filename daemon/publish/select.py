@@ -21,6 +21,7 @@ from daemon.publish.render import (
     outlet_key,
     render,
 )
+from daemon.publish.why import explain as in_words
 from storage import Database
 from storage.records import Member, StoryView
 from storage.stories import load_stories, story_ids_by_update
@@ -100,8 +101,6 @@ def to_digest_story(
 ) -> DigestStory:
     """The digest's view of a stored story; ``base_url`` gives it a link to its page, ``explain`` each member's
     evidence in words (the story page and the API show it, the feeds do not)."""
-    if explain:
-        from daemon.publish.tables import explain as in_words
     members, feeds, alias = _one_per_link(story.members)
     attributed = [attribution(m) for m in members]
     sources = [
