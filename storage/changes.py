@@ -62,7 +62,7 @@ def log_after(
 def _record(row: ChangeRow) -> StoredChange:
     return StoredChange(
         seq=row.seq,
-        kind=row.kind,
+        kind=ChangeKind(row.kind),
         from_story=row.from_story,
         to_story=row.to_story,
         article_ids=tuple(int(a) for a in row.article_ids or ()),

@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from daemon.states import EntryState, ErrorKind, FeedStatus, IntervalSource, TextSource, WebSubState
+from daemon.states import ChangeKind, EntryState, ErrorKind, FeedStatus, IntervalSource, TextSource, WebSubState
 
 MAX_URL = 2048  # the longest feed URL stored (feeds.url); a longer one is never cut, since a URL is a feed's key
 
@@ -396,7 +396,7 @@ class StoryChange:
     """A settling pass's change to write: a merge (``from_story`` absorbed into ``to_story``; its articles are those
     stored in it) or a move (``article_ids``, an article then its copies, from ``from_story`` to ``to_story``)."""
 
-    kind: str  # a daemon.states.ChangeKind value
+    kind: ChangeKind
     from_story: str
     to_story: str
     article_ids: tuple[int, ...]
@@ -410,7 +410,7 @@ class StoredChange:
     of ``article_ids``) are filled where the change is shown to a person."""
 
     seq: int
-    kind: str  # a daemon.states.ChangeKind value
+    kind: ChangeKind
     from_story: str
     to_story: str
     article_ids: tuple[int, ...]

@@ -41,10 +41,9 @@ STRIKE = {
     ),
     "k1": (
         60,
-        "Kestrel port strike: union rejects improved offer",
-        "The Harbour Workers' Union rejected a 4 percent offer from the Kestrel port authority on Saturday, extending "
-        "a strike by 900 dockers. Union leader Dana Okafor said the offer did not cover the cost of living. Ships "
-        "have been diverted from Kestrel harbour since Wednesday.",
+        "Kestrel strike goes on as union turns down new offer",
+        "Dana Okafor's union turned down a 4 percent offer from the Kestrel port authority on Saturday, and the strike "
+        "went on. Shipping lines have sent vessels to other ports since the walkout began on Wednesday.",
     ),
     "k2": (
         24,
@@ -114,26 +113,6 @@ DAM = {
         "In Morwick, families returned on Tuesday to mud-filled houses. Tom Adair, whose farm lies beside the river, "
         "said the water rose to the first floor within minutes. Volunteers handed out blankets and food at the "
         "village school.",
-    ),
-}
-# the dam stream again, told the Kestrel way: the first report and one 60 hours later arrive first, the reports
-# from between them next
-FLOOD = {
-    "f0": (0, DAM["d0"][1], DAM["d0"][2]),
-    "f1": (60, DAM["d1"][1], DAM["d1"][2]),
-    "f2": (
-        20,
-        "Morwick residents rescued as Calder dam gives way",
-        "The Calder dam gave way on Monday and floodwater swept through Morwick, where residents such as farmer Tom "
-        "Adair waited on rooftops for hours. Governor Ines Marlow declared a state of emergency; helicopters and boats "
-        "rescued 40 people. Families in Morwick returned to mud-filled homes.",
-    ),
-    "f3": (
-        40,
-        "Calder valley flood: Morwick farmer recalls rescue from roof",
-        "Tom Adair, a Morwick farmer, said the water from the broken Calder dam reached his first floor in minutes. He "
-        "and his children were lifted from the roof by helicopter, one of 40 rescues ordered under Governor Ines "
-        "Marlow's state of emergency.",
     ),
 }
 CONFIG = '[digest]\nbase_url = "http://digest.test/"\nwindow_days = 0\n'
@@ -438,19 +417,16 @@ def test_a_failed_pass_stores_nothing_and_the_next_stores_it_once(db_url, tmp_pa
     worker = Worker(db, config, clock)
     try:
         worker.take(write_corpus(tmp_path / "strike", "kestrel", pick(STRIKE, "k0", "k1")))
-        worker.take(write_corpus(tmp_path / "flood", "valley", pick(FLOOD, "f0", "f1")))
-        worker.take(
-            write_corpus(tmp_path / "later", "harbour", {**pick(STRIKE, "k2", "k3"), **pick(FLOOD, "f2", "f3")})
-        )
+        worker.take(write_corpus(tmp_path / "later", "harbour", pick(STRIKE, "k2", "k3")))
         before = snapshot(db_url), story_of(db_url)
         placed = before[1]
-        assert placed["k0"] != placed["k1"] and placed["f0"] != placed["f1"]
+        assert placed["k0"] != placed["k1"]
 
         real = stored_changes.store_changes
 
         def written_then_failed(s, settled, now, seq):
             stored = real(s, settled, now, seq)
-            assert len(stored) == 2, "both merges written in the transaction before it fails"
+            assert [c.kind for c in stored] == ["merge"], "the merge is written in the transaction before it fails"
             raise RuntimeError("the connection dropped before the commit")
 
         monkeypatch.setattr(stored_changes, "store_changes", written_then_failed)
@@ -460,20 +436,14 @@ def test_a_failed_pass_stores_nothing_and_the_next_stores_it_once(db_url, tmp_pa
         assert worker.pipeline.engine._engine is None, "the engine is rebuilt from what is stored"
         monkeypatch.undo()
 
-        # the next pass, on the engine rebuilt from storage, makes and stores both merges, once
+        # the next pass, on the engine rebuilt from storage, makes and stores the merge, once
         report = worker.pipeline.settle()
-        assert [(c.kind, c.from_story, c.to_story) for c in report.changes] == [
-            ("merge", placed["k1"], placed["k0"]),
-            ("merge", placed["f1"], placed["f0"]),
-        ] or [(c.kind, c.from_story, c.to_story) for c in report.changes] == [
-            ("merge", placed["f1"], placed["f0"]),
-            ("merge", placed["k1"], placed["k0"]),
-        ]
-        assert [c[1:] for c in changes(db_url)] == [(c.kind, c.from_story, c.to_story) for c in report.changes]
-        assert set(story_of(db_url).values()) == {placed["k0"], placed["f0"]}
+        assert [(c.kind, c.from_story, c.to_story) for c in report.changes] == [("merge", placed["k1"], placed["k0"])]
+        assert [c[1:] for c in changes(db_url)] == [("merge", placed["k1"], placed["k0"])]
+        assert set(story_of(db_url).values()) == {placed["k0"]}
         check_invariants(snapshot(db_url))
         assert worker.pipeline.settle().changes == () and Worker(db, config, clock).pipeline.settle().changes == ()
-        assert len(changes(db_url)) == 2
+        assert len(changes(db_url)) == 1
     finally:
         db.dispose()
 
@@ -513,6 +483,7 @@ def _replay(tmp_path: Path, db_url: str, folder: Path, **popen) -> subprocess.Po
     )
 
 
+@pytest.mark.slow
 def test_a_pass_killed_half_way_loses_and_duplicates_nothing(db_url, tmp_path):
     """The process is killed inside the settling transaction (PostgreSQL: held at the change's row once the
     memberships are moved; SQLite: the change's row refused by a trigger), then runs again."""
@@ -600,6 +571,7 @@ def write_config(tmp_path: Path, feeds: list[str], *lines: str) -> None:
     (tmp_path / "wiredesk.toml").write_text("\n".join(body) + "\n")
 
 
+@pytest.mark.slow
 def test_workers_polling_together_store_the_move_once(db_url, tmp_path, httpserver):
     """Three `poll --once` processes share the feeds of a PostgreSQL database; the one that decides the stories
     settles them, and the moved piece ends in exactly one story."""
@@ -640,6 +612,7 @@ def test_workers_polling_together_store_the_move_once(db_url, tmp_path, httpserv
     assert again.returncode == 0 and len(changes(db_url)) == 1 and story_of(db_url) == placed
 
 
+@pytest.mark.slow
 def test_run_settles_every_few_minutes_and_counts_it(db_url, tmp_path, httpserver):
     """`wiredesk run` with a pass every 0.6 s: the move is made, logged and counted in /metrics."""
     t0 = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=8)
