@@ -34,8 +34,8 @@ def fill(db, n: int, seed: int = 7) -> list:
     import sqlalchemy as sa
     from farm import event, news
 
-    from daemon.cli.feeds import add_feed
     from daemon.engine import Document
+    from daemon.feeds import add_feed
     from storage.models import Entry, Feed
 
     rng = random.Random(seed)

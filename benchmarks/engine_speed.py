@@ -17,7 +17,8 @@ Methods, each in its own process (so that its resident memory growth per indexed
 * decision: the decision alone, without fingerprinting or embedding: every fingerprint is computed before the
   clock starts and given a semantic vector (a fixed random projection of its term vector, so that articles
   sharing terms have close vectors, as real embeddings of related texts do), then `Engine.add` runs on the
-  stored fingerprints. Its cpu us/art is the decision's cost per article at index size N.
+  stored fingerprints. Its cpu us/art is the decision's cost per article at index size N, a settling pass every
+  100 articles included (each pass's own cost is printed beside it).
 * datasketch: the plain path of the issue, in one process: word 3-shingles, `MinHash(num_perm=128)
   .update_batch` over SHA-1-hashed shingles, then `MinHashLSH(threshold=0.5)` query and insert.
 
@@ -147,22 +148,34 @@ def run_decision(docs, sample: int) -> dict:
             v = fp.weights @ proj[rows]
             fp = dataclasses.replace(fp, vector=(v / np.linalg.norm(v)).astype(np.float32))
         fps.append(fp)
-    return timed_adds(engine, docs, fps, sample)
+    return timed_adds(engine, docs, fps, sample, settle_every=SETTLE_EVERY)
 
 
-def timed_adds(engine, docs, fingerprints, sample: int) -> dict:
-    """Clock `engine.add` over `docs` (with `fingerprints` when given: an iterable in the same order), and the
-    resident memory growth per article."""
+SETTLE_EVERY = 100  # a settling pass every this many articles, as `wiredesk cluster` runs them without dates
+
+
+def timed_adds(engine, docs, fingerprints, sample: int, settle_every: int = 0) -> dict:
+    """Clock `engine.add` over `docs` (with `fingerprints` when given: an iterable in the same order), with a
+    settling pass every `settle_every` articles counted in the clock, and the resident memory growth per article."""
     import gc
 
     gc.collect()
     before = rss()
     clock = Clock(len(docs), sample)
     fps = iter(fingerprints) if fingerprints is not None else None
+    settle_secs, passes = 0.0, 0
     for i, d in enumerate(docs):
         clock.tick(i)
         engine.add(d, fingerprint=next(fps) if fps is not None else None)
+        if settle_every and i % settle_every == settle_every - 1:
+            t = time.perf_counter()
+            engine.settle()
+            if i >= len(docs) - sample:
+                settle_secs += time.perf_counter() - t
+                passes += 1
     out = clock.result()
+    if passes:
+        out["settle_ms_per_pass"] = 1000 * settle_secs / passes
     gc.collect()
     out["bytes_per_article"] = (rss() - before) / len(docs)
     return out
@@ -266,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
             all_n = f"{r['per_sec_all']:9.0f}" if r["per_sec_all"] else f"{'-':>9}"
             cpu = f"{r['cpu_us']:11.0f}" if r["cpu_us"] else f"{'-':>11}"
             print(
-                f"{n:>9} {label:<12}{r['per_sec']:11.0f}{all_n}{cpu}{r['bytes_per_article']:11.0f}{r['secs']:7.1f}",
+                f"{n:>9} {label:<12}{r['per_sec']:11.0f}{all_n}{cpu}{r['bytes_per_article']:11.0f}{r['secs']:7.1f}"
+                + (f"   settling: {r['settle_ms_per_pass']:.1f} ms a pass" if r.get("settle_ms_per_pass") else ""),
                 flush=True,
             )
         if "datasketch" in res:

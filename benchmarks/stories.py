@@ -1,75 +1,105 @@
-"""Story quality on the three development sets, through `wiredesk cluster`'s own code, with and without the
-semantic model, beside a batch TF-IDF baseline.
+"""Story quality on the development sets streamed as a daemon meets them, beside references that it also runs.
 
-    .venv/bin/python benchmarks/stories.py [--datasets ../shared/datasets] [--orders 5]
+    .venv/bin/python benchmarks/stories.py [--datasets ../shared/datasets] [--no-settle] [--sets allsides,headlines,ecbplus]
 
-- ECB+ development topics: B-cubed F1 in input order and in `--orders` random arrival orders (seeded); the mean
-  and the spread (max - min) over all of them.
-- Development headlines (title only): B-cubed F1 in input order.
-- SemEval development pairs with a clear label (overall <= 1.5 same story, >= 3.5 not), each pair on its own:
-  accuracy, same-story recall and the share of different-story pairs kept apart.
-The baseline is TF-IDF cosine with average linkage over the whole set at once, at its best cut (an optimistic
-baseline: it sees everything and picks its cut on the gold labels). Needs no network.
+Streams (benchmarks/streams.py): allsides-dev in publication order; headlines-dev with synthetic dates in time order
+(seeds 1-3) and undated in random orders (seeds 1-3); ecbplus-dev in input order and 5 random orders. For each group
+of streams: B-cubed F1 mean and worst (and the spread for ECB+), and the most gold events any one story holds.
+
+Beside wiredesk (the engine as `wiredesk cluster` runs it: decisions at once, settling by stream time):
+- one-pass centroid: each article joins the story whose mean sentence vector (wiredesk's own vectors) is nearest
+  when the cosine passes a threshold, else founds a story; no dates; the threshold chosen on the other sets;
+- TF-IDF and MiniLM average linkage: the whole set at once (no order), cut at the distance chosen on the other
+  sets.
+"Chosen on the other sets": the value with the best mean F1 over the other two sets' streams, so no reference is
+tuned on the set it is scored on. SemEval development pairs (each pair alone through the engine): accuracy, same-story
+recall and the share of different-story pairs kept apart. Needs no network.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
-import random
 import sys
-import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ecbplus import bcubed, tfidf_average_linkage  # noqa: E402
+from ecbplus import bcubed, tfidf_matrix  # noqa: E402
+from streams import Stream, largest_story_events, run_wiredesk, streams  # noqa: E402
 
-from daemon.cli.cluster import cluster_jsonl, read_corpus  # noqa: E402
+from daemon.engine import Document, Engine  # noqa: E402
+from daemon.engine.core import fp_vector  # noqa: E402
 
-
-def run_cluster(rows: list[dict], embedder) -> dict[str, str]:
-    """{id: story} from `wiredesk cluster` over `rows` written as a JSONL file."""
-    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", encoding="utf-8", delete=False) as fh:
-        for r in rows:
-            fh.write(json.dumps({k: r.get(k) for k in ("id", "title", "text", "url", "source", "published")}) + "\n")
-        path = fh.name
-    out, err = io.StringIO(), io.StringIO()
-    try:
-        if cluster_jsonl(path, out=out, err=err, embedder=embedder) != 0:
-            raise SystemExit(err.getvalue().strip())
-    finally:
-        Path(path).unlink()
-    return {d["id"]: d["story"] for d in map(json.loads, out.getvalue().splitlines())}
+THRESHOLDS = np.round(np.arange(0.20, 0.85, 0.05), 2)
+CUTS = np.round(np.arange(0.30, 1.20, 0.02), 2)
 
 
-def ecb(rows, embedder, orders: int) -> tuple[list[float], float]:
-    gold = {r["id"]: r["gold"] for r in rows}
-    f1s = []
-    for seed in range(orders + 1):
-        order = list(rows)
-        if seed:
-            random.Random(seed).shuffle(order)
-        f1s.append(bcubed(run_cluster(order, embedder), gold)[2])
-    return f1s, sum(f1s) / len(f1s)
+def one_pass(stream: Stream, threshold: float) -> dict[str, str]:
+    """The reference streaming clusterer: nearest story mean (cosine of sentence vectors) or a new story."""
+    sums = np.zeros((0, 384))
+    pred = {}
+    for d, fp in zip(stream.docs, stream.fps):
+        v = fp_vector(fp)
+        v = np.zeros(384) if v is None else v.astype(np.float64)
+        if len(sums):
+            norms = np.linalg.norm(sums, axis=1)
+            sims = (sums @ v) / np.maximum(norms, 1e-9)
+            j = int(np.argmax(sims))
+            if sims[j] >= threshold:
+                sums[j] += v
+                pred[d.id] = str(j)
+                continue
+        sums = np.vstack([sums, v[None, :]])
+        pred[d.id] = str(len(sums) - 1)
+    return pred
+
+
+def average_linkage_labels(sim: np.ndarray, ids: list[str], cuts) -> dict[float, dict[str, str]]:
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
+
+    dist = np.clip(1.0 - sim, 0.0, 2.0)
+    np.fill_diagonal(dist, 0.0)
+    z = linkage(squareform(dist, checks=False), method="average")
+    return {float(c): {i: str(lab) for i, lab in zip(ids, fcluster(z, t=c, criterion="distance"))} for c in cuts}
+
+
+def semantic_matrix(stream: Stream) -> np.ndarray:
+    m = np.array([fp_vector(fp) if fp_vector(fp) is not None else np.zeros(384) for fp in stream.fps], dtype=np.float64)
+    m /= np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
+    return m
+
+
+def tfidf_unit(docs: list[Document]) -> np.ndarray:
+    m = tfidf_matrix([d.title + "\n" + d.text for d in docs])
+    m /= np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
+    return m
+
+
+def other_sets_choice(scores: dict[str, dict[float, float]], name: str) -> float:
+    """The setting with the best mean F1 on the sets other than `name` (scores: set -> setting -> mean F1)."""
+    others = [s for s in scores if s != name] or [name]
+    settings = list(next(iter(scores.values())))
+    return max(settings, key=lambda c: (float(np.mean([scores[s][c] for s in others])), -c))
 
 
 def pairs(rows, embedder) -> tuple[float, float, float]:
+    """SemEval pairs, each alone through the engine: (accuracy, same-story recall, different kept apart)."""
     same_ok = same_n = apart_ok = apart_n = 0
-    corpus = []
     for p in rows:
-        corpus += [
-            {"id": p["pair"] + "/1", "title": "", "text": p["text1"]},
-            {"id": p["pair"] + "/2", "title": "", "text": p["text2"]},
-        ]
-    # Each pair on its own: a corpus of two articles per run, as the engine would see a pair in isolation.
-    for i in range(0, len(corpus), 2):
-        got = run_cluster(corpus[i : i + 2], embedder)
-        joined = got[corpus[i]["id"]] == got[corpus[i + 1]["id"]]
-        if rows[i // 2]["overall"] <= 1.5:
+        engine = Engine(embedder=embedder)
+        docs = [Document(p["pair"] + "/1", "", p["text1"]), Document(p["pair"] + "/2", "", p["text2"])]
+        for d in docs:
+            engine.add(d)
+        engine.settle()
+        joined = engine.story_of(docs[0].id) == engine.story_of(docs[1].id)
+        if p["overall"] <= 1.5:
             same_n += 1
             same_ok += joined
         else:
@@ -83,58 +113,98 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--datasets", type=Path, default=Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
     )
-    ap.add_argument("--orders", type=int, default=5)
+    ap.add_argument("--sets", default="allsides,headlines,ecbplus")
+    ap.add_argument("--no-settle", action="store_true", help="decisions at arrival only (no settling passes)")
+    ap.add_argument("--no-references", action="store_true")
+    ap.add_argument("--no-semeval", action="store_true")
     args = ap.parse_args(argv)
     from daemon.app import semantic_embedder
 
     model = semantic_embedder(report=lambda line: print(line, file=sys.stderr))
+    sets = tuple(args.sets.split(","))
+    t0 = time.perf_counter()
+    all_streams = streams(args.datasets, model, sets=sets)
+    print(f"fingerprints: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
 
-    def read(name):
-        return [json.loads(x) for x in (args.datasets / name).read_text(encoding="utf-8").splitlines() if x.strip()]
+    # wiredesk over every stream
+    results: dict[tuple[str, str], list[tuple[float, float, float, int, float]]] = defaultdict(list)
+    for st in all_streams:
+        t = time.perf_counter()
+        pred = run_wiredesk(st, model, settle=not args.no_settle)
+        secs = time.perf_counter() - t
+        p, r, f = bcubed(pred, st.gold)
+        results[(st.set, st.group)].append((p, r, f, largest_story_events(pred, st.gold), secs))
+        print(
+            f"  {st.set:9} {st.group:17} {st.label:12} P {p:.3f} R {r:.3f} F1 {f:.3f} "
+            f"stories {len(set(pred.values())):4d} largest {largest_story_events(pred, st.gold):3d} events "
+            f"{len(st.docs) / secs:6.0f} articles/s",
+            file=sys.stderr,
+            flush=True,
+        )
 
-    ecb_rows, hl_rows = read("ecbplus-dev.jsonl"), read("headlines-dev.jsonl")
-    se_rows = [p for p in read("semeval-dev.jsonl") if p["overall"] <= 1.5 or p["overall"] >= 3.5]
-    columns = [("semantic", model)] if model is not None else []
-    columns.append(("lexical only", None))
-    results: dict[str, dict] = {}
-    for label, emb in columns:
-        t0 = time.perf_counter()
-        f1s, mean = ecb(ecb_rows, emb, args.orders)
-        hl = bcubed(run_cluster(hl_rows, emb), {r["id"]: r["gold"] for r in hl_rows})
-        se = pairs(se_rows, emb)
-        results[label] = {
-            "ecb_input": f1s[0],
-            "ecb_mean": mean,
-            "ecb_spread": max(f1s) - min(f1s),
-            "headlines": hl,
-            "semeval": se,
+    refs: dict[tuple[str, str], dict[str, tuple[float, float]]] = defaultdict(dict)
+    if not args.no_references:
+        # one-pass centroid: F1 per set and threshold (mean over the set's streams), then chosen on the other sets
+        by_set: dict[str, list[Stream]] = defaultdict(list)
+        for st in all_streams:
+            by_set[st.set].append(st)
+        onepass: dict[tuple[str, str], dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
+        for st in all_streams:
+            for th in THRESHOLDS:
+                onepass[(st.set, st.group)][float(th)].append(bcubed(one_pass(st, float(th)), st.gold)[2])
+        per_set = {
+            s: {
+                float(th): float(np.mean([f for (s2, _), d in onepass.items() if s2 == s for f in d[float(th)]]))
+                for th in THRESHOLDS
+            }
+            for s in by_set
         }
-        print(f"{label}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    ecb_docs, hl_docs = (
-        read_corpus(args.datasets / "ecbplus-dev.jsonl"),
-        read_corpus(args.datasets / "headlines-dev.jsonl"),
-    )
-    base_ecb = tfidf_average_linkage(ecb_docs, {r["id"]: r["gold"] for r in ecb_rows})
-    base_hl = tfidf_average_linkage(hl_docs, {r["id"]: r["gold"] for r in hl_rows})
+        for key, d in onepass.items():
+            th = other_sets_choice(per_set, key[0])
+            refs[key]["one-pass centroid"] = (float(np.mean(d[th])), float(np.min(d[th])), th)
+        # average linkage over the whole set (order does not matter): TF-IDF and MiniLM
+        for label, matrix in (
+            ("TF-IDF avg linkage", lambda st: tfidf_unit(st.docs)),
+            ("MiniLM avg linkage", semantic_matrix),
+        ):
+            per_cut: dict[str, dict[float, float]] = {}
+            for s, sts in by_set.items():
+                st = sts[0]
+                m = matrix(st)
+                labels = average_linkage_labels(m @ m.T, [d.id for d in st.docs], CUTS)
+                per_cut[s] = {c: bcubed(lab, st.gold)[2] for c, lab in labels.items()}
+            for key in onepass:
+                cut = other_sets_choice(per_cut, key[0])
+                refs[key][label] = (per_cut[key[0]][cut], per_cut[key[0]][cut], cut)
 
-    labels = list(results)
-    head = f"{'':44}" + "".join(f"{c:>16}" for c in labels) + f"{'TF-IDF batch':>16}"
+    names = ["one-pass centroid", "TF-IDF avg linkage", "MiniLM avg linkage"] if refs else []
+    head = f"{'stream (B-cubed F1: mean / worst)':42}{'wiredesk':>16}{'largest':>9}" + "".join(
+        f"{n:>22}" for n in names
+    )
     print(head)
     print("-" * len(head))
-
-    def row(name, key, base=None, fmt="{:.3f}"):
-        cells = "".join(f"{fmt.format(key(results[c])):>16}" for c in labels)
-        print(f"{name:44}{cells}{(fmt.format(base) if base is not None else '-'):>16}")
-
-    row("ECB+ B-cubed F1, input order", lambda r: r["ecb_input"], base_ecb[2])
-    row(f"ECB+ B-cubed F1, mean of {args.orders + 1} orders", lambda r: r["ecb_mean"])
-    row(f"ECB+ spread over {args.orders + 1} orders", lambda r: r["ecb_spread"])
-    row("headlines B-cubed F1", lambda r: r["headlines"][2], base_hl[2])
-    row("headlines B-cubed precision", lambda r: r["headlines"][0], base_hl[0])
-    row("headlines B-cubed recall", lambda r: r["headlines"][1], base_hl[1])
-    row("SemEval pair accuracy", lambda r: r["semeval"][0])
-    row("SemEval same-story recall", lambda r: r["semeval"][1])
-    row("SemEval different stories kept apart", lambda r: r["semeval"][2])
+    for key, rows in results.items():
+        fs = [r[2] for r in rows]
+        cells = f"{np.mean(fs):.3f} / {min(fs):.3f}"
+        line = f"{key[0] + ', ' + key[1]:42}{cells:>16}{max(r[3] for r in rows):>9}"
+        for n in names:
+            m, w, setting = refs[key][n]
+            line += f"{f'{m:.3f} / {w:.3f} @{setting:.2f}':>22}"
+        print(line)
+        if len(fs) > 1:
+            print(f"{'  spread over orders':42}{max(fs) - min(fs):16.3f}")
+    if not args.no_semeval:
+        rows = [
+            json.loads(x)
+            for x in (args.datasets / "semeval-dev.jsonl").read_text(encoding="utf-8").splitlines()
+            if x.strip()
+        ]
+        rows = [p for p in rows if p["overall"] <= 1.5 or p["overall"] >= 3.5]
+        acc, rec, apart = pairs(rows, model)
+        print(f"{'semeval-dev pairs: accuracy':42}{acc:16.3f}   (same-story recall {rec:.3f}, kept apart {apart:.3f})")
+    secs = sum(r[4] for rows in results.values() for r in rows)
+    n = sum(len(st.docs) for st in all_streams)
+    print(f"wiredesk decisions: {n} articles in {secs:.1f} s ({n / secs:.0f} articles/s, settling included)")
     return 0
 
 

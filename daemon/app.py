@@ -8,11 +8,22 @@ from typing import Any
 
 from daemon.config import SCHEMA, Config, data_dir
 from daemon.fetch.client import Fetcher, Limits
+from daemon.fetch.urls import redact
 from daemon.pipeline import PipelineSettings
 from daemon.schedule import ScheduleSettings
 from storage import Database, open_database
 
 log = logging.getLogger("wiredesk")
+
+
+class _Redacted(logging.Filter):
+    """Credentials in URLs (user:password@) never reach a log line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "@" in message:
+            record.msg, record.args = redact(message), None
+        return True
 
 
 def setup_logging(level: str) -> None:
@@ -22,13 +33,18 @@ def setup_logging(level: str) -> None:
         stream=sys.stderr,
         force=True,
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_Redacted())
     # one line per event from us; the libraries' chatter only when debugging
     for noisy in ("httpx", "httpcore", "alembic", "trafilatura", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING if level != "DEBUG" else logging.DEBUG)
 
 
 def database(config: Config) -> Database:
-    return open_database(config.database_url)
+    from daemon.config import default_database_url
+
+    # the default location is created on first use; a configured path must name an existing folder
+    return open_database(config.database_url, create_folder=config.database_url == default_database_url())
 
 
 def fetch_limits(config: Config) -> Limits:

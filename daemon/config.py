@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+import re
 import tomllib
 import unicodedata
 from collections.abc import Callable
@@ -68,6 +69,10 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "host": ((str,), "127.0.0.1"),
         "port": ((int,), 8080),
         "base_url": ((str,), ""),
+        "max_connections": ((int,), 64),
+        "request_timeout": ((int, float), 30.0),
+        "token": ((str,), ""),
+        "metrics_open": ((bool,), False),
     },
     "redis": {
         "url": ((str,), ""),
@@ -162,6 +167,9 @@ def _is_zone(value: str) -> bool:
     return True
 
 
+_TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]+")
+
+
 def _http_url(value: str) -> bool:
     return http_url_problem(value) is None
 
@@ -214,6 +222,12 @@ ALLOWED: dict[str, Allowed] = {
     "digest.feeds": strings(10_000, 2048),
     "server.host": text(255, empty=False),
     "server.port": whole(0, 65535),
+    "server.max_connections": whole(1, 10_000),
+    "server.request_timeout": number(0, 3600, above=True),
+    "server.token": Allowed(
+        "empty, or 16 to 256 characters of letters, digits and -._~+/= (e.g. from `openssl rand -hex 32`)",
+        lambda v: not v or (16 <= len(v) <= 256 and _TOKEN.fullmatch(v) is not None),
+    ),
     "server.base_url": Allowed(
         "empty, or the http(s) URL where WebSub hubs reach this server", lambda v: not v.strip() or _http_url(v)
     ),
@@ -344,6 +358,8 @@ def parse(text: str, path: Path | None = None) -> Config:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{name}: not valid TOML ({exc}); see config.example.toml") from exc
+    except RecursionError as exc:
+        raise ConfigError(f"{name}: arrays or tables nested too deeply; see config.example.toml") from exc
     values: dict[str, dict[str, Any]] = {s: {k: d for k, (_, d) in keys.items()} for s, keys in SCHEMA.items()}
     feeds: list[FeedConfig] = []
     outlets: dict[str, str] = {}
@@ -418,13 +434,20 @@ def _outlets(body: Any, name: str) -> dict[str, str]:
     return out
 
 
+MAX_CONFIG_BYTES = 16 * 1024 * 1024  # 100,000 [[feeds]] fit in a few megabytes
+
+
 def load(explicit: str | None = None) -> Config:
     path = find_config(explicit)
     if path is None:
         config = parse("")
     else:
         try:
-            text = path.read_text(encoding="utf-8")
+            with path.open("rb") as fh:
+                data = fh.read(MAX_CONFIG_BYTES + 1)
+            if len(data) > MAX_CONFIG_BYTES:
+                raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES} bytes; is it the right file?")
+            text = data.decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"config file {path} cannot be read: {exc}") from exc
         config = parse(text, path)

@@ -25,8 +25,9 @@ from pathlib import Path
 
 from daemon import websub
 from daemon.app import database, make_fetcher, pipeline_settings
-from daemon.cli.feeds import sync_config_feeds
 from daemon.errors import ConfigError, StorageError, WiredeskError
+from daemon.feeds import sync_config_feeds
+from daemon.fetch.urls import redact
 from daemon.pipeline import Pipeline, Progress
 
 log = logging.getLogger("wiredesk")
@@ -101,7 +102,7 @@ def poll_here(config, db, *, all_feeds: bool = False, feeds=None) -> int:
     )
     for f in report.failed_feeds:
         if f.error_kind != "storage":
-            print(f"  {f.error}", file=sys.stderr)
+            print(f"  {redact(f.error)}", file=sys.stderr)
     if report.storage_errors:
         raise StorageError(
             f"database not writable: {report.storage_errors[0]} (nothing was lost; run again once the disk is fixed)"
@@ -298,6 +299,52 @@ def run(config, host: str | None = None, port: int | None = None) -> int:
     return 0
 
 
+def _polled(report, elapsed: float, metrics, state: dict, tick_seconds: float) -> None:
+    """What a finished poll of the service leaves: its metrics, the database's state, one line in the log."""
+    metrics.record(report, elapsed)
+    if report.storage_errors:
+        if not state.get("storage_trouble"):
+            log.error(
+                "database not writable (%s); still serving the digest as stored, retrying every %g s",
+                report.storage_errors[0],
+                tick_seconds,
+            )
+        state["storage_trouble"] = True
+        return
+    if state.pop("storage_trouble", False):
+        log.info("database writable again; polling resumed")
+    state["last_poll"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    if report.feeds or report.articles:
+        log.info(
+            "poll: %d feeds (%d failed, %d not modified), %d new articles in %.1f s",
+            len(report.feeds),
+            len(report.failed_feeds),
+            sum(f.not_modified for f in report.feeds),
+            sum(1 for a in report.articles if a.article_id),
+            elapsed,
+        )
+
+
+async def _subscribe(db, fetcher, base_url: str, current: dict) -> None:
+    try:
+        await websub.subscribe_due(db, fetcher, base_url)
+    except Exception as exc:  # a hub's or the database's trouble: polling goes on
+        log.warning("WebSub: subscribing failed: %s", exc)
+    finally:
+        current["subscribe"] = None
+
+
+async def _cancelled(task: asyncio.Future | None) -> None:
+    """Cancel a task that may still run and wait for it to end."""
+    if task is None or task.done():
+        return
+    task.cancel()
+    try:
+        await task
+    except BaseException:
+        pass
+
+
 async def _serve(config, db, metrics, state, early_stop: threading.Event | None = None) -> None:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -313,7 +360,7 @@ async def _serve(config, db, metrics, state, early_stop: threading.Event | None 
     # a service never waits long for other workers before deciding the texts it found (see decide_ready)
     settings = dataclasses.replace(pipeline_settings(config), decide_wait=DECIDE_WAIT_SECONDS)
     pipeline = Pipeline(db, fetcher, settings, progress=Progress(), parse_executor=pool)
-    current: dict[str, asyncio.Task | None] = {"poll": None}
+    current: dict[str, asyncio.Future | None] = {"poll": None, "subscribe": None}
     # one thing at a time writes through the pipeline: a poll, or a hub's push (which waits for the poll, and back)
     turn = asyncio.Lock()
     base_url = config["server"]["base_url"]
@@ -343,22 +390,29 @@ async def _serve(config, db, metrics, state, early_stop: threading.Event | None 
     async def polled_in_turn():
         async with turn:
             report = await pipeline.poll_due()
-        if base_url:
-            try:
-                await websub.subscribe_due(db, fetcher, base_url)
-            except Exception as exc:  # a hub's or the database's trouble: polling goes on
-                log.warning("WebSub: subscribing failed: %s", exc)
+        # Hubs are asked beside polling, one round at a time (each hub within websub.HUB_TIMEOUT, a few at once): a
+        # hub that never answers holds its own subscription, never the next poll.
+        if base_url and current["subscribe"] is None and not stop.is_set():
+            current["subscribe"] = asyncio.ensure_future(_subscribe(db, fetcher, base_url, current))
         return report
 
     async def tick() -> None:
-        if current["poll"] is not None or stop.is_set():
+        # The job only starts a poll and returns: a poll longer than tick_seconds is no "skipped job" for the
+        # scheduler to warn about at every tick, just one line at INFO.
+        if stop.is_set():
             return
+        if current["poll"] is not None:
+            if not state.get("poll_running_said"):
+                state["poll_running_said"] = True
+                log.info("a poll is still running; the next one starts when it ends")
+            return
+        state.pop("poll_running_said", None)
+        current["poll"] = asyncio.ensure_future(polled())
+
+    async def polled() -> None:
         started = time.monotonic()
-        task = asyncio.ensure_future(polled_in_turn())
-        current["poll"] = task
         try:
-            # shielded: stopping the scheduler cancels this job, but the poll gets its grace period (see below)
-            report = await asyncio.shield(task)
+            report = await polled_in_turn()
         except asyncio.CancelledError:
             return
         except StorageError as exc:
@@ -369,29 +423,7 @@ async def _serve(config, db, metrics, state, early_stop: threading.Event | None 
             return
         finally:
             current["poll"] = None
-        elapsed = time.monotonic() - started
-        metrics.record(report, elapsed)
-        if report.storage_errors:
-            if not state.get("storage_trouble"):
-                log.error(
-                    "database not writable (%s); still serving the digest as stored, retrying every %g s",
-                    report.storage_errors[0],
-                    config["schedule"]["tick_seconds"],
-                )
-            state["storage_trouble"] = True
-            return
-        if state.pop("storage_trouble", False):
-            log.info("database writable again; polling resumed")
-        state["last_poll"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        if report.feeds or report.articles:
-            log.info(
-                "poll: %d feeds (%d failed, %d not modified), %d new articles in %.1f s",
-                len(report.feeds),
-                len(report.failed_feeds),
-                sum(f.not_modified for f in report.feeds),
-                sum(1 for a in report.articles if a.article_id),
-                elapsed,
-            )
+        _polled(report, time.monotonic() - started, metrics, state, config["schedule"]["tick_seconds"])
 
     scheduler = AsyncIOScheduler(event_loop=loop)
     scheduler.add_job(
@@ -426,6 +458,7 @@ async def _serve(config, db, metrics, state, early_stop: threading.Event | None 
                 pass
             log.info("abandoned the poll in progress; its unfinished feeds are polled again next start")
     scheduler.shutdown(wait=False)
+    await _cancelled(current["subscribe"])
     await fetcher.aclose()
     if pool is not None:
         close_pool(pool)

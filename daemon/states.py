@@ -1,4 +1,4 @@
-"""The words wiredesk stores and reports: entry states, feed status, error kinds.
+"""The words wiredesk stores and reports: entry states, feed status, error kinds, schedule sources, WebSub states.
 
 Each is a ``StrEnum`` whose values are the strings in the database columns (``entries.state``, ``feeds.status``,
 ``feeds.last_error_kind``) and in the metrics labels, so a member compares equal to the stored string and no
@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["EntryState", "ErrorKind", "FEED_ERROR_KINDS", "FETCH_ERROR_KINDS", "FeedStatus", "TextSource"]
+__all__ = [
+    "EntryState",
+    "ErrorKind",
+    "FEED_ERROR_KINDS",
+    "FETCH_ERROR_KINDS",
+    "FeedStatus",
+    "IntervalSource",
+    "TextSource",
+    "WebSubState",
+]
 
 
 class EntryState(StrEnum):
@@ -25,6 +34,26 @@ class FeedStatus(StrEnum):
     ACTIVE = "active"  # polled on its schedule
     ERROR = "error"  # its last poll failed; backing off
     GONE = "gone"  # answered 410: kept, never polled again
+
+
+class IntervalSource(StrEnum):
+    """Where a feed's poll interval came from (``feeds.interval_source``, shown by `feeds list`)."""
+
+    USER = "user"  # the feed's own interval
+    ADAPTIVE = "adaptive"  # its publishing rhythm
+    TTL = "ttl"  # the feed's <ttl> raised it
+    CACHE = "cache"  # Cache-Control max-age or Expires raised it
+    RETRY_AFTER = "retry-after"  # the server asked to wait
+    BACKOFF = "backoff"  # the feed is failing
+    WEBSUB = "websub"  # a hub pushes it: polling is the safety net
+
+
+class WebSubState(StrEnum):
+    """A feed's WebSub subscription (``feeds.websub_state``)."""
+
+    PENDING = "pending"  # asked for, the hub's verification not seen yet
+    ACTIVE = "active"  # verified: the hub pushes the feed
+    DENIED = "denied"  # the hub refused it
 
 
 class TextSource(StrEnum):

@@ -17,7 +17,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from daemon.errors import StorageError
+from daemon.errors import StorageError, first_line
+from storage.failures import shown_url, storage_error
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -28,17 +29,6 @@ def _alembic_config(engine: Engine) -> AlembicConfig:
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["engine"] = engine
     return cfg
-
-
-def _one_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[0] if lines else ""
-
-
-def _reason(exc: SQLAlchemyError) -> str:
-    """The driver's own words, one line ("file is not a database", "connection refused")."""
-    orig = getattr(exc, "orig", None)
-    return _one_line(str(orig if orig is not None else exc)) or type(exc).__name__
 
 
 def _sqlite_pragmas(dbapi_connection, _record):
@@ -52,7 +42,7 @@ def _sqlite_pragmas(dbapi_connection, _record):
 
 
 class Database:
-    def __init__(self, url: str):
+    def __init__(self, url: str, create_folder: bool = False):
         try:
             parsed = make_url(url)
         except ArgumentError as exc:
@@ -60,12 +50,19 @@ class Database:
                 f"database URL {url!r} is not valid (expected e.g. sqlite:///path/to/wiredesk.db or postgresql+psycopg://host/db)"
             ) from exc
         self.url = parsed
+        self.shown = shown_url(url)  # as the user gave it, without its password: what error messages name
         self.dialect = parsed.get_backend_name()
         kwargs: dict = {}
         if self.dialect == "sqlite":
             database = parsed.database
             if database and database != ":memory:":
                 folder = Path(database).expanduser().parent
+                if not create_folder and not folder.is_dir():
+                    # a typo in a configured path must not leave a new tree of folders and an empty database behind
+                    raise StorageError(
+                        f"database {database}: the folder {folder} does not exist; create it, or fix database.url "
+                        f"(or WIREDESK_DATABASE_URL)"
+                    )
                 try:
                     folder.mkdir(parents=True, exist_ok=True)
                 except OSError as exc:
@@ -95,7 +92,7 @@ class Database:
                 conn.execute(text("SELECT 1"))
         except DBAPIError as exc:  # cannot connect, or a file that is not a database at all
             raise StorageError(
-                f"cannot open database {self.describe()}: {_reason(exc)} (check database.url or WIREDESK_DATABASE_URL)"
+                f"cannot open database {self.describe()}: {first_line(exc)} (check database.url or WIREDESK_DATABASE_URL)"
             ) from exc
 
     def migrate(self) -> None:
@@ -110,36 +107,45 @@ class Database:
                 command.upgrade(cfg, "head")
         except AlembicCommandError as exc:  # a schema revision this version does not know
             raise StorageError(
-                f"cannot migrate database {self.describe()}: {_one_line(str(exc))}; it was written by "
+                f"cannot migrate database {self.describe()}: {first_line(exc)}; it was written by "
                 f"another version of wiredesk: use that version, or point database.url (or "
                 f"WIREDESK_DATABASE_URL) at another database"
             ) from exc
         except SQLAlchemyError as exc:
             raise StorageError(
-                f"cannot migrate database {self.describe()}: {_reason(exc)} (is it a wiredesk "
+                f"cannot migrate database {self.describe()}: {first_line(exc)} (is it a wiredesk "
                 f"database? check database.url or WIREDESK_DATABASE_URL)"
             ) from exc
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """One transaction: committed on success, rolled back on any error."""
-        with self.sessions() as session:
-            try:
-                yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
+        """One transaction: committed on success, rolled back on any error. The door of storage: what the database
+        (or the shared Redis indexes) raised in it comes out as a StorageError (storage.failures)."""
+        try:
+            with self.sessions() as session:
+                try:
+                    yield session
+                    session.commit()
+                except BaseException:
+                    session.rollback()
+                    raise
+        except Exception as exc:
+            failure = storage_error(exc, self.shown)
+            if failure is None:
                 raise
+            raise failure from exc
 
     def dispose(self) -> None:
         self.engine.dispose()
 
 
-def open_database(url: str, migrate: bool = True) -> Database:
-    db = Database(url)
+def open_database(url: str, migrate: bool = True, create_folder: bool = False) -> Database:
+    """The database at ``url``, migrated; an SQLite file's folder is created only with ``create_folder`` (the default
+    location), else it must exist."""
+    db = Database(url, create_folder=create_folder)
     if migrate:
         db.migrate()
     return db
 
 
-__all__ = ["Database", "open_database", "SQLAlchemyError"]
+__all__ = ["Database", "open_database"]

@@ -37,7 +37,10 @@ class DecisionTransaction:
         deciding the same entries waits here, then finds them done."""
         rows = self._s.scalars(select(Entry).where(Entry.id.in_(ids)).order_by(Entry.id).with_for_update())
         self._entries = {row.id: row for row in rows}
-        return {row.id: LockedEntry(row.id, row.state, row.text, row.text_source) for row in self._entries.values()}
+        return {
+            row.id: LockedEntry(row.id, row.state, row.text, row.text_source, row.page_url, row.page_title)
+            for row in self._entries.values()
+        }
 
     def stored_pages(self, keys: Collection[str]) -> dict[str, StoredPage]:
         """The articles already stored for these pages (URL keys), by key."""
@@ -56,7 +59,7 @@ class DecisionTransaction:
         row = self._entries[entry_id]
         row.state = EntryState.DONE.value
         row.error = None
-        row.text = row.text_source = None
+        row.text = row.text_source = row.page_url = row.page_title = None
 
     def add_articles(self, articles: Sequence[NewArticle], now: datetime) -> list[int]:
         """Store the articles (their fingerprints come with the decisions); their ids, in the order given. The unique
@@ -72,6 +75,7 @@ class DecisionTransaction:
                 published=a.published,
                 url_key=a.url_key,
                 extracted_from=a.extracted_from,
+                page_url=a.page_url,
                 text_hash=a.text_hash,
                 fingerprint=b"",
                 created_at=now,

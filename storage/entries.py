@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import defer
 
-from daemon.states import EntryState
+from daemon.states import EntryState, TextSource
 from storage.db import Database
 from storage.models import Entry, Feed
 from storage.records import EntryRecord, FeedRecord
@@ -17,11 +17,13 @@ from storage.records import EntryRecord, FeedRecord
 
 @dataclass(frozen=True)
 class FoundText:
-    """The text found for a pending entry, and where it came from (a daemon.states.TextSource value)."""
+    """The text found for a pending entry, and where it came from."""
 
     entry_id: int
     text: str
-    source: str
+    source: TextSource
+    page_url: str | None = None  # text from a page: where it was fetched from, after redirects
+    page_title: str | None = None  # that page's own title, when it is on another site than the feed
 
 
 def _entry(row: Entry) -> EntryRecord:
@@ -50,9 +52,27 @@ def mark_ready(db: Database, found: Sequence[FoundText]) -> None:
         statement = (
             update(table)  # type: ignore[arg-type]  # a Table, which SQLAlchemy's stubs type as a FromClause
             .where(table.c.id == bindparam("eid"), table.c.state == EntryState.PENDING.value)
-            .values(state=EntryState.READY.value, text=bindparam("text"), text_source=bindparam("text_source"))
+            .values(
+                state=EntryState.READY.value,
+                text=bindparam("text"),
+                text_source=bindparam("text_source"),
+                page_url=bindparam("page_url"),
+                page_title=bindparam("page_title"),
+            )
         )
-        s.execute(statement, [{"eid": f.entry_id, "text": f.text, "text_source": f.source} for f in found])
+        s.execute(
+            statement,
+            [
+                {
+                    "eid": f.entry_id,
+                    "text": f.text,
+                    "text_source": f.source.value,
+                    "page_url": f.page_url,
+                    "page_title": f.page_title,
+                }
+                for f in found
+            ],
+        )
 
 
 def mark_no_text(db: Database, entry_id: int, error: str, states: Sequence[str]) -> None:
@@ -62,7 +82,7 @@ def mark_no_text(db: Database, entry_id: int, error: str, states: Sequence[str])
         if row is not None and row.state in states:
             row.state = EntryState.NO_TEXT.value
             row.error = error
-            row.text = row.text_source = None
+            row.text = row.text_source = row.page_url = row.page_title = None
 
 
 def ready_entries(

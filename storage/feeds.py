@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
+from daemon.errors import StorageConflict
 from daemon.states import FeedStatus
 from storage.db import Database
 from storage.models import Entry, Feed
@@ -17,8 +17,8 @@ from storage.records import FeedRecord, FeedSummary
 LOOKUP_CHUNK = 500
 
 
-def add_feed(db: Database, url: str, title: str | None = None, folder: str | None = None) -> bool:
-    """Add one feed (already checked); False when it is there already."""
+def add_feed(db: Database, url: str, title: str | None, folder: str | None, now: datetime) -> bool:
+    """Add one feed (already checked), added ``now``; False when it is there already."""
     try:
         with db.session() as s:
             if s.scalar(select(Feed.id).where(Feed.url == url)) is not None:
@@ -30,25 +30,24 @@ def add_feed(db: Database, url: str, title: str | None = None, folder: str | Non
                     folder=folder,
                     status=FeedStatus.ACTIVE.value,
                     error_count=0,
-                    created_at=datetime.now(timezone.utc),
+                    created_at=now,
                 )
             )
-    except IntegrityError:
+    except StorageConflict:
         return False  # another worker starting at the same moment added it first
     return True
 
 
-def add_new_feeds(db: Database, feeds: dict[str, tuple[str | None, str | None]]) -> int | None:
-    """Add the feeds ``{url: (title, folder)}`` not stored yet, in one transaction; how many were new, or None when
-    another process added some of them meanwhile (then nothing was added). One lookup per few hundred URLs and one
-    bulk insert: 100,000 feeds in seconds, not minutes."""
+def add_new_feeds(db: Database, feeds: dict[str, tuple[str | None, str | None]], now: datetime) -> int | None:
+    """Add the feeds ``{url: (title, folder)}`` not stored yet, added ``now``, in one transaction; how many were
+    new, or None when another process added some of them meanwhile (then nothing was added). One lookup per few
+    hundred URLs and one bulk insert: 100,000 feeds in seconds, not minutes."""
     try:
         with db.session() as s:
             urls = list(feeds)
             known: set[str] = set()
             for i in range(0, len(urls), LOOKUP_CHUNK):
                 known.update(s.scalars(select(Feed.url).where(Feed.url.in_(urls[i : i + LOOKUP_CHUNK]))))
-            now = datetime.now(timezone.utc)
             rows = [
                 {
                     "url": u,
@@ -64,7 +63,7 @@ def add_new_feeds(db: Database, feeds: dict[str, tuple[str | None, str | None]])
             if rows:
                 s.execute(insert(Feed), rows)
         return len(rows)
-    except IntegrityError:
+    except StorageConflict:
         return None
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
+from daemon.errors import first_line
 from storage.db import Database
 
 
@@ -42,7 +43,5 @@ class HealthProbe:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT version_num FROM alembic_version")).all()
         except Exception as exc:
-            orig = getattr(exc, "orig", None) or exc
-            first = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
-            return f"cannot read the database {self.db.describe()}: {first}"
+            return f"cannot read the database {self.db.describe()}: {first_line(exc)}"
         return None

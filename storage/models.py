@@ -132,6 +132,9 @@ class Feed(Base):
     websub_state: Mapped[str | None] = mapped_column(String(16))
     websub_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     websub_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # the one-time token in the callback URL of the latest subscription request, and whether the hub verified it
+    websub_token: Mapped[str | None] = mapped_column(String(64))
+    websub_answered: Mapped[bool | None] = mapped_column(Boolean)
     lease_owner: Mapped[str | None] = mapped_column(CleanString(64))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -161,6 +164,10 @@ class Entry(Base):
     state: Mapped[str] = mapped_column(CleanString(16), default="pending", index=True)
     text: Mapped[str | None] = mapped_column(CleanText)  # while "ready": the article text found
     text_source: Mapped[str | None] = mapped_column(CleanString(8))  # while "ready": "page" or "feed"
+    # while "ready", text from a page: where it was fetched from (after redirects), and its own title when the page
+    # is on another site than the feed (the article then shows the publisher's title, not the feed's)
+    page_url: Mapped[str | None] = mapped_column(CleanText)
+    page_title: Mapped[str | None] = mapped_column(CleanText)
     error: Mapped[str | None] = mapped_column(CleanText)
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -182,6 +189,8 @@ class Article(Base):
     published: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # "page" (extracted from the article page) or "feed" (the feed's own content, when the page failed or was empty)
     extracted_from: Mapped[str] = mapped_column(CleanString(8))
+    # the page the text was fetched from, after redirects (text from a page only): its site is the publisher
+    page_url: Mapped[str | None] = mapped_column(CleanText)
     text_hash: Mapped[str] = mapped_column(CleanString(64), index=True)
     fingerprint: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -6,9 +6,13 @@ without dragging a session along or changing under its reader.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, NamedTuple
+
+from daemon.states import EntryState, ErrorKind, FeedStatus, IntervalSource, TextSource, WebSubState
 
 MAX_URL = 2048  # the longest feed URL stored (feeds.url); a longer one is never cut, since a URL is a feed's key
 
@@ -22,12 +26,12 @@ class FeedRecord:
     title: str | None
     site_url: str | None
     folder: str | None
-    status: str  # a daemon.states.FeedStatus value
+    status: FeedStatus
     etag: str | None
     last_modified: str | None
     error_count: int
     last_error: str | None
-    last_error_kind: str | None  # a daemon.states.ErrorKind value
+    last_error_kind: ErrorKind | None
     last_error_at: datetime | None
     last_success_at: datetime | None
     last_polled_at: datetime | None
@@ -36,19 +40,33 @@ class FeedRecord:
     lease_owner: str | None
     lease_until: datetime | None
     created_at: datetime
-    # where interval_seconds came from: user, adaptive, ttl, cache, retry-after, backoff, websub
-    interval_source: str | None = None
+    interval_source: IntervalSource | None = None  # where interval_seconds came from
     # the feed's own settings; None: the adaptive schedule, the [fetch] default
     poll_interval_seconds: float | None = None
     fetch_articles: bool | None = None
-    # WebSub: the hub the feed names, and the subscription's state (pending, active, denied)
+    # WebSub: the hub the feed names, and the subscription's state
     hub_url: str | None = None
-    websub_state: str | None = None
+    websub_state: WebSubState | None = None
+    websub_topic: str | None = None  # the topic the hub knows it by (its rel="self" URL), else its URL
 
     @classmethod
     def of(cls, row: Any) -> FeedRecord:
-        """The record of an ORM Feed (or any object with the same attributes)."""
-        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
+        """The record of an ORM Feed (or any object with the same attributes); stored words as their StrEnums."""
+        values = {f.name: getattr(row, f.name) for f in fields(cls)}
+        for name, words in _STORED_WORDS.items():
+            # a word this version does not know (written by another one) is kept as it was stored
+            if values[name] in words._value2member_map_:
+                values[name] = words(values[name])
+        return cls(**values)
+
+
+# FeedRecord's columns that hold a stored word, and the StrEnum of each
+_STORED_WORDS: dict[str, type[StrEnum]] = {
+    "status": FeedStatus,
+    "last_error_kind": ErrorKind,
+    "interval_source": IntervalSource,
+    "websub_state": WebSubState,
+}
 
 
 @dataclass(frozen=True)
@@ -97,6 +115,8 @@ class Member:
     summary: str
     seen_at: datetime  # when wiredesk stored the article
     other_feeds: tuple[OtherFeed, ...] = ()  # the other feeds that listed the same page, in the order they did
+    extracted_from: TextSource = TextSource.PAGE  # where its text came from: the page, or the feed's own content
+    page_url: str | None = None  # the page its text was fetched from, after redirects (None: its link, or no page)
 
     @property
     def feeds(self) -> tuple[str, ...]:
@@ -165,7 +185,7 @@ class StoredFeed:
     site_url: str | None
     error_count: int
     poll_interval_seconds: float | None = None  # the feed's own interval; None: adaptive
-    websub_state: str | None = None  # "active": a hub pushes it, polling is the safety net
+    websub_state: WebSubState | None = None  # active: a hub pushes it, polling is the safety net
 
 
 @dataclass(frozen=True)
@@ -177,6 +197,7 @@ class KnownEntry:
     url: str | None
     content_hash: str
     published: datetime | None
+    updated: datetime | None = None  # when the feed last said it changed (its <updated>), as stored
 
 
 @dataclass(frozen=True)
@@ -190,14 +211,95 @@ class FeedUpdateContext:
 
 
 @dataclass(frozen=True)
-class FeedUpdateIntent:
-    """One feed's update, as storage writes it: the feed's new values, the entries to insert and to change."""
+class FeedValidators:
+    """What the next conditional GET of a feed sends back (its ETag and Last-Modified); None: the server sent none."""
+
+    etag: str | None
+    last_modified: str | None
+
+
+@dataclass(frozen=True)
+class FeedAbout:
+    """What a parsed feed says of itself and is kept on the feed (a title the user gave stays the feed's)."""
+
+    title: str | None
+    site_url: str | None
+    hub_url: str | None  # its WebSub hub, None when it names none
+    websub_topic: str | None  # the URL it calls itself, the topic a hub knows it by (with a hub only)
+
+
+@dataclass(frozen=True)
+class FeedChange:
+    """A feed's new state after a poll. The optional parts are None when the poll leaves them as stored."""
+
+    polled_at: datetime
+    status: FeedStatus
+    error_count: int
+    last_error: str | None  # the poll's error, or the warning the feed was parsed with; None clears it
+    last_error_kind: ErrorKind | None
+    next_poll_at: datetime
+    interval_seconds: float
+    interval_source: IntervalSource
+    failed_at: datetime | None = None  # the poll failed: the time of its error
+    succeeded_at: datetime | None = None  # the poll succeeded
+    validators: FeedValidators | None = None  # new validators for the next conditional GET
+    moved_to: str | None = None  # the feed moved permanently: its new URL
+    about: FeedAbout | None = None  # the feed was parsed
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    """An item seen for the first time: the entry to store, waiting for its article."""
 
     feed_id: int
-    feed: dict[str, Any]  # column -> new value
-    new_entries: tuple[dict[str, Any], ...] = ()  # full rows
-    changed_entries: dict[int, dict[str, Any]] = field(default_factory=dict)  # entry id -> changed columns
-    retitled: dict[int, str] = field(default_factory=dict)  # entry id -> the new headline of its article
+    identity: str
+    guid: str | None
+    url: str | None
+    title: str | None
+    author: str | None
+    summary: str | None
+    content: str | None
+    published: datetime | None
+    updated: datetime | None
+    content_hash: str
+    state: EntryState
+    first_seen_at: datetime
+    changed_at: datetime
+
+
+@dataclass(frozen=True)
+class EntryContent:
+    """What a stored entry's item says now that it changed (its publication time: the first one known)."""
+
+    guid: str | None
+    url: str | None
+    title: str | None
+    author: str | None
+    summary: str | None
+    content: str | None
+    updated: datetime | None
+    published: datetime | None
+    content_hash: str
+    changed_at: datetime
+
+
+@dataclass(frozen=True)
+class EntryEdit:
+    """What changes on a stored entry: its identity (the feed gave the same link a new GUID), its content, or both."""
+
+    identity: str | None = None
+    content: EntryContent | None = None
+
+
+@dataclass(frozen=True)
+class FeedUpdateIntent:
+    """One feed's update, as storage writes it: the feed's new state, the entries to insert and to change."""
+
+    feed_id: int
+    feed: FeedChange
+    new_entries: tuple[NewEntry, ...] = ()
+    changed_entries: Mapping[int, EntryEdit] = field(default_factory=dict)  # by entry id
+    retitled: Mapping[int, str] = field(default_factory=dict)  # entry id -> the new headline of its article
 
 
 @dataclass(frozen=True)
@@ -225,6 +327,8 @@ class LockedEntry:
     state: str  # a daemon.states.EntryState value
     text: str | None
     text_source: str | None  # a daemon.states.TextSource value
+    page_url: str | None = None  # text from a page: where it was fetched from, after redirects
+    page_title: str | None = None  # that page's own title, when the page is on another site than the feed
 
 
 @dataclass(frozen=True)
@@ -238,9 +342,10 @@ class NewArticle:
     text: str
     source: str | None
     published: datetime | None
-    extracted_from: str  # a daemon.states.TextSource value
+    extracted_from: TextSource
     text_hash: str
     url_key: str | None = None  # storage.articles.url_key of the URL: one article per page
+    page_url: str | None = None  # the page the text was fetched from, after redirects (text from a page only)
 
 
 @dataclass(frozen=True)

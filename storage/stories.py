@@ -9,6 +9,7 @@ from sqlalchemy import Integer, case, column, func, select, text
 from sqlalchemy.orm import aliased
 
 from daemon.errors import AmbiguousStory
+from daemon.states import TextSource
 from storage.articles import other_feeds
 from storage.db import Database
 from storage.models import Article, Entry, Feed, Membership, Story
@@ -70,6 +71,8 @@ def load_stories(db: Database, story_ids: list[str] | None = None, limit: int | 
                     summary=lede(a.text, a.title),
                     seen_at=a.created_at,
                     other_feeds=others.get(a.id, ()),
+                    extracted_from=TextSource(a.extracted_from),
+                    page_url=a.page_url,
                 )
             )
         views = [_view(st, tuple(members[st.id])) for st in stories]

@@ -3,10 +3,13 @@ can observe (a row, a file, a process), never on how long the machine takes."""
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
@@ -48,6 +51,24 @@ def wait_until(condition: Callable[[], bool], timeout: float = 60.0) -> bool:
     return True
 
 
+@contextmanager
+def stderr_on_failure(proc: subprocess.Popen, timeout: float = 60.0) -> Iterator[None]:
+    """A failure inside the block carries the stderr of ``proc`` (a `wiredesk run`, stopped first to read it), so
+    that a service that died, hung or logged an error says why."""
+    try:
+        yield
+    except BaseException as exc:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            _, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+        exc.add_note(f"the service's stderr (exit status {proc.returncode}):\n{err}")
+        raise
+
+
 def expire_leases(url: str) -> int:
     """Move every feed lease into the past, as if its time had run out: what waiting ``lease_seconds`` would do,
     without the wait. Returns how many leases there were."""
@@ -60,3 +81,18 @@ def expire_leases(url: str) -> int:
             ).rowcount
     finally:
         engine.dispose()
+
+
+def resolve_on_loopback(monkeypatch, names: dict[str, str]) -> None:
+    """Host names answered with loopback addresses, as a resolver under the test's control would (``names``: host
+    name to address): the rest of the exchange — connection, address check, HTTP — is the real one. Other names are
+    resolved as usual."""
+    import socket
+
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else host
+        return real(names.get(str(name).lower().rstrip("."), host), port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)

@@ -6,7 +6,7 @@ import json
 
 import feedparser
 import lxml.html
-from test_http import BASE_CONFIG, copy_database, seeded_url, seeds_db, serve, served  # noqa: F401 (fixtures)
+from test_http import BASE_CONFIG, serve, served  # noqa: F401 (fixtures)
 
 WIRE_ORIGINAL = "000_3324a5df7957fe74"
 COPIES = {"100_koreatimes_copy", "101_joongang_copy"}

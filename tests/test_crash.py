@@ -5,6 +5,7 @@ import random
 import signal
 import subprocess
 
+import pytest
 import sqlalchemy as sa
 from farm import Farm
 from helpers import expire_leases, wait_until, wiredesk_exe
@@ -74,6 +75,7 @@ def check_invariants(s):
     assert s["bad_counts"] == 0, "story counters agree with memberships"
 
 
+@pytest.mark.slow
 def test_sigkill_during_polls_loses_nothing(db_url, tmp_path):
     # slow pages and growing feeds: every round has work in both stages when the kill lands
     farm = Farm(feeds=30, entries=15, seed=3, page_delay=0.03, visible=5).start()

@@ -15,7 +15,7 @@ N = 150  # more than two batches
 
 def _ready_entries(db, n=N, feeds=3):
     """`n` entries of news-like English about a few events, text found, stories not decided yet."""
-    from daemon.cli.feeds import add_feed
+    from daemon.feeds import add_feed
     from storage.models import Entry, Feed
 
     start = datetime(2024, 5, 1, 8, 0, tzinfo=timezone.utc)

@@ -15,12 +15,13 @@ import pytest
 
 from daemon.errors import FeedError
 from daemon.fetch.client import FetchResult
-from daemon.parse.feed import EntryKeys, ParsedEntry, ParsedFeed, clean_prolog, parse_feed
-from daemon.pipeline.decide import decide_feed_update
+from daemon.parse.feed import ParsedEntry, ParsedFeed, clean_prolog, parse_feed
+from daemon.parse.identity import EntryKeys
+from daemon.pipeline.feed_update import decide_feed_update
 from daemon.pipeline.records import Fetched, failed_fetch
 from daemon.schedule import ScheduleSettings
-from daemon.states import ErrorKind
-from storage.records import MAX_URL, KnownEntry, StoredFeed
+from daemon.states import EntryState, ErrorKind, FeedStatus, IntervalSource, WebSubState
+from storage.records import MAX_URL, EntryEdit, KnownEntry, StoredFeed
 
 NOW = datetime(2024, 4, 12, 12, 0, tzinfo=timezone.utc)
 URL = "https://news.example/feed.xml"
@@ -79,12 +80,14 @@ def decide(item: Fetched, known=(), recent=(), feed=FEED, taken=()):
 def test_new_items_become_pending_entries_and_the_feed_is_active():
     intent, outcome = decide(fetched([entry(1), entry(2)]))
     assert outcome.ok and (outcome.new_entries, outcome.changed_entries) == (2, 0)
-    assert [row["identity"] for row in intent.new_entries] == ["guid:g1", "guid:g2"]
-    assert {row["state"] for row in intent.new_entries} == {"pending"}
-    assert all(row["feed_id"] == 7 and row["first_seen_at"] == NOW for row in intent.new_entries)
-    assert intent.feed["status"] == "active" and intent.feed["error_count"] == 0 and intent.feed["etag"] == '"v1"'
-    assert intent.feed["title"] == "News" and intent.feed["lease_owner"] is None
-    assert NOW < intent.feed["next_poll_at"] <= NOW + timedelta(seconds=SETTINGS.max_interval)
+    assert [row.identity for row in intent.new_entries] == ["guid:g1", "guid:g2"]
+    assert {row.state for row in intent.new_entries} == {EntryState.PENDING}
+    assert all(row.feed_id == 7 and row.first_seen_at == NOW for row in intent.new_entries)
+    change = intent.feed
+    assert change.status is FeedStatus.ACTIVE and change.error_count == 0 and change.succeeded_at == NOW
+    assert change.validators is not None and change.validators.etag == '"v1"' and change.failed_at is None
+    assert change.about is not None and change.about.title == "News" and change.polled_at == NOW
+    assert NOW < change.next_poll_at <= NOW + timedelta(seconds=SETTINGS.max_interval)
 
 
 def test_known_unchanged_entries_write_nothing():
@@ -100,8 +103,9 @@ def test_a_changed_entry_is_updated_and_its_article_retitled():
     known = [KnownEntry(3, "guid:g1", old.url, old.content_hash, old.published)]
     intent, outcome = decide(fetched([new]), known)
     assert outcome.changed_entries == 1
-    assert intent.changed_entries[3]["title"] == "story 1, corrected"
-    assert intent.changed_entries[3]["changed_at"] == NOW
+    edit = intent.changed_entries[3]
+    assert edit.identity is None and edit.content is not None
+    assert edit.content.title == "story 1, corrected" and edit.content.changed_at == NOW
     assert intent.retitled == {3: "story 1, corrected"}
 
 
@@ -110,7 +114,7 @@ def test_a_new_guid_for_a_known_link_is_the_same_entry():
     known = [KnownEntry(3, "guid:old", e.url, e.content_hash, e.published)]
     intent, outcome = decide(fetched([e], [keys(e, "guid:new")]), known)
     assert outcome.new_entries == 0 and intent.new_entries == ()
-    assert intent.changed_entries == {3: {"identity": "guid:new"}}
+    assert intent.changed_entries == {3: EntryEdit(identity="guid:new")}
 
 
 def test_an_item_listed_twice_is_one_entry_with_the_later_content():
@@ -118,7 +122,7 @@ def test_an_item_listed_twice_is_one_entry_with_the_later_content():
     intent, outcome = decide(fetched([first, second], [keys(first), keys(second)]))
     assert (outcome.new_entries, outcome.changed_entries) == (1, 1)
     (row,) = intent.new_entries
-    assert row["summary"] == "longer text" and row["content_hash"] == second.content_hash
+    assert row.summary == "longer text" and row.content_hash == second.content_hash
 
 
 def test_a_failed_fetch_backs_off_and_keeps_the_entries():
@@ -139,43 +143,43 @@ def test_a_failed_fetch_backs_off_and_keeps_the_entries():
     )
     intent, outcome = decide(item, feed=feed)
     assert not outcome.ok and outcome.error_kind is ErrorKind.UNAVAILABLE
-    assert intent.feed["status"] == "error" and intent.feed["error_count"] == 3
-    assert intent.feed["last_error_kind"] == "unavailable" and intent.feed["last_error_at"] == NOW
-    assert "etag" not in intent.feed and intent.new_entries == ()
+    assert intent.feed.status is FeedStatus.ERROR and intent.feed.error_count == 3
+    assert intent.feed.last_error_kind is ErrorKind.UNAVAILABLE and intent.feed.failed_at == NOW
+    assert intent.feed.validators is None and intent.feed.succeeded_at is None and intent.new_entries == ()
 
 
 def test_gone_is_final():
     item = Fetched(7, URL, result(status=410, content=None, error_kind=ErrorKind.GONE, error="gone"), None, (), None)
     intent, outcome = decide(item)
-    assert intent.feed["status"] == "gone" and outcome.error == f"{URL}: gone"
+    assert intent.feed.status is FeedStatus.GONE and outcome.error == f"{URL}: gone"
 
 
 def test_a_parse_error_is_the_feeds_error():
     item = failed_fetch(7, URL, FeedError(URL, "broken feed", kind=ErrorKind.PARSE), result())
     intent, outcome = decide(item)
     assert outcome.error_kind is ErrorKind.PARSE and outcome.error == f"{URL}: broken feed"
-    assert intent.feed["status"] == "error" and intent.feed["last_error_kind"] == "parse"
+    assert intent.feed.status is FeedStatus.ERROR and intent.feed.last_error_kind is ErrorKind.PARSE
 
 
 def test_not_modified_keeps_validators_and_takes_the_rhythm_of_stored_entries():
     item = Fetched(7, URL, result(status=304, content=None, not_modified=True, etag=None), None, (), None)
     hourly = [NOW - timedelta(hours=h) for h in range(20)]
     intent, outcome = decide(item, recent=hourly)
-    assert outcome.ok and outcome.not_modified and "etag" not in intent.feed
+    assert outcome.ok and outcome.not_modified and intent.feed.validators is None and intent.feed.about is None
     daily = [NOW - timedelta(days=d) for d in range(20)]
     later, _ = decide(item, recent=daily)
-    assert intent.feed["interval_seconds"] < later.feed["interval_seconds"]
+    assert intent.feed.interval_seconds < later.feed.interval_seconds
 
 
 def test_a_permanent_redirect_moves_the_feed_unless_the_url_is_taken():
     moved = "https://news.example/new-feed.xml"
     intent, outcome = decide(fetched([], permanent_url=moved))
-    assert intent.feed["url"] == moved and outcome.feed_url == moved
+    assert intent.feed.moved_to == moved and outcome.feed_url == moved
     intent, outcome = decide(fetched([], permanent_url=moved), taken=[moved])
-    assert "url" not in intent.feed and outcome.feed_url == URL
+    assert intent.feed.moved_to is None and outcome.feed_url == URL
     too_long = "https://news.example/" + "x" * MAX_URL
     intent, _ = decide(fetched([], permanent_url=too_long))
-    assert "url" not in intent.feed and intent.feed["last_error_kind"] == "warning"
+    assert intent.feed.moved_to is None and intent.feed.last_error_kind is ErrorKind.WARNING
 
 
 def test_the_decider_is_deterministic_and_leaves_its_inputs_alone():
@@ -226,10 +230,10 @@ def test_the_feeds_own_interval_and_a_hub_set_the_schedule():
     hourly = [NOW - timedelta(hours=h) for h in range(20)]
     own = dataclasses.replace(FEED, poll_interval_seconds=4 * 3600.0)
     intent, _ = decide(item, recent=hourly, feed=own)
-    assert (intent.feed["interval_seconds"], intent.feed["interval_source"]) == (4 * 3600.0, "user")
-    assert intent.feed["next_poll_at"] == NOW + timedelta(hours=4)
-    pushed = dataclasses.replace(FEED, websub_state="active")
+    assert (intent.feed.interval_seconds, intent.feed.interval_source) == (4 * 3600.0, IntervalSource.USER)
+    assert intent.feed.next_poll_at == NOW + timedelta(hours=4)
+    pushed = dataclasses.replace(FEED, websub_state=WebSubState.ACTIVE)
     intent, _ = decide(item, recent=hourly, feed=pushed)
-    assert (intent.feed["interval_seconds"], intent.feed["interval_source"]) == (SETTINGS.max_interval, "websub")
+    assert (intent.feed.interval_seconds, intent.feed.interval_source) == (SETTINGS.max_interval, IntervalSource.WEBSUB)
     intent, _ = decide(item, recent=hourly)
-    assert (intent.feed["interval_seconds"], intent.feed["interval_source"]) == (3600.0, "adaptive")
+    assert (intent.feed.interval_seconds, intent.feed.interval_source) == (3600.0, IntervalSource.ADAPTIVE)

@@ -170,6 +170,7 @@ def test_poll_once_exits_1_when_every_feed_failed(db_url, tmp_path, httpserver, 
     assert code == 1 and "polled 2 feeds: 0 ok, 2 failed" in out and "every feed polled failed" in err
 
 
+@pytest.mark.slow
 def test_poll_once_beside_a_running_service_on_sqlite(db_url, tmp_path, httpserver, wiredesk):
     if not db_url.startswith("sqlite"):
         pytest.skip("SQLite only: PostgreSQL workers share the database")

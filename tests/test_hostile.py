@@ -503,7 +503,7 @@ def feed_count(db_path) -> int:
     return rows(f"sqlite:///{db_path}", "select count(*) from feeds")[0][0]
 
 
-# Checked to fail without the protection: with daemon.cli.feeds.check_feed_url returning the URL unchecked, `feeds add`
+# Checked to fail without the protection: with daemon.feeds.check_feed_url returning the URL unchecked, `feeds add`
 # exits 0 and stores the URL.
 @pytest.mark.parametrize("url", BAD_FEED_URLS)
 def test_feeds_add_refuses_a_non_http_url(sqlite_url, tmp_path, wiredesk, url):
@@ -513,7 +513,7 @@ def test_feeds_add_refuses_a_non_http_url(sqlite_url, tmp_path, wiredesk, url):
     assert feed_count(tmp_path / "wiredesk.db") == 0
 
 
-# Checked to fail without the protection: with daemon.cli.feeds.check_feed_url returning the URL unchecked, the poll
+# Checked to fail without the protection: with daemon.feeds.check_feed_url returning the URL unchecked, the poll
 # stores both feeds and exits 0.
 def test_config_feed_with_a_file_url_stops_before_anything_is_written(sqlite_url, tmp_path, wiredesk):
     with Site() as site:

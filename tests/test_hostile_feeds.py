@@ -96,7 +96,7 @@ def faults(monkeypatch):
     """Exceptions nobody planned for, raised inside the daemon's own stages for marked feeds and entries."""
     import daemon.parse.feed
     import daemon.parse.identity
-    import daemon.pipeline.decide
+    import daemon.pipeline.feed_update
     import daemon.pipeline.run
     from daemon.engine import Engine
 
@@ -121,7 +121,7 @@ def faults(monkeypatch):
             raise IndexError("the extractor fell over")
         return text_from_feed(content, summary)
 
-    merge = daemon.pipeline.decide.merge_entries
+    merge = daemon.pipeline.feed_update.merge_entries
 
     def bad_merge(feed_id, parsed, *args, **kwargs):
         if parsed.title == "BOOM-STORE":
@@ -138,7 +138,7 @@ def faults(monkeypatch):
     monkeypatch.setattr(daemon.parse.feed.feedparser, "parse", bad_parse)
     monkeypatch.setattr(daemon.parse.identity, "entry_identity", bad_identity)
     monkeypatch.setattr(daemon.pipeline.run, "text_from_feed", bad_text)
-    monkeypatch.setattr(daemon.pipeline.decide, "merge_entries", bad_merge)
+    monkeypatch.setattr(daemon.pipeline.feed_update, "merge_entries", bad_merge)
     monkeypatch.setattr(Engine, "add", bad_add)
 
 
@@ -148,6 +148,7 @@ def entry_rows(db_url: str) -> dict[str, tuple]:
 
 # Checked to fail before the fix: the parse failure ended the poll (exit 1, nothing stored for anyone), and each of
 # the other faults in turn did the same with the first one taken out.
+@pytest.mark.slow
 def test_any_failure_costs_only_its_feed_or_entry(db_url, tmp_path, wiredesk, faults):
     with Site() as site:
         site.routes["/parse.xml"] = (rss([("BOOM-PARSE", None, "never read")]),)
@@ -222,6 +223,7 @@ def last_poll(port: int, proc) -> str:
 
 # Checked to fail before the fix: every tick logged "poll failed" with a traceback, /healthz never showed a finished
 # poll, the neighbour's entries stayed pending and the bad feed was fetched on every tick.
+@pytest.mark.slow
 def test_run_goes_on_polling_beside_a_bad_feed(db_url, tmp_path):
     with Site() as site:
         site.routes["/surrogate.xml"] = (
@@ -525,7 +527,7 @@ def test_a_dead_parse_worker_costs_no_feed(db_url):
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    from daemon.cli.feeds import add_feed
+    from daemon.feeds import add_feed
     from daemon.fetch.client import Fetcher
     from daemon.pipeline import Pipeline, PipelineSettings
     from storage import open_database

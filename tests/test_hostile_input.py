@@ -580,6 +580,7 @@ def _alive(pids: set[int]) -> set[int]:
 
 # Before the fix: the fork server, the parse workers and the resource tracker were all still running 15 s after the
 # SIGKILL (4 orphans), and stayed so.
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_sigkilled_poll_leaves_no_helper_process(tmp_path, sqlite_url):
     import os
@@ -793,3 +794,91 @@ def test_a_bad_database_file_as_the_command_meets_it(tmp_path):
     )
     line = one_line(res.stderr)
     assert res.returncode == 2 and res.stdout == "" and "file is not a database" in line, res.stderr
+
+
+# Before the fix: `-o` renamed its file over whatever the path named: the symbolic link (and not its target), the
+# FIFO, the device node (as root, `-o /dev/null` would have replaced the device).
+@pytest.mark.parametrize("kind", ["symlink", "fifo", "device", "socket"])
+def test_output_replaces_only_regular_files(sqlite_url, tmp_path, wiredesk, kind):
+    import socket
+    import stat
+
+    target = tmp_path / "out.xml"
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_text("keep me")
+    held = None
+    if kind == "symlink":
+        target.symlink_to(elsewhere)
+    elif kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "socket":
+        held = socket.socket(socket.AF_UNIX)
+        held.bind(str(target))
+    else:
+        null = os.stat("/dev/null")
+        try:
+            os.mknod(target, 0o666 | stat.S_IFCHR, null.st_rdev)
+        except PermissionError:
+            pytest.skip("creating a device node needs root")
+    try:
+        before = target.lstat()
+        for argv in (["digest", "--format", "atom", "-o", target], ["feeds", "export", "-o", target]):
+            code, out, err = wiredesk(*argv)
+            line = one_line(err)
+            assert code == 2 and str(target) in line and "not a regular file" in line, line
+            after = target.lstat()
+            assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode)
+        assert elsewhere.read_text() == "keep me"
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")) == []
+    finally:
+        if held is not None:
+            held.close()
+
+
+def test_output_over_a_regular_file_and_into_a_read_only_folder(sqlite_url, tmp_path, wiredesk):
+    target = tmp_path / "out.opml"
+    target.write_text("old")
+    target.chmod(0o640)
+    code, out, err = wiredesk("feeds", "export", "-o", target)
+    assert code == 0, err
+    assert target.read_text().startswith("<?xml") and (target.stat().st_mode & 0o777) == 0o640
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    if os.geteuid() == 0:
+        mounted = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)], capture_output=True
+        )
+        if mounted.returncode != 0:
+            pytest.skip(f"cannot mount a read-only tmpfs here: {mounted.stderr.decode().strip()}")
+    else:
+        folder.chmod(0o555)
+    try:
+        code, out, err = wiredesk("feeds", "export", "-o", folder / "x.opml")
+        line = one_line(err)
+        assert code == 2 and str(folder / "x.opml") in line
+        assert "read-only" in line.lower() or "permission" in line.lower(), line
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+# Before the fix: a RecursionError traceback of 3,002 lines; MemoryError for /dev/zero (the whole "file" read, or
+# one endless line); a database URL in a missing folder created the folders and an empty database.
+def test_endless_and_deep_inputs_are_one_line(tmp_path, wiredesk, monkeypatch):
+    (tmp_path / "deep.toml").write_text("x = " + "[" * 500 + "]" * 500 + "\n")
+    code, out, err = wiredesk("--config", tmp_path / "deep.toml", "stories")
+    assert code == 2 and "nested too deeply" in one_line(err)
+    monkeypatch.setenv("WIREDESK_DATABASE_URL", f"sqlite:///{tmp_path / 'w.db'}")
+    for argv, words in (
+        (["feeds", "import", "/dev/zero"], "larger than"),
+        (["cluster", "/dev/zero"], "longer than"),
+    ):
+        code, out, err = wiredesk(*argv)
+        line = one_line(err)
+        assert code == 2 and "/dev/zero" in line and words in line, (argv, line)
+    missing = tmp_path / "no" / "such" / "folder"
+    monkeypatch.setenv("WIREDESK_DATABASE_URL", f"sqlite:///{missing / 'w.db'}")
+    code, out, err = wiredesk("stories")
+    line = one_line(err)
+    assert code == 2 and str(missing) in line and "does not exist" in line
+    assert not (tmp_path / "no").exists()

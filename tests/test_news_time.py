@@ -1,4 +1,4 @@
-"""News time: stories dated and ordered by their members' publication times, after replaying the seeds."""
+"""News time: stories dated and ordered by their members' publication times, over the replayed seeds."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import feedparser
-from conftest import SEEDS
 
 WIRE_ORIGINAL = "000_3324a5df7957fe74"
 
@@ -21,10 +20,10 @@ def _digest(wiredesk, fmt: str, *extra: str) -> bytes:
     return out.encode("utf-8")
 
 
-def test_seed_story_carries_april_2024_news_time(db_url, wiredesk, manifest):
-    code, out, err = wiredesk("replay", SEEDS, "--json")
+def test_seed_story_carries_april_2024_news_time(seeded_url, wiredesk, manifest):
+    code, out, err = wiredesk("stories", "--json")
     assert code == 0, err
-    stories = json.loads(out)["stories"]
+    stories = json.loads(out)
     seed = next(s for s in stories if any(a["id"] == WIRE_ORIGINAL for a in s["articles"]))
     published = {a["id"]: _utc(a["published"]) for a in manifest["articles"]}
     members = [a["id"] for a in seed["articles"]]
@@ -70,7 +69,7 @@ def test_seed_story_carries_april_2024_news_time(db_url, wiredesk, manifest):
     assert {i["id"] for i in newer} == {i["id"] for i in items if _utc(i["date_modified"]) >= since}
 
 
-def test_a_story_that_gains_a_member_moves_up(db_url, wiredesk):
+def test_a_story_that_gains_a_member_moves_up(seeded_url):
     from sqlalchemy import select, update
 
     from daemon import config as config_mod
@@ -78,9 +77,7 @@ def test_a_story_that_gains_a_member_moves_up(db_url, wiredesk):
     from storage import Database
     from storage.models import Article, Membership
 
-    code, out, err = wiredesk("replay", SEEDS, "--json")
-    assert code == 0, err
-    db = Database(db_url)
+    db = Database(seeded_url)
     config = config_mod.parse("")
     try:
         before = digest_stories(db, config, DigestQuery(limit=None))

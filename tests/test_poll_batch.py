@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
-from daemon.cli.feeds import add_feed
+from daemon.feeds import add_feed
 from daemon.fetch.client import Fetcher, Limits, Validators
 from daemon.pipeline import Pipeline, PipelineSettings
 from storage import open_database

@@ -9,6 +9,7 @@ import lxml.html
 import pytest
 import sqlalchemy as sa
 from conftest import count_rows
+from helpers import resolve_on_loopback
 from test_http import start_server
 from test_service import ITEM, PAGE, RSS, seed_paragraphs, write_config
 
@@ -199,9 +200,10 @@ def test_an_older_database_keeps_its_pages_stored_twice(db_url):
     db.dispose()
 
 
-def test_the_tables_count_publishers_as_the_digest_does(db_url, tmp_path, httpserver, wiredesk):
+def test_the_tables_count_publishers_as_the_digest_does(db_url, tmp_path, httpserver, wiredesk, monkeypatch):
     """Two section feeds of one paper are one outlet in `wiredesk stories` (table and --json) and `story`, as in the
-    digest, named by [outlets]."""
+    digest, named by [outlets]. The feeds are served from the paper's own sites (their host names answered with the
+    loopback server), since without the pages the feed's site is what says whose articles they are."""
     from html import escape
 
     from conftest import ROOT
@@ -232,9 +234,14 @@ def test_the_tables_count_publishers_as_the_digest_does(db_url, tmp_path, httpse
         httpserver.expect_request(f"/{name}.xml").respond_with_data(
             RSS.format(title=title, base=base, items=item), content_type="application/rss+xml"
         )
+    sites = {"yonhap": "en.yna.co.kr", "national": "www.koreaherald.com", "world": "news.koreaherald.com"}
+    resolve_on_loopback(monkeypatch, {host: "127.0.0.1" for host in sites.values()})
     cfg = write_config(tmp_path, base, list(sections))
+    written = cfg.read_text()
+    for name, host in sites.items():
+        written = written.replace(f"{base}/{name}.xml", f"http://{host}:{httpserver.port}/{name}.xml")
     cfg.write_text(
-        cfg.read_text().replace("[fetch]\n", "[fetch]\nfetch_articles = false\n")
+        written.replace("[fetch]\n", "[fetch]\nfetch_articles = false\n")
         + '[outlets]\n"koreaherald.com" = "The Korea Herald"\n'
     )
     code, out, err = wiredesk("poll", "--once")

@@ -9,7 +9,7 @@ import json
 
 import feedparser
 import pytest
-from test_http import BASE_CONFIG, copy_database, seeded_url, seeds_db, serve, served  # noqa: F401 (fixtures)
+from test_http import BASE_CONFIG, serve, served  # noqa: F401 (fixtures)
 
 WIRE_ORIGINAL = "000_3324a5df7957fe74"
 ZHAO_VIETNAM = "208_zhao_leji_vuong_dinh_hue"
@@ -61,11 +61,7 @@ def test_q_without_a_word_is_refused(served):
         assert status == 400 and b"q" in body, bad
 
 
-def test_stories_command_searches(db_url, wiredesk, capsys):
-    from conftest import SEEDS
-
-    code, _, err = wiredesk("replay", SEEDS)
-    assert code == 0, err
+def test_stories_command_searches(seeded_url, wiredesk, capsys):
     code, out, err = wiredesk("stories", "--q", "Zhao", "--json")
     assert code == 0, err
     found = json.loads(out)

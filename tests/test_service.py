@@ -1,5 +1,6 @@
 """The service end to end over loopback: poll --once, run, stop, the instance lock, systemd notify."""
 
+import functools
 import json
 import os
 import signal
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
-from helpers import free_port, wait_until, wiredesk_exe
+from helpers import POLL_SECONDS, free_port, stderr_on_failure, wait_until, wiredesk_exe
 
 RSS = """<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>{title}</title><link>{base}/</link><description>test feed</description>
@@ -137,6 +138,7 @@ def wait_http(url, proc, seconds=30):
     return answers[0]
 
 
+@pytest.mark.slow
 def test_run_serves_and_stops_cleanly(db_url, tmp_path, httpserver):
     feeds = {"alpha": [("zhao", "000"), ("ap", "002")], "beta": [("herald", "001")]}
     base = serve_farm(httpserver, feeds)
@@ -199,6 +201,7 @@ def test_run_serves_and_stops_cleanly(db_url, tmp_path, httpserver):
     engine.dispose()
 
 
+@pytest.mark.slow
 def test_systemd_unit_and_notify_protocol(db_url, tmp_path, httpserver):
     unit = ROOT / "contrib" / "wiredesk.service"
     text = unit.read_text()
@@ -222,21 +225,30 @@ def test_systemd_unit_and_notify_protocol(db_url, tmp_path, httpserver):
     sock_path = tmp_path / "notify.sock"
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(sock_path))
-    sock.settimeout(30)
+    sock.settimeout(POLL_SECONDS)
     env = {"WIREDESK_DATABASE_URL": db_url, "NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "2000000"}
     proc = start_run(tmp_path, env)
-    try:
-        messages = []
-        while "READY=1" not in messages or "WATCHDOG=1" not in messages:
+    messages: list[str] = []
+
+    def received(wanted: str) -> bool:
+        try:
             messages.append(sock.recv(1024).decode())
+        except TimeoutError:
+            # what it sent before it exited is still in the socket: read first, then ask whether it runs
+            if proc.poll() is not None:
+                raise AssertionError(f"wiredesk run exited before it sent {wanted}; it sent {messages}") from None
+        return wanted in messages
+
+    with stderr_on_failure(proc):
+        for wanted in ("READY=1", "WATCHDOG=1"):
+            assert wait_until(functools.partial(received, wanted), timeout=300), f"no {wanted}: {messages}"
         proc.send_signal(signal.SIGINT)
-        while "STOPPING=1" not in messages:
-            messages.append(sock.recv(1024).decode())
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=15)
-    assert proc.returncode == 0
+        # stopping is observable: STOPPING=1, then the exit. No second signal: one sent while the service shuts
+        # down, after its event loop gave the signals back, would kill it instead of stopping it
+        assert wait_until(functools.partial(received, "STOPPING=1"), timeout=300), f"no STOPPING=1: {messages}"
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    sock.close()
 
 
 def _group_members(pgid: int) -> list[str]:
@@ -255,6 +267,7 @@ def _group_members(pgid: int) -> list[str]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("whom", ["main process", "whole group"])
 def test_stopping_leaves_no_process_behind(db_url, tmp_path, httpserver, whom):
     """With parse worker processes: when `wiredesk run` exits nothing of it is left, so a service manager waiting

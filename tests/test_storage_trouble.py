@@ -189,6 +189,7 @@ def ride_out_trouble(tmp_path, db_url, port, late_ok, break_storage, mend_storag
     return said[0]
 
 
+@pytest.mark.slow
 def test_full_disk_under_a_running_daemon(tmp_path, small_disk, httpserver):
     base, late_ok = late_feed_server(httpserver)
     port = free_port()
@@ -207,6 +208,7 @@ def test_full_disk_under_a_running_daemon(tmp_path, small_disk, httpserver):
     assert "full" in line
 
 
+@pytest.mark.slow
 def test_read_only_database_under_a_running_daemon(tmp_path, httpserver, readonly_role, monkeypatch):
     owner_url, role_url, set_writable, grant_read = readonly_role
     base, late_ok = late_feed_server(httpserver)

@@ -79,6 +79,7 @@ def indexes(request, pg_url, tmp_path):
     clear()
 
 
+@pytest.mark.slow
 def test_three_workers_share_the_feeds_and_agree_on_stories(pg_url, tmp_path, indexes):
     farm = Farm(feeds=24, entries=6, seed=5, page_delay=0.01).start()
     try:
@@ -137,6 +138,7 @@ def test_three_workers_share_the_feeds_and_agree_on_stories(pg_url, tmp_path, in
     assert strip(three) == strip(one)
 
 
+@pytest.mark.slow
 def test_a_killed_workers_feeds_are_taken_over(pg_url, tmp_path):
     farm = Farm(feeds=10, entries=8, seed=6, page_delay=0.2).start()
     try:
@@ -189,7 +191,7 @@ def _ready_entry(db, url, minutes_ago):
     """A feed with one entry whose text was found `minutes_ago` and whose story is not decided yet."""
     from datetime import datetime, timedelta, timezone
 
-    from daemon.cli.feeds import add_feed
+    from daemon.feeds import add_feed
     from storage.models import Entry, Feed
 
     add_feed(db, url)

@@ -9,7 +9,7 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
-from daemon.engine import Document, Engine
+from daemon.engine import Assignment, Document, Engine, Fingerprint
 from daemon.errors import InputError
 
 if TYPE_CHECKING:
@@ -86,13 +86,18 @@ def _document(line: str, seen: set[str]) -> Document:
     )
 
 
+MAX_LINE_CHARS = 64 << 20  # one article's line: its text is cut at fetch.max_article_chars (at most 10 million)
+
+
 def read_corpus(path: str | os.PathLike[str]) -> list[Document]:
     """Every article of the file, or CorpusError naming the file and line of the first bad one."""
     docs: list[Document] = []
     seen: set[str] = set()
     try:
         with open(path, encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
+            for lineno, line in enumerate(iter(lambda: fh.readline(MAX_LINE_CHARS + 1), ""), 1):
+                if len(line) > MAX_LINE_CHARS:
+                    raise CorpusError(f"{path}:{lineno}: longer than {MAX_LINE_CHARS} characters; one article a line")
                 if not line.strip():
                     continue
                 try:
@@ -134,12 +139,12 @@ def cluster_jsonl(
         embedder = semantic_embedder(report=lambda line: print(f"wiredesk cluster: {line}", file=err))
     loaded = time.perf_counter()
     engine = Engine(embedder=embedder)
-    # fingerprints (and their vectors) in batches ahead of the decisions, which stay one article at a time
-    for doc, fp in zip(docs, engine.fingerprint_many(docs, chunksize=256)):
-        a = engine.add(doc, fingerprint=fp)
-        out.write(
-            json.dumps({"id": a.article_id, "story": a.story_id, "copy_of": a.copy_of}, ensure_ascii=False) + "\n"
-        )
+    rows = settled_stories(engine, docs)
+    for a, first in rows:
+        line: dict[str, Any] = {"id": a.article_id, "story": engine.story_of(a.article_id), "copy_of": a.copy_of}
+        if line["story"] != first:
+            line["placed_in"] = first  # the story it joined on arrival, before settling moved or merged it
+        out.write(json.dumps(line, ensure_ascii=False) + "\n")
     out.flush()
     print(f"wiredesk cluster: {_throughput(len(docs), started, loaded, embedder)}", file=err)
     return 0
@@ -160,3 +165,37 @@ def _throughput(n: int, started: float, loaded: float, embedder: object) -> str:
         f"{n:,} articles in {seconds:.1f} s: {n / max(seconds, 1e-9):.1f} articles/s "
         f"(model {model}, loaded in {loaded - started:.1f} s){peak}"
     )
+
+
+SETTLE_EVERY_SECONDS = 3600.0  # stream time between settling passes, as the daemon settles every few minutes
+SETTLE_EVERY_ARTICLES = 100  # without dates
+
+
+def settled_stories(
+    engine: Engine, docs: list[Document], fingerprints: list[Fingerprint] | None = None
+) -> list[tuple[Assignment, str]]:
+    """Every article's assignment and the story it was first placed in, after settling passes run by stream time
+    (each hour of publication time, or every 100 undated articles) and once at the end: the stories a daemon
+    would show. `fingerprints`: the documents' own, computed earlier (else computed here, in batches)."""
+    out: list[tuple[Assignment, str]] = []
+    last_pass: float | None = None
+    since_pass = 0
+    # fingerprints (and their vectors) in batches ahead of the decisions, which stay one article at a time
+    fps = fingerprints if fingerprints is not None else engine.fingerprint_many(docs, chunksize=256)
+    for doc, fp in zip(docs, fps):
+        ts = doc.published.timestamp() if doc.published is not None else None
+        if ts is not None:
+            if last_pass is None:
+                last_pass = ts
+            elif ts - last_pass >= SETTLE_EVERY_SECONDS:
+                engine.settle(doc.published)
+                last_pass = ts
+                since_pass = 0
+        elif since_pass >= SETTLE_EVERY_ARTICLES:
+            engine.settle()
+            since_pass = 0
+        a = engine.add(doc, fingerprint=fp)
+        since_pass += 1
+        out.append((a, a.story_id))
+    engine.settle()
+    return out

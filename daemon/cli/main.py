@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from daemon import __version__
+from daemon.cli.output import check_output_path, write_output
 from daemon.errors import InputError, WiredeskError
 
 log = logging.getLogger("wiredesk")
@@ -147,7 +148,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    database_url: str | None = None
     try:
         if args.command == "cluster":
             # no config, no database: the same engine and defaults as the daemon, nothing else
@@ -158,7 +158,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         from daemon.app import setup_logging
 
         config = config_mod.load(args.config)
-        database_url = config.database_url
         setup_logging(config["log"]["level"])
         handler = COMMANDS[args.command]
         return handler(args, config) or 0
@@ -176,14 +175,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)  # so that the flush at exit does not fail once more
         os.dup2(devnull, sys.stdout.fileno())
         return 0
-    except Exception as exc:
-        # the database refused a query after it opened (a damaged file, a table dropped by hand): one line
-        from storage.failures import database_failure, is_database_error
-
-        if database_url is None or not is_database_error(exc):
-            raise
-        print(f"wiredesk: {database_failure(exc, database_url)}", file=sys.stderr)
-        return 2
 
 
 def _stdout_closed() -> bool:
@@ -214,8 +205,8 @@ def cmd_init(args, config) -> int:
 
 def cmd_replay(args, config) -> int:
     from daemon.app import database, make_fetcher, pipeline_settings
-    from daemon.cli.feeds import add_feed
     from daemon.cli.progress import console_progress
+    from daemon.feeds import add_feed
     from daemon.fetch.client import FixtureTransport
     from daemon.fetch.corpus import load_corpus
     from daemon.pipeline import Pipeline
@@ -372,33 +363,6 @@ def cmd_digest(args, config) -> int:
     body, _ctype = render_digest(database(config), config, args.format, query)
     write_output(body, args.output)
     return 0
-
-
-def check_output_path(output: str) -> Path:
-    """Refuse an output path that cannot be written before any work is done: a folder, a missing folder."""
-    path = Path(output)
-    if path.is_dir():
-        raise InputError(f"cannot write {output}: it is a folder (give a file name, e.g. {path / 'feeds.opml'})")
-    parent = path.parent
-    if not parent.is_dir():
-        raise InputError(f"cannot write {output}: the folder {parent} does not exist")
-    return path
-
-
-def write_output(body: bytes, output: str | None) -> None:
-    """``body`` to the file ``output`` (whole or not at all: written aside, then renamed), else to standard output."""
-    if not output:
-        sys.stdout.buffer.write(body)
-        sys.stdout.flush()
-        return
-    path = check_output_path(output)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # beside it, so that the rename stays on one disk
-    try:
-        tmp.write_bytes(body)
-        tmp.replace(path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise InputError(f"cannot write {output}: {exc.strerror or exc}") from exc
 
 
 def cmd_feeds(args, config) -> int:

@@ -25,17 +25,20 @@ Algorithm
 3. **Story tier.** Candidate stories share some of the article's heaviest terms (an inverted index that
    remembers the most recent stories per term) or are nearest by the semantic vector (the all-MiniLM-L6-v2
    embedding of title and lead, :mod:`.embed`, stored in the fingerprint) among the recently founded ones;
-   with dates, within a time window of the story. Each candidate is scored by a small fitted logistic model
-   (:mod:`.decision`) over centroid cosines per kind of term (never a single member's, which would chain
-   events together), semantic cosines to the story's mean, nearest and average member, the story's leading
-   names, size and outlets, and the time gaps. Of the candidates above their model's threshold, the model's
-   choice takes the article (the most likely one for an article with a body; for a headline, the one nearest
-   in meaning to the story's mean); otherwise it founds a new story. Decisions are never revised, so a story
-   id, once returned, is final.
+   with dates, none quiet for over a month. Each candidate is described as a whole, never by one member (which
+   would chain one event into the next): the cosine to its mean embedding, the cosine to the sum of its members'
+   salient terms, and how long it had been quiet against its own pace (:mod:`.story_model`). The story model's
+   weighted sum picks the candidate that passes its threshold most clearly, else the article founds a story.
+4. **Settling.** :meth:`Engine.settle` revisits the young stories (:mod:`.settle`): two that are one event merge
+   (the larger keeps its id; the other's becomes an alias), an article that joined narrowly moves when another
+   story now fits it clearly better. The changes are returned as :class:`Merge` and :class:`Move` records for the
+   caller to store; :meth:`Engine.apply` replays one decided by another engine. This is what makes the stories
+   independent of the order the articles came in.
 
 Every decision carries JSON evidence: every feature's value and its share of the score, the probability,
-the shared salient terms with their contributions, or the estimated Jaccard and containment for a copy. All thresholds live in
-:class:`EngineSettings`; its defaults are the ones used everywhere.
+the shared salient terms with their contributions, or the estimated Jaccard and containment for a copy. The story model's weights and
+thresholds live in :mod:`.story_model`, every other setting in :class:`EngineSettings`; its defaults are the
+ones used everywhere.
 
 Languages
 ---------
@@ -46,8 +49,20 @@ copy. Copies are detected for any language: Chinese and Japanese text is shingle
 scripts per word.
 """
 
+from . import story_model
 from .core import Engine
 from .fingerprint import Fingerprint, FingerprintError
-from .model import Assignment, Document, EngineSettings
+from .types import Assignment, Change, Document, EngineSettings, Merge, Move
 
-__all__ = ["Assignment", "Document", "Engine", "EngineSettings", "Fingerprint", "FingerprintError"]
+__all__ = [
+    "Assignment",
+    "Change",
+    "Document",
+    "Engine",
+    "EngineSettings",
+    "Fingerprint",
+    "FingerprintError",
+    "Merge",
+    "Move",
+    "story_model",
+]

@@ -1,64 +1,79 @@
-"""The incremental engine: decide an article's copy group and story, then index it."""
+"""The incremental engine: decide an article's copy group and story, index it, and revise young stories.
+
+One article at a time (:meth:`Engine.add`):
+
+1. fingerprint it (or take the fingerprint computed ahead, in worker processes);
+2. look for the article it copies (:meth:`Engine._find_copy`: MinHash LSH, then Jaccard and containment); a copy
+   joins its original's story;
+3. otherwise find candidate stories (:meth:`Engine._candidates`: shared heavy terms, nearest mean embeddings,
+   within reach in time), describe each as a whole (:meth:`Engine._features`: the cosines to its mean embedding and
+   to its term sum, how long it had been quiet) and let the story model (:mod:`.story_model`) pick one or none;
+4. index it: its story's sums, the candidate lists, the copy index.
+
+Now and then (:meth:`Engine.settle`, policy in :mod:`.settle`) the young stories are revisited: two stories that are
+one event merge, an article whose evidence now points to another story moves there. Both are returned as records
+for the caller to store, and :meth:`Engine.apply` replays one decided elsewhere.
+"""
 
 from __future__ import annotations
 
-import heapq
-from array import array
-from collections.abc import Callable, Iterable, Iterator, MutableSequence, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import islice
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import EngineError
-from . import decision, minhash
+from . import minhash, story_model
+from . import settle as settle_rules
 from .blas import matvec as _matvec
+from .candidates import StoryPostings
+from .centroids import Centroids, Found
 from .fingerprint import Fingerprint, FingerprintPool, compute, embed_with, term_params
-from .model import Assignment, Document, EngineSettings
+from .types import Assignment, Change, Document, EngineSettings, Merge
 
 if TYPE_CHECKING:
     from .story_index import DatasketchStoryPostings
 
-_T = TypeVar("_T")
+_DIM = 384  # semantic vector width
 
 
 @dataclass
 class _Story:
     id: str
-    book: _Centroids = field(repr=False)
-    terms: array[int] = field(default_factory=lambda: array("I"))  # ids of the terms of its centroid
-    norm2: float = 0.0
-    # |centroid|^2 per kind: words, names, numbers
-    kind_norm2: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+    index: int
+    terms: list[int] = field(default_factory=list)  # ids of the terms of its centroid
+    norm2: float = 0.0  # |centroid|^2
     vec_count: int = 0  # members whose semantic vector is in the story's mean
-    # The latest decision.NEAREST_MEMBERS of those vectors (float16, as stored), for the nearest-member cosine: one
-    # block per story, read in one piece, instead of rows gathered from all over the article table. A ring once
-    # full; grows by doubling until then.
-    recent: np.ndarray | None = field(default=None, repr=False)
-    time_sum: float = 0.0  # of the dated members, for the mean time
-    dated: int = 0
-    outlets: set[str] = field(default_factory=set)
-    members: int = 0
-    vectors: int = 0  # members that contributed to the centroid (copies do not)
-    anchors: list[str] | None = None  # its leading names, recomputed after the centroid changes
-    anchor_weights: list[float] = field(default_factory=list)  # their centroid weights
-    first: float | None = None  # publication span, POSIX seconds
+    dated: int = 0  # dated members that count for its time (copies do not)
+    first: float | None = None  # publication span of those members, POSIX seconds
     last: float | None = None
-    index: int = -1
-
-    @property
-    def centroid(self) -> dict[str, float]:
-        """Sum of member term vectors, term -> weight (built from the engine's table on each call)."""
-        return self.book.centroid(self)
+    members: list[int] = field(default_factory=list)  # article indices, copies included
+    vectors: int = 0  # members that contributed to the centroid (copies do not)
+    merged_into: int | None = None  # set when settling merged it into another story
+    leading: np.ndarray | None = None  # its leading names (term ids), found again after its sums change
 
     def extend_span(self, ts: float | None) -> None:
         if ts is None:
             return
+        self.dated += 1
         self.first = ts if self.first is None else min(self.first, ts)
         self.last = ts if self.last is None else max(self.last, ts)
+
+    def pace(self) -> float | None:
+        """Mean gap between its dated members, seconds (None with fewer than two)."""
+        if self.dated < 2 or self.first is None or self.last is None:
+            return None
+        return (self.last - self.first) / (self.dated - 1)
+
+    def gap(self, ts: float) -> float:
+        """Seconds from its publication span to `ts` (0 inside it or when it has no dates)."""
+        if self.first is None or self.last is None:
+            return 0.0
+        return max(self.first - ts, ts - self.last, 0.0)
 
 
 def fp_vector(fp: Fingerprint) -> np.ndarray | None:
@@ -70,312 +85,12 @@ def fp_vector(fp: Fingerprint) -> np.ndarray | None:
     return np.asarray(v, dtype=np.float16).astype(np.float32)
 
 
-def _within(story: _Story, ts: float, window: float) -> bool:
-    """Whether a story is a candidate for an article published at `ts`: undated, or dated within `window` seconds."""
-    if story.first is None or story.last is None:
-        return True
-    return story.first - window <= ts <= story.last + window
-
-
-def _remember(story: _Story, v: np.ndarray) -> None:
-    """Keep `v` among the story's latest member vectors (the oldest one goes once NEAREST_MEMBERS are kept)."""
-    n = story.vec_count
-    keep = decision.NEAREST_MEMBERS
-    block = story.recent
-    if block is None:
-        block = story.recent = np.empty((1, _DIM), dtype=np.float16)
-    elif n < keep and n == len(block):
-        grown = np.empty((min(2 * n, keep), _DIM), dtype=np.float16)
-        grown[:n] = block
-        block = story.recent = grown
-    block[n % keep] = v
-    story.vec_count = n + 1
-
-
-def _choice(p: np.ndarray, need: np.ndarray, key: np.ndarray | None = None) -> int | None:
-    """The candidate to join, or None when none passes its threshold: among those that pass, the clearest pass
-    (p - threshold) or, with `key`, the highest key; ties to the earlier."""
-    ok = p >= need
-    if not ok.any():
-        return None
-    return int(np.argmax(np.where(ok, p - need if key is None else key, -np.inf)))
-
-
 def _timestamp(published: datetime | None) -> float | None:
     if published is None:
         return None
     if published.tzinfo is None:
         raise EngineError("published must be timezone-aware")
     return published.timestamp()
-
-
-_M64 = (1 << 64) - 1
-_KINDS = {"w:": 0, "e:": 1, "n:": 2}
-_DIM = 384  # semantic vector width
-_FIB = np.uint64(0x9E3779B97F4A7C15)
-
-# An article's terms in a story's centroid, as _Centroids.values gives them: (keys, slots, values, present).
-_Found = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-
-
-class _CentroidTable:
-    """(story index, term id) -> the story's centroid weight for the term, in one numpy array.
-
-    Every story's centroid in one hash table keyed by ``story << 32 | term``: the dot products of an
-    article with all its candidate stories are one gather of a few hundred keys, and an article joining
-    a story one scatter, with no Python object per entry. The table is far larger than the cache, so what
-    a lookup costs is the cache lines it touches: a bucket is one 64-byte line holding four keys and their
-    four values, filled in order. A key whose bucket is full goes to a small dict, which a lookup consults
-    only for keys that missed in a full bucket; the table doubles when more than LOAD of its slots are
-    taken, which keeps that rare. Values are float64 sums in the order the articles came, as a dict of
-    Python floats would hold them.
-    """
-
-    WIDTH = 4  # keys per bucket; the row is WIDTH keys then WIDTH values
-    LOAD = 0.3
-    _EMPTY = np.uint64(_M64)  # never a key: story indices stay below 2**31
-
-    def __init__(self, buckets: int = 1 << 12):
-        self.size = 0
-        self._over: dict[int, float] = {}
-        self._alloc(buckets)
-
-    def _alloc(self, buckets: int) -> None:
-        w = self.WIDTH
-        self._nb = buckets
-        self._shift = np.uint64(64 - (buckets.bit_length() - 1))
-        # Rows aligned on cache lines.
-        raw = np.empty(buckets * 2 * w + 8, dtype=np.uint64)
-        skip = (-raw.ctypes.data % 64) // 8
-        self._rows = raw[skip : skip + buckets * 2 * w].reshape(buckets, 2 * w)
-        self._rows[:, :w] = self._EMPTY
-        self._rows[:, w:] = 0  # 0.0
-        self._flat = self._rows.reshape(-1)
-        self._flat_vals = self._flat.view(np.float64)
-        self._fill = np.zeros(buckets, dtype=np.int64)
-        self._full = np.zeros(buckets, dtype=bool)  # fill == WIDTH
-
-    def _bucket(self, keys: np.ndarray) -> np.ndarray:
-        # Array arithmetic wraps modulo 2**64 without a warning (only numpy scalars check).
-        return ((keys * _FIB) >> self._shift).astype(np.intp)
-
-    def find(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per key: (index of its value in the flat table, or -1 if absent or in the overflow dict;
-        its value, 0.0 if absent; present)."""
-        n = len(keys)
-        b = self._bucket(keys)
-        rows = self._rows.take(b, axis=0)
-        # At most one key of a row matches (WIDTH is 4: a row is 8 words, keys in columns 0-3 and their
-        # values in 4-7).
-        r, col = (rows[:, :4] == keys[:, None]).nonzero()
-        col += 4
-        hit = np.zeros(n, dtype=bool)
-        hit[r] = True
-        vals = np.zeros(n, dtype=np.float64)
-        vals[r] = rows.reshape(-1).take((r << 3) + col).view(np.float64)
-        slot = np.full(n, -1, dtype=np.intp)
-        slot[r] = (b.take(r) << 3) + col
-        if self._over:
-            full = self._full.take(b)
-            full[r] = False
-            for i in full.nonzero()[0].tolist():
-                v = self._over.get(int(keys[i]))
-                if v is not None:
-                    vals[i] = v
-                    hit[i] = True
-        return slot, vals, hit
-
-    def add(self, keys: np.ndarray, slot: np.ndarray, hit: np.ndarray, new_vals: np.ndarray) -> None:
-        """Store `new_vals` for distinct `keys` (slot and hit from :meth:`find` just before)."""
-        if hit.all() and not self._over:
-            self._flat_vals[slot] = new_vals
-            return
-        inplace = slot >= 0
-        self._flat_vals[slot[inplace]] = new_vals[inplace]
-        over = hit & ~inplace
-        if over.any():
-            for k, v in zip(keys[over].tolist(), new_vals[over].tolist()):
-                self._over[k] = v
-        fresh = ~hit
-        if fresh.any():
-            self._place(keys[fresh], new_vals[fresh])
-            self.size += int(np.count_nonzero(fresh))
-            if self.size > self.LOAD * self._nb * self.WIDTH:
-                self._grow()
-
-    def _place(self, keys: np.ndarray, vals: np.ndarray) -> None:
-        w = self.WIDTH
-        b = self._bucket(keys)
-        col = self._fill[b]
-        sb = np.sort(b)
-        if len(b) > 1 and (sb[1:] == sb[:-1]).any():
-            # Some keys share a bucket: each takes the next free column in turn.
-            order = b.argsort(kind="stable")
-            b, keys, vals = b[order], keys[order], vals[order]
-            head = np.empty(len(b), dtype=bool)
-            head[0] = True
-            np.not_equal(b[1:], b[:-1], out=head[1:])
-            starts = head.nonzero()[0]
-            col = self._fill[b] + (np.arange(len(b)) - starts[np.cumsum(head) - 1])
-            ub = b[starts]
-            self._fill[ub] = np.minimum(self._fill[ub] + np.diff(starts, append=len(b)), w)
-        else:
-            self._fill[b] = np.minimum(col + 1, w)
-        fit = col < w
-        if not fit.all():
-            for k, v in zip(keys[~fit].tolist(), vals[~fit].tolist()):
-                self._over[k] = v
-            b, col, keys, vals = b[fit], col[fit], keys[fit], vals[fit]
-        self._full[b[col == w - 1]] = True
-        at = b * (2 * w) + col
-        self._flat[at] = keys
-        self._flat_vals[at + w] = vals
-
-    def _grow(self) -> None:
-        """Double the buckets. A bucket's keys hash to one of two buckets of the doubled table (one more bit
-        of the same product), so each row splits in two in place of order: no sort, no collisions."""
-        w = self.WIDTH
-        old, over = self._rows, self._over
-        self._over = {}
-        self._alloc(self._nb * 2)
-        keys = old[:, :w]
-        used = keys != self._EMPTY
-        upper = (self._bucket(keys) & 1).astype(bool)  # new bucket = 2 * old bucket + this bit
-        lo, hi = used & ~upper, used & upper
-        col = np.where(upper, hi.cumsum(axis=1), lo.cumsum(axis=1)) - 1
-        row = 2 * np.arange(len(old))[:, None] + upper
-        at = (row * (2 * w) + col)[used]
-        self._flat[at] = keys[used]
-        self._flat[at + w] = old[:, w:][used]
-        self._fill = np.stack([lo.sum(axis=1), hi.sum(axis=1)], axis=1).reshape(-1)
-        self._full = self._fill >= w
-        if over:
-            self._place(
-                np.fromiter(over.keys(), dtype=np.uint64, count=len(over)),
-                np.fromiter(over.values(), dtype=np.float64, count=len(over)),
-            )
-
-
-class _Centroids:
-    """Every story's centroid: term strings numbered once per engine, weights in one _CentroidTable."""
-
-    def __init__(self) -> None:
-        self._ids: dict[str, int] = {}
-        self.names: list[str] = []
-        self._is_name = np.zeros(1024, dtype=bool)  # per term id: a name ("e:...")
-        self._kind = np.zeros(1024, dtype=np.uint8)  # per term id: 0 word, 1 name, 2 number
-        self.table = _CentroidTable()
-
-    def term_ids(self, terms: Sequence[str]) -> np.ndarray:
-        ids = self._ids
-        out = list(map(ids.get, terms))
-        if None in out:
-            names = self.names
-            for i, t in enumerate(terms):
-                if out[i] is None:
-                    v = ids.get(t)  # an earlier duplicate in this article has just been numbered
-                    if v is None:
-                        v = ids[t] = len(names)
-                        names.append(t)
-                        if v >= len(self._is_name):
-                            self._is_name = np.concatenate([self._is_name, np.zeros_like(self._is_name)])
-                            self._kind = np.concatenate([self._kind, np.zeros_like(self._kind)])
-                        self._is_name[v] = t.startswith("e:")
-                        self._kind[v] = _KINDS.get(t[:2], 0)
-                    out[i] = v
-        return np.array(out, dtype=np.uint64)
-
-    def name_mask(self, tids: np.ndarray) -> np.ndarray:
-        out: np.ndarray = self._is_name[tids]
-        return out
-
-    def kinds(self, tids: np.ndarray) -> np.ndarray:
-        out: np.ndarray = self._kind[tids]
-        return out
-
-    def keys(self, story: int, tids: np.ndarray) -> np.ndarray:
-        return tids | (np.uint64(story) << np.uint64(32))
-
-    def values(self, story: int, tids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(keys, slots, values, present) of the terms `tids` in the centroid of story `story`."""
-        keys = self.keys(story, tids)
-        return (keys,) + self.table.find(keys)
-
-    def centroid(self, story: _Story) -> dict[str, float]:
-        tids = np.array(story.terms, dtype=np.uint64)
-        _, _, vals, _ = self.values(story.index, tids)
-        names = self.names
-        return {names[i]: v for i, v in zip(tids.tolist(), vals.tolist())}
-
-
-class _StoryPostings:
-    """Salient term -> the most recent stories using it, for candidate-story lookup.
-
-    Each list is a machine-int array, so a lookup concatenates the lists without touching Python
-    objects and ranks the stories by shared terms with one sort: a few numpy calls whatever the
-    lists hold (at most 2 * posting_limit stories each).
-    """
-
-    def __init__(self, keep: int):
-        self._keep = keep
-        self._lists: dict[str, array[int]] = {}
-
-    def add(self, terms: Iterable[str], story: int, position: int = 0, *, restoring: bool = False) -> None:
-        lists = self._lists
-        keep = self._keep
-        for t in terms:
-            p = lists.get(t)
-            if p is None:
-                lists[t] = array("i", (story,))
-            elif p[-1] != story:
-                push_story(p, story, keep)
-
-    def top(self, terms: Iterable[str], k: int) -> list[int]:
-        """The k stories found under most of `terms` (a story counts once per list entry), ties to the
-        earlier story; most shared first."""
-        return rank_stories([p for p in map(self._lists.get, terms) if p is not None], k)
-
-
-def push_story(p: MutableSequence[_T], story: _T, keep: int) -> bool:
-    """Put `story` at the end of the posting list `p` (a list or array ending in another story): taken out of the last
-    few entries first, the list kept within 2 * keep. True when more changed than one entry appended."""
-    rewritten = False
-    if story in p[-8:]:
-        p.remove(story)
-        rewritten = True
-    p.append(story)
-    if len(p) > 2 * keep:
-        # News is local in time: a common term only needs to find the stories it saw recently.
-        del p[:-keep]
-        rewritten = True
-    return rewritten
-
-
-def rank_stories(found: list[array[int]], k: int) -> list[int]:
-    """The k story indices occurring most often in the posting lists `found`, ties to the lower index."""
-    if not found:
-        return []
-    x = np.concatenate(found)  # copies: no buffer of a list stays exported
-    lo = int(x.min())
-    span = int(x.max()) - lo + 1
-    if span <= 4 * len(x):
-        # The lists hold recent stories, so their indices are close together: counted in place, no sort.
-        tally = np.bincount(x - lo, minlength=span)
-        stories = np.flatnonzero(tally)
-        counts = tally[stories]
-        stories += lo
-    else:
-        x.sort()
-        starts = np.flatnonzero(np.concatenate(([True], x[1:] != x[:-1])))
-        counts = np.diff(starts, append=len(x))
-        stories = x[starts]
-    # One sortable key per story: more entries first, then the lower story index.
-    key = stories.astype(np.int64) - (counts.astype(np.int64) << 32)
-    if len(key) > k:
-        key = np.partition(key, k - 1)[:k]
-    key.sort()
-    out: list[int] = (key & 0xFFFFFFFF).tolist()
-    return out
 
 
 class _DefaultIds:
@@ -417,7 +132,7 @@ class Engine:
         self.embedder = embedder
         self._term_params = term_params(self.settings)
         self._stories: list[_Story] = []
-        self._story_index: dict[str, int] = {}
+        self._story_index: dict[str, int] = {}  # an absorbed story's id maps to its survivor's index
         self._new_story_id = new_story_id or _DefaultIds(self._story_index)
         # Per article, by insertion index.
         self._ids: list[str] = []
@@ -427,15 +142,22 @@ class Engine:
         self._story_of: list[int] = []
         self._group_of: list[int] = []  # copy group = insertion index of its founder
         self._sigs = np.zeros((1024, minhash.NUM_PERM), dtype=np.uint32)
-        # Semantic vector per article (0: none), as stored: float16 holds them exactly (see fp_vector) in half the
-        # memory, and the nearest-member search gathers half the bytes.
+        # Semantic vector per article (0: none), as stored: float16 holds them exactly (see fp_vector).
         self._vecs = np.zeros((1024, _DIM), dtype=np.float16)
+        # The terms and weights of the articles settling may still move (not copies): (term ids, weights).
+        self._young: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._newest: float | None = None  # the newest publication time seen, the stream's clock for settling
+        # For the next settling pass: stories founded or changed since the last one, articles that joined narrowly,
+        # and the first story that can still be young.
+        self._touched: set[int] = set()
+        self._doubtful: set[int] = set()
+        self._settle_from = 0
         # Per story: the sum of its members' semantic vectors and that sum normalised (0: none yet).
         self._story_vsum = np.zeros((256, _DIM), dtype=np.float64)
         self._story_unit = np.zeros((256, _DIM), dtype=np.float32)
-        # The decision's weights and threshold (the fitted ones unless a fitting run passes its own).
-        self._models = dict(decision.MODELS)
-        self._choose_by = dict(decision.CHOOSE_BY)
+        # The story model's weights and thresholds (the fitted ones unless a fitting run passes its own).
+        self._models = {k: (np.asarray(w, dtype=np.float64), t) for k, (w, t) in story_model.MODELS.items()}
+        self._merge_threshold = dict(story_model.MERGE_THRESHOLD)
         # Per copy group (keyed by founder): the earliest member so far.
         self._group_first: dict[int, int] = {}
         if lsh_storage is None:
@@ -446,12 +168,12 @@ class Engine:
         if lsh_storage is not None and lsh_storage.get("type") == "redis":
             from .story_index import DatasketchStoryPostings
 
-            self._postings: DatasketchStoryPostings | _StoryPostings = DatasketchStoryPostings(
+            self._postings: DatasketchStoryPostings | StoryPostings = DatasketchStoryPostings(
                 self.settings.posting_limit, lsh_storage, self._story_index, lambda st: self._stories[st].id
             )
         else:
-            self._postings = _StoryPostings(self.settings.posting_limit)
-        self._book = _Centroids()
+            self._postings = StoryPostings(self.settings.posting_limit)
+        self._book = Centroids()
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -459,7 +181,7 @@ class Engine:
     # ------------------------------------------------------------------ public
 
     @property
-    def story_index(self) -> DatasketchStoryPostings | _StoryPostings:
+    def story_index(self) -> DatasketchStoryPostings | StoryPostings:
         """The story-candidate index (in memory, or in Redis through datasketch's storage with `lsh_storage`)."""
         return self._postings
 
@@ -550,15 +272,15 @@ class Engine:
         copy = self._find_copy(fp, keys)
         story: int | None
         evidence: dict[str, Any]
+        tids: np.ndarray | None = None
+        found: Found | None = None
         if copy is not None:
             match, jac, cont = copy
             story = self._story_of[match]
             group = self._group_of[match]
-            first = self._group_first[group]
-            copy_of = self._ids[first]
+            copy_of: str | None = self._ids[self._group_first[group]]
             evidence = {"copy": {"matched": self._ids[match], "jaccard": round(jac, 4), "containment": round(cont, 4)}}
             score = cont
-            tids = found = None
             # The copy's vector is its original's (as stored), so it is never computed twice for one text.
             original = self._vecs[match]
             if original.any():
@@ -568,35 +290,21 @@ class Engine:
             group = None
             if fp.vector is None and self.embedder is not None:
                 fp = replace(fp, vector=self.embedder.embed_one(doc.title, doc.text))
-            tids = self._book.term_ids(fp.terms) if fp.terms else None
-            story, score, evidence, found = self._find_story(fp, tids, ts, doc.source)
+            if fp.terms:
+                tids = self._book.term_ids(fp.terms)
+            story, score, evidence, found = self._find_story(fp, tids, ts)
         if story is None:
             story = self._create_story(self._new_story_id())
             score = 1.0
             evidence.setdefault("founder", True)
             found = None
-            if copy_of is None and fp.terms:
-                # A new centroid: none of the terms is there yet.
-                m = len(tids)  # type: ignore[arg-type]  # the article has terms: numbered above
-                found = (
-                    self._book.keys(story, tids),  # type: ignore[arg-type]
-                    np.full(m, -1, dtype=np.intp),
-                    np.zeros(m),
-                    np.zeros(m, dtype=bool),
-                )
-
-        self._index(
-            doc.id,
-            fp,
-            keys,
-            ts,
-            story,
-            group,
-            is_copy=copy_of is not None,
-            tids=None if copy_of is not None else tids,
-            found=found,
-            source=doc.source,
-        )
+        self._index(doc.id, fp, keys, ts, story, group, is_copy=copy_of is not None, tids=tids, found=found)
+        if (
+            "threshold" in evidence
+            and not evidence.get("founder")
+            and score - evidence["threshold"] < settle_rules.DOUBT
+        ):
+            self._doubtful.add(len(self._ids) - 1)  # settling looks at it again
         return Assignment(
             article_id=doc.id,
             story_id=self._stories[story].id,
@@ -615,7 +323,7 @@ class Engine:
         published: datetime | None = None,
         source: str | None = None,
     ) -> None:
-        """Re-index a stored decision (call in the original insertion order; `source` as given to add)."""
+        """Re-index a stored decision (call in the original insertion order, with the story it is in now)."""
         if article_id in self._index_of:
             raise EngineError(f"article {article_id!r} is already indexed")
         fp = Fingerprint.from_bytes(fingerprint)
@@ -627,85 +335,53 @@ class Engine:
             src = self._index_of.get(copy_of)
             if src is not None:
                 group = self._group_of[src]
+        tids = self._book.term_ids(fp.terms) if fp.terms and copy_of is None else None
         self._index(
             article_id,
             fp,
             self._lsh.keys(fp.signature),
             _timestamp(published),
-            story,
+            self._resolve(story),
             group,
             is_copy=copy_of is not None,
             restoring=True,
-            source=source,
+            tids=tids,
         )
 
-    def observe(
-        self, doc: Document, story_id: str | None, fingerprint: Fingerprint | None = None
-    ) -> tuple[list[str], np.ndarray, list[str], str]:
-        """For fitting the decision: the candidate stories' ids, feature rows and the model that scores each
-        (as :meth:`add` would), then index `doc` into story `story_id` (founded if new) whatever the model says,
-        or, with `story_id` None, where the models decide. Copies are not looked for. Returns the story id too."""
-        if doc.id in self._index_of:
-            raise EngineError(f"article {doc.id!r} is already indexed")
-        ts = _timestamp(doc.published)
-        fp = fingerprint if fingerprint is not None else self.fingerprint(doc)
-        tids = self._book.term_ids(fp.terms) if fp.terms else None
-        ids: list[str] = []
-        x = np.zeros((0, decision.N_FEATURES))
-        models: list[str] = []
-        if fp.terms:
-            cands = self._candidates(fp, ts)
-            if cands:
-                x, models, allowed, _ = self._features(fp, tids, ts, doc.source, cands)  # type: ignore[arg-type]
-                x, models = x[allowed], [m for m, a in zip(models, allowed) if a]
-                ids = [self._stories[c].id for c, a in zip(cands, allowed) if a]
-                if story_id is None and ids:
-                    p, need, _ = self._probabilities(x, models)
-                    j = _choice(p, need, self._ranking(x, models, p, need))
-                    if j is not None:
-                        story_id = ids[j]
-        if story_id is None:
-            story_id = self._new_story_id()
-        story = self._story_index.get(story_id)
-        if story is None:
-            story = self._create_story(story_id)
-        self._index(
-            doc.id, fp, self._lsh.keys(fp.signature), ts, story, None, is_copy=False, tids=tids, source=doc.source
-        )
-        return ids, x, models, story_id
+    def story_of(self, article_id: str) -> str:
+        """The id of the story an article is in now (after any settling)."""
+        i = self._index_of.get(article_id)
+        if i is None:
+            raise EngineError(f"article {article_id!r} is not indexed")
+        return self._stories[self._story_of[i]].id
 
-    def set_story_model(self, name: str, weights: np.ndarray, threshold: float, choose_by: str = "probability") -> None:
-        """Decide with these weights, threshold and ranking for model `name` (see decision.MODELS and CHOOSE_BY)
-        instead of the fitted ones (for the fitting script)."""
-        if name not in self._models:
-            raise EngineError(f"no story model {name!r}")
-        if choose_by != "probability" and choose_by not in decision.INDEX:
-            raise EngineError(f"no feature {choose_by!r} to choose by")
-        self._models[name] = (np.asarray(weights, dtype=np.float64), float(threshold))
-        self._choose_by[name] = choose_by
+    def settle(self, now: datetime | None = None) -> list[Change]:
+        """Revisit the young stories (active within settle_hours of `now`, else of the newest publication time
+        seen; without dates, those of the latest settle_articles articles): merge two that are one event, move an
+        article whose evidence now points to another story. Applied here, and returned in the order applied for
+        the caller to store (and for other engines to :meth:`apply`)."""
+        return settle_rules.settle(self, _timestamp(now) if now is not None else self._newest)
 
-    def _ranking(self, x: np.ndarray, models: list[str], p: np.ndarray, need: np.ndarray) -> np.ndarray | None:
-        """What ranks the passing candidates (decision.CHOOSE_BY): None for the probability, else the feature
-        column that every passing candidate's model ranks by (a mix of models falls back to the probability)."""
-        by = {self._choose_by[m] for m, ok in zip(models, (p >= need).tolist()) if ok}
-        if len(by) != 1 or "probability" in by:
-            return None
-        return x[:, decision.INDEX[by.pop()]]
-
-    def _probabilities(self, x: np.ndarray, models: list[str]) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-        """Per candidate row: P(same story), the threshold it must pass, and the weights that scored it."""
-        p = np.zeros(len(x))
-        need = np.zeros(len(x))
-        used: list[Any] = [None] * len(x)  # every row's is set below
-        # The rows of each model (at most two per article) scored together.
-        for name in sorted(set(models)):
-            rows = [j for j, m in enumerate(models) if m == name]
-            w, t = self._models[name]
-            p[rows] = decision.probabilities(x[rows], w)
-            need[rows] = t
-            for j in rows:
-                used[j] = w
-        return p, need, used
+    def apply(self, change: Change) -> None:
+        """Replay a merge or move decided by another engine. Idempotent: a change this engine's state already
+        reflects (the absorbed story unknown or merged already, the article in its new story) does nothing."""
+        if isinstance(change, Merge):
+            a = self._story_index.get(change.absorbed)
+            s = self._story_index.get(change.survivor)
+            if a is None or s is None:
+                return
+            a, s = self._resolve(a), self._resolve(s)
+            if a != s:
+                self._merge(s, a)
+            self._story_index[change.absorbed] = s
+            return
+        to = self._story_index.get(change.to_story)
+        if to is None:
+            to = self._create_story(change.to_story)
+        to = self._resolve(to)
+        moved = [self._index_of[a] for a in change.article_ids if a in self._index_of]
+        if moved and self._story_of[moved[0]] != to:
+            self._move(moved, to)
 
     # ------------------------------------------------------------------ copies
 
@@ -759,11 +435,26 @@ class Engine:
 
     # ------------------------------------------------------------------ stories
 
+    def _resolve(self, st: int) -> int:
+        """The story that story index `st` is now (itself, or the survivor of the merges it went into)."""
+        while True:
+            nxt = self._stories[st].merged_into
+            if nxt is None:
+                return st
+            st = nxt
+
     def _candidates(self, fp: Fingerprint, ts: float | None) -> list[int]:
         """Candidate stories: those most often under the article's heaviest terms, then those nearest by the
-        semantic vector among the most recently founded; within the time bound when dates are known."""
+        semantic vector among the most recently founded; merged stories answer as their survivor; with dates,
+        none quiet for longer than max_quiet_days before or after the article."""
         s = self.settings
-        ranked = self._postings.top(fp.terms[: s.candidate_terms], s.max_candidates)
+        ranked: list[int] = []
+        seen: set[int] = set()
+        for st in self._postings.top(fp.terms[: s.candidate_terms], s.max_candidates):
+            st = self._resolve(st)
+            if st not in seen:
+                seen.add(st)
+                ranked.append(st)
         v = fp_vector(fp)
         n = len(self._stories)
         if v is not None and s.semantic_candidates > 0 and n:
@@ -772,176 +463,153 @@ class Engine:
             k = min(s.semantic_candidates, n - lo)
             top = np.argpartition(-sims, k - 1)[:k] if k < n - lo else np.arange(n - lo)
             top = top[np.lexsort((top, -sims[top]))] + lo  # nearest first, ties to the older story
-            have = set(ranked)
-            ranked = ranked + [st for st in top.tolist() if st not in have and sims[st - lo] > 0.0]
+            for st in top.tolist():
+                if st not in seen and sims[st - lo] > 0.0:  # merged stories' means are zero
+                    seen.add(st)
+                    ranked.append(st)
+        stories = self._stories
+        ranked = [st for st in ranked if stories[st].members]
         if ts is not None:
-            stories = self._stories
-            window = s.time_window_hours * 3600.0
-            ranked = [st for st in ranked if _within(stories[st], ts, window)]
+            limit = s.max_quiet_days * 86400.0
+            ranked = [st for st in ranked if stories[st].gap(ts) <= limit]
         return ranked
 
     def _features(
-        self, fp: Fingerprint, tids: np.ndarray, ts: float | None, source: str | None, cands: list[int]
-    ) -> tuple[np.ndarray, list[str], np.ndarray, _Found]:
-        """The decision's feature rows (one per candidate story, columns as decision.NAMES) and the article's
-        terms in every candidate centroid (keys, slots, values, present) as one gather from the table."""
+        self, fp: Fingerprint, tids: np.ndarray, ts: float | None, cands: list[int]
+    ) -> tuple[np.ndarray, list[str], Found]:
+        """The story model's feature rows (one per candidate story, columns as story_model.NAMES), the model that
+        scores each, and the article's terms in every candidate centroid (keys, slots, values, present) as one
+        gather from the table."""
         stories = self._stories
         m = len(tids)
         c = len(cands)
         keys = ((np.array(cands, dtype=np.uint64) << np.uint64(32))[:, None] | tids[None, :]).reshape(-1)
         slot, vals, hit = self._book.table.find(keys)
         w64 = fp.weights.astype(np.float64)
-        prod = vals.reshape(c, m) * w64
         # Each dot product summed in the article's term order (cumsum adds in order), as a loop would.
-        dots = prod.cumsum(axis=1)[:, -1]
-        kind = self._book.kinds(tids)
-        x = np.zeros((c, decision.N_FEATURES))
-        col = decision.INDEX
-        x[:, col["bias"]] = 1.0
+        dots = (vals.reshape(c, m) * w64).cumsum(axis=1)[:, -1]
         sts = [stories[st] for st in cands]
-        x[:, col["lex"]] = self._scores(dots, sts)
-        sq = w64 * w64
-        story_kind = np.array([s.kind_norm2 for s in sts])
-        for k, name in enumerate(("words", "names", "numbers")):
-            mask = kind == k
-            a2 = float(sq[mask].sum())
-            if a2 <= 0.0:
-                continue
-            kd = prod[:, mask].sum(axis=1)
-            den = np.sqrt(a2 * story_kind[:, k])
-            x[:, col[name]] = np.where(den > 0, kd / np.maximum(den, 1e-300), 0.0)
+        norm2 = np.fromiter((st.norm2 for st in sts), dtype=np.float64, count=c)
+        a = float(np.sqrt(w64 @ w64))
+        x = np.zeros((c, story_model.N_FEATURES))
+        col = story_model.INDEX
+        x[:, col["lex"]] = np.where(norm2 > 0, dots / np.maximum(np.sqrt(norm2) * a, 1e-300), 0.0)
         v = fp_vector(fp)
-        short = fp.shingles < decision.SHORT_SHINGLES
-        n_vecs = np.fromiter((s.vec_count for s in sts), dtype=np.intp, count=c)
-        has_story_vec = n_vecs > 0
         if v is not None:
-            x[:, col["sem_mean"]] = self._story_unit[cands] @ v
-            # Every candidate's latest members in one product (on one thread: see .blas), then the nearest
-            # member per candidate.
-            sizes = np.minimum(n_vecs, decision.NEAREST_MEMBERS)
-            if sizes.any():
-                blocks = [s.recent[:k] for s, k in zip(sts, sizes.tolist()) if k and s.recent is not None]
-                sims = _matvec(np.concatenate(blocks, dtype=np.float32), v)
-                some = sizes > 0
-                starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))[some]
-                x[some, col["sem_max"]] = np.maximum.reduceat(sims, starts)
-            counts = np.maximum(n_vecs, 1).astype(np.float64)
-            x[:, col["sem_avg"]] = (self._story_vsum[cands] @ v.astype(np.float64)) / counts
-        models = [decision.model_name(bool(sem), short) for sem in (has_story_vec & (v is not None)).tolist()]
-        x[:, col["lex_x_sem"]] = x[:, col["lex"]] * x[:, col["sem_mean"]]
-        have = set(fp.terms)
-        gate = self.settings.anchor_names and not short
-        allowed = np.ones(c, dtype=bool)
-        x[:, col["log_size"]] = np.log1p(np.fromiter((s.members for s in sts), dtype=np.float64, count=c))
-        for j, story in enumerate(sts):
-            if not self._anchored(story, have):
-                x[j, col["anchor_miss"]] = 1.0
-                # An article with a body that names none of a story's leading names must be very close to join it:
-                # two events that share a place and its usual vocabulary are not one story (a visit to Pyongyang
-                # vs a delegation there). The learned weights do not find this rule from the development data.
-                if (
-                    gate
-                    and x[j, col["lex"]] < self.settings.anchor_free_similarity
-                    and x[j, col["sem_mean"]] < self.settings.anchor_free_semantic
-                ):
-                    allowed[j] = False
-            if source and source in story.outlets:
-                x[j, col["same_outlet"]] = 1.0
-            if ts is not None and story.first is not None:
-                x[j, col["far_newest"]] = decision.far(ts - story.last)  # type: ignore[operator]
-                x[j, col["far_oldest"]] = decision.far(ts - story.first)
-                x[j, col["far_mean"]] = decision.far(ts - story.time_sum / story.dated)
-        return x, models, allowed, (keys, slot, vals, hit)
+            x[:, col["sem"]] = self._story_unit[cands] @ v
+        if ts is not None:
+            for j, st in enumerate(sts):
+                x[j, col["quiet"]] = story_model.quiet(st.gap(ts), story_model.reach_seconds(st.pace()))
+        x[:, col["names_missed"]] = [self._names_missed(st, tids) for st in cands]
+        short = fp.shingles < story_model.SHORT_SHINGLES
+        models = [story_model.model_name(v is not None and st.vec_count > 0, short) for st in sts]
+        return x, models, (keys, slot, vals, hit)
+
+    def _leading(self, story: int) -> np.ndarray:
+        """The story's leading names: its heaviest name terms (story_model.LEADING_NAMES, ties to the earlier)."""
+        st = self._stories[story]
+        if st.leading is None:
+            tids = np.array(st.terms, dtype=np.uint64)
+            if len(tids):
+                tids = tids[self._book.name_mask(tids)]
+            if len(tids) > story_model.LEADING_NAMES:
+                vals = self._book.values(story, tids)[2]
+                tids = tids[np.argsort(-vals, kind="stable")[: story_model.LEADING_NAMES]]
+            st.leading = tids
+        return st.leading
+
+    def _names_missed(self, story: int, tids: np.ndarray) -> float:
+        """The share of the story's leading names missing from the terms `tids` (0 when it has no names)."""
+        lead = self._leading(story)
+        if not len(lead):
+            return 0.0
+        return 1.0 - float(np.isin(lead, tids).sum()) / len(lead)
+
+    def _scores(self, x: np.ndarray, models: list[str]) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        """Per candidate row: its score, the threshold it must pass, and the weights that scored it."""
+        score = np.zeros(len(x))
+        need = np.zeros(len(x))
+        used: list[Any] = [None] * len(x)  # every row's is set below
+        for name in sorted(set(models)):
+            rows = [j for j, mo in enumerate(models) if mo == name]
+            w, t = self._models[name]
+            score[rows] = story_model.scores(x[rows], w)
+            need[rows] = t
+            for j in rows:
+                used[j] = w
+        return score, need, used
 
     def _find_story(
-        self, fp: Fingerprint, tids: np.ndarray | None, ts: float | None, source: str | None = None
-    ) -> tuple[int | None, float, dict[str, Any], _Found | None]:
+        self, fp: Fingerprint, tids: np.ndarray | None, ts: float | None
+    ) -> tuple[int | None, float, dict[str, Any], Found | None]:
         """(story or None, score, evidence, the article's terms in that story's centroid as
-        :meth:`_Centroids.values` gives them, or None)."""
-        if not fp.terms:
+        :meth:`Centroids.values` gives them, or None)."""
+        if not fp.terms or tids is None:
             return None, 1.0, {"reason": "no salient terms (unsupported language or empty text)"}, None
         cands = self._candidates(fp, ts)
         if not cands:
             return None, 1.0, {}, None
-        x, models, allowed, (keys, slot, vals, hit) = self._features(fp, tids, ts, source, cands)  # type: ignore[arg-type]
-        p, need, used = self._probabilities(x, models)
-        p[~allowed] = 0.0
-        key = self._ranking(x, models, p, need)
-        j = _choice(p, need, key)
-        if j is None:
-            j = int(np.argmax(p - need))
+        x, models, (keys, slot, vals, hit) = self._features(fp, tids, ts, cands)
+        score, need, used = self._scores(x, models)
+        margin = score - need
+        j = int(np.argmax(margin))  # the clearest pass; ties to the earlier candidate
+        best = self._stories[cands[j]]
+        features = story_model.contributions(x[j], used[j])
+        if margin[j] < 0:
             return (
                 None,
                 1.0,
-                {"best_probability": round(float(p[j]), 4), "best_story": self._stories[cands[j]].id},
+                {
+                    "nearest_story": best.id,
+                    "nearest_score": round(float(score[j]), 4),
+                    "threshold": need[j],
+                    "explanation": story_model.explain(features, float(score[j]), float(need[j])),
+                },
                 None,
             )
-        st = cands[j]
-        story = self._stories[st]
-        m = len(tids)  # type: ignore[arg-type]
+        m = len(tids)
         row = slice(j * m, (j + 1) * m)
         found = keys[row], slot[row], vals[row], hit[row]
-        norm = max(story.norm2, 1e-300) ** 0.5
+        norm = max(best.norm2, 1e-300) ** 0.5
         shared = [
             (t, w * v / norm)
             for t, w, v, h in zip(fp.terms, fp.weights.tolist(), found[2].tolist(), found[3].tolist())
             if h
         ]
         shared.sort(key=lambda t: -t[1])
-        evidence = {
-            "probability": round(float(p[j]), 4),
-            "similarity": round(float(x[j, decision.INDEX["lex"]]), 4),
-            "features": decision.contributions(x[j], used[j]),
+        evidence: dict[str, Any] = {
+            "score": round(float(score[j]), 4),
+            "threshold": need[j],
             "model": models[j],
+            "features": features,
+            "explanation": story_model.explain(features, float(score[j]), float(need[j])),
             "shared_terms": [[t, round(v, 4)] for t, v in shared[:10]],
-            "story_size": story.members,
+            "story_size": len(best.members),
         }
-        passed = int(np.count_nonzero(p >= need))
-        if key is not None and passed > 1:
-            # Several stories passed: say what picked this one.
-            evidence["chosen_by"] = self._choose_by[models[j]]
-            evidence["passed"] = passed
-        if ts is not None and story.last is not None:
-            evidence["hours_from_newest"] = round((ts - story.last) / 3600.0, 2)
-        return st, float(p[j]), evidence, found
-
-    def _anchored(self, story: _Story, terms: set[str]) -> bool:
-        if story.anchors is None:
-            c = story.centroid
-            story.anchors = heapq.nlargest(
-                self.settings.anchor_names, (t for t in c if t.startswith("e:")), key=lambda t: (c[t], t)
-            )
-            story.anchor_weights = [c[t] for t in story.anchors]
-        return not story.anchors or not terms.isdisjoint(story.anchors)
-
-    def _scores(self, dots: np.ndarray, sts: list[_Story]) -> np.ndarray:
-        """Centroid cosine of one article with each story (`dots`: its dot products with their centroids), with a
-        prior on how alike a young story's members are.
-
-        dot / |centroid| equals the average similarity to the members divided by the square root of the
-        members' average similarity among themselves; for a story of one or two members that average is
-        unknown, so a prior (worth one member pair) stands in for it instead of the perfect 1.0 of a
-        single article, which would demand too much of the second write-up. 0 for a story with no centroid.
-        """
-        c = len(sts)
-        n = np.fromiter((s.vectors for s in sts), dtype=np.float64, count=c)
-        norm2 = np.fromiter((s.norm2 for s in sts), dtype=np.float64, count=c)
-        pairs = n * (n - 1) / 2.0
-        sum_pairs = (norm2 - n) / 2.0
-        cohesion = (sum_pairs + self.settings.cohesion_prior) / (pairs + 1.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out = dots / n / np.sqrt(np.maximum(cohesion, 1e-3))
-        return np.where(n > 0, out, 0.0)
+        if ts is not None and best.last is not None:
+            evidence["hours_from_newest"] = round((ts - best.last) / 3600.0, 2)
+        return cands[j], float(score[j]), evidence, found
 
     def _create_story(self, story_id: str) -> int:
         if story_id in self._story_index:
             raise EngineError(f"story id {story_id!r} already exists")
-        self._stories.append(_Story(story_id, self._book, index=len(self._stories)))
+        self._stories.append(_Story(story_id, index=len(self._stories)))
         self._story_index[story_id] = len(self._stories) - 1
         if len(self._stories) > len(self._story_unit):
             self._story_vsum = np.concatenate([self._story_vsum, np.zeros_like(self._story_vsum)])
             self._story_unit = np.concatenate([self._story_unit, np.zeros_like(self._story_unit)])
         return len(self._stories) - 1
+
+    def set_story_model(
+        self, name: str, weights: Iterable[float], threshold: float, merge: float | None = None
+    ) -> None:
+        """Decide with these weights and threshold (and merge threshold) for model `name` instead of the fitted ones
+        (for the fitting script)."""
+        if name not in self._models:
+            raise EngineError(f"no story model {name!r}")
+        self._models[name] = (np.asarray(list(weights), dtype=np.float64), float(threshold))
+        if merge is not None:
+            self._merge_threshold[name] = float(merge)
 
     # ------------------------------------------------------------------ indexing
 
@@ -957,14 +625,15 @@ class Engine:
         is_copy: bool,
         restoring: bool = False,
         tids: np.ndarray | None = None,
-        found: _Found | None = None,
-        source: str | None = None,
+        found: Found | None = None,
     ) -> None:
         i = len(self._ids)
         self._ids.append(article_id)
         self._index_of[article_id] = i
         self._times.append(ts)
         self._story_of.append(story)
+        if ts is not None and (self._newest is None or ts > self._newest):
+            self._newest = ts
         if i >= len(self._sigs):
             self._sigs = np.concatenate([self._sigs, np.zeros_like(self._sigs)])
             self._sizes = np.concatenate([self._sizes, np.zeros_like(self._sizes)])
@@ -984,80 +653,131 @@ class Engine:
         self._group_of.append(group)
 
         st = self._stories[story]
-        st.extend_span(ts)
-        if ts is not None:
-            st.time_sum += ts
-            st.dated += 1
-        st.members += 1
-        if source:
-            st.outlets.add(source)
+        st.members.append(i)
         v = fp_vector(fp)
         if v is not None:
             self._vecs[i] = v  # a copy's too: the next copy of it takes it from here
         if is_copy or not fp.terms:
             return  # a copy adds no new wording; the centroid describes distinct write-ups
-        if v is not None:
-            _remember(st, v)
-            vs = self._story_vsum[story]
-            vs += v
-            norm = float(np.sqrt(vs @ vs))
-            self._story_unit[story] = vs / norm if norm > 0 else 0.0
-        book = self._book
+        st.extend_span(ts)
         if tids is None:
-            tids = book.term_ids(fp.terms)
+            tids = self._book.term_ids(fp.terms)
         w64 = fp.weights.astype(np.float64)
-        m = len(tids)
-        if len(set(fp.terms)) == m:
+        self._young[i] = (tids, w64)
+        self._touched.add(story)
+        self._add_to(story, tids, w64, v, found)
+        self._postings.add(fp.terms[: self.settings.candidate_terms], story, i, restoring=restoring)
+        if i % 4096 == 4095:
+            settle_rules.forget_old(self, self._newest)
+
+    def _add_to(
+        self, story: int, tids: np.ndarray, w64: np.ndarray, v: np.ndarray | None, found: Found | None = None
+    ) -> None:
+        """Add one write-up (its terms, weights and vector) to a story's sums."""
+        st = self._stories[story]
+        st.leading = None
+        book = self._book
+        if v is not None:
+            self._story_vsum[story] += v
+            st.vec_count += 1
+            self._renorm(story)
+        if len(set(tids.tolist())) == len(tids):
             ckeys, slot, old, hit = found if found is not None else book.values(story, tids)
-            new = old + w64
             # Summed in the article's term order (cumsum is sequential), as a loop over the terms would.
-            prod = old * w64
-            dot = float(np.cumsum(prod)[-1])
-            kind = book.kinds(tids)
-            sq = w64 * w64
-            for k in range(3):
-                mask = kind == k
-                st.kind_norm2[k] += 2.0 * float(prod[mask].sum()) + float(sq[mask].sum())
-            book.table.add(ckeys, slot, hit, new)
+            dot = float(np.cumsum(old * w64)[-1]) if len(tids) else 0.0
+            book.table.add(ckeys, slot, hit, old + w64)
             st.terms.extend(tids[~hit].tolist())
-            if st.anchors is None and st.vectors == 0:
-                # The first vector of the centroid: its leading names are this article's, kept up to date
-                # from here on (no pass over the whole centroid later).
-                st.anchors, st.anchor_weights = [], []
-            if st.anchors is not None:
-                if float(fp.weights.min()) >= 0.0:
-                    # Only this article's terms changed, and none went down: the new leading names are among
-                    # the old ones and this article's (the same list as a pass over the whole centroid, which
-                    # costs more than the rest of the decision once a story is large).
-                    # Of this article's names only those at least as heavy as its k-th heaviest can be
-                    # among the k leading ones; an old leading name that misses that cut drops out under its
-                    # old weight as under its new one.
-                    at = book.name_mask(tids).nonzero()[0]
-                    if len(at):
-                        k = self.settings.anchor_names
-                        nv = new[at]
-                        if len(at) > k:
-                            keep = nv >= np.partition(nv, len(nv) - k)[len(nv) - k]
-                            at, nv = at[keep], nv[keep]
-                        value = dict(zip(st.anchors, st.anchor_weights))
-                        terms = fp.terms
-                        value.update(zip([terms[j] for j in at.tolist()], nv.tolist()))
-                        st.anchors = heapq.nlargest(k, value, key=lambda t: (value[t], t))
-                        st.anchor_weights = [value[t] for t in st.anchors]
-                else:
-                    st.anchors = None
         else:
             # A term twice in one article (never from compute()): one term at a time, in order.
             dot = 0.0
-            kind = book.kinds(tids)
-            for j in range(m):
+            for j in range(len(tids)):
                 ckeys, slot, old, hit = book.values(story, tids[j : j + 1])
                 dot += float(old[0]) * float(w64[j])
-                st.kind_norm2[int(kind[j])] += 2.0 * float(old[0]) * float(w64[j]) + float(w64[j]) ** 2
                 book.table.add(ckeys, slot, hit, old + w64[j : j + 1])
                 if not hit[0]:
                     st.terms.append(int(tids[j]))
-            st.anchors = None  # found again from the whole centroid when next needed
         st.vectors += 1
-        st.norm2 += 2.0 * dot + float(np.dot(fp.weights, fp.weights))
-        self._postings.add(fp.terms[: self.settings.candidate_terms], story, i, restoring=restoring)
+        st.norm2 += 2.0 * dot + float(w64 @ w64)
+
+    def _renorm(self, story: int) -> None:
+        vs = self._story_vsum[story]
+        norm = float(np.sqrt(vs @ vs))
+        self._story_unit[story] = vs / norm if norm > 1e-9 else 0.0
+
+    def _recount(self, story: int) -> None:
+        """Recompute a story's |centroid|^2 and time span from its members (after a move or a merge)."""
+        st = self._stories[story]
+        st.leading = None
+        tids = np.array(st.terms, dtype=np.uint64)
+        vals = self._book.values(story, tids)[2] if len(tids) else np.zeros(0)
+        st.norm2 = float(vals @ vals)
+        st.first = st.last = None
+        st.dated = 0
+        for i in st.members:
+            if i in self._young or self._group_of[i] == i:
+                st.extend_span(self._times[i])
+
+    def _merge(self, survivor: int, absorbed: int) -> None:
+        """Story `absorbed` joins story `survivor`: its sums, members and time; its id then stands for the
+        survivor's."""
+        s, a = self._stories[survivor], self._stories[absorbed]
+        book = self._book
+        if a.terms:
+            tids = np.array(a.terms, dtype=np.uint64)
+            _, _, add, _ = book.values(absorbed, tids)
+            keys, slot, old, hit = book.values(survivor, tids)
+            book.table.add(keys, slot, hit, old + add)
+            s.terms.extend(tids[~hit].tolist())
+            # The absorbed story's own entries stay in the table; nothing reads them again.
+        self._story_vsum[survivor] += self._story_vsum[absorbed]
+        self._story_vsum[absorbed] = 0.0
+        self._story_unit[absorbed] = 0.0
+        self._renorm(survivor)
+        s.vec_count += a.vec_count
+        s.vectors += a.vectors
+        for i in a.members:
+            self._story_of[i] = survivor
+        s.members.extend(a.members)
+        a.members = []
+        a.terms = []
+        a.vec_count = a.vectors = a.dated = 0
+        a.norm2 = 0.0
+        a.first = a.last = None
+        a.merged_into = survivor
+        self._story_index[a.id] = survivor
+        self._touched.add(survivor)
+        self._touched.discard(absorbed)
+        self._recount(survivor)
+
+    def _move(self, articles: list[int], to: int) -> None:
+        """Move an article (the first of `articles`) and its copies (the rest) to story `to`."""
+        i = articles[0]
+        frm = self._story_of[i]
+        src, dst = self._stories[frm], self._stories[to]
+        young = self._young.get(i)
+        if young is None:
+            raise EngineError(f"article {self._ids[i]!r} is too old to move")
+        tids, w64 = young
+        v = self._vecs[i].astype(np.float32) if self._vecs[i].any() else None
+        book = self._book
+        keys, slot, old, hit = book.values(frm, tids)
+        book.table.add(keys, slot, hit, old - w64)
+        if v is not None:
+            self._story_vsum[frm] -= v
+            src.vec_count -= 1
+            self._renorm(frm)
+        src.vectors -= 1
+        self._add_to(to, tids, w64, v)
+        self._postings.add(self._book_terms(tids), to, i)
+        gone = set(articles)
+        src.members = [k for k in src.members if k not in gone]
+        for k in articles:
+            self._story_of[k] = to
+        dst.members.extend(articles)
+        self._recount(frm)
+        self._recount(to)
+        self._touched.update((frm, to))
+
+    def _book_terms(self, tids: np.ndarray) -> list[str]:
+        names = self._book.names
+        return [names[t] for t in tids[: self.settings.candidate_terms].tolist()]

@@ -21,8 +21,8 @@ from ..errors import EngineError
 from ..procs import die_with_parent
 from . import analysis, minhash
 from .analysis import TermParams, mostly_ideographic, normalise_punctuation, salient_terms, scan
-from .model import Document, EngineSettings
 from .text import body_paragraphs, normalise, tokens
+from .types import Document, EngineSettings
 
 if TYPE_CHECKING:
     from .embed import Embedder

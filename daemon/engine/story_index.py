@@ -3,7 +3,7 @@
 With a Redis ``storage_config`` the index lives in Redis, through datasketch's own ordered storage (the
 same storage layer, connection settings and key prefix as the copy LSH), so it outlives the process and is
 shared by every engine on the same basename. It makes exactly the decisions of the in-memory index
-(:class:`daemon.engine.core._StoryPostings`): the same lists, trimmed the same way, ranked by the same code.
+(:class:`daemon.engine.candidates.StoryPostings`): the same lists, trimmed the same way, ranked by the same code.
 
 The lists hold story ids; a lookup answers with the stories this engine knows (restored or created) and
 ignores others. Restores are written only where the storage has not seen them: a counter (the position, in
@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ..errors import EngineError
-from .core import push_story, rank_stories
+from .candidates import push_story, rank_stories
 
 
 class DatasketchStoryPostings:

@@ -35,6 +35,28 @@ def extract_page(page: bytes | str, url: str | None = None) -> str | None:
     return text if len(text) >= MIN_CHARS else None
 
 
+MAX_TITLE_CHARS = 1_000  # as an entry's title (daemon.parse.feed)
+
+
+def title_of_page(page: bytes | str) -> str | None:
+    """The page's own title: its ``og:title``, else its first ``<h1>``, else its ``<title>``; plain text on one line,
+    at most MAX_TITLE_CHARS characters. None when it has none."""
+    from daemon.parse.feed import clean_name
+
+    try:
+        doc = lxml.html.document_fromstring(page)
+    except (ValueError, lxml.etree.ParserError):
+        return None
+    found = [str(v) for v in doc.xpath("//meta[@property='og:title']/@content")[:1]]
+    found += [h.text_content() for h in doc.xpath("//h1")[:1]]
+    found += [t.text_content() for t in doc.xpath("//title")[:1]]
+    for candidate in found:
+        title = clean_name(candidate, MAX_TITLE_CHARS)
+        if title:
+            return title
+    return None
+
+
 def text_from_feed(content: str | None, summary: str | None) -> str | None:
     """Plain text from the feed's HTML body (or summary), kept paragraph by paragraph."""
     for candidate in (content, summary):

@@ -32,12 +32,14 @@ from http import HTTPStatus
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol
+from urllib.parse import urlencode
 
 import brotli
 import httpcore
 import httpx
 
 from daemon.errors import ConfigError, WiredeskError
+from daemon.fetch.urls import redact
 from daemon.schedule import parse_retry_after
 from daemon.states import FETCH_ERROR_KINDS, ErrorKind
 
@@ -642,6 +644,41 @@ class _Exchange:
     content: bytes | None = None
 
 
+class _Cookies:
+    """The cookies of one fetch: set by a response, sent on its redirects to the same host, then forgotten.
+
+    Nothing is kept between fetches, so one feed's cookies never reach another feed or a later poll (a shared jar let
+    a feed's ``Domain=`` cookies pile up on another host's requests until it answered 431), and none goes to another
+    host on a redirect. What stays is what some sites need: a cookie set on the way (a consent or session check)
+    and asked for by the page it redirects to. At most MAX_COOKIES cookies of MAX_COOKIE_BYTES each."""
+
+    MAX_COOKIES = 20
+    MAX_COOKIE_BYTES = 1024
+
+    def __init__(self) -> None:
+        self._jar: dict[str, str] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._jar)
+
+    def take(self, set_cookies: list[str]) -> None:
+        for line in set_cookies:
+            pair = line.split(";", 1)[0].strip()
+            name, eq, value = pair.partition("=")
+            name = name.strip()
+            if not eq or not name or len(pair) > self.MAX_COOKIE_BYTES or not pair.isascii():
+                continue
+            if name not in self._jar and len(self._jar) >= self.MAX_COOKIES:
+                continue
+            self._jar[name] = value.strip()
+
+    def header(self) -> str:
+        return "; ".join(f"{name}={value}" for name, value in self._jar.items())
+
+    def clear(self) -> None:
+        self._jar.clear()
+
+
 @dataclass
 class _HostSlot:
     semaphore: asyncio.Semaphore
@@ -703,7 +740,8 @@ class Fetcher:
             trust_env=False,  # an environment proxy would bypass the address check
             headers={"User-Agent": self.user_agent, "Accept-Encoding": "gzip, deflate, br", "Accept": "*/*"},
         )
-        # Requests go to the transport directly (see _exchange); the client keeps the headers and the cookies.
+        # Requests go to the transport directly (see _exchange); the client keeps the headers. No cookie is kept
+        # between requests (see _Cookies).
         self._transport = transport
         # Only the connection gets a timeout of its own: the whole exchange runs under one deadline (see _follow), so a
         # timer on every read and write would only repeat it.
@@ -720,11 +758,38 @@ class Fetcher:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def post_form(self, url: str, form: dict[str, str]) -> int:
-        """POST a form (a WebSub subscription) through the same address guard; returns the HTTP status. Redirects
-        are not followed. Raises httpx errors and :class:`AddressRefused` as they come."""
-        response = await self._client.post(url, data=form, extensions=self._extensions)
-        await response.aclose()
+    async def post_form(self, url: str, form: dict[str, str], timeout: float | None = None) -> int:
+        """POST a form (a WebSub subscription) and return the HTTP status. The same guard and limits as a fetch: the
+        address check, the host and overall slots, one deadline for the whole exchange (``fetch.timeout``, or the
+        shorter ``timeout``); of the answer's body only a small declared one is read (raw, never decompressed) and
+        the rest is left unread, so no answer can cost more memory or time than that. Redirects are not followed.
+        Raises :class:`WiredeskError` with one line naming the URL and the reason."""
+        budget = self.limits.timeout if timeout is None else min(timeout, self.limits.timeout)
+        try:
+            target = _http_url(url)
+            merged = httpx.Headers(self._client.headers)
+            merged["Content-Type"] = "application/x-www-form-urlencoded"
+            request = httpx.Request(
+                "POST", target, headers=merged, content=urlencode(form).encode(), extensions=self._extensions
+            )
+            async with self._host_slot(target.host), self._slots:
+                async with asyncio.timeout(budget):
+                    response = await self._transport.handle_async_request(request)
+                    try:
+                        received = MappingProxyType({k.lower(): v for k, v in response.headers.items()})
+                        await _drain(response, response.status_code, received)
+                    finally:
+                        await response.aclose()
+        except _Failure as refused:
+            raise WiredeskError(f"cannot post to {url}: {refused.reason}") from None
+        except RefusedAddress as exc:
+            raise WiredeskError(
+                f"refused to post to {url}: {exc.reason} (allow it with fetch.allow_networks in the config)"
+            ) from exc
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            raise WiredeskError(f"cannot post to {url}: no answer within {budget:g} s") from exc
+        except httpx.HTTPError as exc:
+            raise WiredeskError(f"cannot post to {url}: {_one_line(exc)}") from exc
         return response.status_code
 
     @contextlib.asynccontextmanager
@@ -759,6 +824,7 @@ class Fetcher:
         current_text = url
         permanent = True
         redirects = 0
+        cookies = _Cookies()
         try:
             current = _http_url(url)
             while True:
@@ -767,7 +833,7 @@ class Fetcher:
                     started = time.monotonic()
                     try:
                         async with asyncio.timeout(budget - spent):
-                            exchange = await self._exchange(current, headers)
+                            exchange = await self._exchange(current, headers, cookies)
                     finally:
                         spent += time.monotonic() - started
                 if exchange.location is None:
@@ -780,7 +846,10 @@ class Fetcher:
                     current_text = str(current.join(exchange.location))
                 except httpx.InvalidURL as exc:
                     raise _Failure(ErrorKind.BAD_URL, f"it redirects to an invalid URL ({_one_line(exc)})") from exc
-                current = _http_url(current_text, redirected=True)
+                nxt = _http_url(current_text, redirected=True)
+                if nxt.host.lower() != current.host.lower():
+                    cookies.clear()  # a cookie one host set never goes to another
+                current = nxt
         except _Failure as refused:
             return self._failed(url, current_text, refused, spent)
         except RefusedAddress as exc:
@@ -814,20 +883,18 @@ class Fetcher:
             return self._failed(url, current_text, failure, spent)
         return self._finish(url, current_text, exchange, permanent and redirects > 0, validators, spent)
 
-    async def _exchange(self, url: httpx.URL, headers: dict[str, bytes]) -> _Exchange:
-        # Straight to the transport: of the client's layers only headers, timeouts and cookies apply here (redirects
-        # are followed above, there is no auth and no hook), and going through the rest cost a third of a warm poll.
+    async def _exchange(self, url: httpx.URL, headers: dict[str, bytes], cookies: _Cookies) -> _Exchange:
+        # Straight to the transport: of the client's layers only headers and timeouts apply here (redirects are
+        # followed above, there is no auth and no hook), and going through the rest cost a third of a warm poll.
         merged = httpx.Headers(self._client.headers)
         merged.update(headers)  # type: ignore[arg-type]  # httpx takes str keys with bytes values too
-        request = httpx.Request("GET", url, headers=merged, extensions=self._extensions)
-        cookies = self._client.cookies
         if cookies:
-            cookies.set_cookie_header(request)
+            merged["Cookie"] = cookies.header()
+        request = httpx.Request("GET", url, headers=merged, extensions=self._extensions)
         response = await self._transport.handle_async_request(request)
         response.request = request
         try:
-            if "set-cookie" in response.headers:
-                cookies.extract_cookies(response)
+            cookies.take(response.headers.get_list("set-cookie"))
             received = MappingProxyType({key.lower(): value for key, value in response.headers.items()})
             status = response.status_code
             if status in _REDIRECTS and response.headers.get("location"):
@@ -917,7 +984,7 @@ class Fetcher:
             not_modified=False,
             retry_after=failure.retry_after,
             error_kind=failure.kind,
-            error=f"{verb} {url}: {failure.reason}",
+            error=redact(f"{verb} {url}: {failure.reason}"),
             elapsed=spent,
         )
 

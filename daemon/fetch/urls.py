@@ -10,9 +10,12 @@ from __future__ import annotations
 import ipaddress
 import re
 import unicodedata
+from functools import lru_cache
 from urllib.parse import urlsplit
 
-__all__ = ["MAX_URL_CHARS", "http_url_problem"]
+from tld import get_fld
+
+__all__ = ["MAX_URL_CHARS", "http_url_problem", "publisher_of", "redact"]
 
 # The feeds table stores URLs in a column of this many characters (PostgreSQL enforces it, SQLite does not).
 MAX_URL_CHARS = 2048
@@ -85,3 +88,34 @@ def http_url_problem(url: str) -> str | None:
         except (httpx.InvalidURL, ValueError, TypeError) as exc:
             return f"its host cannot be encoded ({exc})"
     return None
+
+
+@lru_cache(maxsize=4096)
+def _registered_domain(host: str) -> str | None:
+    return get_fld(host, fix_protocol=True, fail_silently=True)
+
+
+def publisher_of(url: str | None) -> str | None:
+    """The registered domain of a URL's host ("koreaherald.com" for www.koreaherald.com and news.koreaherald.com):
+    the site a page or a feed is on. None without one (no URL, an address, an unknown top-level domain)."""
+    if not url:
+        return None
+    try:
+        host = urlsplit(url.strip()).hostname
+    except ValueError:
+        return None
+    if not host:
+        return None
+    return _registered_domain(host.lower().rstrip("."))
+
+
+# user:password@ (or a token as the user) in any URL of a text: what a log line, an error or the API would give away
+_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#@\s]*@")
+
+
+def redact(text: str | None) -> str | None:
+    """``text`` with the credentials of every URL in it replaced by ``***`` ("https://***@host/feed"): how a feed's
+    URL is shown (the API, `feeds list`, errors, logs, digests). `feeds export` keeps them: it is a backup."""
+    if not text or "@" not in text:
+        return text
+    return _CREDENTIALS.sub(r"\1***@", text)

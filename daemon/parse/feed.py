@@ -7,7 +7,6 @@ real feeds are often slightly broken; a feed with no usable entries and a bozo e
 from __future__ import annotations
 
 import calendar
-import dataclasses
 import hashlib
 import re
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from datetime import datetime, timezone
 
 import feedparser
 
-from daemon.errors import FeedError
+from daemon.errors import FeedError, first_line
 from daemon.parse.charset import check_encoding
 from daemon.states import ErrorKind
 
@@ -356,44 +355,5 @@ def websub_links(links, headers: dict | None) -> tuple[str | None, str | None]:
     return usable(found.get("hub")), usable(found.get("self"))
 
 
-@dataclass(frozen=True)
-class EntryKeys:
-    """What storing an entry compares: its identity, its canonical link and its content hash."""
-
-    identity: str
-    url: str | None
-    content_hash: str
-
-
-@dataclass(frozen=True)
-class KeyedFeed:
-    feed: ParsedFeed
-    keys: tuple[EntryKeys, ...]  # one per entry, in the same order
-
-
-def parse_feed_keyed(data: bytes, url: str, headers: dict | None = None, max_entries: int | None = None) -> KeyedFeed:
-    """parse_feed, plus each entry's keys: computed where the parse runs (a worker process during a poll), because
-    normalising thousands of links is otherwise the largest cost left in the process that stores them."""
-    from daemon.parse.identity import canonical_url, entry_identity  # daemon.parse.identity imports this module
-
-    feed = parse_feed(data, url, headers, max_entries)
-    entries, keys, failed = [], [], []
-    for entry in feed.entries:
-        try:
-            keys.append(EntryKeys(entry_identity(entry), canonical_url(entry.url), entry.content_hash))
-            entries.append(entry)
-        except Exception as exc:  # an entry whose identity cannot be found is left out, not the feed
-            failed.append(f"{type(exc).__name__}: {_describe(exc)}")
-    if failed:
-        note = f"left out {len(failed)} entr{'ies' if len(failed) > 1 else 'y'} without an identity ({failed[0]})"
-        feed = dataclasses.replace(
-            feed, entries=tuple(entries), warning=f"{feed.warning}; {note}" if feed.warning else note
-        )
-    return KeyedFeed(feed, tuple(keys))
-
-
 def _describe(exc: BaseException | None) -> str:
-    if exc is None:
-        return "unknown problem"
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:200]
+    return "unknown problem" if exc is None else first_line(exc, 200)

@@ -3,7 +3,7 @@
 Two stages, each safe to interrupt at any point:
 
 1. **Feeds** — fetch every due feed (concurrently), parse it (in worker processes when there are cores to spare),
-   decide its update (``decide``: a pure function of the stored feed, the fetch, the parsed feed, the known entries
+   decide its update (``feed_update``: a pure function of the stored feed, the fetch, the parsed feed, the known entries
    and the time) and have storage write it with the feed's new state (validators, schedule, error) in one
    transaction: a feed's update is never half-written. Several feeds share a transaction; when one fails, its feeds
    are retried one per transaction. A new entry is stored as *pending*.
@@ -12,10 +12,10 @@ Two stages, each safe to interrupt at any point:
    written in one transaction. A crash between the stages leaves pending entries that the next run finishes.
 
 Only the source of bytes differs between the daemon (HTTP) and replay (fixture files served by a transport).
-``records`` holds what the stages pass and report, ``decide`` the feed-update decider, ``run`` the Pipeline.
+``records`` holds what the stages pass and report, ``feed_update`` the feed-update decider, ``run`` the Pipeline.
 """
 
-from daemon.pipeline.decide import decide_feed_update
+from daemon.pipeline.feed_update import decide_feed_update
 from daemon.pipeline.records import (
     ArticleOutcome,
     FeedOutcome,

@@ -6,11 +6,14 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from daemon.errors import FeedError
+from daemon.errors import FeedError, first_line
 from daemon.fetch.client import FetchResult
-from daemon.parse.feed import EntryKeys, ParsedFeed
+from daemon.parse.feed import ParsedFeed
+from daemon.parse.identity import EntryKeys
 from daemon.schedule import ScheduleSettings
 from daemon.states import ErrorKind
+from storage.entries import FoundText
+from storage.records import EntryRecord, FeedRecord
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,16 @@ class Progress:
 
 
 @dataclass(frozen=True)
+class GatheredText:
+    """What the article stage found for one pending entry: its text (where from, which page), or why there is none."""
+
+    entry: EntryRecord
+    feed: FeedRecord
+    found: FoundText | None  # None: no text anywhere (``error`` says why)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class Fetched:
     """One feed's fetch and parse, waiting for the writer."""
 
@@ -123,6 +136,5 @@ def failed_fetch(feed_id: int, url: str, error: FeedError, result: FetchResult |
 
 def describe_failure(exc: BaseException) -> str:
     """One line for an unexpected exception: its type and the first line of its message."""
-    orig = getattr(exc, "orig", None) or exc
-    lines = str(orig).strip().splitlines()
-    return f"{type(orig).__name__}: {lines[0][:300]}" if lines else type(orig).__name__
+    said = getattr(exc, "orig", None) or exc
+    return f"{type(said).__name__}: {first_line(said, 300)}" if str(said).strip() else type(said).__name__

@@ -13,29 +13,33 @@ import uuid
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import BrokenExecutor, Executor
 from datetime import datetime, timedelta, timezone
+from typing import TypeGuard
 
 from daemon.engine import Document, Engine
-from daemon.errors import FeedError
-from daemon.extract.article import extract_page, text_from_feed
+from daemon.errors import FeedError, StorageConflict, StorageError
+from daemon.extract.article import extract_page, text_from_feed, title_of_page
 from daemon.fetch.client import Fetcher, FetchResult, Validators
-from daemon.parse.feed import EntryKeys, ParsedFeed, parse_feed_keyed
-from daemon.pipeline.decide import decide_feed_update
+from daemon.fetch.urls import publisher_of
+from daemon.parse.feed import ParsedFeed
+from daemon.parse.identity import EntryKeys, parse_feed_keyed
+from daemon.pipeline.feed_update import decide_feed_update
 from daemon.pipeline.records import (
     ArticleOutcome,
     FeedOutcome,
     Fetched,
+    GatheredText,
     PipelineSettings,
     PollReport,
     Progress,
     describe_failure,
     failed_fetch,
 )
-from daemon.states import EntryState, ErrorKind
+from daemon.schedule import RECENT_ENTRIES
+from daemon.states import EntryState, ErrorKind, TextSource
 from storage import Database
 from storage.articles import url_key
 from storage.decisions import DecisionTransaction, decision_transaction
 from storage.entries import FoundText, mark_no_text, mark_ready, pending_entries, ready_entries
-from storage.failures import SQLAlchemyError, is_conflict, is_storage_failure, storage_reason
 from storage.feeds import claim_due_feeds, feed_by_id
 from storage.records import (
     EntryRecord,
@@ -130,6 +134,12 @@ def _alive(owner: str | None) -> bool:
     except PermissionError:
         pass  # it exists, under another user
     return True
+
+
+def _database_failed(exc: BaseException) -> TypeGuard[StorageError]:
+    """Whether the database itself failed (a full or read-only disk, a lost connection, Redis out of reach), as
+    opposed to one feed's or one article's content that it refused: only the first stops a poll's writing."""
+    return isinstance(exc, StorageError) and exc.database_failed
 
 
 def new_story_id() -> str:
@@ -269,7 +279,10 @@ class Pipeline:
             keyed = await loop.run_in_executor(
                 None, parse_feed_keyed, content, feed.url, headers, self.settings.max_entries_per_feed
             )
-            parsed, keys = keyed.feed, keyed.keys
+            # the subscription is the one wiredesk made: a push (without a Link header, or naming another hub) never
+            # moves or ends it; the feed's own polls say where its hub is
+            parsed = dataclasses.replace(keyed.feed, hub_url=feed.hub_url, self_url=feed.websub_topic)
+            keys = keyed.keys
         except FeedError as exc:
             parse_error = exc
         report.feeds.extend(self._store_feeds([Fetched(feed.id, feed.url, result, parsed, keys, parse_error)]))
@@ -321,13 +334,13 @@ class Pipeline:
                 log.debug("storing %d feeds together failed (%s); storing them one at a time", len(batch), exc)
                 return [outcome for item in batch for outcome in self._store_feeds([item])]
             url = batch[0].url
-            if is_storage_failure(exc):
+            if _database_failed(exc):
                 # a full or read-only disk: nothing of this feed's update was written, so the next poll redoes it
                 return [
                     FeedOutcome(
                         url,
                         ok=False,
-                        error=f"{url}: cannot store the update: {storage_reason(exc)}",
+                        error=f"{url}: cannot store the update: {exc.reason}",
                         error_kind=ErrorKind.STORAGE,
                     )
                 ]
@@ -342,13 +355,13 @@ class Pipeline:
             try:
                 return self._write_feeds([failed])
             except Exception as again:
-                if not is_storage_failure(again):
+                if not _database_failed(again):
                     raise
                 return [
                     FeedOutcome(
                         url,
                         ok=False,
-                        error=f"{url}: cannot store the update: {storage_reason(again)}",
+                        error=f"{url}: cannot store the update: {again.reason}",
                         error_kind=ErrorKind.STORAGE,
                     )
                 ]
@@ -378,6 +391,7 @@ class Pipeline:
             parsed=[item.feed_id for item in batch if item.parsed is not None],
             not_modified=[item.feed_id for item in batch if item.result.not_modified],
             moved_to={item.result.permanent_url for item in batch if item.result.permanent_url},
+            recent_entries=RECENT_ENTRIES,  # the schedule reads a not-modified feed's rhythm from these
             decide=decide,
         )
 
@@ -408,14 +422,14 @@ class Pipeline:
             if self.db.dialect == "sqlite":  # one worker: take everything at once
                 return await self.poll(self.due_feeds(all_feeds=all_feeds), process_articles=process_articles)
             return await self._poll_shared(report, all_feeds, process_articles)
-        except SQLAlchemyError as exc:
+        except StorageError as exc:
             # claiming feeds is a write too: a full or read-only database stops the poll before it starts
             report.feeds.append(
                 FeedOutcome(
                     "(claiming due feeds)",
                     ok=False,
                     error_kind=ErrorKind.STORAGE,
-                    error=f"cannot claim due feeds: {storage_reason(exc)}",
+                    error=f"cannot claim due feeds: {exc.reason}",
                 )
             )
             return report
@@ -439,17 +453,20 @@ class Pipeline:
         self.progress.start("articles", len(pending))
         loop = asyncio.get_running_loop()
 
-        async def gather_text(
-            entry: EntryRecord, feed: FeedRecord
-        ) -> tuple[EntryRecord, FeedRecord, str | None, str, str | None]:
-            text, source, problem = None, "feed", None
+        async def gather_text(entry: EntryRecord, feed: FeedRecord) -> GatheredText:
+            text, source, problem = None, TextSource.FEED, None
+            page_url = page_title = None
             fetch_page = self.settings.fetch_articles if feed.fetch_articles is None else feed.fetch_articles
             if fetch_page and entry.url:
                 page = await self.fetcher.fetch(entry.url)
                 if page.content is not None and not page.error_kind:
                     text = await loop.run_in_executor(None, extract_page, page.content, page.final_url)
                     if text:
-                        source = "page"
+                        source, page_url = TextSource.PAGE, page.final_url
+                        if publisher_of(page_url) != publisher_of(feed.url):
+                            # the feed is not the page's publisher: what is shown under the publisher's name is
+                            # what the publisher wrote, its title included, not what the feed says it wrote
+                            page_title = await loop.run_in_executor(None, title_of_page, page.content)
                     else:
                         problem = f"no article text in the page {entry.url}"
                 else:
@@ -458,27 +475,26 @@ class Pipeline:
                 text = text_from_feed(entry.content, entry.summary)
             if not text:
                 why = problem or "no link and no content in the feed"
-                return (
+                return GatheredText(
                     entry,
                     feed,
                     None,
-                    source,
                     f"entry {entry.url or entry.identity} of {feed.url}: {why}, and the feed carries no text",
                 )
             if problem:
                 log.info("%s; used the feed's own content", problem)
-            return entry, feed, text[: self.settings.max_article_chars], source, None
+            kept = FoundText(entry.id, text[: self.settings.max_article_chars], source, page_url, page_title)
+            return GatheredText(entry, feed, kept)
 
-        async def found(entry: EntryRecord, feed: FeedRecord):
+        async def found(entry: EntryRecord, feed: FeedRecord) -> GatheredText:
             try:
                 result = await gather_text(entry, feed)
             except Exception as exc:  # an extractor or fetcher bug on this entry: the entry's error, not the poll's
                 log.debug("finding the text of %s failed", entry.url or entry.identity, exc_info=True)
-                result = (
+                result = GatheredText(
                     entry,
                     feed,
                     None,
-                    "feed",
                     f"entry {entry.url or entry.identity} of {feed.url}: cannot find its text: {describe_failure(exc)}",
                 )
             self.progress.advance("articles", entry.url or "")
@@ -489,18 +505,16 @@ class Pipeline:
         outcomes: list[ArticleOutcome] = []
         ready: list[FoundText] = []
         try:
-            for entry, _feed, text, source, error in gathered:
-                if error or text is None:
-                    outcomes.append(self._mark_no_text(entry, error or "no text"))
+            for got in gathered:
+                if got.found is None:
+                    outcomes.append(self._mark_no_text(got.entry, got.error or "no text"))
                 else:
-                    ready.append(FoundText(entry.id, text, source))
+                    ready.append(got.found)
             mark_ready(self.db, ready)
-        except SQLAlchemyError as exc:
+        except StorageError as exc:
             # the entries stay pending and are taken up again by the next poll
             outcomes.append(
-                ArticleOutcome(
-                    None, None, None, None, None, f"cannot store articles: {storage_reason(exc)}", storage=True
-                )
+                ArticleOutcome(None, None, None, None, None, f"cannot store articles: {exc.reason}", storage=True)
             )
             return outcomes
         outcomes.extend(self.decide_ready())
@@ -532,10 +546,10 @@ class Pipeline:
             try:
                 outcomes.extend(self._assign_each(chunk))
             except Exception as exc:
-                if not is_storage_failure(exc):
+                if not _database_failed(exc):
                     raise
                 # the chunk's entries stay ready and are decided by the next poll; the rest would fail the same way
-                reason = f"cannot store articles: {storage_reason(exc)}"
+                reason = f"cannot store articles: {exc.reason}"
                 entry = chunk[0][0]
                 outcomes.append(ArticleOutcome(entry.id, entry.url, None, None, None, reason, storage=True))
                 break
@@ -558,9 +572,9 @@ class Pipeline:
         try:
             return self._assign(chunk)
         except Exception as exc:
-            if is_storage_failure(exc):
+            if _database_failed(exc):
                 raise
-            if len(chunk) == 1 and again and is_conflict(exc):
+            if len(chunk) == 1 and again and isinstance(exc, StorageConflict):
                 # another worker stored the same page meanwhile: looked up again, the entry is recorded on it
                 return self._assign_each(chunk, again=False)
             if len(chunk) == 1:
@@ -605,8 +619,8 @@ class Pipeline:
                         continue
                     if key is not None:
                         new_pages.add(key)
-                    text, source = row.text or "", row.text_source or "feed"
-                    title = (entry.title or "").strip() or text.split("\n", 1)[0][:200]
+                    text, source = row.text or "", TextSource(row.text_source or TextSource.FEED)
+                    title = (row.page_title or entry.title or "").strip() or text.split("\n", 1)[0][:200]
                     article = NewArticle(
                         entry_id=entry.id,
                         external_id=self.external_ids.get(entry.url or ""),
@@ -617,6 +631,7 @@ class Pipeline:
                         published=entry.published,
                         url_key=key,
                         extracted_from=source,
+                        page_url=row.page_url if source == "page" else None,
                         text_hash=hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
                     )
                     # a pure function of the title and text: computed before the decision lock is taken

@@ -55,7 +55,12 @@ class DigestSource:
     summary: str | None = None  # untrusted text/HTML (first paragraph)
     folder: str | None = None  # OPML folder of its feed
     why: str | None = None  # why it joined its story, in words (the stored evidence); for the story page and the API
-    publisher: str | None = None  # the registered domain of its link: what makes two feeds one outlet
+    publisher: str | None = None  # the registered domain of its publisher's site: what makes two feeds one outlet
+    # how the publisher is known: "page" (the text was fetched from the publisher's site) or "feed" (the feed's own
+    # site: the text is the feed's, and its link names only what the feed claims)
+    publisher_from: str | None = None
+    link_site: str | None = None  # text from the feed: the site its link names, when not the feed's own
+    named_by_config: bool = False  # its outlet's name is the one [outlets] gives its publisher (not a feed's title)
     feeds: tuple[str, ...] = ()  # the names of the feeds it came through (several when more than one listed it)
     other_folders: tuple[str, ...] = ()  # the folders of the other feeds that listed it
 
@@ -156,6 +161,10 @@ def choose_primary(members: Sequence[DigestSource], preferred_outlets: Sequence[
     for name in preferred_outlets:
         wanted = _fold(name)
         matching = [m for m in members if wanted and wanted in (_fold(m.outlet), m.publisher)]
+        # a name that [outlets] gives a publisher belongs to that publisher: a feed that takes it as its title
+        # ("Yonhap") is not preferred over the real one
+        vouched = [m for m in matching if m.named_by_config or m.publisher == wanted]
+        matching = vouched or matching
         if matching:
             return earliest(matching)
 
@@ -168,6 +177,14 @@ def choose_primary(members: Sequence[DigestSource], preferred_outlets: Sequence[
         most = max(copied[m.article_id] for m in originals)
         return earliest(m for m in originals if copied[m.article_id] == most)
     return earliest(members)
+
+
+def unverified_link(source: DigestSource) -> str:
+    """Said after the outlet's name when the link names another site than the publisher's: the text is the feed's
+    own and was not fetched from that site, so the link is only the feed's claim."""
+    if not source.link_site:
+        return ""
+    return f" (text from its feed; the link to {source.link_site} is the feed's claim)"
 
 
 def outlet_key(source: DigestSource) -> str:
@@ -512,7 +529,7 @@ def _entry_html(story: DigestStory, zone: tzinfo | None = None) -> str:
         title = _plain(source.title) or "(untitled)"
         link = _safe_url(source.url)
         li.append(E.A(title, href=link) if link else E.STRONG(title))
-        li[-1].tail = f" — {_plain(source.outlet) or 'unknown outlet'}, "
+        li[-1].tail = f" — {_plain(source.outlet) or 'unknown outlet'}{unverified_link(source)}, "
         li.append(E.SMALL(_human_time(source.published, zone) if source.published else "time unknown"))
         if source.article_id == story.primary.article_id:
             _append_text(li, " (primary source)")
@@ -534,6 +551,7 @@ def _entry_html(story: DigestStory, zone: tzinfo | None = None) -> str:
                 name = _plain(copy.outlet) or "unknown outlet"
                 copy_link = _safe_url(copy.url)
                 li.append(E.A(name, href=copy_link) if copy_link else E.EM(name))
+                _append_text(li, unverified_link(copy))
             if len(copies) > CARRIERS_NAMED:
                 _append_text(li, f" (+{len(copies) - CARRIERS_NAMED})")
         items.append(li)

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
-from functools import lru_cache
 from urllib.parse import urlencode, urlsplit
 
-from tld import get_fld
-
 from daemon.errors import InputError
+from daemon.fetch.urls import publisher_of, redact
 from daemon.publish.render import (
     FORMATS,
     DigestMeta,
@@ -23,6 +21,7 @@ from daemon.publish.render import (
     outlet_key,
     render,
 )
+from daemon.publish.why import explain as in_words
 from storage import Database
 from storage.records import Member, StoryView
 from storage.stories import load_stories, story_ids_by_update
@@ -67,23 +66,14 @@ def query_from_config(config, **given) -> DigestQuery:
     )
 
 
-@lru_cache(maxsize=4096)
-def _registered_domain(host: str) -> str | None:
-    return get_fld(host, fix_protocol=True, fail_silently=True)
-
-
-def publisher_of(url: str | None) -> str | None:
-    """The registered domain of an article's link ("koreaherald.com" for www.koreaherald.com and
-    news.koreaherald.com): the publisher, whichever of its feeds the article came through. None without one."""
-    if not url:
-        return None
-    try:
-        host = urlsplit(url.strip()).hostname
-    except ValueError:
-        return None
-    if not host:
-        return None
-    return _registered_domain(host.lower().rstrip("."))
+def attribution(member: Member) -> tuple[str | None, str]:
+    """(the article's publisher, how wiredesk knows it). An article is its link's publisher's only when its text was
+    fetched from there ("page": the site of the page after redirects); otherwise the link is only what its feed
+    wrote, and its publisher is the feed's own site, where wiredesk fetched the feed from ("feed"). A feed that
+    links another outlet's domain cannot make its entries that outlet's."""
+    if member.extracted_from == "page":
+        return publisher_of(member.page_url or member.url), "page"
+    return publisher_of(member.feed_url), "feed"
 
 
 def outlet_name(member: Member, publisher: str | None, outlets: dict[str, str] | None) -> str:
@@ -111,10 +101,8 @@ def to_digest_story(
 ) -> DigestStory:
     """The digest's view of a stored story; ``base_url`` gives it a link to its page, ``explain`` each member's
     evidence in words (the story page and the API show it, the feeds do not)."""
-    if explain:
-        from daemon.publish.tables import explain as in_words
     members, feeds, alias = _one_per_link(story.members)
-    publishers = [publisher_of(m.url) for m in members]
+    attributed = [attribution(m) for m in members]
     sources = [
         DigestSource(
             article_id=m.key,
@@ -127,10 +115,13 @@ def to_digest_story(
             folder=m.folder,
             why=in_words(m.evidence, m.copy_of_key) if explain else None,
             publisher=publisher,
-            feeds=tuple(names),
+            publisher_from=known_by,
+            link_site=_other_site(m.url, publisher) if known_by == "feed" else None,
+            named_by_config=bool(publisher and (outlets or {}).get(publisher)),
+            feeds=tuple(redact(name) or name for name in names),
             other_folders=tuple(f.folder for f in m.other_feeds if f.folder),
         )
-        for m, publisher, names in zip(members, publishers, feeds)
+        for m, (publisher, known_by), names in zip(members, attributed, feeds)
     ]
     primary = choose_primary(sources, preferred)
     far = datetime.max.replace(tzinfo=timezone.utc)
@@ -150,6 +141,12 @@ def to_digest_story(
         page_url=story_page_url(base_url, story.id) if base_url else None,
         newest=newest,
     )
+
+
+def _other_site(url: str | None, publisher: str | None) -> str | None:
+    """The site the link names when it is not the publisher's (a feed linking another outlet's pages)."""
+    site = publisher_of(url)
+    return site if site and site != publisher else None
 
 
 def _link_key(url: str | None) -> str | None:

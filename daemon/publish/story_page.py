@@ -26,6 +26,7 @@ from daemon.publish.render import (
     _story_title,
     digest_url,
     outlet_count,
+    unverified_link,
 )
 
 _PAGE_CSS = _CSS + "ol>li{margin:.6rem 0}.why{white-space:pre-line;color:#555;font-size:.85rem;display:block}\n"
@@ -75,7 +76,7 @@ def render_story_page(story: DigestStory, meta: DigestMeta) -> bytes:
         name = _plain(source.title) or "(untitled)"
         href = _safe_url(source.url)
         li.append(E.A(name, href=href, rel="noopener noreferrer") if href else E.STRONG(name))
-        li[-1].tail = f" — {_plain(source.outlet) or 'unknown outlet'}, "
+        li[-1].tail = f" — {_plain(source.outlet) or 'unknown outlet'}{unverified_link(source)}, "
         if source.published is not None:
             li.append(E.E.time(_human_time(source.published), datetime=_rfc3339(source.published)))
         else:

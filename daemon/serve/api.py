@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from daemon.errors import AmbiguousStory
+from daemon.fetch.urls import redact
 from daemon.publish.render import DigestMeta, DigestStory, _plain, _rfc3339, _safe_url, _story_title, outlet_key
 from daemon.publish.select import DigestQuery, digest_stories, to_digest_story
 from daemon.publish.story_page import render_story_page
@@ -56,6 +57,8 @@ def story_record(story: DigestStory, *, explain: bool = False) -> dict:
             "title": _plain(s.title),
             "url": _safe_url(s.url),
             "outlet": _plain(s.outlet),
+            "publisher": s.publisher,
+            "publisher_from": s.publisher_from,
             "published": _time(s.published),
             "copy_of": s.copy_of,
             "feeds": [_plain(f) for f in s.feeds],
@@ -121,14 +124,14 @@ def feeds(db: Database) -> Reply:
         out.append(
             {
                 "id": f.id,
-                "url": f.url,
+                "url": redact(f.url),
                 "title": f.title,
-                "site_url": f.site_url,
+                "site_url": redact(f.site_url),
                 "folder": f.folder,
                 "status": f.status,
                 "entries": summary.entries,
                 "error_count": f.error_count,
-                "last_error": f.last_error,
+                "last_error": redact(f.last_error),
                 "last_success_at": _time(f.last_success_at),
                 "last_polled_at": _time(f.last_polled_at),
                 "next_poll_at": _time(f.next_poll_at),

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import hmac
 import logging
 import re
+import socket
 import sys
 import threading
 import time
@@ -60,6 +62,8 @@ CACHED_DOCUMENTS = 64
 CACHED_BYTES = 32 * 1024 * 1024
 GZIP_MIN_BYTES = 1024
 IDLE_CONNECTION_SECONDS = 60  # a keep-alive connection with no request for this long is closed
+PUSH_READERS = 4  # WebSub pushes whose bodies are read at the same time (each at most fetch.max_bytes)
+MAX_QUERY_FIELDS = 100
 HTML_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src https: http:; base-uri 'none'; "
     "form-action 'none'; frame-ancestors 'none'"
@@ -89,6 +93,7 @@ def parse_query(qs: str, config) -> DigestQuery:
     params: dict[str, list[str]] = {}
     for name, value in pairs:
         params.setdefault(name, []).append(value.strip())
+    params.pop("token", None)  # the access token, checked before the query is read
     for name in params:
         if name not in PARAMETERS:
             raise InputError(f"unknown query parameter {_shown(name)}; known: {', '.join(PARAMETERS)}")
@@ -326,6 +331,13 @@ def make_handler(db: Database, config, metrics, state, clock: Clock | None = Non
     # the API's answers and the story pages, kept apart so that many story pages never push the digests out
     answers = DigestCache(db, config, clock=clock)
     probe = HealthProbe(db)
+    request_seconds = float(config["server"]["request_timeout"])
+    token = config["server"]["token"].encode()
+    metrics_open = bool(config["server"]["metrics_open"])
+    websub_on = bool(config["server"]["base_url"].strip())
+    # pushes whose bodies are read at once: each may be fetch.max_bytes
+    push_readers = threading.BoundedSemaphore(PUSH_READERS)
+    watchdog = _Watchdog()
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "wiredesk"
@@ -334,6 +346,32 @@ def make_handler(db: Database, config, metrics, state, clock: Clock | None = Non
         # headers and body go out in two writes; with Nagle's algorithm a short body waits for the client's
         # delayed ACK (40 ms on Linux) on a keep-alive connection
         disable_nagle_algorithm = True
+
+        def handle_one_request(self):
+            # An idle keep-alive connection may wait IDLE_CONNECTION_SECONDS for its next request; once a request's
+            # first byte is there, the request and its answer get request_timeout seconds in all, however slowly the
+            # client sends or reads, and then the connection is cut.
+            try:
+                if not self.rfile.peek(1):
+                    self.close_connection = True
+                    return
+            except (TimeoutError, OSError, ValueError):
+                self.close_connection = True
+                return
+            key = id(self)
+            watchdog.arm(key, time.monotonic() + request_seconds, self._cut)
+            try:
+                super().handle_one_request()
+            finally:
+                watchdog.disarm(key)
+
+        def _cut(self):
+            self.close_connection = True
+            log.debug("cut a connection from %s after %g s", self.client_address[0], request_seconds)
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
         def log_message(self, fmt, *args):  # one debug line per request; access logs belong to a front proxy
             log.debug("%s %s", self.address_string(), fmt % args)
@@ -360,8 +398,35 @@ def make_handler(db: Database, config, metrics, state, clock: Clock | None = Non
         def do_HEAD(self):
             self.do_GET()
 
+        def _authorized(self, url) -> bool:
+            """With [server] token set, every route but /healthz and the WebSub callbacks (and /metrics with
+            metrics_open) needs the token: a bearer header or token= in the query, compared in constant time."""
+            if not token or url.path == "/healthz" or url.path.startswith("/websub/"):
+                return True
+            if metrics_open and url.path == "/metrics":
+                return True
+            given = None
+            scheme, _, credentials = (self.headers.get("Authorization") or "").strip().partition(" ")
+            if scheme.lower() == "bearer":
+                given = credentials.strip()
+            else:
+                try:
+                    given = dict(parse_qsl(url.query, max_num_fields=MAX_QUERY_FIELDS)).get("token")
+                except ValueError:
+                    given = None
+            return given is not None and hmac.compare_digest(given.encode("utf-8", "replace"), token)
+
+        def _unauthorized(self):
+            self._text(
+                401,
+                "this server asks for its access token: an Authorization: Bearer header, or token= in the URL",
+                {"WWW-Authenticate": 'Bearer realm="wiredesk"'},
+            )
+
         def do_GET(self):
             url = urlsplit(self.path)
+            if not self._authorized(url):
+                return self._unauthorized()
             try:
                 if url.path == "/healthz":
                     return self._health()
@@ -473,48 +538,68 @@ def make_handler(db: Database, config, metrics, state, clock: Clock | None = Non
             self._text(200, f"ok\nlast poll: {state.get('last_poll') or 'none yet'}")
 
         def _not_allowed(self):
-            self._text(405, f"method {self.command} is not allowed; use GET or HEAD", {"Allow": "GET, HEAD"})
-
-        def _websub_feed(self, path: str) -> int | None:
-            tail = path[len("/websub/") :]
-            return int(tail) if tail.isdigit() and len(tail) < 19 else None
+            self._refuse_unread(405, f"method {self.command} is not allowed; use GET or HEAD", {"Allow": "GET, HEAD"})
 
         def _websub_verify(self, url):
-            from urllib.parse import parse_qsl
-
             from daemon import websub
 
-            feed_id = self._websub_feed(url.path)
-            if feed_id is None:
+            where = websub.callback_path(url.path)
+            if not websub_on or where is None:
                 return self._text(404, "no such subscription")
-            status, body = websub.verify(db, feed_id, dict(parse_qsl(url.query, keep_blank_values=True)))
+            feed_id, token = where
+            params = dict(parse_qsl(url.query, keep_blank_values=True, max_num_fields=MAX_QUERY_FIELDS))
+            status, body = websub.verify(db, feed_id, token, params)
             self._send(status, body.encode(), PLAIN, {"Cache-Control": "no-store"})
+
+        def _refuse_unread(self, status: int, message: str, headers: dict | None = None):
+            # the body is left unread: the connection cannot carry another request after it
+            self.close_connection = True
+            self._text(status, message, {"Connection": "close", **(headers or {})})
 
         def do_POST(self):
             from daemon import websub
 
+            # Everything that can refuse a push is decided before a byte of its body is read.
             url = urlsplit(self.path)
             if not url.path.startswith("/websub/"):
                 return self._not_allowed()
-            feed_id = self._websub_feed(url.path)
-            try:
-                length = int(self.headers.get("Content-Length") or "-1")
-            except ValueError:
-                length = -1
+            where = websub.callback_path(url.path)
+            if not websub_on or where is None:
+                return self._refuse_unread(404, "no such subscription")
+            feed_id = where[0]
+            declared = (self.headers.get("Content-Length") or "").strip()
+            length = int(declared) if declared.isascii() and declared.isdigit() and len(declared) < 19 else -1
             limit = config["fetch"]["max_bytes"]
             if length < 0 or length > limit:
-                self.close_connection = True
-                return self._text(
+                return self._refuse_unread(
                     413 if length > limit else 411, f"a push needs a Content-Length of at most {limit} bytes"
                 )
-            body = self.rfile.read(length)
             try:
-                known, secret = websub.push_secret(db, feed_id) if feed_id is not None else (False, None)
+                known, secret = websub.push_secret(db, feed_id)
             except Exception as exc:
                 log.warning("cannot take a push for feed %s: %s", feed_id, exc)
-                return self._text(503, "storage unavailable, try again later", {"Retry-After": "30"})
+                return self._refuse_unread(503, "storage unavailable, try again later", {"Retry-After": "30"})
             if not known:
-                return self._text(410, "no such subscription")  # the hub drops it
+                return self._refuse_unread(410, "no such subscription")  # the hub drops it
+            if secret is None:
+                # a hub that was given no secret (plain http over a network): what it sends cannot be told from a
+                # forgery, so it is not read; the feed is polled from its own URL instead
+                try:
+                    websub.poll_soon(db, feed_id)
+                except Exception as exc:
+                    log.warning("cannot take a push for feed %s: %s", feed_id, exc)
+                    return self._refuse_unread(503, "storage unavailable, try again later", {"Retry-After": "30"})
+                log.info("WebSub: unsigned push for feed %s: polling it from its own URL", feed_id)
+                return self._refuse_unread(202, "")
+            if not push_readers.acquire(timeout=1.0):
+                return self._refuse_unread(503, "too many pushes at once, try again later", {"Retry-After": "5"})
+            try:
+                body = self.rfile.read(length)
+            finally:
+                push_readers.release()
+            if len(body) != length:
+                self.close_connection = True
+                return  # the client stopped sending (or took longer than request_timeout): nothing to answer
             push = state.get("push")
             if not websub.signature_ok(secret, body, self.headers.get("X-Hub-Signature")):
                 # WebSub 8: a push whose signature does not match is ignored, yet acknowledged (a hub would only retry)
@@ -528,6 +613,42 @@ def make_handler(db: Database, config, metrics, state, clock: Clock | None = Non
         do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed
 
     return Handler
+
+
+class _Watchdog:
+    """Cuts the connections whose request has run past its deadline: one thread for the server, woken a few times a
+    second, instead of a timer thread per request."""
+
+    TICK = 0.2
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._due: dict[int, tuple[float, Callable[[], None]]] = {}
+        self._thread: threading.Thread | None = None
+
+    def arm(self, key: int, deadline: float, cut: Callable[[], None]) -> None:
+        with self._lock:
+            self._due[key] = (deadline, cut)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="http-deadlines", daemon=True)
+                self._thread.start()
+
+    def disarm(self, key: int) -> None:
+        with self._lock:
+            self._due.pop(key, None)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.TICK)
+            now = time.monotonic()
+            with self._lock:
+                late = [key for key, (deadline, _) in self._due.items() if deadline <= now]
+                cuts = [self._due.pop(key)[1] for key in late]
+                if not self._due and not cuts:
+                    self._thread = None  # nothing to watch: started again by the next request
+                    return
+            for cut in cuts:
+                cut()
 
 
 def _accepts_gzip(accept_encoding: str) -> bool:
@@ -547,7 +668,36 @@ def _zero_q(value: str) -> bool:
 
 
 class _HTTPServer(ThreadingHTTPServer):
+    """One thread per connection, at most ``max_connections`` of them: one more is answered 503 and closed at once."""
+
     daemon_threads = True
+    max_connections = 64
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._connections = threading.BoundedSemaphore(self.max_connections)
+
+    def process_request(self, request, client_address):
+        if not self._connections.acquire(blocking=False):
+            log.debug("refused a connection from %s: %d connections open", client_address[0], self.max_connections)
+            try:
+                request.setblocking(False)
+                request.send(BUSY)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._connections.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._connections.release()
 
     def handle_error(self, request, client_address):
         # A client that resets or times out is routine; anything else is a bug, logged rather than printed to stderr.
@@ -557,9 +707,16 @@ class _HTTPServer(ThreadingHTTPServer):
             log.exception("error while answering %s", client_address[0])
 
 
+BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 44\r\n"
+    b"Retry-After: 5\r\nConnection: close\r\n\r\ntoo many connections, try again in a moment\n"
+)
+
+
 class Server:
     def __init__(self, host: str, port: int, db: Database, config, metrics, state: dict, clock: Clock | None = None):
-        self.httpd = _HTTPServer((host, port), make_handler(db, config, metrics, state, clock))
+        server_class = type("_Server", (_HTTPServer,), {"max_connections": int(config["server"]["max_connections"])})
+        self.httpd = server_class((host, port), make_handler(db, config, metrics, state, clock))
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="http", daemon=True)
 
     @property

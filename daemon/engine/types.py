@@ -1,4 +1,4 @@
-"""Data passed into and out of the engine."""
+"""The records passed into and out of the engine."""
 
 from __future__ import annotations
 
@@ -37,8 +37,7 @@ class EngineSettings:
     copy_min_jaccard: float = 0.25  # estimated Jaccard of the body shingle sets ...
     copy_min_containment: float = 0.6  # ... and containment of the smaller set (truncated copies)
     copy_min_shingles: int = 5  # shorter bodies are never called copies
-    # Story tier
-    cohesion_prior: float = 0.35  # assumed similarity between members of a story too young to tell
+    # Story tier: how an article's salient terms are weighted (the story model's weights are in .story_model)
     title_weight: float = 2.0  # extra term count for each title occurrence
     lead_paragraphs: int = 2
     lead_weight: float = 1.0  # extra term count for each occurrence in the lead
@@ -51,13 +50,39 @@ class EngineSettings:
     max_numbers: int = 15
     year_idf: float = 12.0  # weight of a year: it pins an event in time like a rare name
     number_idf: float = 6.0  # weight of any other number (a toll, a score, an amount)
+    # Story tier: which stories are scored
     candidate_terms: int = 15  # an article's heaviest terms used to look up candidate stories
-    max_candidates: int = 8  # candidate stories verified against their centroid
+    max_candidates: int = 8  # candidate stories found through shared terms
     posting_limit: int = 200  # stories remembered per term for candidate lookup (most recent)
-    time_window_hours: float = 48.0  # a story is a candidate only for articles published this close to its span
-    # (the time features of the decision weigh the gap within it)
-    semantic_candidates: int = 8  # stories nearest by the semantic vector, verified beside the term candidates
+    semantic_candidates: int = 8  # stories nearest by the semantic vector, scored beside the term candidates
     semantic_window: int = 4096  # ... looked for among this many most recently founded stories
-    anchor_names: int = 2  # a story's leading names (heaviest in its centroid) ...
-    anchor_free_similarity: float = 0.45  # ... one of which an article must name, unless it is this similar
-    anchor_free_semantic: float = 0.6  # ... or its semantic cosine to the story's mean is this high
+    max_quiet_days: float = 30.0  # a story quiet this long before (or after) an article is not a candidate at all
+    # Story tier: settling (Engine.settle)
+    settle_hours: float = 72.0  # stories active this recently (by the newest publication time seen) are revisited
+    settle_articles: int = 400  # without dates: the stories of this many latest articles are revisited
+
+
+@dataclass(frozen=True)
+class Merge:
+    """Settling found two stories to be one event: `absorbed` joined `survivor` (the one with more members, ties
+    to the older), and its id now stands for the survivor's."""
+
+    survivor: str
+    absorbed: str
+    score: float
+    evidence: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Move:
+    """Settling moved an article, with its wire copies (which follow their original), to a story whose evidence
+    now points to it more clearly than its own."""
+
+    article_ids: tuple[str, ...]  # the article first, then its copies
+    from_story: str
+    to_story: str
+    score: float
+    evidence: dict[str, Any]
+
+
+Change = Merge | Move
