@@ -53,7 +53,8 @@ def sha256(path: Path) -> str:
 def fingerprints(path: Path, embedder, label: str = "semantic") -> tuple[list[Document], list[Fingerprint]]:
     """The documents of a JSONL set and their fingerprints (cached in benchmarks/out/)."""
     docs = read_corpus(path)
-    cache = OUT / f"fp-{path.stem}-{sha256(path)[:16]}-{label}.bin"
+    precision = getattr(embedder, "precision", "float32")
+    cache = OUT / f"fp-{path.stem}-{sha256(path)[:16]}-{label}-{precision}.bin"
     if cache.exists():
         blob = cache.read_bytes()
         fps, at = [], 0

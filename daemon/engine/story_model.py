@@ -36,7 +36,8 @@ The weights and thresholds are chosen on streams of the development sets (never 
 
     .venv/bin/python benchmarks/fit_story_model.py
 
-prints this block; tests/test_story_model.py checks that the fit reproduces it.
+prints this block, with the SHA-256 of each set it was fitted on; tests/test_story_model.py checks those hashes and
+the rules the values must keep (never a positive weight for time or missing names).
 """
 
 from __future__ import annotations
