@@ -400,7 +400,7 @@ def test_the_off_switch_and_the_default(tmp_path, monkeypatch):
     off.write_text("[engine]\nsemantic = false\n")
     assert app.pipeline_settings(config_mod.load(off)).embedder is None
     default = config_mod.load(None)
-    assert default["engine"] == {"semantic": True, "model_dir": "", "precision": "int8"}
+    assert default["engine"] == {"semantic": True, "model_dir": "", "precision": "int8", "settle_minutes": 5}
     embedder = app.pipeline_settings(default).embedder
     assert (embedder is not None) == (MODEL is not None and (MODEL / "model.safetensors").is_file())
 
