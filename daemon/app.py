@@ -88,6 +88,13 @@ def pipeline_settings(config: Config) -> PipelineSettings:
     )
 
 
+def settle_seconds(config: Config) -> float | None:
+    """Seconds between settling passes of the service ([engine] settle_minutes); None: settling is off, there and
+    at the end of `poll --once` and `replay`."""
+    minutes = config["engine"]["settle_minutes"]
+    return minutes * 60.0 if minutes > 0 else None
+
+
 # One load per model folder and process; None where it could not be loaded (said once).
 _embedders: dict[tuple[str, str] | None, object] = {}  # None: the off switch, said once
 

@@ -80,6 +80,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
     "engine": {
         "semantic": ((bool,), True),
         "model_dir": ((str,), ""),
+        "settle_minutes": ((int, float), 5),
         "precision": ((str,), "int8"),
     },
     "log": {
@@ -235,6 +236,7 @@ ALLOWED: dict[str, Allowed] = {
         'empty or a redis://, rediss:// or unix:// URL, such as "redis://127.0.0.1:6379/0"', _redis_url
     ),
     "engine.model_dir": text(4096),
+    "engine.settle_minutes": number(0, 1440),
     "engine.precision": Allowed('"int8" or "float32"', lambda v: v in ("int8", "float32")),
     "log.level": Allowed(f"one of {', '.join(sorted(LOG_LEVELS))}", lambda v: v.upper() in LOG_LEVELS),
 }

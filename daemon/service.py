@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from daemon import websub
-from daemon.app import database, make_fetcher, pipeline_settings
+from daemon.app import database, make_fetcher, pipeline_settings, settle_seconds
 from daemon.errors import ConfigError, StorageError, WiredeskError
 from daemon.feeds import sync_config_feeds
 from daemon.fetch.urls import redact
@@ -82,8 +82,11 @@ def poll_here(config, db, *, all_feeds: bool = False, feeds=None) -> int:
             with console_progress() as progress:
                 pipeline = Pipeline(db, fetcher, pipeline_settings(config), progress=progress, parse_executor=pool)
                 if feeds is not None:
-                    return await pipeline.poll(feeds)
-                return await pipeline.poll_due(all_feeds=all_feeds)
+                    polled = await pipeline.poll(feeds)
+                else:
+                    polled = await pipeline.poll_due(all_feeds=all_feeds)
+            settle_after(pipeline, config, polled)
+            return polled
         finally:
             await fetcher.aclose()
             if pool is not None:
@@ -114,6 +117,40 @@ def poll_here(config, db, *, all_feeds: bool = False, feeds=None) -> int:
         )
         return 1
     return 0
+
+
+def settle_after(pipeline: Pipeline, config, report, *, stream_time: bool = False) -> None:
+    """The settling pass at the end of `poll --once` and `replay` (by ``stream_time``), when settling is on and the
+    run stored articles. A database that cannot be written is the run's StorageError; any other failure is one logged
+    line (nothing of the pass is stored, the next pass revisits the same stories)."""
+    if settle_seconds(config) is None or not any(a.article_id for a in report.articles):
+        return
+    settle_logged(pipeline, fatal_storage=True, stream_time=stream_time)
+
+
+def settle_logged(pipeline: Pipeline, *, fatal_storage: bool = False, stream_time: bool = False):
+    """pipeline.settle(), its failure logged in one line instead of raised; its report, None when it failed."""
+    from daemon.errors import first_line
+
+    try:
+        return pipeline.settle(stream_time=stream_time)
+    except Exception as exc:
+        if isinstance(exc, StorageError) and exc.database_failed:
+            if fatal_storage:
+                raise StorageError(
+                    f"database not writable: cannot store the settled stories: {exc.reason} "
+                    "(nothing was lost; run again once the disk is fixed)",
+                    exc.reason,
+                ) from exc
+            log.error("settling the stories failed: the database is not writable: %s", exc.reason)
+        else:
+            log.error(
+                "settling the stories failed, nothing of the pass was stored: %s: %s",
+                type(exc).__name__,
+                first_line(exc),
+            )
+            log.debug("settling failed", exc_info=True)
+        return None
 
 
 def _parse_pool(config):
@@ -299,6 +336,26 @@ def run(config, host: str | None = None, port: int | None = None) -> int:
     return 0
 
 
+def _schedule_settling(scheduler, config, pipeline: Pipeline, turn: asyncio.Lock, stop: asyncio.Event, metrics) -> None:
+    """A settling pass every [engine] settle_minutes (none when 0), in turn with polls and pushes: the engine is the
+    pipeline's, and one thing at a time uses it."""
+    every = settle_seconds(config)
+    if every is None:
+        return
+
+    async def settle_tick() -> None:
+        if stop.is_set():
+            return
+        async with turn:
+            if stop.is_set():
+                return
+            report = settle_logged(pipeline)
+        if report is not None:
+            metrics.record_settle(report)
+
+    scheduler.add_job(settle_tick, "interval", seconds=every, max_instances=1, coalesce=True, id="settle")
+
+
 def _polled(report, elapsed: float, metrics, state: dict, tick_seconds: float) -> None:
     """What a finished poll of the service leaves: its metrics, the database's state, one line in the log."""
     metrics.record(report, elapsed)
@@ -426,6 +483,7 @@ async def _serve(config, db, metrics, state, early_stop: threading.Event | None 
         _polled(report, time.monotonic() - started, metrics, state, config["schedule"]["tick_seconds"])
 
     scheduler = AsyncIOScheduler(event_loop=loop)
+    _schedule_settling(scheduler, config, pipeline, turn, stop, metrics)
     scheduler.add_job(
         tick,
         "interval",

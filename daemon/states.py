@@ -10,6 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 __all__ = [
+    "ChangeKind",
     "EntryState",
     "ErrorKind",
     "FEED_ERROR_KINDS",
@@ -28,6 +29,13 @@ class EntryState(StrEnum):
     READY = "ready"  # its text found and kept on the entry, its story not decided yet
     DONE = "done"  # its article stored and its story decided
     NO_TEXT = "no_text"  # neither the page nor the feed gave text
+
+
+class ChangeKind(StrEnum):
+    """What a settling pass did to the stories (``story_changes.kind``)."""
+
+    MERGE = "merge"  # a story absorbed into another: its articles moved there, its id an alias of the other
+    MOVE = "move"  # an article (with its copies) moved from one story to another
 
 
 class FeedStatus(StrEnum):

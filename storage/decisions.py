@@ -7,7 +7,6 @@ The engine decides between these steps, inside the one transaction, so the steps
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -16,11 +15,22 @@ from sqlalchemy import func, select
 from sqlalchemy import text as sql
 from sqlalchemy.orm import Session
 
+from daemon.errors import StorageRefused
 from daemon.states import EntryState
 from storage import articles as pages
+from storage import changes
 from storage.db import Database
-from storage.models import Article, Entry, Membership, Story
-from storage.records import DecisionStored, LockedEntry, NewArticle, StoredMembership, StoredPage, StoryDecision
+from storage.models import Article, Entry, Membership, Story, StoryAlias
+from storage.records import (
+    DecisionStored,
+    LockedEntry,
+    NewArticle,
+    StoredChange,
+    StoredMembership,
+    StoredPage,
+    StoryChange,
+    StoryDecision,
+)
 
 
 class DecisionTransaction:
@@ -111,9 +121,18 @@ class DecisionTransaction:
         for row_seq, article_id, story_id, copy_of, fingerprint, published, source in rows:
             yield StoredMembership(row_seq, article_id, story_id, copy_of, fingerprint, published, source)
 
+    def log_after(self, seq: int) -> Iterator[StoredMembership | StoredChange]:
+        """The stored decisions and the settling changes (merges, moves) after ``seq``, together in seq order: what
+        the engine restores and applies to catch up. A decision comes with the story its article is in now."""
+        return changes.log_after(self._s, seq, self.memberships_after(seq))
+
     def last_seq(self) -> int:
-        """The seq of the last stored decision (0 when none is)."""
-        return self._s.scalar(select(func.max(Membership.seq))) or 0
+        """The seq of the last stored decision or settling change (0 when none is)."""
+        return max(self._s.scalar(select(func.max(Membership.seq))) or 0, changes.last_change_seq(self._s))
+
+    def store_changes(self, settled: Sequence[StoryChange], now: datetime, seq: int) -> list[StoredChange]:
+        """Write a settling pass's merges and moves after ``seq``, in order (storage/changes.py)."""
+        return changes.store_changes(self._s, settled, now, seq)
 
     def store(self, decisions: Sequence[StoryDecision], now: datetime, seq: int) -> list[DecisionStored]:
         """Write the decisions after ``seq``, in order: each article's fingerprint, its story (created, or its
@@ -121,10 +140,12 @@ class DecisionTransaction:
         s = self._s
         with s.no_autoflush:
             # the batch's stories that already exist, in one query
-            stories = {
-                story.id: story
-                for story in s.scalars(select(Story).where(Story.id.in_({decision.story_id for decision in decisions})))
-            }
+            wanted = {decision.story_id for decision in decisions}
+            stories = {story.id: story for story in s.scalars(select(Story).where(Story.id.in_(wanted)))}
+            merged = s.scalars(select(StoryAlias.id).where(StoryAlias.id.in_(wanted - stories.keys()))).first()
+            if merged is not None:
+                # an engine that has not applied a merge: never bring the absorbed story back
+                raise StorageRefused(f"story {merged} was merged into another; its id takes no new article")
             stored: list[DecisionStored] = []
             for decision in decisions:
                 article = self._articles[decision.article_id]
@@ -134,7 +155,7 @@ class DecisionTransaction:
                     sid = decision.story_id
                     story = Story(
                         id=sid,
-                        uuid=f"urn:uuid:{uuid.UUID(hex=sid) if len(sid) == 32 else uuid.uuid4()}",
+                        uuid=changes.story_uuid(sid),
                         title=article.title,
                         created_at=now,
                         updated_at=now,
@@ -173,3 +194,7 @@ def lock_decisions(s: Session, db: Database) -> None:
     """Hold the story-decision lock until `s` commits (PostgreSQL; SQLite's single writer already serialises)."""
     if db.dialect == "postgresql":
         s.execute(sql("SELECT pg_advisory_xact_lock(7320512, hashtext(current_schema()))"))
+    elif db.dialect == "sqlite":
+        # the write lock now, before anything is read: a pass that reads first (settling) must not decide on a
+        # state another process changes before its first write (a write that changes no row still takes the lock)
+        s.execute(sql("UPDATE stories SET article_count = article_count WHERE 0 = 1"))

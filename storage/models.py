@@ -243,6 +243,38 @@ class Membership(Base):
     article: Mapped[Article] = relationship(foreign_keys=[article_id])
 
 
+class StoryChange(Base):
+    """A settling pass's revision of the stories: a merge (``from_story`` absorbed into ``to_story``, its articles
+    moved there, its id an alias of ``to_story`` from then on) or a move (``article_ids``, an article and its copies,
+    from one story to another). Its ``seq`` is taken from the memberships' sequence, so that a worker catching up
+    replays new memberships and changes in the order they were stored."""
+
+    __tablename__ = "story_changes"
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(8))  # a daemon.states.ChangeKind value
+    from_story: Mapped[str] = mapped_column(String(64), index=True)
+    to_story: Mapped[str] = mapped_column(String(64), index=True)
+    article_ids: Mapped[list] = mapped_column(JSON)  # the articles that changed story, as stored ids
+    score: Mapped[float] = mapped_column(Float)
+    evidence: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class StoryAlias(Base):
+    """The id and urn:uuid of a story absorbed by a merge, kept for readers' links: they lead to ``survivor_id``,
+    the story that holds its articles now (a later merge of that story moves every alias on to the next survivor,
+    so one lookup resolves a chain)."""
+
+    __tablename__ = "story_aliases"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(64), unique=True)
+    survivor_id: Mapped[str] = mapped_column(ForeignKey("stories.id"), index=True)
+    seq: Mapped[int] = mapped_column(BigId)  # the merge's story_changes.seq
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 Index("ix_entries_published", Entry.published)
 Index("ix_articles_url_key", Article.url_key, unique=True)
 Index("ix_entries_feed_published", Entry.feed_id, Entry.published)

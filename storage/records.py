@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from daemon.states import EntryState, ErrorKind, FeedStatus, IntervalSource, TextSource, WebSubState
+from daemon.states import ChangeKind, EntryState, ErrorKind, FeedStatus, IntervalSource, TextSource, WebSubState
 
 MAX_URL = 2048  # the longest feed URL stored (feeds.url); a longer one is never cut, since a URL is a feed's key
 
@@ -149,6 +149,10 @@ class StoryView:
     members: tuple[Member, ...]
     published: datetime
     updated: datetime
+    # found through the id (or urn:uuid) of a story merged into this one: that id; None when asked for by its own
+    alias: str | None = None
+    # the merges and moves that brought articles here or took them away, oldest first (by find_story)
+    changes: tuple[StoredChange, ...] = ()
 
     @property
     def copies(self) -> int:
@@ -382,3 +386,36 @@ class DecisionStored:
     story_id: str
     copy_of: int | None
     seq: int
+
+
+# ---- settling: merges and moves of stories (storage/changes.py) --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoryChange:
+    """A settling pass's change to write: a merge (``from_story`` absorbed into ``to_story``; its articles are those
+    stored in it) or a move (``article_ids``, an article then its copies, from ``from_story`` to ``to_story``)."""
+
+    kind: ChangeKind
+    from_story: str
+    to_story: str
+    article_ids: tuple[int, ...]
+    score: float
+    evidence: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StoredChange:
+    """A stored merge or move, in the memberships' sequence; ``article_keys`` and ``article_titles`` (in the order
+    of ``article_ids``) are filled where the change is shown to a person."""
+
+    seq: int
+    kind: ChangeKind
+    from_story: str
+    to_story: str
+    article_ids: tuple[int, ...]
+    score: float
+    evidence: dict[str, Any]
+    at: datetime
+    article_keys: tuple[str, ...] = ()
+    article_titles: tuple[str, ...] = ()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import Integer, case, column, func, select, text
@@ -10,9 +11,10 @@ from sqlalchemy.orm import aliased
 
 from daemon.errors import AmbiguousStory
 from daemon.states import TextSource
+from storage import changes
 from storage.articles import other_feeds
 from storage.db import Database
-from storage.models import Article, Entry, Feed, Membership, Story
+from storage.models import Article, Entry, Feed, Membership, Story, StoryChange
 from storage.records import Member, StoriesVersion, StoryView
 
 AMBIGUOUS_SHOWN = 5  # matches listed when a prefix is ambiguous
@@ -101,11 +103,16 @@ def _like_prefix(text: str) -> str:
 
 
 def find_story(db: Database, ident: str) -> StoryView | None:
-    """A story by its id, a unique id prefix, its urn:uuid, or the key of one of its articles.
+    """A story by its id, a unique id prefix, its urn:uuid, or the key of one of its articles, with the merges and
+    moves it went through. The id (or urn:uuid, or a unique prefix) of a story that a merge absorbed finds the
+    story that holds its articles now, with ``alias`` saying which id was asked for.
 
     AmbiguousStory when the prefix is shared by several stories (a few of them named)."""
+    alias: str | None = None
     with db.session() as s:
         sid = s.scalar(select(Story.id).where((Story.id == ident) | (Story.uuid == ident)))
+        if sid is None and (merged := changes.resolve_alias(s, ident)) is not None:
+            alias, sid = merged
         if sid is None and len(ident) >= 4:
             found = list(
                 s.scalars(
@@ -115,6 +122,11 @@ def find_story(db: Database, ident: str) -> StoryView | None:
                     .limit(AMBIGUOUS_SHOWN + 1)
                 )
             )
+            if not found:
+                # the prefix of a story merged into another: its links keep working
+                found = changes.alias_ids_like(s, _like_prefix(ident), AMBIGUOUS_SHOWN + 1)
+                if len(found) == 1 and (merged := changes.resolve_alias(s, found[0])) is not None:
+                    alias, sid = merged
             if len(found) > 1:
                 more = ", ..." if len(found) > AMBIGUOUS_SHOWN else ""
                 count = f"more than {AMBIGUOUS_SHOWN}" if more else str(len(found))
@@ -122,17 +134,19 @@ def find_story(db: Database, ident: str) -> StoryView | None:
                     f"story prefix {ident!r} is ambiguous: {count} stories match "
                     f"({', '.join(found[:AMBIGUOUS_SHOWN])}{more}); give more of the id"
                 )
-            sid = found[0] if found else None
+            if sid is None:
+                sid = found[0] if found else None
         if sid is None:
             sid = s.scalar(
                 select(Membership.story_id)
                 .join(Article, Article.id == Membership.article_id)
                 .where(Article.external_id == ident)
             )
+        history = changes.story_history(s, sid) if sid is not None else ()
     if sid is None:
         return None
     views = load_stories(db, [sid])
-    return views[0] if views else None
+    return replace(views[0], alias=alias, changes=history) if views else None
 
 
 def story_ids_by_update(db: Database, since: datetime | None = None, search: str | None = None) -> list[str]:
@@ -162,15 +176,17 @@ def story_ids_by_update(db: Database, since: datetime | None = None, search: str
 
 
 def stories_version(db: Database) -> StoriesVersion:
-    """The newest membership and the newest story update. Index lookups only: a busy server asks once a second."""
+    """The newest membership or settling change and the newest story update. Index lookups only: a busy server asks once a second."""
     with db.session() as s:
-        seq, updated = s.execute(
+        seq, changed, updated = s.execute(
             select(
                 select(func.max(Membership.seq)).scalar_subquery(),
+                select(func.max(StoryChange.seq)).scalar_subquery(),
                 select(func.max(Story.updated_at)).scalar_subquery(),
             )
         ).one()
-    return StoriesVersion(seq, updated)
+    # a settling change takes a seq of the same sequence: a merge or a move changes the version too
+    return StoriesVersion(max(seq or 0, changed or 0) or seq, updated)
 
 
 # ---- the lede ----------------------------------------------------------------------------------------------------

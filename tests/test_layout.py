@@ -320,7 +320,13 @@ def test_the_cycle_finder_finds_a_cycle_hidden_in_a_function():
 
 # Records that still carry a dict of anything: a membership's evidence (its own type comes with the engine's new
 # evidence format) and the datasketch storage settings handed through to the engine as they are.
-UNTYPED_YET = {"Member.evidence", "StoryDecision.evidence", "PipelineSettings.lsh_storage"}
+UNTYPED_YET = {
+    "Member.evidence",
+    "StoryDecision.evidence",
+    "StoryChange.evidence",
+    "StoredChange.evidence",
+    "PipelineSettings.lsh_storage",
+}
 # Fields holding a stored word that another module writes as a plain string for now (storage/decisions.py).
 PLAIN_WORDS_YET = {"LockedEntry.state", "LockedEntry.text_source"}
 

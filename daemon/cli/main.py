@@ -210,6 +210,7 @@ def cmd_replay(args, config) -> int:
     from daemon.fetch.client import FixtureTransport
     from daemon.fetch.corpus import load_corpus
     from daemon.pipeline import Pipeline
+    from daemon.service import settle_after
     from storage.feeds import feeds_by_url
     from storage.stories import load_stories
 
@@ -228,7 +229,9 @@ def cmd_replay(args, config) -> int:
         try:
             with console_progress() as progress:
                 pipeline = Pipeline(db, fetcher, settings, progress=progress, external_ids=corpus.ids_by_url())
-                return await pipeline.poll(feeds)
+                polled = await pipeline.poll(feeds)
+            settle_after(pipeline, config, polled, stream_time=True)
+            return polled
         finally:
             await fetcher.aclose()
 
@@ -312,6 +315,30 @@ def cmd_story(args, config) -> int:
     return 0
 
 
+def _changes_json(s) -> dict:
+    """A story's merges and moves (settling) for `wiredesk story --json`, and the id it was asked by if merged."""
+    from daemon.publish.tables import change_words, why_changed
+
+    out: dict = {}
+    if s.alias is not None:
+        out["merged"] = {"id": s.alias, "into": s.id}
+    out["changes"] = [
+        {
+            "kind": c.kind,
+            "at": c.at.isoformat(),
+            "from_story": c.from_story,
+            "to_story": c.to_story,
+            "articles": list(c.article_keys or (str(a) for a in c.article_ids)),
+            "score": round(c.score, 4),
+            "what": change_words(c, s.id),
+            "why": why_changed(c),
+            "evidence": c.evidence,
+        }
+        for c in s.changes
+    ]
+    return out
+
+
 def _outlet_rule(config) -> dict:
     """What the tables need to count and name outlets as the digest does: [outlets] and the preferred outlets."""
     return {"preferred": tuple(config["digest"]["preferred_outlets"]), "outlets": getattr(config, "outlets", None)}
@@ -341,6 +368,7 @@ def _story_json(s, config, evidence: bool = False) -> dict:
             }
             for m in s.members
         ],
+        **(_changes_json(s) if evidence else {}),
     }
 
 

@@ -9,6 +9,7 @@ import hashlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import BrokenExecutor, Executor
@@ -16,12 +17,13 @@ from datetime import datetime, timedelta, timezone
 from typing import TypeGuard
 
 from daemon.engine import Document, Engine
-from daemon.errors import FeedError, StorageConflict, StorageError
+from daemon.errors import EngineError, FeedError, StorageConflict, StorageError
 from daemon.extract.article import extract_page, text_from_feed, title_of_page
 from daemon.fetch.client import Fetcher, FetchResult, Validators
 from daemon.fetch.urls import publisher_of
 from daemon.parse.feed import ParsedFeed
 from daemon.parse.identity import EntryKeys, parse_feed_keyed
+from daemon.pipeline import settle as settling
 from daemon.pipeline.feed_update import decide_feed_update
 from daemon.pipeline.records import (
     ArticleOutcome,
@@ -35,7 +37,7 @@ from daemon.pipeline.records import (
     failed_fetch,
 )
 from daemon.schedule import RECENT_ENTRIES
-from daemon.states import EntryState, ErrorKind, TextSource
+from daemon.states import ChangeKind, EntryState, ErrorKind, TextSource
 from storage import Database
 from storage.articles import url_key
 from storage.decisions import DecisionTransaction, decision_transaction
@@ -48,6 +50,7 @@ from storage.records import (
     FeedUpdateIntent,
     KnownEntry,
     NewArticle,
+    StoredChange,
     StoredFeed,
     StoredPage,
     StoryDecision,
@@ -101,16 +104,32 @@ class EngineState:
         return self._engine
 
     def catch_up(self, tx: DecisionTransaction) -> None:
+        """Restore the decisions stored since (each in the story its article is in now) and replay the settling
+        passes' merges and moves, in seq order; a change the restored state already shows is a no-op."""
         engine = self._engine if self._engine is not None else self.get()
-        for m in tx.memberships_after(self._seq):
-            engine.restore(
-                str(m.article_id),
-                m.fingerprint,
-                m.story_id,
-                str(m.copy_of) if m.copy_of else None,
-                m.published,
-                m.source,
-            )
+        restored: set[int] = set()  # restored in their current story: later moves of them are already in it
+        for m in tx.log_after(self._seq):
+            if isinstance(m, StoredChange):
+                if not (m.kind == ChangeKind.MOVE and restored.issuperset(m.article_ids)):
+                    try:
+                        engine.apply(settling.to_engine(m))
+                    except EngineError as exc:
+                        # a change this engine cannot replay (an article it no longer keeps the terms of): a fresh
+                        # engine restores every article where it is now, which no change needs replaying on
+                        log.info("rebuilding the story engine from the database: %s", exc)
+                        self._engine, self._seq = self.factory(), 0
+                        self.catch_up(tx)
+                        return
+            else:
+                restored.add(m.article_id)
+                engine.restore(
+                    str(m.article_id),
+                    m.fingerprint,
+                    m.story_id,
+                    str(m.copy_of) if m.copy_of else None,
+                    m.published,
+                    m.source,
+                )
             self._seq = m.seq
 
     def advance(self, seq: int) -> None:
@@ -674,6 +693,37 @@ class Pipeline:
             self.engine.invalidate()
             raise
         return [outcome for outcome in outcomes if outcome is not None]
+
+    # ---- settling: the young stories revisited ------------------------------------------------------------------
+
+    def settle(self, *, stream_time: bool = False) -> settling.SettleReport:
+        """One settling pass: under the story-decision lock, the engine catches up with what is stored, revisits
+        its young stories (Engine.settle) and the merges and moves it makes are stored in the same transaction. A
+        failure rolls everything back and the engine is rebuilt from what is stored.
+
+        Young is reckoned from the clock, or with ``stream_time`` from the newest publication time stored (a replayed
+        corpus of the past is settled as a daemon would have settled it when it came)."""
+        started = time.monotonic()
+        now = self.clock()
+        engine = self.engine.get()
+        try:
+            with decision_transaction(self.db) as tx:
+                tx.lock()
+                self.engine.catch_up(tx)
+                seq = tx.last_seq()
+                changes = engine.settle(None if stream_time else now)
+                stored = tx.store_changes([settling.to_storage(c) for c in changes], now, seq)
+                self.engine.advance(stored[-1].seq if stored else seq)
+        except BaseException:
+            # the engine applied changes that are not stored: rebuild it from what was committed
+            self.engine.invalidate()
+            raise
+        report = settling.SettleReport(tuple(stored), time.monotonic() - started)
+        if report.changes:
+            log.info("settled the young stories: %s in %.2f s", report.describe(), report.seconds)
+        else:
+            log.debug("settled the young stories: no change in %.2f s", report.seconds)
+        return report
 
     @staticmethod
     def _record_same_pages(

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from daemon.publish.select import attribution, outlet_name, story_outlets, to_digest_story
 from daemon.publish.why import explain
-from storage.records import StoryView
+from storage.records import StoredChange, StoryView
 
 
 def console() -> Console:
@@ -62,6 +62,8 @@ def stories_table(
 
 def story_detail(story: StoryView, *, preferred: tuple[str, ...] = (), outlets: dict[str, str] | None = None) -> None:
     out = console()
+    if story.alias is not None:
+        out.print(merged_line(story), markup=False)
     out.print(f"[bold]{story.title}[/bold]")
     names = story_outlets(story, preferred, outlets)
     out.print(
@@ -84,3 +86,66 @@ def story_detail(story: StoryView, *, preferred: tuple[str, ...] = (), outlets: 
             explain(m.evidence, m.copy_of_key),
         )
     out.print(table)
+    if story.changes:
+        history = Table(title="settled: merges and moves", show_lines=True)
+        history.add_column("when", no_wrap=True)
+        history.add_column("what")
+        history.add_column("score", justify="right")
+        history.add_column("why")
+        for change in story.changes:
+            history.add_row(
+                _when(change.at), change_words(change, story.id), f"{change.score:.3f}", why_changed(change)
+            )
+        out.print(history)
+
+
+def merged_line(story: StoryView) -> str:
+    """The one line that says a story asked for by an old id was merged into this one."""
+    when = next((c.at for c in reversed(story.changes) if c.kind == "merge" and c.from_story == story.alias), None)
+    at = f" on {_when(when)}" if when else ""
+    return f"story {story.alias} was merged into story {story.id}{at}; showing {story.id}"
+
+
+def _articles(change: StoredChange) -> str:
+    keys = change.article_keys or tuple(str(a) for a in change.article_ids)
+    titles = change.article_titles or ("",) * len(keys)
+    if not keys:
+        return "no article"
+    first = f"article {keys[0]}" + (f" ({titles[0]!r})" if titles[0] else "")
+    if change.kind == "move":
+        more = len(keys) - 1
+        return first + (f" with its {more} {'copy' if more == 1 else 'copies'}" if more else "")
+    return (
+        f"{len(keys)} {'article' if len(keys) == 1 else 'articles'}: "
+        + ", ".join(keys[:8])
+        + (", ..." if len(keys) > 8 else "")
+    )
+
+
+def change_words(change: StoredChange, story_id: str) -> str:
+    """What a merge or a move did, told from the story ``story_id`` (or a story merged into it)."""
+    if change.kind == "merge":
+        if change.to_story == story_id:
+            return f"story {change.from_story} merged into this one ({_articles(change)})"
+        return f"story {change.from_story} merged into story {change.to_story} ({_articles(change)})"
+    if change.to_story == story_id:
+        return f"{_articles(change)} moved here from story {change.from_story}"
+    if change.from_story == story_id:
+        return f"{_articles(change)} moved out to story {change.to_story}"
+    return f"{_articles(change)} moved from story {change.from_story} to story {change.to_story}"
+
+
+def why_changed(change: StoredChange) -> str:
+    """The evidence of a merge or a move in words (whatever keys the engine recorded)."""
+    evidence = change.evidence
+    for key in ("explanation", "reason", "why"):
+        if isinstance(evidence.get(key), str) and evidence[key]:
+            return str(evidence[key])
+    if isinstance(evidence.get("features"), dict) and evidence["features"]:
+        return explain(evidence, None)
+    numbers = [
+        f"{k.replace('_', ' ')} {v:.2f}"
+        for k, v in evidence.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+    ]
+    return ", ".join(numbers) or "no evidence recorded"

@@ -2,7 +2,8 @@
 
 /api/stories takes the digest's query (filters, ``limit``, ``offset``) and answers the same stories in the same order
 as the digest; /api/stories/<id> and /story/<id> take a story id, a unique prefix of it, its urn:uuid or the key of
-one of its articles (as `wiredesk story` does); /api/feeds lists the feeds. Each function returns a ``Reply``;
+one of its articles (as `wiredesk story` does), and the id of a story merged into another redirects (301) to the
+survivor's; /api/feeds lists the feeds. Each function returns a ``Reply``;
 the HTTP handler only sends it.
 """
 
@@ -11,14 +12,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import quote
 
 from daemon.errors import AmbiguousStory
 from daemon.fetch.urls import redact
 from daemon.publish.render import DigestMeta, DigestStory, _plain, _rfc3339, _safe_url, _story_title, outlet_key
 from daemon.publish.select import DigestQuery, digest_stories, to_digest_story
 from daemon.publish.story_page import render_story_page
+from daemon.publish.tables import change_words, why_changed
 from storage import Database
 from storage.feeds import feed_summaries
+from storage.records import StoryView
 from storage.stories import find_story
 
 JSON = "application/json; charset=utf-8"
@@ -31,6 +35,10 @@ class Reply:
     status: int
     body: bytes
     content_type: str
+    location: str | None = None  # where a redirect leads
+
+
+MERGED = 301  # a story merged into another: its links lead to the survivor for good
 
 
 def _json(value) -> bytes:
@@ -85,14 +93,20 @@ def stories(db: Database, config, query: DigestQuery) -> Reply:
     return Reply(200, _json({"stories": [story_record(s) for s in found]}), JSON)
 
 
-def _one(db: Database, config, ident: str) -> DigestStory | Reply:
+def _one(db: Database, config, ident: str, path: str) -> tuple[StoryView, DigestStory] | Reply:
     try:
         view = find_story(db, ident)
     except AmbiguousStory as exc:
         return Reply(400, f"{exc}\n".encode(), PLAIN)
     if view is None:
         return Reply(404, f"story {ident[:80]!r} not found\n".encode(), PLAIN)
-    return to_digest_story(
+    if view.alias is not None:
+        # a story absorbed by a merge: its id is an alias, and its links lead to the story that holds its articles.
+        # The Location is relative to the asked URL (its last segment replaced), so it holds behind a proxy's prefix.
+        where = quote(view.id, safe="")
+        body = f"story {view.alias} was merged into {view.id}: {path}{where}\n".encode()
+        return Reply(MERGED, body, PLAIN, where)
+    return view, to_digest_story(
         view,
         tuple(config["digest"]["preferred_outlets"]),
         base_url=config["digest"]["base_url"],
@@ -102,19 +116,34 @@ def _one(db: Database, config, ident: str) -> DigestStory | Reply:
 
 
 def story(db: Database, config, ident: str) -> Reply:
-    found = _one(db, config, ident)
+    found = _one(db, config, ident, "/api/stories/")
     if isinstance(found, Reply):
         return found
-    return Reply(200, _json(story_record(found, explain=True)), JSON)
+    view, digest = found
+    record = story_record(digest, explain=True)
+    # what settling did to it: the merges into it and the moves in and out, oldest first, in words
+    record["changes"] = [
+        {
+            "kind": c.kind,
+            "at": _time(c.at),
+            "from_story": c.from_story,
+            "to_story": c.to_story,
+            "articles": list(c.article_keys),
+            "what": change_words(c, view.id),
+            "why": why_changed(c),
+        }
+        for c in view.changes
+    ]
+    return Reply(200, _json(record), JSON)
 
 
 def story_page(db: Database, config, ident: str) -> Reply:
-    found = _one(db, config, ident)
+    found = _one(db, config, ident, "/story/")
     if isinstance(found, Reply):
         return found
     base = config["digest"]["base_url"].rstrip("/") + "/"
     meta = DigestMeta(title=config["digest"]["title"], self_url=base + "digest.atom", home_url=base)
-    return Reply(200, render_story_page(found, meta), HTML)
+    return Reply(200, render_story_page(found[1], meta), HTML)
 
 
 def feeds(db: Database) -> Reply:

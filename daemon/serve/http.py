@@ -487,6 +487,9 @@ def make_handler(db: Database, config, metrics, state, clock: Clock | None = Non
             except _NotCached as refused:
                 reply = refused.reply
                 headers = {"Cache-Control": "no-cache"}
+                if reply.location:
+                    # the query goes along (token=, where the access token is given that way)
+                    headers["Location"] = reply.location + (f"?{query}" if query else "")
                 if html or reply.content_type.startswith("text/html"):
                     headers["Content-Security-Policy"] = HTML_POLICY
                 return self._send(reply.status, reply.body, reply.content_type, headers)

@@ -50,6 +50,24 @@ class Metrics:
             "wiredesk_polled_feeds", "Feed polls by outcome", ["outcome"], registry=self.registry
         )
 
+        self.settle_seconds = Histogram(
+            "wiredesk_settle_duration_seconds",
+            "Duration of one settling pass (the young stories revisited)",
+            registry=self.registry,
+            buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60),
+        )
+        self.story_changes = Counter(
+            "wiredesk_story_changes", "Stories merged and articles moved by settling", ["kind"], registry=self.registry
+        )
+        for kind in ("merge", "move"):
+            self.story_changes.labels(kind)  # both shown from the start, at 0
+
+    def record_settle(self, report) -> None:
+        self.settle_seconds.observe(report.seconds)
+        for kind, n in (("merge", report.merges), ("move", report.moves)):
+            if n:
+                self.story_changes.labels(kind).inc(n)
+
     def record(self, report, seconds: float) -> None:
         self.poll_seconds.observe(seconds)
         for f in report.feeds:
