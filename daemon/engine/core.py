@@ -304,7 +304,7 @@ class Engine:
             and not evidence.get("founder")
             and score - evidence["threshold"] < settle_rules.DOUBT
         ):
-            self._doubtful.add(len(self._ids) - 1)  # settling looks at it again
+            self._doubtful.add(len(self._ids) - 1)  # settling looks at it again: it joined narrowly
         return Assignment(
             article_id=doc.id,
             story_id=self._stories[story].id,
@@ -356,11 +356,12 @@ class Engine:
         return self._stories[self._story_of[i]].id
 
     def settle(self, now: datetime | None = None) -> list[Change]:
-        """Revisit the young stories (active within settle_hours of `now`, else of the newest publication time
-        seen; without dates, those of the latest settle_articles articles): merge two that are one event, move an
-        article whose evidence now points to another story. Applied here, and returned in the order applied for
+        """Revisit the young stories (active within settle_hours of `now`; without `now`, every dated story, as for a
+        corpus replayed after the fact; undated ones: those of the latest settle_articles articles) for what changed
+        since the last pass: merge two that are one event, move an article whose evidence now points to another
+        story. Applied here, and returned in the order applied for
         the caller to store (and for other engines to :meth:`apply`)."""
-        return settle_rules.settle(self, _timestamp(now) if now is not None else self._newest)
+        return settle_rules.settle(self, _timestamp(now) if now is not None else None)
 
     def apply(self, change: Change) -> None:
         """Replay a merge or move decided by another engine. Idempotent: a change this engine's state already

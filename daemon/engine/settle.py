@@ -38,7 +38,9 @@ NEAREST = 8  # young stories scored against a story or an article: the nearest b
 
 def young_stories(engine: Engine, now: float | None) -> set[int]:
     """The stories a pass may touch: alive, and active within settle_hours of `now` (dated) or holding one of the
-    latest settle_articles articles (undated)."""
+    latest settle_articles articles (undated). Without `now` (a corpus replayed after the fact, whose stories were
+    all young once) every dated story may be touched; what a pass looks at is still only what changed since the
+    last one."""
     s = engine.settings
     first_recent = max(0, len(engine._ids) - s.settle_articles)
     since = None if now is None else now - s.settle_hours * 3600.0
@@ -47,7 +49,7 @@ def young_stories(engine: Engine, now: float | None) -> set[int]:
         if st.merged_into is not None or not st.members:
             continue
         if st.last is not None:
-            if since is not None and st.last >= since:
+            if since is None or st.last >= since:
                 out.add(st.index)
         elif st.members[-1] >= first_recent:
             out.add(st.index)
@@ -193,7 +195,7 @@ def _moves(engine: Engine, young: set[int]) -> list[Change]:
             continue
         story = stories[own]
         if story.vectors < 2:
-            continue
+            continue  # a story of this article alone: merges, not moves, decide whether it joins another
         tids, w = kept
         names = engine._book.names
         terms = [names[t] for t in tids.tolist()]
