@@ -524,7 +524,9 @@ class Engine:
         lead = self._leading(story)
         if not len(lead):
             return 0.0
-        return 1.0 - float(np.isin(lead, tids).sum()) / len(lead)
+        # At most LEADING_NAMES names against the terms: compared directly (np.isin sorts both, far slower here).
+        found = sum(bool((tids == t).any()) for t in lead.tolist())
+        return 1.0 - found / len(lead)
 
     def _scores(self, x: np.ndarray, models: list[str]) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
         """Per candidate row: its score, the threshold it must pass, and the weights that scored it."""
