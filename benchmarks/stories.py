@@ -73,7 +73,8 @@ def average_linkage_labels(sim: np.ndarray, ids: list[str], cuts) -> dict[float,
 
 
 def semantic_matrix(stream: Stream) -> np.ndarray:
-    m = np.array([fp_vector(fp) if fp_vector(fp) is not None else np.zeros(384) for fp in stream.fps], dtype=np.float64)
+    vectors = [fp_vector(fp) for fp in stream.fps]
+    m = np.array([v if v is not None else np.zeros(384) for v in vectors], dtype=np.float64)
     m /= np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
     return m
 

@@ -717,7 +717,7 @@ class Engine:
         st.first = st.last = None
         st.dated = 0
         for i in st.members:
-            if i in self._young or self._group_of[i] == i:
+            if self._group_of[i] == i:  # copies do not count for a story's time
                 st.extend_span(self._times[i])
 
     def _merge(self, survivor: int, absorbed: int) -> None:

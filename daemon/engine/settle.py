@@ -139,7 +139,7 @@ def _merges(engine: Engine, young: set[int]) -> list[Change]:
             vals = engine._book.values(a, tids)[2]
             heavy = [names[t] for t in tids[np.argsort(-vals, kind="stable")].tolist()]
         unit = engine._story_unit[a] if stories[a].vec_count else None
-        best: tuple[float, int, np.ndarray, str, float, float] | None = None
+        best: tuple[float, float, int, np.ndarray, str, float] | None = None  # margin, score, story, x, model, need
         for b in _near(engine, sorted(young), unit, heavy, a):
             name = _pair_model(engine, a, b)
             w = engine._models[name][0]
@@ -151,11 +151,11 @@ def _merges(engine: Engine, young: set[int]) -> list[Change]:
                     continue
             x = _pair(engine, a, b, tids)
             score = float(story_model.scores(x[None, :], w)[0])
-            if score >= need and (best is None or score - need > best[0] - best[4]):
-                best = (score, b, x, name, need, 0.0)
+            if score >= need and (best is None or score - need > best[0]):
+                best = (score - need, score, b, x, name, need)
         if best is None:
             continue
-        score, b, x, name, need, _ = best
+        _, score, b, x, name, need = best
         sa, sb = stories[a], stories[b]
         survivor, absorbed = (a, b) if (len(sa.members), -a) >= (len(sb.members), -b) else (b, a)
         features = story_model.contributions(x, engine._models[name][0])
